@@ -1,0 +1,307 @@
+//! How a record lives in an Automerge document.
+//!
+//! One document per record, so erasing a record drops its whole history
+//! (Automerge cannot truncate history inside a document). Layout:
+//!
+//! - every scalar field sits at the document root (a string, integer or
+//!   boolean), so concurrent edits of *different* fields merge and edits of
+//!   the *same* field pick one winner everywhere, with the losers readable via
+//!   `get_all` (shown as `conflicts`);
+//! - list fields (`services`, `assistive`, `barriers`) are one JSON-encoded
+//!   string each: a list is edited as a whole from the CLI, so it behaves as
+//!   one field with a visible conflict rather than an element-wise mix that
+//!   nobody entered;
+//! - `sessions` is a map created once with the document, keyed by session
+//!   id, each value the session as JSON; two laptops adding sessions to the
+//!   same course concurrently both keep theirs.
+//!
+//! Absent optional fields are absent keys. `updated_at` is metadata: when
+//! edits race, the latest time wins and it is never reported as a conflict.
+
+use std::collections::BTreeMap;
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue};
+use serde_json::Value;
+
+use crate::fields::Fields;
+use crate::record::{Kind, Record, Session};
+
+/// Marks the layout version, so a later layout can still read old documents.
+const SCHEMA_KEY: &str = "$schema";
+const SCHEMA_VERSION: i64 = 1;
+const SESSIONS: &str = "sessions";
+const LIST_FIELDS: &[&str] = &["services", "assistive", "barriers"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("record document is damaged: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+    #[error("record document is damaged: field {field} holds {what}")]
+    BadValue { field: String, what: &'static str },
+}
+
+/// What a document holds now: the winning value of each field, and the
+/// values that lost a concurrent write (field → losing values).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub fields: Fields,
+    pub conflicts: BTreeMap<String, Vec<Value>>,
+}
+
+/// A new document holding `record`, written as one change by `actor`.
+pub fn create(record: &Record, actor: ActorId) -> Result<AutoCommit, DocError> {
+    let mut doc = AutoCommit::new().with_actor(actor);
+    doc.put(ROOT, SCHEMA_KEY, SCHEMA_VERSION)?;
+    // Only courses get the session map, created here once: a map created
+    // independently on two replicas would shadow one of them after a merge.
+    let sessions = match record.kind() {
+        Kind::Course => Some(doc.put_object(ROOT, SESSIONS, ObjType::Map)?),
+        Kind::Visit => None,
+    };
+    for (name, value) in record.to_fields() {
+        if let (SESSIONS, Some(sessions)) = (name.as_str(), &sessions) {
+            for s in value.as_array().into_iter().flatten() {
+                put_session_value(&mut doc, sessions, s)?;
+            }
+        } else if let Some(scalar) = to_scalar(&name, &value) {
+            doc.put(ROOT, name.as_str(), scalar)?;
+        }
+    }
+    doc.commit();
+    Ok(doc)
+}
+
+/// Writes the fields of `patch` that differ from the document (Null clears
+/// an optional field) as one change. Unchanged fields are not rewritten, so
+/// an edit never creates a conflict on a field it did not change. Returns
+/// whether anything changed.
+pub fn apply_patch(doc: &mut AutoCommit, patch: &Fields) -> Result<bool, DocError> {
+    let current = read(doc)?.fields;
+    let mut changed = false;
+    for (name, value) in patch {
+        if name == SESSIONS || name == "id" || name == "kind" {
+            continue;
+        }
+        if current.get(name).unwrap_or(&Value::Null) == value {
+            continue;
+        }
+        changed = true;
+        match to_scalar(name, value) {
+            Some(scalar) => doc.put(ROOT, name.as_str(), scalar)?,
+            None => doc.delete(ROOT, name.as_str())?,
+        }
+    }
+    if changed {
+        doc.commit();
+    }
+    Ok(changed)
+}
+
+/// Adds (or replaces) one course session, as one change with `updated_at`.
+pub fn put_session(doc: &mut AutoCommit, session: &Session, updated_at: &str) -> Result<(), DocError> {
+    let sessions = match doc.get(ROOT, SESSIONS)? {
+        Some((AmValue::Object(ObjType::Map), id)) => id,
+        _ => {
+            return Err(DocError::BadValue {
+                field: SESSIONS.into(),
+                what: "no session map (is this a visit?)",
+            });
+        }
+    };
+    let value = serde_json::to_value(session).unwrap_or(Value::Null);
+    put_session_value(doc, &sessions, &value)?;
+    doc.put(ROOT, "updated_at", updated_at)?;
+    doc.commit();
+    Ok(())
+}
+
+fn put_session_value(doc: &mut AutoCommit, sessions: &ObjId, value: &Value) -> Result<(), DocError> {
+    let id = value
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or(DocError::BadValue {
+            field: SESSIONS.into(),
+            what: "a session without id",
+        })?
+        .to_string();
+    doc.put(sessions, id.as_str(), value.to_string())?;
+    Ok(())
+}
+
+/// Reads the current fields and conflicts of a record document.
+pub fn read<D: ReadDoc>(doc: &D) -> Result<Snapshot, DocError> {
+    let mut snap = Snapshot::default();
+    for key in doc.keys(ROOT) {
+        if key == SCHEMA_KEY {
+            continue;
+        }
+        if key == SESSIONS {
+            let mut sessions = Vec::new();
+            if let Some((AmValue::Object(ObjType::Map), map)) = doc.get(ROOT, SESSIONS)? {
+                for sid in doc.keys(&map) {
+                    let all = doc.get_all(&map, sid.as_str())?;
+                    let mut values = Vec::new();
+                    for (v, _) in &all {
+                        values.push(session_json(v, &sid)?);
+                    }
+                    // get_all lists the winner last, same as `get`.
+                    if let Some(winner) = values.pop() {
+                        sessions.push(winner);
+                    }
+                    if !values.is_empty() {
+                        snap.conflicts.insert(format!("sessions.{sid}"), values);
+                    }
+                }
+            }
+            snap.fields.insert(key, Value::Array(sessions));
+            continue;
+        }
+        let all = doc.get_all(ROOT, key.as_str())?;
+        let mut values = Vec::with_capacity(all.len());
+        for (v, _) in &all {
+            values.push(from_scalar(&key, v)?);
+        }
+        if key == "updated_at" {
+            // Latest wins; RFC 3339 strings of one offset sort by time, and
+            // parsing keeps it right across offsets.
+            let latest = values
+                .iter()
+                .filter_map(|v| v.as_str())
+                .max_by_key(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|s| Value::String(s.to_string()));
+            if let Some(latest) = latest {
+                snap.fields.insert(key, latest);
+            }
+            continue;
+        }
+        if let Some(winner) = values.pop() {
+            snap.fields.insert(key.clone(), winner);
+        }
+        if !values.is_empty() {
+            snap.conflicts.insert(key, values);
+        }
+    }
+    Ok(snap)
+}
+
+fn session_json(v: &AmValue<'_>, sid: &str) -> Result<Value, DocError> {
+    match v {
+        AmValue::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(text) => serde_json::from_str(text).map_err(|_| DocError::BadValue {
+                field: format!("sessions.{sid}"),
+                what: "text that is not JSON",
+            }),
+            _ => Err(DocError::BadValue {
+                field: format!("sessions.{sid}"),
+                what: "a non-text value",
+            }),
+        },
+        AmValue::Object(_) => Err(DocError::BadValue {
+            field: format!("sessions.{sid}"),
+            what: "an object",
+        }),
+    }
+}
+
+fn to_scalar(name: &str, value: &Value) -> Option<ScalarValue> {
+    match value {
+        Value::Null => None,
+        Value::Bool(b) => Some(ScalarValue::Boolean(*b)),
+        Value::Number(n) => Some(
+            n.as_i64()
+                .map(ScalarValue::Int)
+                .unwrap_or_else(|| ScalarValue::F64(n.as_f64().unwrap_or(0.0))),
+        ),
+        Value::String(s) => Some(ScalarValue::Str(s.as_str().into())),
+        Value::Array(_) | Value::Object(_) => {
+            debug_assert!(LIST_FIELDS.contains(&name), "unexpected structured field {name}");
+            Some(ScalarValue::Str(value.to_string().into()))
+        }
+    }
+}
+
+fn from_scalar(name: &str, v: &AmValue<'_>) -> Result<Value, DocError> {
+    let bad = |what| DocError::BadValue {
+        field: name.to_string(),
+        what,
+    };
+    let AmValue::Scalar(s) = v else {
+        return Err(bad("an object"));
+    };
+    Ok(match s.as_ref() {
+        ScalarValue::Str(text) if LIST_FIELDS.contains(&name) => {
+            serde_json::from_str(text).map_err(|_| bad("text that is not a JSON list"))?
+        }
+        ScalarValue::Str(text) => Value::String(text.to_string()),
+        ScalarValue::Int(i) => Value::from(*i),
+        ScalarValue::Uint(u) => Value::from(*u),
+        ScalarValue::F64(f) => Value::from(*f),
+        ScalarValue::Boolean(b) => Value::Bool(*b),
+        ScalarValue::Null => Value::Null,
+        _ => return Err(bad("an unsupported value type")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::new_record_fields;
+    use serde_json::json;
+
+    fn visit() -> Record {
+        let now = chrono::DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
+        let mut f = new_record_fields(Kind::Visit, "mjolby", "dev-1", now, uuid::Uuid::new_v4());
+        for (k, v) in [
+            ("site", json!("Mjölby bibliotek")),
+            ("staff", json!("AB")),
+            ("date", json!("2025-03-04")),
+            ("minutes", json!(30)),
+            ("channel", json!("drop_in")),
+            ("services", json!(["BankID"])),
+            ("category", json!("e_service")),
+            ("outcome", json!("solved")),
+            ("age_band", json!("65_79")),
+            ("language", json!("sv")),
+            ("note", json!("first note")),
+        ] {
+            f.insert(k.into(), v);
+        }
+        Record::from_fields(&f).unwrap()
+    }
+
+    #[test]
+    fn concurrent_edits_merge_per_field_and_keep_losers() {
+        let rec = visit();
+        let mut a = create(&rec, ActorId::from([1u8; 16])).unwrap();
+        let mut b = a.fork().with_actor(ActorId::from([2u8; 16]));
+        let mut c = a.fork().with_actor(ActorId::from([3u8; 16]));
+        apply_patch(&mut a, &Fields::from([("outcome".into(), json!("partly"))])).unwrap();
+        apply_patch(&mut b, &Fields::from([("outcome".into(), json!("referred"))])).unwrap();
+        apply_patch(&mut c, &Fields::from([("minutes".into(), json!(45))])).unwrap();
+        a.merge(&mut b).unwrap();
+        a.merge(&mut c).unwrap();
+        b.merge(&mut c).unwrap();
+        b.merge(&mut a).unwrap();
+        let (sa, sb) = (read(&a).unwrap(), read(&b).unwrap());
+        assert_eq!(sa, sb, "replicas converge");
+        assert_eq!(sa.fields["minutes"], json!(45));
+        let winner = sa.fields["outcome"].clone();
+        let loser = &sa.conflicts["outcome"];
+        assert_eq!(loser.len(), 1);
+        let mut both = vec![winner, loser[0].clone()];
+        both.sort_by_key(|v| v.to_string());
+        assert_eq!(both, vec![json!("partly"), json!("referred")]);
+        assert!(Record::from_fields(&sa.fields).is_ok());
+    }
+
+    #[test]
+    fn clearing_an_optional_field_removes_it() {
+        let rec = visit();
+        let mut d = create(&rec, ActorId::random()).unwrap();
+        assert!(apply_patch(&mut d, &Fields::from([("note".into(), Value::Null)])).unwrap());
+        let snap = read(&d).unwrap();
+        assert!(!snap.fields.contains_key("note"));
+        assert!(!apply_patch(&mut d, &Fields::from([("minutes".into(), json!(30))])).unwrap());
+    }
+}

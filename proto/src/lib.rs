@@ -1,0 +1,29 @@
+//! Outpost's pure core: everything about records and sync that needs no I/O.
+//!
+//! Layout and flow:
+//! - [`fields`]: the raw `field → JSON value` map every input passes through
+//!   (CLI flags, CSV/JSONL rows, Automerge scalars), and the error list that
+//!   names every bad field at once.
+//! - [`record`]: the typed record schema (visit, course) and validation
+//!   `Fields → Record`, which also runs the privacy screen.
+//! - [`screen`]: finds personnummer/samordningsnummer, phone numbers and
+//!   e-mail addresses in free text, without ever echoing them.
+//! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
+//! - [`doc`]: how a record is laid out in its Automerge document, and how a
+//!   (possibly merged) document is read back with its conflicts.
+//!
+//! A record is saved as: flags → `Fields` → `Record::from_fields` (validated
+//! and screened) → `doc::create` → bytes stored by the daemon crate. Reading
+//! is the reverse: bytes → `doc::read` → `Fields` → `Record`.
+//!
+//! This crate must stay free of tokio, rusqlite and reqwest: the sync logic
+//! built on it is tested by deterministic simulation.
+
+pub mod catalogue;
+pub mod doc;
+pub mod fields;
+pub mod record;
+pub mod screen;
+
+pub use fields::{FieldError, Fields, ValidationErrors};
+pub use record::{Body, Course, Kind, Record, Session, Visit};
