@@ -1,0 +1,218 @@
+//! Where Outpost keeps its files, and its settings.
+//!
+//! Settings are layered: built-in defaults, then `config.toml`, then
+//! `OUTPOST_*` environment variables (env wins). The data dir comes from
+//! `--data-dir` / `OUTPOST_DATA_DIR`, else the platform's data dir from the
+//! `directories` crate; the config file lives in the data dir when one is
+//! given (so a test or a second laptop profile is fully self-contained),
+//! else in the platform's config dir, and `OUTPOST_CONFIG_DIR` overrides it.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const LOG_DIR: &str = "logs";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no home directory found to keep Outpost's data in; pass --data-dir DIR or set OUTPOST_DATA_DIR")]
+    NoHome,
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid settings TOML: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("environment variable {name}={value:?} is not valid: {reason}")]
+    Env {
+        name: String,
+        value: String,
+        reason: String,
+    },
+}
+
+/// The directories one Outpost installation uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    pub data_dir: PathBuf,
+    pub config_file: PathBuf,
+}
+
+impl Paths {
+    /// Resolves the dirs: explicit `--data-dir` (already merged with
+    /// `OUTPOST_DATA_DIR` by clap) first, then the platform default.
+    pub fn resolve(data_dir: Option<&Path>) -> Result<Paths, ConfigError> {
+        let config_override = std::env::var_os("OUTPOST_CONFIG_DIR").map(PathBuf::from);
+        let (data_dir, config_dir) = match data_dir {
+            Some(d) => (d.to_path_buf(), d.to_path_buf()),
+            None => {
+                let dirs = directories::ProjectDirs::from("se", "Outpost", "outpost")
+                    .ok_or(ConfigError::NoHome)?;
+                (dirs.data_dir().to_path_buf(), dirs.config_dir().to_path_buf())
+            }
+        };
+        let config_dir = config_override.unwrap_or(config_dir);
+        Ok(Paths {
+            data_dir,
+            config_file: config_dir.join(CONFIG_FILE),
+        })
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_dir.join(LOG_DIR)
+    }
+}
+
+/// Laptop and hub settings. Every field has a default, so an empty or
+/// missing config file is fine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Hub base URL, e.g. `https://hub.example.se`; set by `outpost enroll`.
+    pub hub_url: Option<String>,
+    /// A private CA certificate (PEM) to trust for the hub, pinned.
+    pub ca_file: Option<PathBuf>,
+    /// Seconds between periodic syncs while online.
+    pub sync_interval_secs: u64,
+    /// Upper bound of the offline probe backoff, seconds.
+    pub max_backoff_secs: u64,
+    /// `tracing` filter, e.g. `info` or `outpost_daemon=debug`.
+    pub log: String,
+    /// An extra service catalogue (TOML) to merge over the built-in one.
+    pub catalogue_file: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            hub_url: None,
+            ca_file: None,
+            sync_interval_secs: 15 * 60,
+            max_backoff_secs: 10 * 60,
+            log: "info".into(),
+            catalogue_file: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (if present), then `OUTPOST_*` env vars.
+    pub fn load(paths: &Paths) -> Result<Settings, ConfigError> {
+        let mut settings = match std::fs::read_to_string(&paths.config_file) {
+            Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: paths.config_file.clone(),
+                source,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: paths.config_file.clone(),
+                    source,
+                });
+            }
+        };
+        settings.apply_env(|name| std::env::var(name).ok())?;
+        Ok(settings)
+    }
+
+    /// Env layer, with the lookup passed in so tests need not touch the
+    /// process environment.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let num = |name: &str, value: String| -> Result<u64, ConfigError> {
+            value.trim().parse().map_err(|_| ConfigError::Env {
+                name: name.into(),
+                value,
+                reason: "expected a whole number of seconds".into(),
+            })
+        };
+        if let Some(v) = var("OUTPOST_HUB_URL") {
+            self.hub_url = Some(v);
+        }
+        if let Some(v) = var("OUTPOST_CA_FILE") {
+            self.ca_file = Some(v.into());
+        }
+        if let Some(v) = var("OUTPOST_SYNC_INTERVAL_SECS") {
+            self.sync_interval_secs = num("OUTPOST_SYNC_INTERVAL_SECS", v)?;
+        }
+        if let Some(v) = var("OUTPOST_MAX_BACKOFF_SECS") {
+            self.max_backoff_secs = num("OUTPOST_MAX_BACKOFF_SECS", v)?;
+        }
+        if let Some(v) = var("OUTPOST_LOG") {
+            self.log = v;
+        }
+        if let Some(v) = var("OUTPOST_CATALOGUE_FILE") {
+            self.catalogue_file = Some(v.into());
+        }
+        Ok(())
+    }
+
+    /// Writes the settings file (used by `enroll`), atomically: a crash
+    /// leaves either the old file or the new one.
+    pub fn save(&self, paths: &Paths) -> std::io::Result<()> {
+        if let Some(dir) = paths.config_file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let text = toml::to_string_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = paths.config_file.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, &paths.config_file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::resolve(Some(dir.path())).unwrap();
+        std::fs::write(
+            &paths.config_file,
+            "sync_interval_secs = 60\nlog = \"debug\"\n",
+        )
+        .unwrap();
+        let mut s = toml::from_str::<Settings>(&std::fs::read_to_string(&paths.config_file).unwrap()).unwrap();
+        assert_eq!(s.sync_interval_secs, 60);
+        assert_eq!(s.max_backoff_secs, Settings::default().max_backoff_secs);
+        s.apply_env(|n| (n == "OUTPOST_SYNC_INTERVAL_SECS").then(|| "5".to_string()))
+            .unwrap();
+        assert_eq!(s.sync_interval_secs, 5, "env wins over the file");
+        assert_eq!(s.log, "debug", "file wins over the default");
+    }
+
+    #[test]
+    fn a_bad_env_number_names_the_variable() {
+        let mut s = Settings::default();
+        let err = s
+            .apply_env(|n| (n == "OUTPOST_MAX_BACKOFF_SECS").then(|| "soon".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("OUTPOST_MAX_BACKOFF_SECS"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        assert!(toml::from_str::<Settings>("hub_ur = \"x\"").is_err());
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths::resolve(Some(dir.path())).unwrap();
+        let s = Settings {
+            hub_url: Some("https://hub.example".into()),
+            ..Settings::default()
+        };
+        s.save(&paths).unwrap();
+        let text = std::fs::read_to_string(&paths.config_file).unwrap();
+        assert_eq!(toml::from_str::<Settings>(&text).unwrap(), s);
+    }
+}

@@ -1,0 +1,756 @@
+//! The laptop's record store: one Automerge document per record in SQLite,
+//! plus a queryable projection of current values.
+//!
+//! Tables (see [`SCHEMA`]):
+//! - `meta`: this device's identity (device id, org, default site/staff).
+//! - `docs`: each record's Automerge document (`save()` bytes), its heads,
+//!   the heads the hub has acknowledged and a `pending` flag, plus `seq`, the
+//!   position of its latest local write in the store's change sequence.
+//! - `records`: the projection: each record's current values as JSON and the
+//!   columns `list`/`export`/`stats` filter on. Written in the same
+//!   transaction as the document, so the two never disagree, and read
+//!   without loading any Automerge document.
+//! - `tombstones`: ids of erased records (id only), so a copy that comes
+//!   back from an offline replica is refused instead of resurrected.
+//!
+//! Every write is one SQLite transaction taken with `BEGIN IMMEDIATE`, so
+//! the CLI and the daemon can share the file (WAL mode) and two writers
+//! never interleave a load-modify-save of the same document. `synchronous =
+//! FULL` makes a commit durable before the command says "saved".
+//! `secure_delete` zeroes erased content so it cannot be read back from the
+//! file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use automerge::{ActorId, AutoCommit, ChangeHash};
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use outpost_proto::doc::{self, DocError, Snapshot};
+use outpost_proto::fields::{Fields, ValidationErrors};
+use outpost_proto::record::{self, Kind, Record, Session};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// File name of the store inside the data dir.
+pub const STORE_FILE: &str = "outpost.db";
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS docs (
+    id           TEXT PRIMARY KEY,
+    doc          BLOB NOT NULL,
+    heads        BLOB NOT NULL,
+    synced_heads BLOB,
+    pending      INTEGER NOT NULL DEFAULT 1,
+    seq          INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS docs_pending ON docs(seq) WHERE pending = 1;
+CREATE TABLE IF NOT EXISTS records (
+    id         TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    org        TEXT NOT NULL,
+    site       TEXT NOT NULL,
+    date_from  TEXT,
+    date_to    TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    conflicts  TEXT
+) STRICT;
+CREATE INDEX IF NOT EXISTS records_date ON records(date_from, created_at, id);
+CREATE TABLE IF NOT EXISTS tombstones (
+    id         TEXT PRIMARY KEY,
+    deleted_at TEXT NOT NULL,
+    pending    INTEGER NOT NULL DEFAULT 1,
+    seq        INTEGER NOT NULL
+) STRICT;
+";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no Outpost store in {0}; run `outpost init --org ORG --site SITE --staff INITIALS` first")]
+    NotInitialized(PathBuf),
+    #[error(
+        "an Outpost store already exists in {0} (device {1}); use another --data-dir to start afresh"
+    )]
+    AlreadyInitialized(PathBuf, String),
+    #[error("could not create the data directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", sqlite_hint(.0))]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Invalid(#[from] ValidationErrors),
+    #[error("no record with id {0}; `outpost list` shows the ids")]
+    NotFound(String),
+    #[error("record {0} was deleted and cannot be changed")]
+    Deleted(String),
+    #[error("record {id} is a {actual}, not a {expected}")]
+    WrongKind {
+        id: String,
+        actual: Kind,
+        expected: Kind,
+    },
+    #[error("record {id}: {source}")]
+    Doc {
+        id: String,
+        #[source]
+        source: DocError,
+    },
+    #[error("record {id} cannot be read: {source}")]
+    Load {
+        id: String,
+        #[source]
+        source: automerge::AutomergeError,
+    },
+    #[error("the store was written by a newer Outpost (schema {0}); upgrade outpost")]
+    NewerSchema(i64),
+    #[error("stored projection of {id} is damaged: {source}")]
+    Projection {
+        id: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("store metadata is damaged: {0}")]
+    Meta(String),
+}
+
+fn sqlite_hint(e: &rusqlite::Error) -> String {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => {
+            format!("the disk is full, nothing was saved: free some space and try again ({e})")
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            format!("the store is busy (another outpost command is writing); try again ({e})")
+        }
+        Some(ErrorCode::ReadOnly | ErrorCode::PermissionDenied | ErrorCode::CannotOpen) => {
+            format!("cannot write to the store; check the data directory's permissions ({e})")
+        }
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            format!("the store file is damaged; restore it from a backup ({e})")
+        }
+        _ => format!("store error: {e}"),
+    }
+}
+
+/// Who this laptop is: set once by `outpost init`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    pub device: String,
+    pub org: String,
+    pub site: String,
+    pub staff: String,
+}
+
+impl Identity {
+    /// The Automerge actor for this device's edits. Derived from the random
+    /// device id, so it carries nothing about the staff or visitors.
+    pub fn actor(&self) -> ActorId {
+        match Uuid::parse_str(&self.device) {
+            Ok(u) => ActorId::from(u.as_bytes().as_slice()),
+            Err(_) => ActorId::from(self.device.as_bytes()),
+        }
+    }
+}
+
+/// A record as read from the projection, with unresolved concurrent values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    pub record: Record,
+    /// Field → the values that lost a concurrent write (empty when none).
+    pub conflicts: serde_json::Map<String, Value>,
+}
+
+/// Which records `list`/`export`/`stats` want.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub kind: Option<Kind>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub site: Option<String>,
+}
+
+/// Counts for `outpost status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub records: u64,
+    pub visits: u64,
+    pub courses: u64,
+    /// Records (and erasures) changed here that the hub has not acknowledged.
+    pub pending: u64,
+    pub tombstones: u64,
+}
+
+/// An open store. Not `Sync`: each thread or process opens its own.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    identity: Identity,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn open_conn(path: &Path, create: bool) -> Result<Connection, StoreError> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    // Another process (daemon or a second CLI) may hold the write lock for a
+    // moment; wait rather than fail.
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA secure_delete = ON;
+         PRAGMA foreign_keys = ON;",
+    )?;
+    Ok(conn)
+}
+
+impl Store {
+    /// The store file inside `data_dir`.
+    pub fn file(data_dir: &Path) -> PathBuf {
+        data_dir.join(STORE_FILE)
+    }
+
+    /// Creates a new store and device identity. Refuses to overwrite one.
+    pub fn init(data_dir: &Path, org: &str, site: &str, staff: &str) -> Result<Store, StoreError> {
+        let mut errs = ValidationErrors::default();
+        if !record::is_slug(org) {
+            errs.push("org", "must be a slug: lowercase letters a-z, digits and '-', e.g. mjolby");
+        }
+        for (name, value) in [("site", site), ("staff", staff)] {
+            if value.trim().is_empty() {
+                errs.push(name, "must not be empty");
+            } else if let Err(e) = outpost_proto::screen::screen_field(name, value) {
+                errs.push(name, e.to_string());
+            }
+        }
+        errs.finish(())?;
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+            path: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = Self::file(data_dir);
+        let mut conn = open_conn(&path, true)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(SCHEMA)?;
+        let existing: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'device'", [], |r| r.get(0))
+            .optional()?;
+        if let Some(device) = existing {
+            return Err(StoreError::AlreadyInitialized(data_dir.to_path_buf(), device));
+        }
+        let identity = Identity {
+            device: Uuid::new_v4().to_string(),
+            org: org.to_string(),
+            site: site.trim().to_string(),
+            staff: staff.trim().to_string(),
+        };
+        for (k, v) in [
+            ("device", identity.device.as_str()),
+            ("org", identity.org.as_str()),
+            ("site", identity.site.as_str()),
+            ("staff", identity.staff.as_str()),
+            ("schema", &SCHEMA_VERSION.to_string()),
+            ("seq", "0"),
+        ] {
+            tx.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v])?;
+        }
+        tx.commit()?;
+        Ok(Store {
+            conn,
+            path,
+            identity,
+        })
+    }
+
+    /// Opens an existing store for reading and writing.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = Self::file(data_dir);
+        if !path.exists() {
+            return Err(StoreError::NotInitialized(data_dir.to_path_buf()));
+        }
+        let conn = open_conn(&path, false)?;
+        let meta = |key: &str| -> Result<Option<String>, StoreError> {
+            Ok(conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?)
+        };
+        let schema: i64 = meta("schema")?
+            .ok_or_else(|| StoreError::NotInitialized(data_dir.to_path_buf()))?
+            .parse()
+            .map_err(|_| StoreError::Meta("schema is not a number".into()))?;
+        if schema > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema(schema));
+        }
+        let get = |key: &str| -> Result<String, StoreError> {
+            meta(key)?.ok_or_else(|| StoreError::Meta(format!("{key} is missing")))
+        };
+        let identity = Identity {
+            device: get("device")?,
+            org: get("org")?,
+            site: get("site")?,
+            staff: get("staff")?,
+        };
+        Ok(Store {
+            conn,
+            path,
+            identity,
+        })
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection, for the sync engine's own queries.
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Fresh fields for a new record of this device: id, kind, org, device,
+    /// timestamps, and the default site and staff (which flags may replace).
+    pub fn new_fields(&self, kind: Kind, now: DateTime<FixedOffset>) -> Fields {
+        let mut f = record::new_record_fields(kind, &self.identity.org, &self.identity.device, now, Uuid::new_v4());
+        f.insert("site".into(), Value::String(self.identity.site.clone()));
+        f.insert("staff".into(), Value::String(self.identity.staff.clone()));
+        f
+    }
+
+    /// Validates and saves a new record; returns it once it is committed.
+    pub fn add(&mut self, fields: &Fields) -> Result<Record, StoreError> {
+        let record = Record::from_fields(fields)?;
+        self.insert_records(std::slice::from_ref(&record))?;
+        Ok(record)
+    }
+
+    /// Saves already validated records in one transaction (import, benchmarks).
+    /// A record whose id is tombstoned is skipped: erased stays erased.
+    /// Returns how many were inserted; existing ids are left as they are.
+    pub fn insert_records(&mut self, records: &[Record]) -> Result<usize, StoreError> {
+        let actor = self.identity.actor();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut seq = next_seq(&tx)?;
+        let mut inserted = 0;
+        {
+            let mut exists = tx.prepare_cached(
+                "SELECT 1 FROM docs WHERE id = ?1 UNION ALL SELECT 1 FROM tombstones WHERE id = ?1",
+            )?;
+            for record in records {
+                let id = record.id.to_string();
+                if exists.exists([&id])? {
+                    continue;
+                }
+                let mut am = doc::create(record, actor.clone()).map_err(|source| StoreError::Doc {
+                    id: id.clone(),
+                    source,
+                })?;
+                seq += 1;
+                write_doc(&tx, &id, &mut am, seq)?;
+                write_projection(&tx, record, &Default::default())?;
+                inserted += 1;
+            }
+        }
+        set_seq(&tx, seq)?;
+        tx.commit()?;
+        Ok(inserted)
+    }
+
+    /// Reads one record from the projection.
+    pub fn get(&self, id: &str) -> Result<Option<StoredRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, body, conflicts FROM records WHERE id = ?1")?;
+        let row = stmt
+            .query_row([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .optional()?;
+        row.map(|(id, body, conflicts)| parse_stored(&id, &body, conflicts.as_deref()))
+            .transpose()
+    }
+
+    /// Resolves a full id or a unique prefix of one (ids are long to type).
+    pub fn resolve_id(&self, id_or_prefix: &str) -> Result<String, StoreError> {
+        let needle = id_or_prefix.trim().to_lowercase();
+        if needle.len() >= 36 {
+            return Ok(needle);
+        }
+        if needle.len() < 4 {
+            return Err(StoreError::NotFound(format!(
+                "{needle} (give at least 4 characters of the id)"
+            )));
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM records WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2")?;
+        let ids: Vec<String> = stmt
+            .query_map([&needle], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        match ids.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(StoreError::NotFound(needle)),
+            _ => Err(StoreError::NotFound(format!(
+                "{needle} (more than one record starts with it; give more of the id)"
+            ))),
+        }
+    }
+
+    pub fn is_deleted(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?
+            .exists([id])?)
+    }
+
+    /// Changes fields of a record. The merged result is validated like a new
+    /// record; only fields that differ are written (one Automerge change).
+    pub fn edit(&mut self, id: &str, patch: &Fields, now: DateTime<FixedOffset>) -> Result<Record, StoreError> {
+        let actor = self.identity.actor();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut am = load_doc(&tx, id)?.with_actor(actor);
+        let snapshot = read_snapshot(id, &am)?;
+        let mut patch = patch.clone();
+        for fixed in ["id", "kind", "org", "device", "created_at", "updated_at", "sessions"] {
+            patch.remove(fixed);
+        }
+        let mut merged = snapshot.fields.clone();
+        merged.extend(patch.clone());
+        // Validate before touching the document: a refused edit writes nothing.
+        Record::from_fields(&merged)?;
+        let changed = doc::apply_patch(&mut am, &patch).map_err(|source| StoreError::Doc {
+            id: id.to_string(),
+            source,
+        })?;
+        if changed {
+            let ts = Value::String(rfc3339(now));
+            doc::apply_patch(&mut am, &Fields::from([("updated_at".to_string(), ts)]))
+                .map_err(|source| StoreError::Doc { id: id.to_string(), source })?;
+        }
+        let record = self::project(&tx, id, &mut am, changed)?;
+        tx.commit()?;
+        Ok(record)
+    }
+
+    /// Adds a session to a course; `fields` are the session's own fields
+    /// (an `id` is made if absent).
+    pub fn add_session(
+        &mut self,
+        course_id: &str,
+        fields: &Fields,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Session, StoreError> {
+        let mut fields = fields.clone();
+        fields
+            .entry("id".into())
+            .or_insert_with(|| Value::String(Uuid::new_v4().to_string()));
+        let session = record::session_from_fields(&fields).map_err(|e| {
+            // Name session fields the way the user typed them.
+            ValidationErrors(
+                e.0.into_iter()
+                    .map(|mut fe| {
+                        fe.field = format!("session {}", fe.field);
+                        fe
+                    })
+                    .collect(),
+            )
+        })?;
+        let actor = self.identity.actor();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut am = load_doc(&tx, course_id)?.with_actor(actor);
+        let snapshot = read_snapshot(course_id, &am)?;
+        let kind = snapshot.fields.get("kind").and_then(Value::as_str).unwrap_or("");
+        if kind != Kind::Course.as_str() {
+            return Err(StoreError::WrongKind {
+                id: course_id.to_string(),
+                actual: kind.parse().unwrap_or(Kind::Visit),
+                expected: Kind::Course,
+            });
+        }
+        doc::put_session(&mut am, &session, &rfc3339(now)).map_err(|source| StoreError::Doc {
+            id: course_id.to_string(),
+            source,
+        })?;
+        project(&tx, course_id, &mut am, true)?;
+        tx.commit()?;
+        Ok(session)
+    }
+
+    /// Erases a record: its document (all history) and projection row are
+    /// removed, a tombstone is kept, and the WAL is checkpointed so the
+    /// erased bytes do not linger in the log. Deleting twice is not an error.
+    pub fn delete(&mut self, id: &str, now: DateTime<FixedOffset>) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let known: bool = tx
+            .prepare_cached("SELECT 1 FROM docs WHERE id = ?1 UNION ALL SELECT 1 FROM tombstones WHERE id = ?1")?
+            .exists([id])?;
+        if !known {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        let seq = next_seq(&tx)? + 1;
+        tx.execute("DELETE FROM docs WHERE id = ?1", [id])?;
+        tx.execute("DELETE FROM records WHERE id = ?1", [id])?;
+        tx.execute(
+            "INSERT INTO tombstones(id, deleted_at, pending, seq) VALUES (?1, ?2, 1, ?3)
+             ON CONFLICT(id) DO NOTHING",
+            params![id, rfc3339(now), seq],
+        )?;
+        set_seq(&tx, seq)?;
+        tx.commit()?;
+        self.checkpoint()?;
+        Ok(())
+    }
+
+    /// Moves the WAL into the main file and truncates it. Called after an
+    /// erasure so the erased record's bytes leave the log; if a reader keeps
+    /// the log busy, the next erasure or the daemon's checkpoint finishes it.
+    pub fn checkpoint(&self) -> Result<bool, StoreError> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
+    }
+
+    /// Calls `f` for each record matching `filter`, in date order, reading
+    /// only the projection. Streams, so 100,000 records never sit in memory.
+    pub fn for_each(
+        &self,
+        filter: &Filter,
+        mut f: impl FnMut(StoredRecord) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut sql = String::from("SELECT id, body, conflicts FROM records WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        if let Some(kind) = filter.kind {
+            args.push(kind.as_str().to_string());
+            sql.push_str(&format!(" AND kind = ?{}", args.len()));
+        }
+        if let Some(from) = filter.from {
+            args.push(from.to_string());
+            sql.push_str(&format!(" AND date_to >= ?{}", args.len()));
+        }
+        if let Some(to) = filter.to {
+            args.push(to.to_string());
+            sql.push_str(&format!(" AND date_from <= ?{}", args.len()));
+        }
+        if let Some(site) = &filter.site {
+            args.push(site.to_lowercase());
+            sql.push_str(&format!(" AND lower(site) = ?{}", args.len()));
+        }
+        sql.push_str(" ORDER BY date_from, created_at, id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let body: String = row.get(1)?;
+            let conflicts: Option<String> = row.get(2)?;
+            f(parse_stored(&id, &body, conflicts.as_deref())?)?;
+        }
+        Ok(())
+    }
+
+    /// All matching records (convenience over [`Store::for_each`]).
+    pub fn list(&self, filter: &Filter) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each(filter, |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let q = |sql: &str| -> Result<u64, StoreError> {
+            Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+        };
+        Ok(Counts {
+            records: q("SELECT count(*) FROM records")?,
+            visits: q("SELECT count(*) FROM records WHERE kind = 'visit'")?,
+            courses: q("SELECT count(*) FROM records WHERE kind = 'course'")?,
+            pending: q("SELECT (SELECT count(*) FROM docs WHERE pending = 1) + (SELECT count(*) FROM tombstones WHERE pending = 1)")?,
+            tombstones: q("SELECT count(*) FROM tombstones")?,
+        })
+    }
+
+    /// Rebuilds one record's projection from its document (used after a
+    /// merge, and by tests to check projection and document agree).
+    pub fn reproject(&mut self, id: &str) -> Result<Record, StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut am = load_doc(&tx, id)?;
+        let record = project(&tx, id, &mut am, false)?;
+        tx.commit()?;
+        Ok(record)
+    }
+
+    /// Reads a record straight from its Automerge document, bypassing the
+    /// projection (for checks and merges).
+    pub fn load_from_doc(&self, id: &str) -> Result<StoredRecord, StoreError> {
+        let am = load_doc(&self.conn, id)?;
+        let snapshot = read_snapshot(id, &am)?;
+        let record = Record::from_fields(&snapshot.fields)?;
+        Ok(StoredRecord {
+            record,
+            conflicts: conflicts_json(&snapshot),
+        })
+    }
+}
+
+fn rfc3339(t: DateTime<FixedOffset>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+fn next_seq(conn: &Connection) -> Result<i64, StoreError> {
+    let s: String = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?;
+    s.parse().map_err(|_| StoreError::Meta("seq is not a number".into()))
+}
+
+fn set_seq(conn: &Connection, seq: i64) -> Result<(), StoreError> {
+    conn.execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq.to_string()])?;
+    Ok(())
+}
+
+/// Heads as stored: the 32-byte hashes, concatenated in sorted order.
+pub fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
+}
+
+pub fn decode_heads(bytes: &[u8]) -> Vec<ChangeHash> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ChangeHash))
+        .collect()
+}
+
+fn load_doc(conn: &Connection, id: &str) -> Result<AutoCommit, StoreError> {
+    let bytes: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT doc FROM docs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    match bytes {
+        Some(b) => AutoCommit::load(&b).map_err(|source| StoreError::Load {
+            id: id.to_string(),
+            source,
+        }),
+        None => {
+            let deleted = conn
+                .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?
+                .exists([id])?;
+            Err(if deleted {
+                StoreError::Deleted(id.to_string())
+            } else {
+                StoreError::NotFound(id.to_string())
+            })
+        }
+    }
+}
+
+fn read_snapshot(id: &str, am: &AutoCommit) -> Result<Snapshot, StoreError> {
+    doc::read(am).map_err(|source| StoreError::Doc {
+        id: id.to_string(),
+        source,
+    })
+}
+
+fn write_doc(conn: &Connection, id: &str, am: &mut AutoCommit, seq: i64) -> Result<(), StoreError> {
+    let bytes = am.save();
+    let heads = encode_heads(&am.get_heads());
+    conn.prepare_cached(
+        "INSERT INTO docs(id, doc, heads, synced_heads, pending, seq) VALUES (?1, ?2, ?3, NULL, 1, ?4)
+         ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, heads = excluded.heads, pending = 1, seq = excluded.seq",
+    )?
+    .execute(params![id, bytes, heads, seq])?;
+    Ok(())
+}
+
+/// Saves the document (when `local_change`) and rewrites its projection row.
+fn project(conn: &Connection, id: &str, am: &mut AutoCommit, local_change: bool) -> Result<Record, StoreError> {
+    let snapshot = read_snapshot(id, am)?;
+    let record = Record::from_fields(&snapshot.fields)?;
+    if local_change {
+        let seq = next_seq(conn)? + 1;
+        write_doc(conn, id, am, seq)?;
+        set_seq(conn, seq)?;
+    }
+    write_projection(conn, &record, &conflicts_json(&snapshot))?;
+    Ok(record)
+}
+
+fn conflicts_json(snapshot: &Snapshot) -> serde_json::Map<String, Value> {
+    snapshot
+        .conflicts
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::Array(v.clone())))
+        .collect()
+}
+
+fn write_projection(
+    conn: &Connection,
+    record: &Record,
+    conflicts: &serde_json::Map<String, Value>,
+) -> Result<(), StoreError> {
+    let id = record.id.to_string();
+    let body = serde_json::to_string(record).map_err(|source| StoreError::Projection {
+        id: id.clone(),
+        source,
+    })?;
+    let conflicts = if conflicts.is_empty() {
+        None
+    } else {
+        Some(Value::Object(conflicts.clone()).to_string())
+    };
+    let range = record.date_range();
+    conn.prepare_cached(
+        "INSERT INTO records(id, kind, org, site, date_from, date_to, created_at, updated_at, body, conflicts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, org = excluded.org, site = excluded.site,
+           date_from = excluded.date_from, date_to = excluded.date_to, created_at = excluded.created_at,
+           updated_at = excluded.updated_at, body = excluded.body, conflicts = excluded.conflicts",
+    )?
+    .execute(params![
+        id,
+        record.kind().as_str(),
+        record.org,
+        record.site,
+        range.map(|r| r.0.to_string()),
+        range.map(|r| r.1.to_string()),
+        rfc3339(record.created_at),
+        rfc3339(record.updated_at),
+        body,
+        conflicts,
+    ])?;
+    Ok(())
+}
+
+fn parse_stored(id: &str, body: &str, conflicts: Option<&str>) -> Result<StoredRecord, StoreError> {
+    let projection_err = |source| StoreError::Projection {
+        id: id.to_string(),
+        source,
+    };
+    let record: Record = serde_json::from_str(body).map_err(projection_err)?;
+    let conflicts = match conflicts {
+        Some(c) => serde_json::from_str(c).map_err(projection_err)?,
+        None => serde_json::Map::new(),
+    };
+    Ok(StoredRecord { record, conflicts })
+}
