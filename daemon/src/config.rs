@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 pub const CONFIG_FILE: &str = "config.toml";
 pub const LOG_DIR: &str = "logs";
+/// The organisation's service catalogue override, beside `config.toml`.
+pub const CATALOGUE_FILE: &str = "catalogue.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -754,3 +754,288 @@ fn parse_stored(id: &str, body: &str, conflicts: Option<&str>) -> Result<StoredR
     };
     Ok(StoredRecord { record, conflicts })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap()
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::init(dir.path(), "mjolby", "Mjölby bibliotek", "AB").unwrap();
+        (dir, store)
+    }
+
+    fn visit_fields(store: &Store) -> Fields {
+        let mut f = store.new_fields(Kind::Visit, now());
+        for (k, v) in [
+            ("date", json!("2025-03-04")),
+            ("minutes", json!(30)),
+            ("channel", json!("drop_in")),
+            ("services", json!(["BankID"])),
+            ("category", json!("e_service")),
+            ("outcome", json!("solved")),
+            ("age_band", json!("65_79")),
+            ("language", json!("sv")),
+            ("note", json!("glömt koden till BankID")),
+        ] {
+            f.insert(k.into(), v);
+        }
+        f
+    }
+
+    #[test]
+    fn init_twice_is_refused_and_open_reads_the_identity() {
+        let (dir, store) = store();
+        let device = store.identity().device.clone();
+        drop(store);
+        assert!(matches!(
+            Store::init(dir.path(), "mjolby", "x", "y"),
+            Err(StoreError::AlreadyInitialized(..))
+        ));
+        assert_eq!(Store::open(dir.path()).unwrap().identity().device, device);
+    }
+
+    #[test]
+    fn open_without_init_says_to_run_init() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("outpost init"), "{err}");
+    }
+
+    #[test]
+    fn add_edit_and_the_projection_agree_with_the_document() {
+        let (_dir, mut store) = store();
+        let rec = store.add(&visit_fields(&store)).unwrap();
+        let id = rec.id.to_string();
+        assert_eq!(store.get(&id).unwrap().unwrap().record, rec);
+        let later = DateTime::parse_from_rfc3339("2025-03-05T09:00:00+01:00").unwrap();
+        let edited = store
+            .edit(&id, &Fields::from([("outcome".into(), json!("partly"))]), later)
+            .unwrap();
+        assert_eq!(edited.updated_at, later);
+        assert_eq!(store.get(&id).unwrap().unwrap().record, edited);
+        assert_eq!(store.load_from_doc(&id).unwrap().record, edited);
+        assert_eq!(store.counts().unwrap().pending, 1);
+    }
+
+    #[test]
+    fn a_refused_edit_changes_nothing() {
+        let (_dir, mut store) = store();
+        let rec = store.add(&visit_fields(&store)).unwrap();
+        let id = rec.id.to_string();
+        let err = store
+            .edit(
+                &id,
+                &Fields::from([
+                    ("minutes".into(), json!(0)),
+                    ("note".into(), json!("ring 070-123 45 67")),
+                ]),
+                now(),
+            )
+            .unwrap_err();
+        let StoreError::Invalid(errs) = err else { panic!("{err}") };
+        assert_eq!(errs.0.len(), 2);
+        assert_eq!(store.get(&id).unwrap().unwrap().record, rec);
+        assert_eq!(store.load_from_doc(&id).unwrap().record, rec);
+    }
+
+    #[test]
+    fn delete_leaves_a_tombstone_and_blocks_reinsert() {
+        let (_dir, mut store) = store();
+        let rec = store.add(&visit_fields(&store)).unwrap();
+        let id = rec.id.to_string();
+        store.delete(&id, now()).unwrap();
+        assert!(store.get(&id).unwrap().is_none());
+        assert!(store.is_deleted(&id).unwrap());
+        assert!(matches!(
+            store.edit(&id, &Fields::from([("minutes".into(), json!(5))]), now()),
+            Err(StoreError::Deleted(_))
+        ));
+        assert_eq!(store.insert_records(&[rec]).unwrap(), 0, "erased stays erased");
+        assert_eq!(store.counts().unwrap().records, 0);
+        store.delete(&id, now()).unwrap();
+    }
+
+    #[test]
+    fn sessions_are_added_to_courses_only() {
+        let (_dir, mut store) = store();
+        let mut f = store.new_fields(Kind::Course, now());
+        f.insert("title".into(), json!("Nybörjarkurs internet"));
+        let course = store.add(&f).unwrap();
+        let cid = course.id.to_string();
+        let s = store
+            .add_session(
+                &cid,
+                &Fields::from([
+                    ("date".into(), json!("2025-03-11")),
+                    ("minutes".into(), json!(90)),
+                    ("participants".into(), json!(8)),
+                ]),
+                now(),
+            )
+            .unwrap();
+        let stored = store.get(&cid).unwrap().unwrap().record;
+        let outpost_proto::Body::Course(c) = stored.body else { panic!() };
+        assert_eq!(c.sessions, vec![s]);
+        let visit = store.add(&visit_fields(&store)).unwrap();
+        let session = Fields::from([
+            ("date".into(), json!("2025-03-11")),
+            ("minutes".into(), json!(90)),
+            ("participants".into(), json!(8)),
+        ]);
+        assert!(matches!(
+            store.add_session(&visit.id.to_string(), &session, now()),
+            Err(StoreError::WrongKind { .. })
+        ));
+        assert!(matches!(
+            store.add_session(&cid, &Fields::new(), now()),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn list_filters_by_kind_date_and_site() {
+        let (_dir, mut store) = store();
+        for (date, site) in [("2025-01-10", "A"), ("2025-02-10", "B"), ("2025-03-10", "a")] {
+            let mut f = visit_fields(&store);
+            f.insert("date".into(), json!(date));
+            f.insert("site".into(), json!(site));
+            store.add(&f).unwrap();
+        }
+        let all = store.list(&Filter::default()).unwrap();
+        assert_eq!(all.len(), 3);
+        let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let feb = store
+            .list(&Filter {
+                from: Some(d("2025-02-01")),
+                to: Some(d("2025-02-28")),
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(feb.len(), 1);
+        let site_a = store
+            .list(&Filter {
+                site: Some("A".into()),
+                ..Filter::default()
+            })
+            .unwrap();
+        assert_eq!(site_a.len(), 2);
+        let courses = store
+            .list(&Filter {
+                kind: Some(Kind::Course),
+                ..Filter::default()
+            })
+            .unwrap();
+        assert!(courses.is_empty());
+    }
+
+    #[test]
+    fn resolve_id_accepts_a_unique_prefix() {
+        let (_dir, mut store) = store();
+        let rec = store.add(&visit_fields(&store)).unwrap();
+        let id = rec.id.to_string();
+        assert_eq!(store.resolve_id(&id[..8]).unwrap(), id);
+        assert!(store.resolve_id("ab").is_err());
+    }
+
+    fn arb_text() -> impl Strategy<Value = String> {
+        // Letters, Swedish and Arabic characters and punctuation, no digits:
+        // the screen would (rightly) refuse some digit strings.
+        "[a-zA-ZåäöÅÄÖ ءاب.,!?-]{1,40}".prop_map(|s| {
+            let t = s.trim().to_string();
+            if t.is_empty() { "x".into() } else { t }
+        })
+    }
+
+    prop_compose! {
+        fn arb_visit_fields()(
+            day in 0i64..3000,
+            time in proptest::option::of((0u32..24, 0u32..60)),
+            minutes in 1i64..=480,
+            channel in proptest::sample::select(outpost_proto::record::Channel::ALL),
+            services in proptest::collection::vec(proptest::sample::select(vec!["BankID", "1177 Vårdguiden", "Skatteverket", "Kivra", "Okänd tjänst"]), 0..4),
+            category in proptest::sample::select(outpost_proto::record::Category::ALL),
+            outcome in proptest::sample::select(outpost_proto::record::Outcome::ALL),
+            referred_to in proptest::option::of(arb_text()),
+            age in proptest::sample::select(outpost_proto::record::AgeBand::ALL),
+            language in "[a-z]{2}",
+            assistive in proptest::collection::vec(proptest::sample::select(outpost_proto::record::Assistive::ALL), 0..3),
+            barriers in proptest::collection::vec((proptest::sample::select(vec!["BankID", "CSN"]), proptest::sample::select(outpost_proto::record::BarrierKind::ALL), proptest::option::of(arb_text())), 0..3),
+            sensitive in any::<bool>(),
+            note in proptest::option::of(arb_text()),
+            site in arb_text(),
+        ) -> Fields {
+            let date = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(day as u64);
+            let mut f = Fields::new();
+            f.insert("date".into(), json!(date.to_string()));
+            if let Some((h, m)) = time { f.insert("time".into(), json!(format!("{h:02}:{m:02}"))); }
+            f.insert("minutes".into(), json!(minutes));
+            f.insert("channel".into(), json!(channel.as_str()));
+            let mut uniq: Vec<&str> = Vec::new();
+            for s in services { if !uniq.contains(&s) { uniq.push(s); } }
+            f.insert("services".into(), json!(uniq));
+            f.insert("category".into(), json!(category.as_str()));
+            f.insert("outcome".into(), json!(outcome.as_str()));
+            if let Some(r) = referred_to { f.insert("referred_to".into(), json!(r)); }
+            f.insert("age_band".into(), json!(age.as_str()));
+            f.insert("language".into(), json!(language));
+            let mut aids: Vec<&str> = Vec::new();
+            for a in assistive { if !aids.contains(&a.as_str()) { aids.push(a.as_str()); } }
+            f.insert("assistive".into(), json!(aids));
+            f.insert("barriers".into(), json!(barriers.into_iter().map(|(s, k, n)| json!({"service": s, "kind": k.as_str(), "note": n})).collect::<Vec<_>>()));
+            f.insert("sensitive".into(), json!(sensitive));
+            if let Some(n) = note { f.insert("note".into(), json!(n)); }
+            f.insert("site".into(), json!(site));
+            f
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any valid record survives Automerge → SQLite → hydrate unchanged,
+        /// through both the projection and the document.
+        #[test]
+        fn any_valid_visit_round_trips_through_the_store(extra in arb_visit_fields()) {
+            let (dir, mut store) = store();
+            let mut f = store.new_fields(Kind::Visit, now());
+            f.extend(extra);
+            let rec = Record::from_fields(&f).unwrap();
+            store.insert_records(std::slice::from_ref(&rec)).unwrap();
+            drop(store);
+            let store = Store::open(dir.path()).unwrap();
+            let id = rec.id.to_string();
+            prop_assert_eq!(&store.get(&id).unwrap().unwrap().record, &rec);
+            prop_assert_eq!(&store.load_from_doc(&id).unwrap().record, &rec);
+        }
+
+        #[test]
+        fn any_valid_course_round_trips_through_the_store(
+            title in arb_text(),
+            partner in proptest::option::of(arb_text()),
+            sessions in proptest::collection::vec((0i64..2000, 1i64..=480, 0i64..=500, proptest::option::of(arb_text())), 0..5),
+        ) {
+            let (dir, mut store) = store();
+            let mut f = store.new_fields(Kind::Course, now());
+            f.insert("title".into(), json!(title));
+            if let Some(p) = partner { f.insert("partner".into(), json!(p)); }
+            let sessions: Vec<Value> = sessions.into_iter().enumerate().map(|(i, (d, m, p, n))| {
+                let date = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(d as u64);
+                json!({"id": format!("s{i}"), "date": date.to_string(), "minutes": m, "participants": p, "instructor": n})
+            }).collect();
+            f.insert("sessions".into(), Value::Array(sessions));
+            let rec = Record::from_fields(&f).unwrap();
+            store.insert_records(std::slice::from_ref(&rec)).unwrap();
+            drop(store);
+            let store = Store::open(dir.path()).unwrap();
+            let id = rec.id.to_string();
+            prop_assert_eq!(&store.get(&id).unwrap().unwrap().record, &rec);
+            prop_assert_eq!(&store.load_from_doc(&id).unwrap().record, &rec);
+        }
+    }
+}

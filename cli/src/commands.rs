@@ -1,0 +1,494 @@
+//! One function per command. Each opens the store, does its work in one
+//! store call (one transaction), and prints.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use outpost_daemon::config::{Paths, Settings};
+use outpost_daemon::export::{self, ExportOptions, Format};
+use outpost_daemon::store::{Filter, Store, StoreError};
+use outpost_proto::catalogue::{AgencyScope, Catalogue};
+use outpost_proto::fields::Fields;
+use outpost_proto::Record;
+use outpost_proto::record::{Kind, parse_date};
+use outpost_proto::stats::{Grouping, StatsBuilder};
+use serde_json::{Value, json};
+
+use crate::args::{
+    Cli, Command, CourseCommand, CourseFields, EditArgs, ExportArgs, ListArgs, RangeArgs, SessionArgs,
+    StatsArgs, VisitCommand, VisitFields,
+};
+use crate::output;
+
+/// Everything a command needs to know about where it runs.
+struct Ctx {
+    paths: Paths,
+    json: bool,
+}
+
+impl Ctx {
+    fn open(&self) -> Result<Store> {
+        Ok(Store::open(&self.paths.data_dir)?)
+    }
+
+    fn settings(&self) -> Result<Settings> {
+        Ok(Settings::load(&self.paths)?)
+    }
+
+    /// The built-in catalogue plus the organisation's override file, if any.
+    fn catalogue(&self) -> Result<Catalogue> {
+        let settings = self.settings()?;
+        let file = settings.catalogue_file.unwrap_or_else(|| {
+            self.paths
+                .config_file
+                .with_file_name(outpost_daemon::config::CATALOGUE_FILE)
+        });
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Ok(Catalogue::builtin().with_overrides(&text, &file.display().to_string())?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalogue::builtin()),
+            Err(e) => Err(e).with_context(|| format!("could not read the service catalogue {}", file.display())),
+        }
+    }
+
+    /// Prints a made id or code: the bare value, or `{"key": value}` with --json.
+    fn print_made(&self, key: &str, value: &str) {
+        if self.json {
+            println!("{}", json!({ key: value }));
+        } else {
+            println!("{value}");
+        }
+    }
+}
+
+fn now() -> DateTime<FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx {
+        paths: Paths::resolve(cli.data_dir.as_deref())?,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Init { org, site, staff } => init(&ctx, &org, &site, &staff),
+        Command::Visit {
+            command: VisitCommand::Add(fields),
+        } => visit_add(&ctx, fields),
+        Command::Course {
+            command: CourseCommand::Add(fields),
+        } => course_add(&ctx, fields),
+        Command::Course {
+            command: CourseCommand::Session(args),
+        } => course_session(&ctx, args),
+        Command::Edit(args) => edit(&ctx, args),
+        Command::Delete { id } => delete(&ctx, &id),
+        Command::List(args) => list(&ctx, args),
+        Command::Show { id } => show(&ctx, &id),
+        Command::Export(args) => export_cmd(&ctx, args),
+        Command::Stats(args) => stats(&ctx, args),
+        Command::Status => status(&ctx),
+    }
+}
+
+fn init(ctx: &Ctx, org: &str, site: &str, staff: &str) -> Result<()> {
+    let store = Store::init(&ctx.paths.data_dir, org, site, staff)?;
+    let device = store.identity().device.clone();
+    ctx.print_made("device", &device);
+    eprintln!(
+        "Outpost store created in {} for {org}. Record a visit with `outpost visit add`.",
+        ctx.paths.data_dir.display()
+    );
+    Ok(())
+}
+
+/// Inserts `value` under `name` when the flag was given.
+fn put_opt(f: &mut Fields, name: &str, value: Option<String>) {
+    if let Some(v) = value {
+        f.insert(name.into(), Value::String(v));
+    }
+}
+
+fn strings(items: Vec<String>) -> Value {
+    Value::Array(
+        items
+            .into_iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(Value::String)
+            .collect(),
+    )
+}
+
+fn visit_add(ctx: &Ctx, a: VisitFields) -> Result<()> {
+    let mut store = ctx.open()?;
+    let catalogue = ctx.catalogue()?;
+    let mut f = store.new_fields(Kind::Visit, now());
+    put_opt(&mut f, "date", a.date);
+    put_opt(&mut f, "time", a.time);
+    put_opt(&mut f, "minutes", a.minutes);
+    put_opt(&mut f, "channel", a.channel);
+    put_opt(&mut f, "category", a.category);
+    put_opt(&mut f, "outcome", a.outcome);
+    put_opt(&mut f, "referred_to", a.referred_to);
+    put_opt(&mut f, "age_band", a.age_band);
+    put_opt(&mut f, "language", a.language);
+    put_opt(&mut f, "note", a.note);
+    put_opt(&mut f, "site", a.site);
+    put_opt(&mut f, "staff", a.staff);
+    let services_missing = a.services.is_empty();
+    warn_unknown_services(&catalogue, &a.services);
+    f.insert("services".into(), strings(a.services));
+    f.insert("assistive".into(), strings(a.assistive));
+    f.insert("barriers".into(), strings(a.barriers));
+    f.insert("sensitive".into(), Value::Bool(a.sensitive));
+    if services_missing {
+        // The contract makes --service required; report it together with
+        // every other problem rather than stopping at the first.
+        let mut errs = Record::from_fields(&f).err().unwrap_or_default();
+        errs.push("services", "is required: give at least one --service, e.g. --service BankID");
+        return Err(StoreError::Invalid(errs).into());
+    }
+    let record = store.add(&f)?;
+    ctx.print_made("id", &record.id.to_string());
+    Ok(())
+}
+
+fn warn_unknown_services(catalogue: &Catalogue, services: &[String]) {
+    for s in services {
+        if catalogue.resolve(s).scope == AgencyScope::Unknown && !s.trim().is_empty() {
+            eprintln!(
+                "warning: service '{}' is not in the service catalogue; it is saved and counted as agency 'unknown' (add it to catalogue.toml to map it)",
+                s.trim()
+            );
+        }
+    }
+}
+
+fn course_add(ctx: &Ctx, a: CourseFields) -> Result<()> {
+    let mut store = ctx.open()?;
+    let mut f = store.new_fields(Kind::Course, now());
+    put_opt(&mut f, "title", a.title);
+    put_opt(&mut f, "partner", a.partner);
+    put_opt(&mut f, "target_group", a.target_group);
+    put_opt(&mut f, "note", a.note);
+    put_opt(&mut f, "site", a.site);
+    put_opt(&mut f, "staff", a.staff);
+    f.insert("sessions".into(), Value::Array(Vec::new()));
+    let record = store.add(&f)?;
+    ctx.print_made("id", &record.id.to_string());
+    Ok(())
+}
+
+fn course_session(ctx: &Ctx, a: SessionArgs) -> Result<()> {
+    let mut store = ctx.open()?;
+    let id = store.resolve_id(&a.id)?;
+    let mut f = Fields::new();
+    put_opt(&mut f, "date", a.date);
+    put_opt(&mut f, "time", a.time);
+    put_opt(&mut f, "minutes", a.minutes);
+    put_opt(&mut f, "participants", a.participants);
+    put_opt(&mut f, "instructor", a.instructor);
+    put_opt(&mut f, "note", a.note);
+    let session = store.add_session(&id, &f, now())?;
+    ctx.print_made("session", &session.id);
+    Ok(())
+}
+
+/// An edit flag's value: an empty string clears an optional field.
+fn put_edit(f: &mut Fields, name: &str, value: Option<String>) {
+    if let Some(v) = value {
+        let v = if v.trim().is_empty() {
+            Value::Null
+        } else {
+            Value::String(v)
+        };
+        f.insert(name.into(), v);
+    }
+}
+
+fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
+    let mut store = ctx.open()?;
+    let id = store.resolve_id(&a.id)?;
+    let v = a.visit;
+    let mut f = Fields::new();
+    for (name, value) in [
+        ("date", v.date),
+        ("time", v.time),
+        ("minutes", v.minutes),
+        ("channel", v.channel),
+        ("category", v.category),
+        ("outcome", v.outcome),
+        ("referred_to", v.referred_to),
+        ("age_band", v.age_band),
+        ("language", v.language),
+        ("title", a.title),
+        ("partner", a.partner),
+        ("target_group", a.target_group),
+        ("note", a.note),
+        ("site", a.site),
+        ("staff", a.staff),
+    ] {
+        put_edit(&mut f, name, value);
+    }
+    if let Some(services) = v.services {
+        let catalogue = ctx.catalogue()?;
+        warn_unknown_services(&catalogue, &services);
+        f.insert("services".into(), strings(services));
+    }
+    if let Some(items) = v.assistive {
+        f.insert("assistive".into(), strings(items));
+    }
+    if let Some(items) = v.barriers {
+        f.insert("barriers".into(), strings(items));
+    }
+    if v.sensitive {
+        f.insert("sensitive".into(), Value::Bool(true));
+    }
+    if v.not_sensitive {
+        f.insert("sensitive".into(), Value::Bool(false));
+    }
+    if f.is_empty() {
+        bail!("nothing to change: give at least one field flag, e.g. --outcome solved (see `outpost edit --help`)");
+    }
+    let record = store.edit(&id, &f, now())?;
+    if ctx.json {
+        println!("{}", serde_json::to_string(&record)?);
+    } else {
+        eprintln!("updated {}", record.id);
+    }
+    Ok(())
+}
+
+fn delete(ctx: &Ctx, id: &str) -> Result<()> {
+    let mut store = ctx.open()?;
+    // A full id is taken as given, so deleting an already erased record
+    // again is harmless; a prefix must match a live record.
+    let id = store.resolve_id(id)?;
+    store.delete(&id, now())?;
+    if ctx.json {
+        println!("{}", json!({ "deleted": id }));
+    } else {
+        eprintln!("erased {id} (its history too); the hub and other laptops erase it at their next sync");
+    }
+    Ok(())
+}
+
+fn parse_kind(kind: Option<&str>) -> Result<Option<Kind>> {
+    kind.map(|k| k.parse::<Kind>().map_err(|m| anyhow!("--kind: {m}")))
+        .transpose()
+}
+
+fn parse_range(r: &RangeArgs) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
+    let parse = |flag: &str, v: &Option<String>| -> Result<Option<NaiveDate>> {
+        v.as_deref()
+            .map(|s| parse_date(s).map_err(|m| anyhow!("--{flag}: {m}")))
+            .transpose()
+    };
+    let (from, to) = (parse("from", &r.from)?, parse("to", &r.to)?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            bail!("--from {f} is after --to {t}; swap them");
+        }
+    }
+    Ok((from, to))
+}
+
+fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
+    let store = ctx.open()?;
+    let (from, to) = parse_range(&a.range)?;
+    let filter = Filter {
+        kind: parse_kind(a.kind.as_deref())?,
+        from,
+        to,
+        site: a.site,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if ctx.json {
+        // Streamed as one JSON array so 100,000 records never sit in memory.
+        write!(out, "[")?;
+        let mut first = true;
+        store.for_each(&filter, |r| {
+            let sep = if first { "" } else { "," };
+            first = false;
+            let line = serde_json::to_string(&r.record).map_err(|source| {
+                StoreError::Projection {
+                    id: r.record.id.to_string(),
+                    source,
+                }
+            })?;
+            write!(out, "{sep}\n{line}").map_err(io_to_store)?;
+            Ok(())
+        })?;
+        writeln!(out, "{}]", if first { "" } else { "\n" })?;
+    } else {
+        let mut n = 0u64;
+        writeln!(out, "{}", output::LIST_HEADER)?;
+        store.for_each(&filter, |r| {
+            n += 1;
+            writeln!(out, "{}", output::list_line(&r.record)).map_err(io_to_store)?;
+            Ok(())
+        })?;
+        out.flush()?;
+        eprintln!("{n} record{}", if n == 1 { "" } else { "s" });
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Lets an I/O error (a closed pipe, a full disk) stop a store scan.
+fn io_to_store(e: std::io::Error) -> StoreError {
+    StoreError::Meta(format!("could not write output: {e}"))
+}
+
+fn show(ctx: &Ctx, id: &str) -> Result<()> {
+    let store = ctx.open()?;
+    let id = store.resolve_id(id)?;
+    let Some(stored) = store.get(&id)? else {
+        if store.is_deleted(&id)? {
+            bail!("record {id} was deleted");
+        }
+        bail!("no record with id {id}; `outpost list` shows the ids");
+    };
+    if ctx.json {
+        let mut v = serde_json::to_value(&stored.record)?;
+        if let Value::Object(map) = &mut v {
+            map.insert("conflicts".into(), Value::Object(stored.conflicts.clone()));
+        }
+        println!("{v}");
+    } else {
+        print!("{}", output::show_text(&stored.record, &stored.conflicts));
+    }
+    Ok(())
+}
+
+fn export_cmd(ctx: &Ctx, a: ExportArgs) -> Result<()> {
+    let format: Format = a.format.parse().map_err(|m| anyhow!("--format: {m}"))?;
+    let mut kind = parse_kind(a.kind.as_deref())?;
+    if format == Format::Csv && kind.is_none() {
+        kind = Some(Kind::Visit);
+        eprintln!("note: CSV holds one kind per file; exporting visits (use --kind course for courses)");
+    }
+    if a.excel && format != Format::Csv {
+        bail!("--excel applies to CSV only; use --format csv --excel");
+    }
+    let (from, to) = parse_range(&a.range)?;
+    let store = ctx.open()?;
+    let catalogue = ctx.catalogue()?;
+    let filter = Filter {
+        kind,
+        from,
+        to,
+        site: None,
+    };
+    let options = ExportOptions {
+        format,
+        excel: a.excel,
+    };
+    let records = store.list(&filter)?.into_iter().map(|s| s.record);
+    match &a.output {
+        Some(path) => {
+            let summary = write_atomically(path, |file| {
+                export::export(records, &catalogue, &options, file).map_err(anyhow::Error::from)
+            })?;
+            eprintln!("exported {} to {}", output::summary_text(&summary), path.display());
+        }
+        None => {
+            if format == Format::Xlsx && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                bail!("XLSX is binary: write it to a file with -o FILE.xlsx");
+            }
+            // XLSX needs Seek, and stdout has none: build it in memory.
+            let mut buf = std::io::Cursor::new(Vec::new());
+            export::export(records, &catalogue, &options, &mut buf)?;
+            std::io::stdout().lock().write_all(buf.get_ref())?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes to a temp file beside `path`, then renames it over, so a failed
+/// export never leaves half a file where the old one was.
+fn write_atomically<T>(path: &Path, f: impl FnOnce(&mut std::fs::File) -> Result<T>) -> Result<T> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.partial",
+        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+    ));
+    let mut file = std::fs::File::create(&tmp).with_context(|| format!("could not create {}", tmp.display()))?;
+    let result = f(&mut file).and_then(|v| {
+        file.sync_all()?;
+        Ok(v)
+    });
+    match result {
+        Ok(v) => {
+            std::fs::rename(&tmp, path).with_context(|| format!("could not write {}", path.display()))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
+    let store = ctx.open()?;
+    let catalogue = ctx.catalogue()?;
+    let (from, to) = parse_range(&a.range)?;
+    let by = a
+        .by
+        .as_deref()
+        .map(|b| b.parse::<Grouping>().map_err(|m| anyhow!("--by: {m}")))
+        .transpose()?;
+    let mut builder = StatsBuilder::new(&catalogue, from, to, by);
+    let filter = Filter {
+        kind: None,
+        from,
+        to,
+        site: None,
+    };
+    store.for_each(&filter, |r| {
+        builder.add(&r.record);
+        Ok(())
+    })?;
+    let stats = builder.finish();
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print!("{}", stats.to_text());
+    }
+    Ok(())
+}
+
+fn status(ctx: &Ctx) -> Result<()> {
+    let store = ctx.open()?;
+    let settings = ctx.settings()?;
+    let id = store.identity().clone();
+    let counts = store.counts()?;
+    let running = outpost_daemon::daemon::is_running(&ctx.paths.data_dir);
+    let v = json!({
+        "device": id.device,
+        "org": id.org,
+        "site": id.site,
+        "staff": id.staff,
+        "data_dir": ctx.paths.data_dir,
+        "hub_url": settings.hub_url,
+        "enrolled": settings.hub_url.is_some(),
+        "daemon_running": running,
+        "records": counts.records,
+        "visits": counts.visits,
+        "courses": counts.courses,
+        "pending": counts.pending,
+        "erased": counts.tombstones,
+        "last_sync_attempt": Value::Null,
+        "last_sync_success": Value::Null,
+        "last_error": Value::Null,
+    });
+    if ctx.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", output::status_text(&v));
+    }
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! Plain-text rendering for people at a terminal. Scripts use `--json`.
+
+use std::fmt::Write;
+
+use outpost_proto::record::{Body, Record};
+use serde_json::{Map, Value};
+
+pub const LIST_HEADER: &str = "ID        KIND    DATE        SITE                      STAFF  SUMMARY";
+
+fn clip(s: &str, width: usize) -> String {
+    let count = s.chars().count();
+    if count <= width {
+        format!("{s:<width$}")
+    } else {
+        let cut: String = s.chars().take(width.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+/// One line of `outpost list`: short id, kind, date, site, staff, summary.
+pub fn list_line(r: &Record) -> String {
+    let short: String = r.id.to_string().chars().take(8).collect();
+    let (date, summary) = match &r.body {
+        Body::Visit(v) => (
+            v.date.to_string(),
+            format!(
+                "{} min, {}, {}",
+                v.minutes,
+                if v.services.is_empty() {
+                    v.category.as_str().to_string()
+                } else {
+                    v.services.join("+")
+                },
+                v.outcome
+            ),
+        ),
+        Body::Course(c) => (
+            r.date_range().map(|d| d.0.to_string()).unwrap_or_else(|| "-".into()),
+            format!(
+                "{} ({} session{}, {} participants)",
+                c.title,
+                c.sessions.len(),
+                if c.sessions.len() == 1 { "" } else { "s" },
+                c.sessions.iter().map(|s| u64::from(s.participants)).sum::<u64>()
+            ),
+        ),
+    };
+    format!(
+        "{short}  {:<6}  {:<10}  {}  {}  {}",
+        r.kind().as_str(),
+        date,
+        clip(&r.site, 24),
+        clip(&r.staff, 5),
+        summary
+    )
+}
+
+/// `outpost show`: one field per line, then any conflicts.
+pub fn show_text(r: &Record, conflicts: &Map<String, Value>) -> String {
+    let mut out = String::new();
+    let fields = r.to_fields();
+    let order = outpost_proto::record::COMMON_FIELDS.iter().chain(match r.body {
+        Body::Visit(_) => outpost_proto::record::VISIT_FIELDS,
+        Body::Course(_) => outpost_proto::record::COURSE_FIELDS,
+    });
+    for name in order {
+        let Some(v) = fields.get(*name) else { continue };
+        if *name == "sessions" {
+            continue;
+        }
+        let _ = writeln!(out, "{:<13} {}", format!("{name}:"), plain(v));
+    }
+    if let Body::Course(c) = &r.body {
+        let _ = writeln!(out, "sessions:     {}", c.sessions.len());
+        for s in &c.sessions {
+            let _ = writeln!(
+                out,
+                "  {} {} {} min, {} participants{}{}  [{}]",
+                s.date,
+                s.time.map(|t| t.format("%H:%M").to_string()).unwrap_or_else(|| "--:--".into()),
+                s.minutes,
+                s.participants,
+                s.instructor.as_deref().map(|i| format!(", {i}")).unwrap_or_default(),
+                s.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default(),
+                s.id
+            );
+        }
+    }
+    if conflicts.is_empty() {
+        let _ = writeln!(out, "conflicts:    none");
+    } else {
+        let _ = writeln!(out, "conflicts:    (concurrent edits; the value above won everywhere)");
+        for (field, values) in conflicts {
+            let _ = writeln!(out, "  {field}: also {}", plain(values));
+        }
+    }
+    out
+}
+
+/// A JSON value as a person would write it (no quotes on plain strings).
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "-".into(),
+        Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(", "),
+        Value::Object(map) => {
+            // A barrier: SERVICE:KIND[:NOTE], as typed.
+            let get = |k: &str| map.get(k).map(plain).unwrap_or_default();
+            match map.get("note") {
+                Some(Value::String(n)) => format!("{}:{}:{n}", get("service"), get("kind")),
+                _ if map.contains_key("service") => format!("{}:{}", get("service"), get("kind")),
+                _ => v.to_string(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `outpost status` for people.
+pub fn status_text(v: &Value) -> String {
+    let s = |k: &str| plain(v.get(k).unwrap_or(&Value::Null));
+    let mut out = String::new();
+    let _ = writeln!(out, "device:        {}", s("device"));
+    let _ = writeln!(out, "org:           {}", s("org"));
+    let _ = writeln!(out, "site / staff:  {} / {}", s("site"), s("staff"));
+    let _ = writeln!(out, "data dir:      {}", s("data_dir"));
+    let hub = match v.get("hub_url") {
+        Some(Value::String(u)) => u.clone(),
+        _ => "not enrolled (run `outpost enroll HUB_URL CODE`)".into(),
+    };
+    let _ = writeln!(out, "hub:           {hub}");
+    let running = v.get("daemon_running").and_then(Value::as_bool).unwrap_or(false);
+    let _ = writeln!(out, "daemon:        {}", if running { "running" } else { "not running" });
+    let _ = writeln!(
+        out,
+        "records:       {} ({} visits, {} courses), {} erased",
+        s("records"),
+        s("visits"),
+        s("courses"),
+        s("erased")
+    );
+    let _ = writeln!(out, "waiting sync:  {}", s("pending"));
+    let _ = writeln!(out, "last attempt:  {}", s("last_sync_attempt"));
+    let _ = writeln!(out, "last success:  {}", s("last_sync_success"));
+    let _ = writeln!(out, "last error:    {}", s("last_error"));
+    out
+}
+
+/// "12 visits, 3 courses (15 rows)" for export messages.
+pub fn summary_text(s: &outpost_daemon::export::ExportSummary) -> String {
+    format!("{} visits, {} courses ({} rows)", s.visits, s.courses, s.rows)
+}
