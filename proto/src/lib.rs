@@ -9,6 +9,8 @@
 //! - [`screen`]: finds personnummer/samordningsnummer, phone numbers and
 //!   e-mail addresses in free text, without ever echoing them.
 //! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
+//! - [`sync`]: the sync protocol: wire types, per-document merge decisions
+//!   for laptop and hub, the laptop's session state machine, backoff.
 //! - [`doc`]: how a record is laid out in its Automerge document, and how a
 //!   (possibly merged) document is read back with its conflicts.
 //!
@@ -24,6 +26,7 @@ pub mod doc;
 pub mod fields;
 pub mod record;
 pub mod screen;
+pub mod sync;
 
 pub use fields::{FieldError, Fields, ValidationErrors};
 pub use record::{Body, Course, Kind, Record, Session, Visit};

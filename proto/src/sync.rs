@@ -1,0 +1,665 @@
+//! The sync protocol: wire types and every sync decision, with no I/O.
+//!
+//! Full description for third-party clients: `proto/docs/sync.md`.
+//!
+//! # Shape
+//! A sync is a laptop-driven sequence of HTTP request/response pairs:
+//! 1. **push** batches: the laptop's pending documents (each as the
+//!    Automerge bytes the hub has not acknowledged: `save_after(acked
+//!    heads)`, or the whole `save()` when never acknowledged) and pending
+//!    erasures. The hub merges, validates and screens each document and
+//!    answers per document: merged (with the hub's heads and any changes the
+//!    laptop lacks), needs the full document, erased, or refused.
+//! 2. **pull** pages: the hub's per-organisation change feed after the
+//!    laptop's cursor: documents (whole, compact `save()` form) and
+//!    erasures, skipping entries this device itself caused (it got
+//!    those back in its push answer).
+//!
+//! Why a changes feed and not Automerge's per-document sync protocol: the
+//! per-document protocol needs two round trips per document and re-sends
+//! Bloom filters for untouched documents (740 KB each way to re-sync 10k
+//! unchanged documents, `shared/notes/automerge-facts.md`); a cursor over a
+//! feed visits only documents that changed, and `save_after(acked heads)`
+//! sends only the changes the hub lacks.
+//!
+//! # Why it is idempotent and resumable
+//! - Applying Automerge bytes twice is a no-op (changes are content-hashed).
+//! - The laptop clears a document's `pending` mark only after the hub's
+//!   answer is applied locally, in one store transaction; an answer lost in
+//!   transit means the same bytes go again next time.
+//! - The pull cursor is saved in the same transaction as the page it covers.
+//! - An erasure is a tombstone on both sides; a document pushed for an
+//!   erased id is answered `Erased` and never stored.
+//!
+//! # Pieces
+//! - wire types ([`PushRequest`], [`PushResponse`], [`PullRequest`],
+//!   [`PullResponse`]) and their body encoding ([`encode_body`] /
+//!   [`decode_body`]: CBOR, gzip-compressed);
+//! - per-document decisions: [`prepare_push`] (laptop), [`hub_apply`]
+//!   (hub), [`apply_merged`] and [`apply_feed_doc`] (laptop);
+//! - [`Session`], the laptop's state machine: inputs in, effects out;
+//! - [`Backoff`], the offline probe schedule (randomness passed in).
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use automerge::{AutoCommit, ChangeHash};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::doc;
+use crate::record::Record;
+
+/// Bumped on any incompatible change to the wire types.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Largest request or response body the hub accepts, compressed.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Largest body after decompression (guards against gzip bombs).
+pub const MAX_DECODED_BYTES: usize = 64 * 1024 * 1024;
+/// Documents per push request by default. Large enough that 10,000
+/// records need only a few round trips, small enough to bound memory.
+pub const DEFAULT_PUSH_BATCH: usize = 2000;
+/// Feed entries per pull page by default.
+pub const DEFAULT_PULL_PAGE: u32 = 2000;
+
+pub const PUSH_PATH: &str = "/v1/sync/push";
+pub const PULL_PATH: &str = "/v1/sync/pull";
+pub const ENROLL_PATH: &str = "/v1/enroll";
+pub const CONTENT_TYPE: &str = "application/cbor";
+
+/// Heads of a document, sent as one byte string of 32-byte hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Heads(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl Heads {
+    pub fn from_hashes(hashes: &[ChangeHash]) -> Heads {
+        let mut sorted = hashes.to_vec();
+        sorted.sort();
+        Heads(sorted.iter().flat_map(|h| h.0).collect())
+    }
+
+    pub fn hashes(&self) -> Vec<ChangeHash> {
+        self.0
+            .chunks_exact(32)
+            .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(ChangeHash))
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Laptop → hub: a batch of local changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub v: u16,
+    /// The laptop's clock (Unix seconds), so the hub can flag a wrong clock.
+    pub device_time: i64,
+    pub docs: Vec<DocPush>,
+    /// Records erased on the laptop.
+    pub erased: Vec<Uuid>,
+}
+
+/// One document's changes that the hub has not acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocPush {
+    pub id: Uuid,
+    /// The laptop's heads after these changes.
+    pub heads: Heads,
+    /// Automerge bytes: `save()` when `full`, else `save_after(acked)`.
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+    pub full: bool,
+}
+
+/// Hub → laptop: one answer per pushed document, in request order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub v: u16,
+    pub results: Vec<DocResult>,
+    /// Erasures the hub has recorded (all of the request's, when accepted).
+    pub erased: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocResult {
+    pub id: Uuid,
+    pub outcome: PushOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushOutcome {
+    /// The hub holds everything sent. `heads` are the hub's heads; when they
+    /// differ from the laptop's, `missing` holds the changes it lacks.
+    Merged {
+        heads: Heads,
+        #[serde(with = "serde_bytes")]
+        missing: Vec<u8>,
+    },
+    /// The hub lacks changes the bytes depend on (e.g. it was restored from
+    /// a backup): send the whole document.
+    NeedFull,
+    /// The record was erased: erase it locally too.
+    Erased,
+    /// Not stored: the reason says what to fix. Other documents go on.
+    Refused { reason: String },
+}
+
+/// Laptop → hub: the next page of the org's change feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub v: u16,
+    /// Feed position already applied (0 for a fresh laptop).
+    pub since: u64,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub v: u16,
+    pub items: Vec<FeedItem>,
+    /// Cursor to save once `items` are applied.
+    pub next: u64,
+    /// More entries after `next`.
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedItem {
+    pub id: Uuid,
+    pub body: FeedBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedBody {
+    Doc {
+        heads: Heads,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    Erased,
+}
+
+/// Enrolment: a one-time code for a device token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub v: u16,
+    pub code: String,
+    pub device: Uuid,
+    pub device_time: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub v: u16,
+    pub org: String,
+    pub token: String,
+}
+
+/// An error body from the hub (any non-2xx status).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("sync body is not valid compressed CBOR: {0}")]
+    Decode(String),
+    #[error("sync body is larger than {MAX_DECODED_BYTES} bytes once decompressed")]
+    TooLarge,
+    #[error("could not encode a sync body: {0}")]
+    Encode(String),
+    #[error("the other side speaks sync protocol {0}, this one {PROTOCOL_VERSION}; upgrade the older side")]
+    Version(u16),
+}
+
+/// CBOR, then gzip: bodies are mostly Automerge bytes (already compact)
+/// plus ids and field text, which gzip cuts about 3×.
+pub fn encode_body<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    let mut cbor = Vec::new();
+    ciborium::into_writer(value, &mut cbor).map_err(|e| WireError::Encode(e.to_string()))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&cbor)
+        .and_then(|_| gz.finish())
+        .map_err(|e| WireError::Encode(e.to_string()))
+}
+
+pub fn decode_body<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, WireError> {
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(MAX_DECODED_BYTES as u64 + 1)
+        .read_to_end(&mut plain)
+        .map_err(|e| WireError::Decode(e.to_string()))?;
+    if plain.len() > MAX_DECODED_BYTES {
+        return Err(WireError::TooLarge);
+    }
+    ciborium::from_reader(plain.as_slice()).map_err(|e| WireError::Decode(e.to_string()))
+}
+
+pub fn check_version(v: u16) -> Result<(), WireError> {
+    if v == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(WireError::Version(v))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Per-document decisions
+// ---------------------------------------------------------------------------
+
+/// Laptop: what to send for one pending document. `acked` are the heads the
+/// hub last acknowledged (None: never, or the hub asked for the whole doc).
+pub fn prepare_push(id: Uuid, am: &mut AutoCommit, acked: Option<&[ChangeHash]>) -> DocPush {
+    let heads = Heads::from_hashes(&am.get_heads());
+    match acked {
+        Some(acked) if !acked.is_empty() => DocPush {
+            id,
+            heads,
+            data: am.save_after(acked),
+            full: false,
+        },
+        _ => DocPush {
+            id,
+            heads,
+            data: am.save(),
+            full: true,
+        },
+    }
+}
+
+/// What the hub holds for a pushed id.
+#[derive(Debug, Clone, Copy)]
+pub enum HubHolds<'a> {
+    Nothing,
+    Erased,
+    /// The stored document and the org it belongs to.
+    Doc { data: &'a [u8], org: &'a str },
+}
+
+/// The hub's decision for one pushed document.
+#[derive(Debug)]
+pub struct HubApplied {
+    pub outcome: PushOutcome,
+    /// Present when the hub must store a new version of the document.
+    pub store: Option<HubWrite>,
+}
+
+#[derive(Debug)]
+pub struct HubWrite {
+    pub data: Vec<u8>,
+    pub heads: Heads,
+    pub record: Record,
+}
+
+fn refused(reason: impl Into<String>) -> HubApplied {
+    HubApplied {
+        outcome: PushOutcome::Refused {
+            reason: reason.into(),
+        },
+        store: None,
+    }
+}
+
+/// Hub: merge one pushed document into what it holds, for a device of
+/// `org`. The merged record is validated and screened again; a document of
+/// another org is refused without saying whether it exists.
+pub fn hub_apply(holds: HubHolds<'_>, push: &DocPush, org: &str) -> HubApplied {
+    let (mut am, before) = match holds {
+        HubHolds::Erased => {
+            return HubApplied {
+                outcome: PushOutcome::Erased,
+                store: None,
+            };
+        }
+        HubHolds::Doc { org: owner, .. } if owner != org => {
+            return refused("this record id belongs to another organisation");
+        }
+        HubHolds::Doc { data, .. } => match AutoCommit::load(data) {
+            Ok(mut am) => {
+                let before = am.get_heads();
+                (am, before)
+            }
+            Err(_) => return refused("the hub's copy is damaged; an admin must restore it"),
+        },
+        HubHolds::Nothing if !push.full => {
+            return HubApplied {
+                outcome: PushOutcome::NeedFull,
+                store: None,
+            };
+        }
+        HubHolds::Nothing => (AutoCommit::new(), Vec::new()),
+    };
+    if am.load_incremental(&push.data).is_err() {
+        return refused("the document bytes are damaged");
+    }
+    if !am.get_missing_deps(&[]).is_empty() {
+        if push.full {
+            return refused("the document is incomplete (changes are missing from it)");
+        }
+        return HubApplied {
+            outcome: PushOutcome::NeedFull,
+            store: None,
+        };
+    }
+    let snapshot = match doc::read(&am) {
+        Ok(s) => s,
+        Err(e) => return refused(e.to_string()),
+    };
+    let record = match Record::from_fields(&snapshot.fields) {
+        Ok(r) => r,
+        Err(e) => return refused(e.to_string()),
+    };
+    if record.id != push.id {
+        return refused("the document's id does not match the id it was sent under");
+    }
+    if record.org != org {
+        return refused("the record belongs to another organisation than this device");
+    }
+    let after = am.get_heads();
+    let hub_heads = Heads::from_hashes(&after);
+    let missing = if hub_heads == push.heads {
+        Vec::new()
+    } else {
+        am.save_after(&push.heads.hashes())
+    };
+    let changed = Heads::from_hashes(&before) != hub_heads;
+    HubApplied {
+        outcome: PushOutcome::Merged {
+            heads: hub_heads.clone(),
+            missing,
+        },
+        store: changed.then(|| HubWrite {
+            data: am.save(),
+            heads: hub_heads,
+            record,
+        }),
+    }
+}
+
+/// Laptop, after a `Merged` answer: take in the changes it lacked.
+/// Returns the heads to record as acknowledged and whether the document is
+/// still pending (it changed locally while the push was in flight).
+pub fn apply_merged(
+    am: &mut AutoCommit,
+    hub_heads: &Heads,
+    missing: &[u8],
+) -> Result<(Heads, bool), automerge::AutomergeError> {
+    if !missing.is_empty() {
+        am.load_incremental(missing)?;
+    }
+    let local = Heads::from_hashes(&am.get_heads());
+    Ok((hub_heads.clone(), local != *hub_heads))
+}
+
+/// Laptop, for a pulled document: merge it into the local copy (or start
+/// one). Returns the document and whether local changes remain unpushed.
+pub fn apply_feed_doc(
+    local: Option<AutoCommit>,
+    data: &[u8],
+    hub_heads: &Heads,
+) -> Result<(AutoCommit, bool), automerge::AutomergeError> {
+    let mut am = match local {
+        Some(mut am) => {
+            am.load_incremental(data)?;
+            am
+        }
+        None => AutoCommit::load(data)?,
+    };
+    let pending = Heads::from_hashes(&am.get_heads()) != *hub_heads;
+    Ok((am, pending))
+}
+
+// ---------------------------------------------------------------------------
+// The laptop's session state machine
+// ---------------------------------------------------------------------------
+
+/// What the session asks its driver to do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Read up to `limit` pending documents and erasures whose change
+    /// sequence is after `after_seq`, prepared with [`prepare_push`], and
+    /// answer [`Input::PendingLoaded`].
+    LoadPending { after_seq: i64, limit: usize },
+    /// Send this push; answer [`Input::PushAnswered`] or [`Input::Failed`].
+    SendPush(PushRequest),
+    /// Apply the hub's push answer in one transaction ([`apply_merged`] for
+    /// merged documents; erase for `Erased`; for `NeedFull` forget the
+    /// acknowledged heads and give the document a new change sequence so
+    /// it is sent whole; leave refused ones pending); answer [`Input::Applied`].
+    ApplyPush(PushResponse),
+    /// Send this pull; answer [`Input::PullAnswered`] or [`Input::Failed`].
+    SendPull(PullRequest),
+    /// Apply the page and save `next` as the cursor in one transaction;
+    /// answer [`Input::Applied`].
+    ApplyPull(PullResponse),
+    /// The session is over.
+    Done(Outcome),
+}
+
+/// Events the driver feeds back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    PendingLoaded {
+        docs: Vec<DocPush>,
+        erased: Vec<Uuid>,
+        /// Highest change sequence among them (the next `after_seq`).
+        last_seq: i64,
+    },
+    PushAnswered(PushResponse),
+    PullAnswered(PullResponse),
+    Applied,
+    /// The transport or the hub failed; the session ends and is retried
+    /// later from scratch (everything done so far is kept).
+    Failed(String),
+}
+
+/// How a session ended, for `outpost sync` and `outpost status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub pushed_docs: u64,
+    pub pushed_erasures: u64,
+    pub pulled_docs: u64,
+    pub pulled_erasures: u64,
+    pub requests: u64,
+    /// Documents the hub refused, with its reason.
+    pub refused: Vec<(Uuid, String)>,
+    /// Set when the session stopped early.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    /// Everything was exchanged.
+    pub fn complete(&self) -> bool {
+        self.error.is_none() && self.refused.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Loading,
+    Pushing,
+    ApplyingPush,
+    Pulling,
+    ApplyingPull { more: bool, next: u64 },
+    Done,
+}
+
+/// One sync run of a laptop: push every pending change in batches, then
+/// pull the feed in pages. Pure: the driver does the I/O each [`Effect`]
+/// names and reports back with an [`Input`].
+#[derive(Debug, Clone)]
+pub struct Session {
+    phase: Phase,
+    after_seq: i64,
+    batch_last_seq: i64,
+    cursor: u64,
+    push_batch: usize,
+    pull_page: u32,
+    device_time: i64,
+    outcome: Outcome,
+}
+
+impl Session {
+    /// Starts a session; the first effect is returned by [`Session::start`].
+    pub fn new(pull_cursor: u64, device_time: i64, push_batch: usize, pull_page: u32) -> Session {
+        Session {
+            phase: Phase::Loading,
+            after_seq: 0,
+            batch_last_seq: 0,
+            cursor: pull_cursor,
+            push_batch: push_batch.max(1),
+            pull_page: pull_page.max(1),
+            device_time,
+            outcome: Outcome::default(),
+        }
+    }
+
+    pub fn start(&self) -> Effect {
+        Effect::LoadPending {
+            after_seq: self.after_seq,
+            limit: self.push_batch,
+        }
+    }
+
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    fn finish(&mut self, error: Option<String>) -> Effect {
+        self.phase = Phase::Done;
+        self.outcome.error = error;
+        Effect::Done(self.outcome.clone())
+    }
+
+    fn pull(&mut self) -> Effect {
+        self.phase = Phase::Pulling;
+        self.outcome.requests += 1;
+        Effect::SendPull(PullRequest {
+            v: PROTOCOL_VERSION,
+            since: self.cursor,
+            limit: self.pull_page,
+        })
+    }
+
+    /// Feeds one input; returns the next effect.
+    pub fn handle(&mut self, input: Input) -> Effect {
+        match (self.phase, input) {
+            (Phase::Done, _) => Effect::Done(self.outcome.clone()),
+            (_, Input::Failed(e)) => self.finish(Some(e)),
+            (
+                Phase::Loading,
+                Input::PendingLoaded {
+                    docs,
+                    erased,
+                    last_seq,
+                },
+            ) => {
+                if docs.is_empty() && erased.is_empty() {
+                    return self.pull();
+                }
+                self.batch_last_seq = last_seq;
+                self.phase = Phase::Pushing;
+                self.outcome.requests += 1;
+                Effect::SendPush(PushRequest {
+                    v: PROTOCOL_VERSION,
+                    device_time: self.device_time,
+                    docs,
+                    erased,
+                })
+            }
+            (Phase::Pushing, Input::PushAnswered(resp)) => {
+                for r in &resp.results {
+                    match &r.outcome {
+                        PushOutcome::Refused { reason } => {
+                            self.outcome.refused.push((r.id, reason.clone()));
+                        }
+                        PushOutcome::Merged { .. } | PushOutcome::Erased => {
+                            self.outcome.pushed_docs += 1;
+                        }
+                        PushOutcome::NeedFull => {}
+                    }
+                }
+                self.outcome.pushed_erasures += resp.erased.len() as u64;
+                // Move past this batch. A NeedFull document gets a new
+                // change sequence when the answer is applied, so it comes
+                // round again (whole) later in this same session.
+                self.after_seq = self.after_seq.max(self.batch_last_seq);
+                self.phase = Phase::ApplyingPush;
+                Effect::ApplyPush(resp)
+            }
+            (Phase::ApplyingPush, Input::Applied) => {
+                self.phase = Phase::Loading;
+                self.start()
+            }
+            (Phase::Pulling, Input::PullAnswered(resp)) => {
+                for item in &resp.items {
+                    match item.body {
+                        FeedBody::Doc { .. } => self.outcome.pulled_docs += 1,
+                        FeedBody::Erased => self.outcome.pulled_erasures += 1,
+                    }
+                }
+                if resp.next < self.cursor {
+                    return self.finish(Some(format!(
+                        "the hub's feed went backwards ({} after {}); was the hub restored from a backup? `outpost sync` again re-reads it",
+                        resp.next, self.cursor
+                    )));
+                }
+                self.phase = Phase::ApplyingPull {
+                    more: resp.more,
+                    next: resp.next,
+                };
+                Effect::ApplyPull(resp)
+            }
+            (Phase::ApplyingPull { more, next }, Input::Applied) => {
+                let progressed = next > self.cursor;
+                self.cursor = next;
+                if more && progressed {
+                    self.pull()
+                } else {
+                    self.finish(None)
+                }
+            }
+            (phase, input) => self.finish(Some(format!(
+                "sync session got {input:?} while in {phase:?}; this is a bug, please report it"
+            ))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Backoff
+// ---------------------------------------------------------------------------
+
+/// Capped exponential backoff with full jitter, for probing an unreachable
+/// hub. Randomness comes from the caller so simulations are reproducible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// Delay before retry number `attempt` (0 = first retry), given a
+    /// uniform random `unit` in [0, 1): a random point in
+    /// [base/2, min(cap, base·2^attempt)], so many laptops coming back at
+    /// once spread out instead of stampeding the hub.
+    pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX));
+        let ceiling = exp.min(self.cap).max(self.base / 2);
+        let floor = (self.base / 2).min(ceiling);
+        let span = ceiling.saturating_sub(floor);
+        floor + span.mul_f64(unit.clamp(0.0, 1.0))
+    }
+}
