@@ -8,6 +8,7 @@
 //!   erasure. The CLI writes through it directly (offline-first: no daemon
 //!   needed); the daemon opens the same file.
 //! - [`export`]: CSV / JSONL / XLSX writers over projected records.
+//! - [`hub`]: the hub's storage trait, its SQLite backend and HTTP API.
 //! - [`logging`]: tracing setup; the daemon logs to files in its data dir.
 //! - [`daemon`]: the `outpostd` main loop: single instance per data dir,
 //!   clean shutdown on SIGTERM / Ctrl-C.
@@ -15,5 +16,6 @@
 pub mod config;
 pub mod daemon;
 pub mod export;
+pub mod hub;
 pub mod logging;
 pub mod store;

@@ -1,0 +1,384 @@
+//! The hub's HTTP API (axum), over plain HTTP on loopback or TLS (rustls).
+//!
+//! Routes (sync bodies are gzip-compressed CBOR, see `proto::sync`; admin
+//! bodies are JSON):
+//! - `POST /v1/enroll` — one-time code → device token;
+//! - `POST /v1/sync/push`, `POST /v1/sync/pull` — device token;
+//! - `/v1/admin/...` — admin token: orgs, invites, devices, revoke,
+//!   records (JSONL), erase;
+//! - `GET /v1/health`.
+//!
+//! Every storage call runs in `spawn_blocking`. The caller binds the
+//! listener (tests bind `127.0.0.1:0` first and need no sleeps) and passes
+//! a shutdown future; on shutdown in-flight requests finish (bounded by
+//! [`DRAIN_TIMEOUT`]) before [`serve`] returns.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use outpost_proto::record::Kind;
+use outpost_proto::sync::{
+    self, CONTENT_TYPE, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, MAX_BODY_BYTES,
+    PROTOCOL_VERSION, PULL_PATH, PUSH_PATH, PullRequest, PushRequest,
+};
+use serde::{Deserialize, Serialize};
+
+use super::store::{AdminAuth, DeviceAuth, HubError, HubStore};
+use crate::store::Filter;
+
+/// How long a request may take before the hub gives up on it.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long shutdown waits for in-flight requests.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Shared = Arc<dyn HubStore>;
+
+/// An API error: a status and a message for the person at the other end.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+impl From<HubError> for ApiError {
+    fn from(e: HubError) -> Self {
+        let status = match &e {
+            HubError::Unauthorized => StatusCode::UNAUTHORIZED,
+            HubError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HubError::NoSuchOrg(_) | HubError::NoSuchDevice(_) | HubError::NoSuchRecord(_) => {
+                StatusCode::NOT_FOUND
+            }
+            HubError::OrgExists(_) | HubError::DeviceExists(_) => StatusCode::CONFLICT,
+            HubError::BadCode => StatusCode::FORBIDDEN,
+            HubError::Invalid(_) => StatusCode::BAD_REQUEST,
+            HubError::Sqlite(_) | HubError::Poisoned | HubError::NotInitialized => {
+                tracing::error!(error = %e, "hub storage error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+fn bad_request(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// Runs a blocking storage call off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, HubError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("hub task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "missing bearer token".into()))
+}
+
+async fn device_auth(store: &Shared, headers: &HeaderMap) -> Result<DeviceAuth, ApiError> {
+    let token = bearer(headers)?;
+    let store = store.clone();
+    blocking(move || store.device(&token)).await.map_err(|e| {
+        if e.0 == StatusCode::UNAUTHORIZED {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "this laptop's token is unknown or revoked; ask an admin for a new enrolment code and run `outpost enroll`".into(),
+            )
+        } else {
+            e
+        }
+    })
+}
+
+async fn admin_auth(store: &Shared, headers: &HeaderMap) -> Result<AdminAuth, ApiError> {
+    let token = bearer(headers)?;
+    let store = store.clone();
+    blocking(move || store.admin(&token)).await
+}
+
+fn cbor_response<T: Serialize>(value: &T) -> Result<Response, ApiError> {
+    let body = sync::encode_body(value)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, CONTENT_TYPE),
+            (header::CONTENT_ENCODING, "gzip"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    sync::decode_body(body).map_err(|e| bad_request(format!("malformed request body: {e}")))
+}
+
+fn version(v: u16) -> Result<(), ApiError> {
+    sync::check_version(v).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+async fn enroll(State(store): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+    let req: EnrollRequest = decode(&body)?;
+    version(req.v)?;
+    let now = Utc::now();
+    let (org, token) = blocking(move || {
+        let r = store.enroll(&req.code, req.device, now)?;
+        store.seen(&req.device.to_string(), now, Some(req.device_time))?;
+        Ok(r)
+    })
+    .await?;
+    tracing::info!(%org, "device enrolled");
+    cbor_response(&EnrollResponse {
+        v: PROTOCOL_VERSION,
+        org,
+        token,
+    })
+}
+
+async fn push(State(store): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let who = device_auth(&store, &headers).await?;
+    let req: PushRequest = decode(&body)?;
+    version(req.v)?;
+    let now = Utc::now();
+    let docs = req.docs.len();
+    let resp = blocking(move || {
+        store.seen(&who.device, now, Some(req.device_time))?;
+        store.push(&who, &req, now)
+    })
+    .await?;
+    tracing::debug!(docs, erased = resp.erased.len(), "push handled");
+    cbor_response(&resp)
+}
+
+async fn pull(State(store): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let who = device_auth(&store, &headers).await?;
+    let req: PullRequest = decode(&body)?;
+    version(req.v)?;
+    let resp = blocking(move || store.pull(&who, &req)).await?;
+    cbor_response(&resp)
+}
+
+#[derive(Debug, Deserialize)]
+struct OrgAdd {
+    slug: String,
+    name: String,
+}
+
+async fn org_add(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<OrgAdd>,
+) -> Result<StatusCode, ApiError> {
+    let admin = admin_auth(&store, &headers).await?;
+    if admin.org.is_some() {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "only a hub-wide admin token may add organisations".into(),
+        ));
+    }
+    blocking(move || store.add_org(&body.slug, &body.name)).await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn org_list(State(store): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let admin = admin_auth(&store, &headers).await?;
+    let orgs = blocking(move || store.orgs()).await?;
+    let visible: Vec<_> = orgs
+        .into_iter()
+        .filter(|(slug, _)| admin.check(slug).is_ok())
+        .map(|(slug, name)| serde_json::json!({"slug": slug, "name": name}))
+        .collect();
+    Ok(axum::Json(visible).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct InviteBody {
+    org: String,
+}
+
+async fn invite(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<InviteBody>,
+) -> Result<Response, ApiError> {
+    let admin = admin_auth(&store, &headers).await?;
+    admin.check(&body.org)?;
+    let code = blocking(move || store.invite(&body.org, Utc::now())).await?;
+    Ok(axum::Json(serde_json::json!({ "code": code })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct OrgQuery {
+    org: Option<String>,
+}
+
+async fn devices(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<OrgQuery>,
+) -> Result<Response, ApiError> {
+    let admin = admin_auth(&store, &headers).await?;
+    if let Some(o) = &q.org {
+        admin.check(o)?;
+    }
+    let org = q.org.or(admin.org.clone());
+    let list = blocking(move || store.devices(org.as_deref())).await?;
+    Ok(axum::Json(list).into_response())
+}
+
+async fn revoke(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    Path(device): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let admin = admin_auth(&store, &headers).await?;
+    blocking(move || store.revoke(&device, &admin, Utc::now())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn erase(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let admin = admin_auth(&store, &headers).await?;
+    let id = id.to_lowercase();
+    blocking(move || store.erase(&admin, &id, Utc::now())).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct RecordsQuery {
+    org: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    site: Option<String>,
+}
+
+/// All records the admin may see, as JSONL (one record object per line).
+async fn records(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<RecordsQuery>,
+) -> Result<Response, ApiError> {
+    let admin = admin_auth(&store, &headers).await?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| k.parse::<Kind>().map_err(|m| bad_request(format!("kind: {m}"))))
+        .transpose()?;
+    let date = |v: &Option<String>, name: &str| {
+        v.as_deref()
+            .map(|s| outpost_proto::record::parse_date(s).map_err(|m| bad_request(format!("{name}: {m}"))))
+            .transpose()
+    };
+    let filter = Filter {
+        kind,
+        from: date(&q.from, "from")?,
+        to: date(&q.to, "to")?,
+        site: q.site,
+    };
+    let org = q.org;
+    let body = blocking(move || {
+        let mut out = Vec::new();
+        store.for_each_record(&admin, org.as_deref(), &filter, &mut |r| {
+            if let Ok(line) = serde_json::to_string(&r) {
+                out.extend_from_slice(line.as_bytes());
+                out.push(b'\n');
+            }
+        })?;
+        Ok(out)
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+/// The hub's routes over `store`.
+pub fn router(store: Shared) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route(ENROLL_PATH, post(enroll))
+        .route(PUSH_PATH, post(push))
+        .route(PULL_PATH, post(pull))
+        .route("/v1/admin/orgs", post(org_add).get(org_list))
+        .route("/v1/admin/invites", post(invite))
+        .route("/v1/admin/devices", get(devices))
+        .route("/v1/admin/devices/{id}/revoke", post(revoke))
+        .route("/v1/admin/records", get(records))
+        .route("/v1/admin/records/{id}", axum::routing::delete(erase))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(store)
+}
+
+/// TLS material for the hub.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Serves the hub on an already-bound listener until `shutdown` resolves,
+/// then lets in-flight requests finish.
+pub async fn serve(
+    listener: std::net::TcpListener,
+    store: Shared,
+    tls: Option<TlsFiles>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(store).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!("hub shutting down; finishing in-flight requests");
+        h.graceful_shutdown(Some(DRAIN_TIMEOUT));
+    });
+    match tls {
+        Some(files) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                .await
+                .map_err(|e| {
+                    std::io::Error::other(format!(
+                        "could not load TLS certificate {} / key {}: {e}",
+                        files.cert.display(),
+                        files.key.display()
+                    ))
+                })?;
+            axum_server::from_tcp_rustls(listener, config)?
+                .handle(handle)
+                .serve(app)
+                .await
+        }
+        None => axum_server::from_tcp(listener)?.handle(handle).serve(app).await,
+    }
+}

@@ -1,0 +1,665 @@
+//! The hub's storage: the [`HubStore`] trait and its SQLite backend.
+//!
+//! The trait is what the HTTP layer calls; a second backend (say
+//! PostgreSQL) implements the same methods and runs the same conformance
+//! tests. Methods are blocking: the server calls them from
+//! `spawn_blocking`, so a slow disk never stalls the async workers.
+//!
+//! SQLite layout: organisations, admin tokens, one-time enrolment codes
+//! and devices (tokens and codes stored only as SHA-256 hashes: they are
+//! random 256-bit secrets, so a plain hash is enough and a stolen database
+//! yields no usable token); `docs` holds each record's merged Automerge
+//! document with its position `seq` in the org's change feed and the device
+//! that caused it (`origin`), `tombstones` the erased ids in the same feed,
+//! and `records` the projection of current values for admin export/stats.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use outpost_proto::record::{Kind, Record};
+use outpost_proto::sync::{
+    DocPush, DocResult, FeedBody, FeedItem, Heads, HubHolds, PROTOCOL_VERSION, PullRequest,
+    PullResponse, PushOutcome, PushRequest, PushResponse, hub_apply,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::store::Filter;
+
+pub const HUB_FILE: &str = "hub.db";
+
+/// How long an enrolment code stays valid.
+pub const CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// A device whose clock differs from the hub's by more than this is flagged.
+pub const CLOCK_SKEW_LIMIT_SECS: i64 = 24 * 3600;
+/// Most bytes of documents one pull page carries, so a page stays a
+/// bounded request however large the records are.
+pub const PULL_PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error("hub database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("unknown or revoked token")]
+    Unauthorized,
+    #[error("this admin token may not manage organisation {0}")]
+    Forbidden(String),
+    #[error("no organisation {0}; create it with `outpost admin org add {0} NAME`")]
+    NoSuchOrg(String),
+    #[error("organisation {0} already exists")]
+    OrgExists(String),
+    #[error("the enrolment code is unknown, already used or expired; ask an admin for a new one (`outpost admin invite --org ORG`)")]
+    BadCode,
+    #[error("device {0} is already enrolled")]
+    DeviceExists(Uuid),
+    #[error("no device {0}")]
+    NoSuchDevice(String),
+    #[error("no record {0}")]
+    NoSuchRecord(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the hub has not been initialised; run `outpostd hub init --data-dir DIR`")]
+    NotInitialized,
+    #[error("the hub store is poisoned by an earlier panic; restart the hub")]
+    Poisoned,
+}
+
+/// A device as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceInfo {
+    pub id: String,
+    pub org: String,
+    pub enrolled_at: String,
+    pub last_seen: Option<String>,
+    /// Device clock minus hub clock at the last sync, seconds.
+    pub clock_offset_secs: Option<i64>,
+    /// The clock is off by more than 24 hours.
+    pub clock_flag: bool,
+    pub revoked: bool,
+}
+
+/// Who a request comes from, once its token is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuth {
+    pub device: String,
+    pub org: String,
+}
+
+/// Which orgs an admin token may see (None: all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAuth {
+    pub org: Option<String>,
+}
+
+impl AdminAuth {
+    pub fn check(&self, org: &str) -> Result<(), HubError> {
+        match &self.org {
+            Some(o) if o != org => Err(HubError::Forbidden(org.to_string())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Everything the HTTP layer needs from storage.
+pub trait HubStore: Send + Sync + 'static {
+    fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError>;
+    fn has_admin_token(&self) -> Result<bool, HubError>;
+    fn admin(&self, token: &str) -> Result<AdminAuth, HubError>;
+    fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError>;
+    fn orgs(&self) -> Result<Vec<(String, String)>, HubError>;
+    fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, HubError>;
+    fn enroll(
+        &self,
+        code: &str,
+        device: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String), HubError>;
+    fn device(&self, token: &str) -> Result<DeviceAuth, HubError>;
+    fn seen(&self, device: &str, now: DateTime<Utc>, device_time: Option<i64>) -> Result<(), HubError>;
+    fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError>;
+    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError>;
+    fn push(&self, who: &DeviceAuth, req: &PushRequest, now: DateTime<Utc>) -> Result<PushResponse, HubError>;
+    fn pull(&self, who: &DeviceAuth, req: &PullRequest) -> Result<PullResponse, HubError>;
+    /// Admin erasure: as if a device of the org had deleted it.
+    fn erase(&self, org_of_admin: &AdminAuth, id: &str, now: DateTime<Utc>) -> Result<(), HubError>;
+    /// Streams projected records of the orgs `admin` may see.
+    fn for_each_record(
+        &self,
+        admin: &AdminAuth,
+        org: Option<&str>,
+        filter: &Filter,
+        f: &mut dyn FnMut(Record),
+    ) -> Result<(), HubError>;
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS orgs (
+    slug       TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    seq        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE IF NOT EXISTS admin_tokens (
+    hash       TEXT PRIMARY KEY,
+    org        TEXT,
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS enrol_codes (
+    hash       TEXT PRIMARY KEY,
+    org        TEXT NOT NULL REFERENCES orgs(slug),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS devices (
+    id                TEXT PRIMARY KEY,
+    org               TEXT NOT NULL REFERENCES orgs(slug),
+    token_hash        TEXT NOT NULL UNIQUE,
+    enrolled_at       TEXT NOT NULL,
+    last_seen         TEXT,
+    clock_offset_secs INTEGER,
+    revoked_at        TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS docs (
+    id                TEXT PRIMARY KEY,
+    org               TEXT NOT NULL,
+    doc               BLOB NOT NULL,
+    heads             BLOB NOT NULL,
+    seq               INTEGER NOT NULL,
+    origin            TEXT NOT NULL,
+    first_received_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS docs_feed ON docs(org, seq);
+CREATE TABLE IF NOT EXISTS tombstones (
+    id         TEXT PRIMARY KEY,
+    org        TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    deleted_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS tombstones_feed ON tombstones(org, seq);
+CREATE TABLE IF NOT EXISTS records (
+    id         TEXT PRIMARY KEY,
+    org        TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    site       TEXT NOT NULL,
+    date_from  TEXT,
+    date_to    TEXT,
+    created_at TEXT NOT NULL,
+    body       TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS records_org_date ON records(org, date_from, created_at, id);
+";
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.trim().as_bytes()))
+}
+
+/// A random 256-bit secret, hex-encoded, with a readable prefix so a
+/// leaked string is recognisable (`opa_` admin, `opd_` device).
+pub fn new_secret(prefix: &str) -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// Enrolment codes are typed by a person: 4 groups of 4 from an alphabet
+/// without look-alikes (no 0/O, 1/I/L), ~78 bits.
+pub fn new_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut out = String::new();
+    for group in 0..4 {
+        if group > 0 {
+            out.push('-');
+        }
+        for _ in 0..4 {
+            let i = rand::random_range(0..ALPHABET.len());
+            out.push(char::from(ALPHABET[i]));
+        }
+    }
+    out
+}
+
+fn normalize_code(code: &str) -> String {
+    code.trim().to_uppercase().replace(' ', "")
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The SQLite hub store: one connection behind a mutex. Every request is
+/// one short transaction; SQLite serialises writers anyway.
+pub struct SqliteHubStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteHubStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteHubStore")
+    }
+}
+
+impl SqliteHubStore {
+    pub fn open(data_dir: &Path) -> Result<SqliteHubStore, HubError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| HubError::Invalid(format!("cannot create {}: {e}", data_dir.display())))?;
+        let conn = Connection::open(data_dir.join(HUB_FILE))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA secure_delete = ON;
+             PRAGMA foreign_keys = ON;",
+        )?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteHubStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, HubError> {
+        self.conn.lock().map_err(|_| HubError::Poisoned)
+    }
+}
+
+fn next_org_seq(tx: &Connection, org: &str) -> Result<i64, HubError> {
+    let seq: i64 = tx.query_row(
+        "UPDATE orgs SET seq = seq + 1 WHERE slug = ?1 RETURNING seq",
+        [org],
+        |r| r.get(0),
+    )?;
+    Ok(seq)
+}
+
+fn write_projection(tx: &Connection, record: &Record) -> Result<(), HubError> {
+    let body = serde_json::to_string(record).map_err(|e| HubError::Invalid(e.to_string()))?;
+    let range = record.date_range();
+    tx.prepare_cached(
+        "INSERT INTO records(id, org, kind, site, date_from, date_to, created_at, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, site = excluded.site,
+           date_from = excluded.date_from, date_to = excluded.date_to, body = excluded.body",
+    )?
+    .execute(params![
+        record.id.to_string(),
+        record.org,
+        record.kind().as_str(),
+        record.site,
+        range.map(|r| r.0.to_string()),
+        range.map(|r| r.1.to_string()),
+        record.created_at.to_rfc3339(),
+        body
+    ])?;
+    Ok(())
+}
+
+/// Erases `id` for `org` inside a transaction: document and projection
+/// gone, tombstone in the feed. Unknown ids get a tombstone too, so a copy
+/// that reaches the hub later is refused. An id of another org is left
+/// alone (and that org's existence not revealed).
+fn erase_in(tx: &Connection, org: &str, id: &str, now: DateTime<Utc>) -> Result<bool, HubError> {
+    let owner: Option<String> = tx
+        .prepare_cached("SELECT org FROM docs WHERE id = ?1 UNION ALL SELECT org FROM tombstones WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    match owner {
+        Some(o) if o != org => return Ok(false),
+        _ => {}
+    }
+    let already: bool = tx
+        .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?
+        .exists([id])?;
+    if already {
+        return Ok(true);
+    }
+    let seq = next_org_seq(tx, org)?;
+    tx.prepare_cached("DELETE FROM docs WHERE id = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM records WHERE id = ?1")?.execute([id])?;
+    tx.prepare_cached("INSERT INTO tombstones(id, org, seq, deleted_at) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![id, org, seq, ts(now)])?;
+    Ok(true)
+}
+
+impl HubStore for SqliteHubStore {
+    fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError> {
+        let token = new_secret("opa_");
+        self.conn()?.execute(
+            "INSERT INTO admin_tokens(hash, org, created_at) VALUES (?1, ?2, ?3)",
+            params![hash_secret(&token), org, ts(Utc::now())],
+        )?;
+        Ok(token)
+    }
+
+    fn has_admin_token(&self) -> Result<bool, HubError> {
+        Ok(self
+            .conn()?
+            .query_row("SELECT count(*) FROM admin_tokens", [], |r| r.get::<_, i64>(0))?
+            > 0)
+    }
+
+    fn admin(&self, token: &str) -> Result<AdminAuth, HubError> {
+        let org: Option<Option<String>> = self
+            .conn()?
+            .query_row(
+                "SELECT org FROM admin_tokens WHERE hash = ?1",
+                [hash_secret(token)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        org.map(|org| AdminAuth { org }).ok_or(HubError::Unauthorized)
+    }
+
+    fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError> {
+        if !outpost_proto::record::is_slug(slug) {
+            return Err(HubError::Invalid(format!(
+                "'{slug}' is not a valid slug: use lowercase letters a-z, digits and '-', e.g. mjolby"
+            )));
+        }
+        if name.trim().is_empty() {
+            return Err(HubError::Invalid("the organisation needs a name".into()));
+        }
+        let n = self.conn()?.execute(
+            "INSERT INTO orgs(slug, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            params![slug, name.trim(), ts(Utc::now())],
+        )?;
+        if n == 0 {
+            return Err(HubError::OrgExists(slug.into()));
+        }
+        Ok(())
+    }
+
+    fn orgs(&self) -> Result<Vec<(String, String)>, HubError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT slug, name FROM orgs ORDER BY slug")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, HubError> {
+        let conn = self.conn()?;
+        let exists = conn
+            .prepare_cached("SELECT 1 FROM orgs WHERE slug = ?1")?
+            .exists([org])?;
+        if !exists {
+            return Err(HubError::NoSuchOrg(org.into()));
+        }
+        let code = new_code();
+        conn.execute(
+            "INSERT INTO enrol_codes(hash, org, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![hash_secret(&normalize_code(&code)), org, ts(now), ts(now + CODE_TTL)],
+        )?;
+        Ok(code)
+    }
+
+    fn enroll(&self, code: &str, device: Uuid, now: DateTime<Utc>) -> Result<(String, String), HubError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let hash = hash_secret(&normalize_code(code));
+        let row: Option<(String, String, Option<String>)> = tx
+            .query_row(
+                "SELECT org, expires_at, used_at FROM enrol_codes WHERE hash = ?1",
+                [&hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((org, expires, used)) = row else {
+            return Err(HubError::BadCode);
+        };
+        let expired = DateTime::parse_from_rfc3339(&expires)
+            .map(|e| e.with_timezone(&Utc) < now)
+            .unwrap_or(true);
+        if used.is_some() || expired {
+            return Err(HubError::BadCode);
+        }
+        let exists = tx
+            .prepare_cached("SELECT 1 FROM devices WHERE id = ?1")?
+            .exists([device.to_string()])?;
+        if exists {
+            return Err(HubError::DeviceExists(device));
+        }
+        let token = new_secret("opd_");
+        tx.execute("UPDATE enrol_codes SET used_at = ?1 WHERE hash = ?2", params![ts(now), hash])?;
+        tx.execute(
+            "INSERT INTO devices(id, org, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
+            params![device.to_string(), org, hash_secret(&token), ts(now)],
+        )?;
+        tx.commit()?;
+        Ok((org, token))
+    }
+
+    fn device(&self, token: &str) -> Result<DeviceAuth, HubError> {
+        let row: Option<(String, String)> = self
+            .conn()?
+            .prepare_cached(
+                "SELECT id, org FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL",
+            )?
+            .query_row([hash_secret(token)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(device, org)| DeviceAuth { device, org })
+            .ok_or(HubError::Unauthorized)
+    }
+
+    fn seen(&self, device: &str, now: DateTime<Utc>, device_time: Option<i64>) -> Result<(), HubError> {
+        let offset = device_time.map(|t| t - now.timestamp());
+        self.conn()?
+            .prepare_cached(
+                "UPDATE devices SET last_seen = ?1, clock_offset_secs = coalesce(?2, clock_offset_secs) WHERE id = ?3",
+            )?
+            .execute(params![ts(now), offset, device])?;
+        Ok(())
+    }
+
+    fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at FROM devices
+             WHERE ?1 IS NULL OR org = ?1 ORDER BY org, enrolled_at",
+        )?;
+        let rows = stmt.query_map([org], |r| {
+            let offset: Option<i64> = r.get(4)?;
+            Ok(DeviceInfo {
+                id: r.get(0)?,
+                org: r.get(1)?,
+                enrolled_at: r.get(2)?,
+                last_seen: r.get(3)?,
+                clock_offset_secs: offset,
+                clock_flag: offset.is_some_and(|o| o.abs() > CLOCK_SKEW_LIMIT_SECS),
+                revoked: r.get::<_, Option<String>>(5)?.is_some(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError> {
+        let conn = self.conn()?;
+        let org: Option<String> = conn
+            .query_row("SELECT org FROM devices WHERE id = ?1", [device], |r| r.get(0))
+            .optional()?;
+        let org = org.ok_or_else(|| HubError::NoSuchDevice(device.into()))?;
+        admin.check(&org)?;
+        conn.execute(
+            "UPDATE devices SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2",
+            params![ts(now), device],
+        )?;
+        Ok(())
+    }
+
+    fn push(&self, who: &DeviceAuth, req: &PushRequest, now: DateTime<Utc>) -> Result<PushResponse, HubError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(req.docs.len());
+        {
+            let mut get = tx.prepare_cached(
+                "SELECT org, doc FROM docs WHERE id = ?1",
+            )?;
+            let mut tomb = tx.prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?;
+            for push in &req.docs {
+                let id = push.id.to_string();
+                let existing: Option<(String, Vec<u8>)> = get
+                    .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let erased = existing.is_none() && tomb.exists([&id])?;
+                let holds = match (&existing, erased) {
+                    (_, true) => HubHolds::Erased,
+                    (Some((org, data)), false) => HubHolds::Doc { data, org },
+                    (None, false) => HubHolds::Nothing,
+                };
+                let applied = hub_apply(holds, push, &who.org);
+                if let PushOutcome::Refused { reason } = &applied.outcome {
+                    tracing::warn!(device = %who.device, record = %id, %reason, "refused a pushed record");
+                }
+                if let Some(write) = applied.store {
+                    store_doc(&tx, &who.org, &who.device, push, &write.data, &write.heads, now)?;
+                    write_projection(&tx, &write.record)?;
+                }
+                results.push(DocResult {
+                    id: push.id,
+                    outcome: applied.outcome,
+                });
+            }
+        }
+        let mut erased = Vec::with_capacity(req.erased.len());
+        for id in &req.erased {
+            erase_in(&tx, &who.org, &id.to_string(), now)?;
+            // Acknowledged either way: an id of another org is simply not
+            // this device's to erase, and saying so would reveal it exists.
+            erased.push(*id);
+        }
+        tx.commit()?;
+        Ok(PushResponse {
+            v: PROTOCOL_VERSION,
+            results,
+            erased,
+        })
+    }
+
+    fn pull(&self, who: &DeviceAuth, req: &PullRequest) -> Result<PullResponse, HubError> {
+        let conn = self.conn()?;
+        let limit = req.limit.clamp(1, 10_000) as usize;
+        let since = i64::try_from(req.since).unwrap_or(i64::MAX);
+        // Fetch one more than the limit to learn whether more remain.
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, id, origin, heads, doc FROM docs WHERE org = ?1 AND seq > ?2
+             UNION ALL
+             SELECT seq, id, NULL, NULL, NULL FROM tombstones WHERE org = ?1 AND seq > ?2
+             ORDER BY 1 LIMIT ?3",
+        )?;
+        let mut rows = stmt.query(params![who.org, since, (limit + 1) as i64])?;
+        let mut items = Vec::new();
+        let mut next = req.since;
+        let mut more = false;
+        let mut bytes = 0usize;
+        let mut seen = 0usize;
+        while let Some(row) = rows.next()? {
+            if seen == limit || (bytes >= PULL_PAGE_BYTES && seen > 0) {
+                more = true;
+                break;
+            }
+            seen += 1;
+            let seq: i64 = row.get(0)?;
+            let id: String = row.get(1)?;
+            let origin: Option<String> = row.get(2)?;
+            next = u64::try_from(seq).unwrap_or(0);
+            let Ok(uuid) = Uuid::parse_str(&id) else { continue };
+            match origin {
+                // This device caused the latest version; its push answer
+                // already carried everything else the hub had.
+                Some(o) if o == who.device => {}
+                Some(_) => {
+                    let heads: Vec<u8> = row.get(3)?;
+                    let data: Vec<u8> = row.get(4)?;
+                    bytes += data.len();
+                    items.push(FeedItem {
+                        id: uuid,
+                        body: FeedBody::Doc {
+                            heads: Heads(heads),
+                            data,
+                        },
+                    });
+                }
+                None => items.push(FeedItem {
+                    id: uuid,
+                    body: FeedBody::Erased,
+                }),
+            }
+        }
+        Ok(PullResponse {
+            v: PROTOCOL_VERSION,
+            items,
+            next,
+            more,
+        })
+    }
+
+    fn erase(&self, admin: &AdminAuth, id: &str, now: DateTime<Utc>) -> Result<(), HubError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let org: Option<String> = tx
+            .query_row("SELECT org FROM docs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        let org = org.ok_or_else(|| HubError::NoSuchRecord(id.into()))?;
+        admin.check(&org)?;
+        erase_in(&tx, &org, id, now)?;
+        tx.commit()?;
+        drop(conn);
+        let _ = self.conn()?.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        Ok(())
+    }
+
+    fn for_each_record(
+        &self,
+        admin: &AdminAuth,
+        org: Option<&str>,
+        filter: &Filter,
+        f: &mut dyn FnMut(Record),
+    ) -> Result<(), HubError> {
+        if let Some(o) = org {
+            admin.check(o)?;
+        }
+        let org = org.map(str::to_string).or_else(|| admin.org.clone());
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT body FROM records
+             WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR kind = ?2)
+               AND (?3 IS NULL OR date_to >= ?3) AND (?4 IS NULL OR date_from <= ?4)
+               AND (?5 IS NULL OR lower(site) = lower(?5))
+             ORDER BY org, date_from, created_at, id",
+        )?;
+        let mut rows = stmt.query(params![
+            org,
+            filter.kind.map(Kind::as_str),
+            filter.from.map(|d| d.to_string()),
+            filter.to.map(|d| d.to_string()),
+            filter.site,
+        ])?;
+        while let Some(row) = rows.next()? {
+            let body: String = row.get(0)?;
+            match serde_json::from_str::<Record>(&body) {
+                Ok(r) => f(r),
+                Err(e) => tracing::error!(error = %e, "damaged record projection on the hub"),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn store_doc(
+    tx: &Connection,
+    org: &str,
+    device: &str,
+    push: &DocPush,
+    data: &[u8],
+    heads: &Heads,
+    now: DateTime<Utc>,
+) -> Result<(), HubError> {
+    let seq = next_org_seq(tx, org)?;
+    tx.prepare_cached(
+        "INSERT INTO docs(id, org, doc, heads, seq, origin, first_received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, heads = excluded.heads, seq = excluded.seq, origin = excluded.origin",
+    )?
+    .execute(params![push.id.to_string(), org, data, heads.0, seq, device, ts(now)])?;
+    Ok(())
+}
