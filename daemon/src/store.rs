@@ -28,6 +28,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
+use outpost_proto::sync::{self, DocPush, FeedBody, Heads, Outcome, PullResponse, PushOutcome, PushResponse};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use uuid::Uuid;
@@ -612,6 +613,296 @@ impl Store {
             conflicts: conflicts_json(&snapshot),
         })
     }
+}
+
+/// Sync bookkeeping shown by `outpost status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SyncStatus {
+    pub last_attempt: Option<String>,
+    pub last_success: Option<String>,
+    pub last_error: Option<String>,
+    pub last_outcome: Option<Outcome>,
+}
+
+const META_PULL_CURSOR: &str = "pull_cursor";
+const META_HUB_TOKEN: &str = "hub_token";
+const META_SYNC_STATUS: &str = "sync_status";
+
+/// The laptop side of sync: what to push, and applying the hub's answers.
+/// Each `apply_*` is one transaction, so an interrupted sync leaves either
+/// the state before an answer or after it.
+impl Store {
+    fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn meta_set(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        match value {
+            Some(v) => self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => self.conn.execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+        Ok(())
+    }
+
+    /// The device token issued at enrolment (kept in the store, not in the
+    /// config file, so copying a config around never copies a secret).
+    pub fn hub_token(&self) -> Result<Option<String>, StoreError> {
+        self.meta_get(META_HUB_TOKEN)
+    }
+
+    pub fn set_hub_token(&self, token: Option<&str>) -> Result<(), StoreError> {
+        self.meta_set(META_HUB_TOKEN, token)
+    }
+
+    pub fn pull_cursor(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta_get(META_PULL_CURSOR)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Forgets what the hub acknowledged, so the next sync sends and
+    /// fetches everything again (after enrolling with a different hub).
+    pub fn reset_sync_state(&mut self) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("UPDATE docs SET synced_heads = NULL, pending = 1", [])?;
+        tx.execute("UPDATE tombstones SET pending = 1", [])?;
+        tx.execute("DELETE FROM meta WHERE key = ?1", [META_PULL_CURSOR])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn sync_status(&self) -> Result<SyncStatus, StoreError> {
+        Ok(self
+            .meta_get(META_SYNC_STATUS)?
+            .and_then(|v| serde_json::from_str(&v).ok())
+            .unwrap_or_default())
+    }
+
+    /// Records how a sync attempt ended, for `outpost status`.
+    pub fn record_sync(&self, outcome: &Outcome, at: DateTime<FixedOffset>) -> Result<(), StoreError> {
+        let mut status = self.sync_status()?;
+        let when = rfc3339(at);
+        status.last_attempt = Some(when.clone());
+        if outcome.complete() {
+            status.last_success = Some(when);
+            status.last_error = None;
+        } else if let Some(e) = &outcome.error {
+            status.last_error = Some(e.clone());
+        } else if let Some((id, reason)) = outcome.refused.first() {
+            status.last_error = Some(format!(
+                "the hub refused {} record(s), e.g. {id}: {reason}",
+                outcome.refused.len()
+            ));
+        }
+        status.last_outcome = Some(outcome.clone());
+        let text = serde_json::to_string(&status).map_err(|e| StoreError::Meta(e.to_string()))?;
+        self.meta_set(META_SYNC_STATUS, Some(&text))
+    }
+
+    /// Up to `limit` pending documents and erasures with a change sequence
+    /// after `after_seq`, in sequence order, prepared for a push.
+    pub fn load_pending(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<(Vec<DocPush>, Vec<Uuid>, i64), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, id, doc, heads, synced_heads, 0 FROM docs WHERE pending = 1 AND seq > ?1
+             UNION ALL
+             SELECT seq, id, NULL, NULL, NULL, 1 FROM tombstones WHERE pending = 1 AND seq > ?1
+             ORDER BY 1 LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![after_seq, limit as i64])?;
+        let (mut docs, mut erased, mut last_seq) = (Vec::new(), Vec::new(), after_seq);
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let id: String = row.get(1)?;
+            last_seq = last_seq.max(seq);
+            let Ok(uuid) = Uuid::parse_str(&id) else {
+                tracing::warn!(%id, "skipping a record with a malformed id");
+                continue;
+            };
+            if row.get::<_, i64>(5)? == 1 {
+                erased.push(uuid);
+                continue;
+            }
+            let data: Vec<u8> = row.get(2)?;
+            let heads: Vec<u8> = row.get(3)?;
+            let synced: Option<Vec<u8>> = row.get(4)?;
+            match synced {
+                // Never acknowledged: the stored bytes are already the
+                // whole document in `save()` form, no need to load it.
+                None => docs.push(DocPush {
+                    id: uuid,
+                    heads: Heads(heads),
+                    data,
+                    full: true,
+                }),
+                Some(acked) => {
+                    let mut am = AutoCommit::load(&data).map_err(|source| StoreError::Load {
+                        id: id.clone(),
+                        source,
+                    })?;
+                    docs.push(sync::prepare_push(uuid, &mut am, Some(&decode_heads(&acked))));
+                }
+            }
+        }
+        Ok((docs, erased, last_seq))
+    }
+
+    /// Applies the hub's answer to a push, in one transaction.
+    pub fn apply_push(&mut self, resp: &PushResponse) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut erased_any = false;
+        for result in &resp.results {
+            let id = result.id.to_string();
+            match &result.outcome {
+                PushOutcome::Merged { heads, missing } => {
+                    let local_heads: Option<Vec<u8>> = tx
+                        .prepare_cached("SELECT heads FROM docs WHERE id = ?1")?
+                        .query_row([&id], |r| r.get(0))
+                        .optional()?;
+                    let Some(local_heads) = local_heads else { continue };
+                    if missing.is_empty() {
+                        // The common case: nothing new from the hub.
+                        tx.prepare_cached(
+                            "UPDATE docs SET synced_heads = ?2, pending = (heads != ?2) WHERE id = ?1",
+                        )?
+                        .execute(params![id, heads.0])?;
+                        let _ = local_heads;
+                        continue;
+                    }
+                    let mut am = load_doc(&tx, &id)?;
+                    let (acked, pending) = sync::apply_merged(&mut am, heads, missing)
+                        .map_err(|source| StoreError::Load { id: id.clone(), source })?;
+                    save_merged(&tx, &id, &mut am, &acked, pending)?;
+                }
+                PushOutcome::NeedFull => {
+                    let seq = next_seq(&tx)? + 1;
+                    tx.execute(
+                        "UPDATE docs SET synced_heads = NULL, pending = 1, seq = ?2 WHERE id = ?1",
+                        params![id, seq],
+                    )?;
+                    set_seq(&tx, seq)?;
+                }
+                PushOutcome::Erased => {
+                    erase_local(&tx, &id)?;
+                    erased_any = true;
+                }
+                PushOutcome::Refused { .. } => {}
+            }
+        }
+        for id in &resp.erased {
+            tx.prepare_cached("UPDATE tombstones SET pending = 0 WHERE id = ?1")?
+                .execute([id.to_string()])?;
+        }
+        tx.commit()?;
+        if erased_any {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Applies one page of the hub's feed and saves the cursor, in one
+    /// transaction.
+    pub fn apply_pull(&mut self, resp: &PullResponse) -> Result<(), StoreError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut erased_any = false;
+        for item in &resp.items {
+            let id = item.id.to_string();
+            match &item.body {
+                FeedBody::Erased => {
+                    erase_local(&tx, &id)?;
+                    erased_any = true;
+                }
+                FeedBody::Doc { heads, data } => {
+                    let tombstoned = tx
+                        .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?
+                        .exists([&id])?;
+                    if tombstoned {
+                        // Erased here; our tombstone reaches the hub next push.
+                        continue;
+                    }
+                    let local = match load_doc(&tx, &id) {
+                        Ok(am) => Some(am),
+                        Err(StoreError::NotFound(_)) => None,
+                        Err(e) => return Err(e),
+                    };
+                    let fresh = local.is_none();
+                    let (mut am, pending) = sync::apply_feed_doc(local, data, heads)
+                        .map_err(|source| StoreError::Load { id: id.clone(), source })?;
+                    if fresh {
+                        // Store the hub's bytes as they are: already `save()` form.
+                        let seq = next_seq(&tx)? + 1;
+                        tx.prepare_cached(
+                            "INSERT INTO docs(id, doc, heads, synced_heads, pending, seq) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                        )?
+                        .execute(params![id, data, heads.0, heads.0, seq])?;
+                        set_seq(&tx, seq)?;
+                        project_only(&tx, &id, &am)?;
+                    } else {
+                        save_merged(&tx, &id, &mut am, heads, pending)?;
+                    }
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![META_PULL_CURSOR, resp.next.to_string()],
+        )?;
+        tx.commit()?;
+        if erased_any {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+}
+
+/// Saves a document merged with the hub's changes and refreshes its
+/// projection. Keeps its change sequence: a merge is not a local edit.
+fn save_merged(conn: &Connection, id: &str, am: &mut AutoCommit, acked: &Heads, pending: bool) -> Result<(), StoreError> {
+    let bytes = am.save();
+    let heads = encode_heads(&am.get_heads());
+    conn.prepare_cached("UPDATE docs SET doc = ?2, heads = ?3, synced_heads = ?4, pending = ?5 WHERE id = ?1")?
+        .execute(params![id, bytes, heads, acked.0, pending])?;
+    project_only(conn, id, am)
+}
+
+/// Rewrites a projection row from a document. A merged document that does
+/// not validate (it cannot, unless a peer is broken) keeps its old row and
+/// is logged, rather than failing the whole sync.
+fn project_only(conn: &Connection, id: &str, am: &AutoCommit) -> Result<(), StoreError> {
+    let snapshot = read_snapshot(id, am)?;
+    match Record::from_fields(&snapshot.fields) {
+        Ok(record) => write_projection(conn, &record, &conflicts_json(&snapshot)),
+        Err(e) => {
+            tracing::error!(record = %id, error = %e, "merged record does not validate; kept the previous view");
+            Ok(())
+        }
+    }
+}
+
+/// Erasure that came from elsewhere: drop document and projection, keep an
+/// acknowledged tombstone.
+fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM docs WHERE id = ?1")?.execute([id])?;
+    conn.prepare_cached("DELETE FROM records WHERE id = ?1")?.execute([id])?;
+    let seq = next_seq(conn)? + 1;
+    conn.prepare_cached(
+        "INSERT INTO tombstones(id, deleted_at, pending, seq) VALUES (?1, ?2, 0, ?3)
+         ON CONFLICT(id) DO UPDATE SET pending = 0",
+    )?
+    .execute(params![id, rfc3339(chrono::Local::now().fixed_offset()), seq])?;
+    set_seq(conn, seq)?;
+    Ok(())
 }
 
 fn rfc3339(t: DateTime<FixedOffset>) -> String {
