@@ -1,37 +1,151 @@
-//! `outpostd`: the laptop daemon (and, later, `outpostd hub`). Parses
-//! arguments, loads settings and hands off to the library.
+//! `outpostd`: the laptop daemon, and `outpostd hub`, the central server.
+//! Parses arguments, loads settings and hands off to the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use anyhow::Context;
-use clap::Parser;
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
 use outpost_daemon::config::{Paths, Settings};
+use outpost_daemon::hub::server::{self, TlsFiles};
+use outpost_daemon::hub::store::{HubStore, SqliteHubStore};
 
 /// Outpost's background daemon: keeps the local record store and syncs it
 /// with the hub whenever the network allows.
 #[derive(Debug, Parser)]
 #[command(name = "outpostd", version)]
-struct Args {
-    /// Data directory (holds the store, config.toml and logs).
+struct Cli {
+    /// Data directory (laptop: the store, config.toml, logs; hub: hub.db, logs).
     #[arg(long, env = "OUTPOST_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// Machine-readable JSON output (for `hub init`).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the laptop daemon (the default).
+    Run,
+    /// Run the central hub that laptops sync with.
+    Hub(HubArgs),
+}
+
+#[derive(Debug, Args)]
+struct HubArgs {
+    #[command(subcommand)]
+    command: Option<HubCommand>,
+    /// Address to listen on.
+    #[arg(long, env = "OUTPOST_HUB_LISTEN", default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// TLS certificate chain (PEM). With --tls-key, the hub speaks HTTPS.
+    #[arg(long, env = "OUTPOST_HUB_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "OUTPOST_HUB_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (behind a TLS proxy only).
+    #[arg(long)]
+    allow_insecure_http: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum HubCommand {
+    /// Create the hub's database and print the first admin token.
+    Init,
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let paths = Paths::resolve(args.data_dir.as_deref())?;
-    let settings = Settings::load(&paths)?;
-    let _guard = outpost_daemon::logging::init_daemon(&paths.log_dir(), "outpostd", &settings.log)
-        .with_context(|| format!("could not open the log directory {}", paths.log_dir().display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let cli = Cli::parse();
+    let paths = Paths::resolve(cli.data_dir.as_deref())?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => run_laptop(paths),
+        Command::Hub(args) => match args.command {
+            Some(HubCommand::Init) => hub_init(&paths, cli.json),
+            None => run_hub(paths, args),
+        },
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .context("could not start the async runtime")?;
-    runtime.block_on(async {
+        .context("could not start the async runtime")
+}
+
+fn run_laptop(paths: Paths) -> anyhow::Result<()> {
+    let settings = Settings::load(&paths)?;
+    let _guard = outpost_daemon::logging::init_daemon(&paths.log_dir(), "outpostd", &settings.log)
+        .with_context(|| format!("could not open the log directory {}", paths.log_dir().display()))?;
+    runtime()?.block_on(async {
         outpost_daemon::daemon::run(paths, settings, shutdown_signal())
             .await
             .context("outpostd stopped with an error")
+    })
+}
+
+fn hub_init(paths: &Paths, json: bool) -> anyhow::Result<()> {
+    let store = SqliteHubStore::open(&paths.data_dir)
+        .with_context(|| format!("could not open the hub database in {}", paths.data_dir.display()))?;
+    if store.has_admin_token()? {
+        bail!(
+            "the hub in {} is already initialised; its admin token was printed then (tokens are stored only as hashes)",
+            paths.data_dir.display()
+        );
+    }
+    let token = store.create_admin_token(None)?;
+    if json {
+        println!("{}", serde_json::json!({ "admin_token": token }));
+    } else {
+        println!("{token}");
+    }
+    eprintln!(
+        "Hub created in {}. Keep this admin token safe: it is shown only once. Start the hub with `outpostd hub --data-dir {}`.",
+        paths.data_dir.display(),
+        paths.data_dir.display()
+    );
+    Ok(())
+}
+
+fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(&paths)?;
+    let _guard = outpost_daemon::logging::init_daemon(&paths.log_dir(), "hub", &settings.log)
+        .with_context(|| format!("could not open the log directory {}", paths.log_dir().display()))?;
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        _ => None,
+    };
+    if tls.is_none() && !args.listen.ip().is_loopback() && !args.allow_insecure_http {
+        bail!(
+            "refusing plain HTTP on {}: give --tls-cert and --tls-key, or --allow-insecure-http if a TLS proxy sits in front",
+            args.listen
+        );
+    }
+    let store = SqliteHubStore::open(&paths.data_dir)
+        .with_context(|| format!("could not open the hub database in {}", paths.data_dir.display()))?;
+    if !store.has_admin_token()? {
+        bail!(
+            "the hub in {} is not initialised; run `outpostd hub init --data-dir {}` first",
+            paths.data_dir.display(),
+            paths.data_dir.display()
+        );
+    }
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("could not listen on {}", args.listen))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %args.listen, "hub listening on {scheme}://{}", args.listen);
+    eprintln!("hub listening on {scheme}://{}", listener.local_addr()?);
+    outpost_daemon::client::install_crypto_provider();
+    let store: Arc<dyn HubStore> = Arc::new(store);
+    runtime()?.block_on(async {
+        server::serve(listener, store, tls, shutdown_signal())
+            .await
+            .context("the hub stopped with an error")
     })
 }
 
