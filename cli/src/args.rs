@@ -64,6 +64,96 @@ pub enum Command {
     Stats(StatsArgs),
     /// This laptop's identity, store and sync state.
     Status,
+    /// Sync with the hub now, in this process, and report what moved.
+    Sync,
+    /// Enrol this laptop with a hub using a one-time code from an admin.
+    Enroll {
+        /// The hub's URL, e.g. https://outpost.mjolby.se
+        hub_url: String,
+        /// The one-time enrolment code (from `outpost admin invite`).
+        code: String,
+    },
+    /// Hub administration: organisations, enrolment, devices, merged exports.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The hub's URL (default: this laptop's hub).
+    #[arg(long, env = "OUTPOST_HUB_URL")]
+    pub hub: Option<String>,
+    /// Admin token (from `outpostd hub init`).
+    #[arg(long, env = "OUTPOST_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// A CA certificate (PEM) to trust for the hub.
+    #[arg(long, env = "OUTPOST_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Organisations.
+    Org {
+        #[command(subcommand)]
+        command: OrgCommand,
+    },
+    /// Make a one-time enrolment code for a laptop of an organisation.
+    Invite {
+        #[arg(long)]
+        org: String,
+    },
+    /// Enrolled laptops: last seen, clock offset, revoked.
+    Devices {
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Revoke a laptop's token (it stops working at once).
+    Revoke {
+        /// Device id (see `outpost admin devices`).
+        device: String,
+    },
+    /// Erase a record on the hub (and so on every laptop at its next sync).
+    Delete {
+        /// Record id.
+        id: String,
+    },
+    /// Export the merged records of every laptop.
+    Export(AdminExportArgs),
+    /// Statistics over the merged records of every laptop.
+    Stats(AdminStatsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Add an organisation.
+    Add {
+        /// Slug, e.g. mjolby.
+        slug: String,
+        /// Display name, e.g. "Mjölby kommun".
+        name: String,
+    },
+    /// List organisations.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminExportArgs {
+    #[command(flatten)]
+    pub export: ExportArgs,
+    /// Only this organisation.
+    #[arg(long)]
+    pub org: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminStatsArgs {
+    #[command(flatten)]
+    pub stats: StatsArgs,
+    /// Only this organisation.
+    #[arg(long)]
+    pub org: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

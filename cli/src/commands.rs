@@ -16,8 +16,13 @@ use outpost_proto::record::{Kind, parse_date};
 use outpost_proto::stats::{Grouping, StatsBuilder};
 use serde_json::{Value, json};
 
+use outpost_daemon::client::HubClient;
+use outpost_daemon::sync::{SyncLock, SyncOptions};
+use outpost_proto::sync::{EnrollRequest, PROTOCOL_VERSION};
+use reqwest::Method;
+
 use crate::args::{
-    Cli, Command, CourseCommand, CourseFields, EditArgs, ExportArgs, ListArgs, RangeArgs, SessionArgs,
+    AdminArgs, AdminCommand, Cli, OrgCommand, Command, CourseCommand, CourseFields, EditArgs, ExportArgs, ListArgs, RangeArgs, SessionArgs,
     StatsArgs, VisitCommand, VisitFields,
 };
 use crate::output;
@@ -89,6 +94,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export_cmd(&ctx, args),
         Command::Stats(args) => stats(&ctx, args),
         Command::Status => status(&ctx),
+        Command::Sync => sync_now(&ctx),
+        Command::Enroll { hub_url, code } => enroll(&ctx, &hub_url, &code),
+        Command::Admin(args) => admin(&ctx, args),
     }
 }
 
@@ -363,7 +371,13 @@ fn show(ctx: &Ctx, id: &str) -> Result<()> {
     Ok(())
 }
 
-fn export_cmd(ctx: &Ctx, a: ExportArgs) -> Result<()> {
+/// What an export was asked for, checked before any record is read.
+struct ExportPlan {
+    options: ExportOptions,
+    filter: Filter,
+}
+
+fn export_plan(a: &ExportArgs) -> Result<ExportPlan> {
     let format: Format = a.format.parse().map_err(|m| anyhow!("--format: {m}"))?;
     let mut kind = parse_kind(a.kind.as_deref())?;
     if format == Format::Csv && kind.is_none() {
@@ -373,34 +387,52 @@ fn export_cmd(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     if a.excel && format != Format::Csv {
         bail!("--excel applies to CSV only; use --format csv --excel");
     }
+    if format == Format::Xlsx
+        && a.output.is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        bail!("XLSX is binary: write it to a file with -o FILE.xlsx");
+    }
     let (from, to) = parse_range(&a.range)?;
+    Ok(ExportPlan {
+        options: ExportOptions {
+            format,
+            excel: a.excel,
+        },
+        filter: Filter {
+            kind,
+            from,
+            to,
+            site: None,
+        },
+    })
+}
+
+fn export_cmd(ctx: &Ctx, a: ExportArgs) -> Result<()> {
+    let plan = export_plan(&a)?;
     let store = ctx.open()?;
+    let records: Vec<Record> = store.list(&plan.filter)?.into_iter().map(|s| s.record).collect();
+    write_export(ctx, &a, &plan, records)
+}
+
+/// Writes `records` in the planned format to `-o FILE` (atomically) or stdout.
+fn write_export(ctx: &Ctx, a: &ExportArgs, plan: &ExportPlan, records: Vec<Record>) -> Result<()> {
     let catalogue = ctx.catalogue()?;
-    let filter = Filter {
-        kind,
-        from,
-        to,
-        site: None,
-    };
-    let options = ExportOptions {
-        format,
-        excel: a.excel,
-    };
-    let records = store.list(&filter)?.into_iter().map(|s| s.record);
+    let bar = output::progress(records.len() as u64, a.output.is_some());
+    let records = records.into_iter().inspect(|_| bar.inc(1));
     match &a.output {
         Some(path) => {
             let summary = write_atomically(path, |file| {
-                export::export(records, &catalogue, &options, file).map_err(anyhow::Error::from)
+                export::export(records, &catalogue, &plan.options, file).map_err(anyhow::Error::from)
             })?;
+            bar.finish_and_clear();
             eprintln!("exported {} to {}", output::summary_text(&summary), path.display());
         }
         None => {
-            if format == Format::Xlsx && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                bail!("XLSX is binary: write it to a file with -o FILE.xlsx");
-            }
             // XLSX needs Seek, and stdout has none: build it in memory.
             let mut buf = std::io::Cursor::new(Vec::new());
-            export::export(records, &catalogue, &options, &mut buf)?;
+            export::export(records, &catalogue, &plan.options, &mut buf)?;
+            bar.finish_and_clear();
             std::io::stdout().lock().write_all(buf.get_ref())?;
         }
     }
@@ -434,6 +466,22 @@ fn write_atomically<T>(path: &Path, f: impl FnOnce(&mut std::fs::File) -> Result
 
 fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
     let store = ctx.open()?;
+    let (from, to) = parse_range(&a.range)?;
+    let filter = Filter {
+        kind: None,
+        from,
+        to,
+        site: None,
+    };
+    let mut records = Vec::new();
+    store.for_each(&filter, |r| {
+        records.push(r.record);
+        Ok(())
+    })?;
+    print_stats(ctx, &a, records)
+}
+
+fn print_stats(ctx: &Ctx, a: &StatsArgs, records: Vec<Record>) -> Result<()> {
     let catalogue = ctx.catalogue()?;
     let (from, to) = parse_range(&a.range)?;
     let by = a
@@ -442,16 +490,9 @@ fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
         .map(|b| b.parse::<Grouping>().map_err(|m| anyhow!("--by: {m}")))
         .transpose()?;
     let mut builder = StatsBuilder::new(&catalogue, from, to, by);
-    let filter = Filter {
-        kind: None,
-        from,
-        to,
-        site: None,
-    };
-    store.for_each(&filter, |r| {
-        builder.add(&r.record);
-        Ok(())
-    })?;
+    for r in &records {
+        builder.add(r);
+    }
     let stats = builder.finish();
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -466,6 +507,8 @@ fn status(ctx: &Ctx) -> Result<()> {
     let settings = ctx.settings()?;
     let id = store.identity().clone();
     let counts = store.counts()?;
+    let sync = store.sync_status()?;
+    let enrolled = settings.hub_url.is_some() && store.hub_token()?.is_some();
     let running = outpost_daemon::daemon::is_running(&ctx.paths.data_dir);
     let v = json!({
         "device": id.device,
@@ -474,16 +517,16 @@ fn status(ctx: &Ctx) -> Result<()> {
         "staff": id.staff,
         "data_dir": ctx.paths.data_dir,
         "hub_url": settings.hub_url,
-        "enrolled": settings.hub_url.is_some(),
+        "enrolled": enrolled,
         "daemon_running": running,
         "records": counts.records,
         "visits": counts.visits,
         "courses": counts.courses,
         "pending": counts.pending,
         "erased": counts.tombstones,
-        "last_sync_attempt": Value::Null,
-        "last_sync_success": Value::Null,
-        "last_error": Value::Null,
+        "last_sync_attempt": sync.last_attempt,
+        "last_sync_success": sync.last_success,
+        "last_error": sync.last_error,
     });
     if ctx.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -491,4 +534,217 @@ fn status(ctx: &Ctx) -> Result<()> {
         print!("{}", output::status_text(&v));
     }
     Ok(())
+}
+
+fn sync_now(ctx: &Ctx) -> Result<()> {
+    let mut store = ctx.open()?;
+    let settings = ctx.settings()?;
+    let (Some(url), Some(token)) = (settings.hub_url.clone(), store.hub_token()?) else {
+        bail!("this laptop is not enrolled with a hub; run `outpost enroll HUB_URL CODE` with a code from your admin");
+    };
+    let client = HubClient::new(&url, settings.ca_file.as_deref(), Some(token))?;
+    let _lock = SyncLock::acquire(&ctx.paths.data_dir)
+        .with_context(|| format!("could not lock {} for syncing", ctx.paths.data_dir.display()))?;
+    let pending = store.counts()?.pending;
+    let bar = output::progress(pending, true);
+    let outcome = outpost_daemon::sync::run(&mut store, &client, SyncOptions::default(), now(), |o| {
+        bar.set_position(o.pushed_docs + o.pushed_erasures);
+        bar.set_message(format!("pulled {}", o.pulled_docs + o.pulled_erasures));
+    })?;
+    bar.finish_and_clear();
+    let up = client.traffic.up.load(std::sync::atomic::Ordering::Relaxed);
+    let down = client.traffic.down.load(std::sync::atomic::Ordering::Relaxed);
+    if ctx.json {
+        println!(
+            "{}",
+            json!({
+                "complete": outcome.complete(),
+                "pushed": outcome.pushed_docs,
+                "pushed_erasures": outcome.pushed_erasures,
+                "pulled": outcome.pulled_docs,
+                "pulled_erasures": outcome.pulled_erasures,
+                "refused": outcome.refused.iter().map(|(id, r)| json!({"id": id, "reason": r})).collect::<Vec<_>>(),
+                "requests": outcome.requests,
+                "bytes_up": up,
+                "bytes_down": down,
+                "error": outcome.error,
+            })
+        );
+    } else {
+        println!(
+            "sent {} record(s) and {} erasure(s); received {} record(s) and {} erasure(s) ({} requests, {} up, {} down)",
+            outcome.pushed_docs,
+            outcome.pushed_erasures,
+            outcome.pulled_docs,
+            outcome.pulled_erasures,
+            outcome.requests,
+            output::bytes(up),
+            output::bytes(down)
+        );
+    }
+    for (id, reason) in &outcome.refused {
+        eprintln!("refused by the hub: {id}: {reason}");
+    }
+    if let Some(e) = &outcome.error {
+        bail!("sync did not finish: {e}; what was exchanged is kept, run `outpost sync` again to go on");
+    }
+    if !outcome.refused.is_empty() {
+        bail!(
+            "the hub refused {} record(s); fix them with `outpost edit` (see above) and sync again",
+            outcome.refused.len()
+        );
+    }
+    Ok(())
+}
+
+fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
+    let store = ctx.open()?;
+    let mut settings = ctx.settings()?;
+    let client = HubClient::new(hub_url, settings.ca_file.as_deref(), None)?;
+    let device = uuid::Uuid::parse_str(&store.identity().device)
+        .context("this laptop's device id is damaged")?;
+    let resp = client.enroll(&EnrollRequest {
+        v: PROTOCOL_VERSION,
+        code: code.to_string(),
+        device,
+        device_time: now().timestamp(),
+    })?;
+    if resp.org != store.identity().org {
+        bail!(
+            "this code enrols laptops of organisation '{}', but this laptop was set up for '{}'; ask for a code for '{}'",
+            resp.org,
+            store.identity().org,
+            store.identity().org
+        );
+    }
+    let mut store = store;
+    let previous = settings.hub_url.clone();
+    if previous.as_deref() != Some(client.base()) && previous.is_some() {
+        // A different hub knows nothing of what the old one acknowledged.
+        store.reset_sync_state()?;
+    }
+    store.set_hub_token(Some(&resp.token))?;
+    settings.hub_url = Some(client.base().to_string());
+    settings
+        .save(&ctx.paths)
+        .with_context(|| format!("could not write {}", ctx.paths.config_file.display()))?;
+    if ctx.json {
+        println!("{}", json!({"org": resp.org, "hub_url": client.base(), "device": device}));
+    } else {
+        eprintln!(
+            "enrolled with {} for {}; the daemon syncs by itself, or run `outpost sync`",
+            client.base(),
+            resp.org
+        );
+    }
+    Ok(())
+}
+
+fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
+    let hub = match &a.hub {
+        Some(h) => h.clone(),
+        None => ctx
+            .settings()
+            .ok()
+            .and_then(|s| s.hub_url)
+            .ok_or_else(|| anyhow!("give the hub's URL with --hub URL (or OUTPOST_HUB_URL)"))?,
+    };
+    let client = HubClient::new(&hub, a.ca_file.as_deref(), Some(a.token.clone()))?;
+    let get = |path: &str, query: &[(&str, String)]| client.admin(Method::GET, path, query, None);
+    match a.command {
+        AdminCommand::Org {
+            command: OrgCommand::Add { slug, name },
+        } => {
+            client.admin(
+                Method::POST,
+                "/v1/admin/orgs",
+                &[],
+                Some(json!({"slug": slug, "name": name})),
+            )?;
+            if ctx.json {
+                println!("{}", json!({"org": slug}));
+            } else {
+                eprintln!("added organisation {slug}");
+            }
+        }
+        AdminCommand::Org {
+            command: OrgCommand::List,
+        } => {
+            let body = get("/v1/admin/orgs", &[])?;
+            let orgs: Vec<Value> = serde_json::from_slice(&body).context("bad answer from the hub")?;
+            if ctx.json {
+                println!("{}", Value::Array(orgs));
+            } else {
+                for o in orgs {
+                    println!("{}\t{}", o["slug"].as_str().unwrap_or(""), o["name"].as_str().unwrap_or(""));
+                }
+            }
+        }
+        AdminCommand::Invite { org } => {
+            let body = client.admin(Method::POST, "/v1/admin/invites", &[], Some(json!({"org": org})))?;
+            let v: Value = serde_json::from_slice(&body).context("bad answer from the hub")?;
+            let code = v["code"].as_str().ok_or_else(|| anyhow!("the hub sent no code"))?;
+            ctx.print_made("code", code);
+        }
+        AdminCommand::Devices { org } => {
+            let query: Vec<(&str, String)> = org.into_iter().map(|o| ("org", o)).collect();
+            let body = get("/v1/admin/devices", &query)?;
+            let devices: Vec<Value> = serde_json::from_slice(&body).context("bad answer from the hub")?;
+            if ctx.json {
+                println!("{}", Value::Array(devices));
+            } else {
+                print!("{}", output::devices_text(&devices));
+            }
+        }
+        AdminCommand::Revoke { device } => {
+            client.admin(Method::POST, &format!("/v1/admin/devices/{device}/revoke"), &[], None)?;
+            eprintln!("revoked {device}; its token no longer works");
+        }
+        AdminCommand::Delete { id } => {
+            client.admin(Method::DELETE, &format!("/v1/admin/records/{id}"), &[], None)?;
+            eprintln!("erased {id} on the hub; laptops erase it at their next sync");
+        }
+        AdminCommand::Export(e) => {
+            let plan = export_plan(&e.export)?;
+            let records = fetch_records(&client, &plan.filter, e.org)?;
+            write_export(ctx, &e.export, &plan, records)?;
+        }
+        AdminCommand::Stats(s) => {
+            let (from, to) = parse_range(&s.stats.range)?;
+            let filter = Filter {
+                kind: None,
+                from,
+                to,
+                site: None,
+            };
+            let records = fetch_records(&client, &filter, s.org)?;
+            print_stats(ctx, &s.stats, records)?;
+        }
+    }
+    Ok(())
+}
+
+/// The hub's merged records (JSONL), filtered on the hub.
+fn fetch_records(client: &HubClient, filter: &Filter, org: Option<String>) -> Result<Vec<Record>> {
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(k) = filter.kind {
+        query.push(("kind", k.as_str().to_string()));
+    }
+    if let Some(f) = filter.from {
+        query.push(("from", f.to_string()));
+    }
+    if let Some(t) = filter.to {
+        query.push(("to", t.to_string()));
+    }
+    if let Some(o) = org {
+        query.push(("org", o));
+    }
+    let body = client.admin(Method::GET, "/v1/admin/records", &query, None)?;
+    body.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_slice(line).with_context(|| format!("the hub sent a bad record on line {}", i + 1))
+        })
+        .collect()
 }

@@ -151,3 +151,55 @@ pub fn status_text(v: &Value) -> String {
 pub fn summary_text(s: &outpost_daemon::export::ExportSummary) -> String {
     format!("{} visits, {} courses ({} rows)", s.visits, s.courses, s.rows)
 }
+
+/// A progress bar on stderr when it is a terminal and `wanted`; hidden
+/// otherwise (piped output stays clean).
+pub fn progress(len: u64, wanted: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !wanted || !std::io::stderr().is_terminal() || len < 1000 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Human byte counts: 812 B, 14.2 kB, 3.1 MB.
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n < 1000 => format!("{n} B"),
+        n if n < 1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
+        n => format!("{:.1} MB", n as f64 / 1e6),
+    }
+}
+
+/// `outpost admin devices` as a table.
+pub fn devices_text(devices: &[Value]) -> String {
+    let mut out = String::from("DEVICE                                ORG          LAST SEEN             CLOCK       STATE\n");
+    for d in devices {
+        let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+        let clock = match d.get("clock_offset_secs").and_then(Value::as_i64) {
+            None => "-".to_string(),
+            Some(o) if d.get("clock_flag").and_then(Value::as_bool).unwrap_or(false) => {
+                format!("OFF {:+}h", o / 3600)
+            }
+            Some(o) => format!("{o:+}s"),
+        };
+        let state = if d.get("revoked").and_then(Value::as_bool).unwrap_or(false) {
+            "revoked"
+        } else {
+            "active"
+        };
+        let _ = writeln!(
+            out,
+            "{:<36}  {:<11}  {:<20}  {:<10}  {state}",
+            s("id"),
+            s("org"),
+            s("last_seen"),
+            clock
+        );
+    }
+    out
+}
