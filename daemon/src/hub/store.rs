@@ -263,6 +263,14 @@ impl SqliteHubStore {
     fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, HubError> {
         self.conn.lock().map_err(|_| HubError::Poisoned)
     }
+
+    /// Moves the WAL into the main file and truncates it, so erased bytes
+    /// leave the log (called after erasures).
+    pub fn checkpoint(&self) -> Result<(), HubError> {
+        self.conn()?
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
 }
 
 fn next_org_seq(tx: &Connection, org: &str) -> Result<i64, HubError> {
@@ -529,6 +537,10 @@ impl HubStore for SqliteHubStore {
             erased.push(*id);
         }
         tx.commit()?;
+        drop(conn);
+        if !req.erased.is_empty() {
+            self.checkpoint()?;
+        }
         Ok(PushResponse {
             v: PROTOCOL_VERSION,
             results,
@@ -605,8 +617,7 @@ impl HubStore for SqliteHubStore {
         erase_in(&tx, &org, id, now)?;
         tx.commit()?;
         drop(conn);
-        let _ = self.conn()?.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-        Ok(())
+        self.checkpoint()
     }
 
     fn for_each_record(

@@ -1,0 +1,212 @@
+//! A real hub (SQLite + axum on 127.0.0.1) and real laptop stores, for the
+//! daemon's sync tests. The listener is bound before the server task
+//! starts, so tests never sleep waiting for it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+use outpost_daemon::client::HubClient;
+use outpost_daemon::hub::server::{self, TlsFiles};
+use outpost_daemon::hub::store::{HubStore, SqliteHubStore};
+use outpost_daemon::store::{Filter, Store};
+use outpost_daemon::sync::SyncOptions;
+use outpost_proto::Kind;
+use outpost_proto::fields::Fields;
+use outpost_proto::sync::{EnrollRequest, Outcome, PROTOCOL_VERSION};
+use serde_json::{Value, json};
+
+pub struct Hub {
+    pub dir: tempfile::TempDir,
+    pub addr: SocketAddr,
+    pub store: Arc<SqliteHubStore>,
+    pub admin: String,
+    pub scheme: &'static str,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hub {
+    pub fn start() -> Hub {
+        Self::start_with(None, tempfile::tempdir().unwrap())
+    }
+
+    /// Starts a hub over `dir` (reused across restarts), with TLS when given.
+    pub fn start_with(tls: Option<TlsFiles>, dir: tempfile::TempDir) -> Hub {
+        outpost_daemon::client::install_crypto_provider();
+        let store = Arc::new(SqliteHubStore::open(dir.path()).unwrap());
+        let admin = if store.has_admin_token().unwrap() {
+            String::new()
+        } else {
+            store.create_admin_token(None).unwrap()
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let shared: Arc<dyn HubStore> = store.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                server::serve(listener, shared, tls, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        Hub {
+            dir,
+            addr,
+            store,
+            admin,
+            scheme,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        let host = if self.scheme == "https" { "localhost" } else { "127.0.0.1" };
+        format!("{}://{}:{}", self.scheme, host, self.addr.port())
+    }
+
+    pub fn add_org(&self, slug: &str) {
+        self.store.add_org(slug, &format!("{slug} kommun")).unwrap();
+    }
+
+    pub fn invite(&self, org: &str) -> String {
+        self.store.invite(org, chrono::Utc::now()).unwrap()
+    }
+
+    /// Stops the server (draining) and returns its data dir for a restart.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn now() -> DateTime<FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+pub struct Laptop {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub token: Option<String>,
+    pub ca: Option<PathBuf>,
+}
+
+impl Laptop {
+    pub fn new(org: &str, site: &str) -> Laptop {
+        let dir = tempfile::tempdir().unwrap();
+        Store::init(dir.path(), org, site, "AB").unwrap();
+        Laptop {
+            dir,
+            url: String::new(),
+            token: None,
+            ca: None,
+        }
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(self.dir.path()).unwrap()
+    }
+
+    pub fn enroll(&mut self, hub_url: &str, code: &str) -> Result<(), String> {
+        let store = self.store();
+        let client = HubClient::new(hub_url, self.ca.as_deref(), None).map_err(|e| e.to_string())?;
+        let resp = client
+            .enroll(&EnrollRequest {
+                v: PROTOCOL_VERSION,
+                code: code.into(),
+                device: store.identity().device.parse().unwrap(),
+                device_time: now().timestamp(),
+            })
+            .map_err(|e| e.to_string())?;
+        store.set_hub_token(Some(&resp.token)).unwrap();
+        self.url = hub_url.to_string();
+        self.token = Some(resp.token);
+        Ok(())
+    }
+
+    pub fn client(&self) -> HubClient {
+        HubClient::new(&self.url, self.ca.as_deref(), self.token.clone()).unwrap()
+    }
+
+    pub fn sync(&self) -> Outcome {
+        self.sync_via(&self.url)
+    }
+
+    pub fn sync_via(&self, url: &str) -> Outcome {
+        let mut store = self.store();
+        let client = HubClient::new(url, self.ca.as_deref(), self.token.clone()).unwrap();
+        outpost_daemon::sync::run(&mut store, &client, SyncOptions { push_batch: 7, pull_page: 5 }, now(), |_| {}).unwrap()
+    }
+
+    pub fn add_visit(&self, note: &str) -> String {
+        let mut store = self.store();
+        let mut f = store.new_fields(Kind::Visit, now());
+        for (k, v) in [
+            ("date", json!("2025-03-04")),
+            ("minutes", json!(30)),
+            ("channel", json!("drop_in")),
+            ("services", json!(["BankID"])),
+            ("category", json!("e_service")),
+            ("outcome", json!("solved")),
+            ("age_band", json!("65_79")),
+            ("language", json!("sv")),
+            ("note", json!(note)),
+        ] {
+            f.insert(k.into(), v);
+        }
+        store.add(&f).unwrap().id.to_string()
+    }
+
+    pub fn edit(&self, id: &str, field: &str, value: Value) {
+        self.store()
+            .edit(id, &Fields::from([(field.to_string(), value)]), now())
+            .unwrap();
+    }
+
+    /// Every record with its conflicts, sorted by id: what must converge.
+    pub fn snapshot(&self) -> Vec<Value> {
+        let mut out: Vec<Value> = self
+            .store()
+            .list(&Filter::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| json!({"record": r.record, "conflicts": r.conflicts}))
+            .collect();
+        out.sort_by_key(|v| v["record"]["id"].as_str().unwrap_or("").to_string());
+        out
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}

@@ -1,0 +1,408 @@
+//! End-to-end sync over real HTTP on 127.0.0.1 with real SQLite files:
+//! convergence, tenant isolation, erasure, refusals, TLS, interruption.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::{Hub, Laptop, now};
+use outpost_daemon::store::Filter;
+use outpost_proto::sync::{self, PROTOCOL_VERSION, PullRequest, PushRequest};
+use serde_json::json;
+
+fn enrolled(hub: &Hub, org: &str, site: &str) -> Laptop {
+    let mut l = Laptop::new(org, site);
+    l.enroll(&hub.url(), &hub.invite(org)).unwrap();
+    l
+}
+
+fn hub_ids(hub: &Hub, org: &str) -> Vec<String> {
+    use outpost_daemon::hub::store::{AdminAuth, HubStore};
+    let mut ids = Vec::new();
+    hub.store
+        .for_each_record(&AdminAuth { org: None }, Some(org), &Filter::default(), &mut |r| {
+            ids.push(r.id.to_string())
+        })
+        .unwrap();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn three_laptops_converge_field_for_field_and_another_org_sees_nothing() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    hub.add_org("ystad");
+    let a = enrolled(&hub, "mjolby", "Mjölby bibliotek");
+    let b = enrolled(&hub, "mjolby", "Skänninge bibliotek");
+    let c = enrolled(&hub, "mjolby", "Väderstad");
+    let other = enrolled(&hub, "ystad", "Ystad bibliotek");
+
+    // Offline work on every laptop, more than one push batch and pull page.
+    let mut a_ids: Vec<String> = (0..12).map(|i| a.add_visit(&format!("a visit {i}"))).collect();
+    for i in 0..9 {
+        b.add_visit(&format!("b visit {i}"));
+    }
+    other.add_visit("ystad only");
+    assert!(a.sync().complete());
+    assert!(b.sync().complete());
+    assert!(c.sync().complete());
+    assert_eq!(c.snapshot().len(), 21, "c pulled everything of its org");
+
+    // Concurrent offline edits of one record: same field on a and c,
+    // different fields on a and b.
+    let shared = a_ids.remove(0);
+    a.edit(&shared, "outcome", json!("partly"));
+    c.edit(&shared, "outcome", json!("referred"));
+    b.edit(&shared, "minutes", json!(55));
+    a.add_visit("made after the first sync");
+
+    // Varied orders, twice round so every change reaches everyone.
+    for order in [[&c, &a, &b], [&b, &c, &a]] {
+        for l in order {
+            let o = l.sync();
+            assert!(o.complete(), "{o:?}");
+        }
+    }
+    other.sync();
+
+    let sa = a.snapshot();
+    assert_eq!(sa.len(), 22);
+    assert_eq!(sa, b.snapshot(), "a and b differ");
+    assert_eq!(sa, c.snapshot(), "a and c differ");
+    let merged = sa
+        .iter()
+        .find(|v| v["record"]["id"] == json!(shared))
+        .unwrap();
+    assert_eq!(merged["record"]["minutes"], json!(55), "different fields both survive");
+    let winner = merged["record"]["outcome"].as_str().unwrap().to_string();
+    let losers = merged["conflicts"]["outcome"].as_array().unwrap();
+    assert_eq!(losers.len(), 1, "the losing value is visible");
+    let mut both = vec![winner, losers[0].as_str().unwrap().to_string()];
+    both.sort();
+    assert_eq!(both, ["partly", "referred"]);
+
+    let ids_a: Vec<String> = sa.iter().map(|v| v["record"]["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(hub_ids(&hub, "mjolby"), ids_a);
+    let theirs = other.snapshot();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0]["record"]["org"], "ystad");
+
+    // Forged requests with the other org's token: a pull from 0 returns
+    // only its own org's feed, and pushing one of mjolby's documents under
+    // its token is refused without touching mjolby's copy.
+    let client = other.client();
+    let page = client
+        .pull(&PullRequest {
+            v: PROTOCOL_VERSION,
+            since: 0,
+            limit: 10_000,
+        })
+        .unwrap();
+    assert!(page.items.iter().all(|i| !ids_a.contains(&i.id.to_string())));
+    let mut store = a.store();
+    let (docs, _, _) = {
+        store.reset_sync_state().unwrap();
+        store.load_pending(0, 1).unwrap()
+    };
+    let resp = client
+        .push(&PushRequest {
+            v: PROTOCOL_VERSION,
+            device_time: now().timestamp(),
+            docs: docs.clone(),
+            erased: vec![docs[0].id],
+        })
+        .unwrap();
+    assert!(matches!(resp.results[0].outcome, sync::PushOutcome::Refused { .. }), "{resp:?}");
+    assert_eq!(hub_ids(&hub, "mjolby"), ids_a, "a forged erasure did nothing");
+}
+
+#[test]
+fn erasure_reaches_every_laptop_and_an_offline_copy_cannot_bring_it_back() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    let a = enrolled(&hub, "mjolby", "A");
+    let b = enrolled(&hub, "mjolby", "B");
+    let offline = enrolled(&hub, "mjolby", "C");
+    let id = a.add_visit("to be erased");
+    let keep = a.add_visit("to be kept");
+    a.sync();
+    b.sync();
+    offline.sync();
+    // The offline laptop edits it while a deletes it.
+    offline.edit(&id, "minutes", json!(99));
+    a.store().delete(&id, now()).unwrap();
+    assert!(a.sync().complete());
+    assert!(b.sync().complete());
+    assert!(b.store().get(&id).unwrap().is_none(), "erased on b");
+    assert!(b.store().is_deleted(&id).unwrap());
+    let o = offline.sync();
+    assert!(o.complete(), "{o:?}");
+    assert!(offline.store().get(&id).unwrap().is_none(), "erased on the offline laptop too");
+    a.sync();
+    b.sync();
+    for l in [&a, &b, &offline] {
+        let ids: Vec<_> = l.snapshot().iter().map(|v| v["record"]["id"].as_str().unwrap().to_string()).collect();
+        assert_eq!(ids, vec![keep.clone()]);
+    }
+    assert_eq!(hub_ids(&hub, "mjolby"), vec![keep.clone()]);
+    // And the hub's file no longer holds the erased text.
+    hub.store.checkpoint().unwrap();
+    let bytes = std::fs::read(hub.dir.path().join("hub.db")).unwrap();
+    assert!(!contains(&bytes, b"to be erased"));
+    assert!(contains(&bytes, b"to be kept"), "the check can fail");
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn revoked_wrong_token_and_used_code_are_refused() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    let code = hub.invite("mjolby");
+    let mut a = Laptop::new("mjolby", "A");
+    a.enroll(&hub.url(), &code).unwrap();
+    let mut b = Laptop::new("mjolby", "B");
+    let err = b.enroll(&hub.url(), &code).unwrap_err();
+    assert!(err.contains("already used"), "{err}");
+    let err = b.enroll(&hub.url(), "AAAA-BBBB-CCCC-DDDD").unwrap_err();
+    assert!(err.contains("unknown"), "{err}");
+
+    a.add_visit("before revoke");
+    assert!(a.sync().complete());
+    use outpost_daemon::hub::store::{AdminAuth, HubStore};
+    let device = a.store().identity().device.clone();
+    hub.store.revoke(&device, &AdminAuth { org: None }, chrono::Utc::now()).unwrap();
+    a.add_visit("after revoke");
+    let o = a.sync();
+    let e = o.error.unwrap();
+    assert!(e.contains("enroll"), "{e}");
+    assert_eq!(a.store().counts().unwrap().pending, 1, "nothing lost; it waits");
+    assert_eq!(hub_ids(&hub, "mjolby").len(), 1, "nothing stored after revoke");
+
+    let mut wrong = Laptop::new("mjolby", "W");
+    wrong.url = hub.url();
+    wrong.token = Some("opd_not_a_token".into());
+    wrong.store().set_hub_token(Some("opd_not_a_token")).unwrap();
+    wrong.add_visit("x");
+    assert!(wrong.sync().error.unwrap().contains("not accepted"));
+}
+
+#[test]
+fn malformed_and_oversized_bodies_are_refused_and_store_nothing() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    let a = enrolled(&hub, "mjolby", "A");
+    let token = a.token.clone().unwrap();
+    let http = reqwest::blocking::Client::new();
+    let post = |body: Vec<u8>, token: &str| {
+        http.post(format!("{}{}", hub.url(), sync::PUSH_PATH))
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let r = post(b"not gzip at all".to_vec(), &token);
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("malformed"));
+    let r = post(vec![0u8; sync::MAX_BODY_BYTES + 1], &token);
+    assert_eq!(r.status(), 413);
+    let r = post(sync::encode_body(&json!({"v": 1})).unwrap(), &token);
+    assert_eq!(r.status(), 400);
+    let r = post(b"x".to_vec(), "opd_wrong");
+    assert_eq!(r.status(), 401);
+    let bad_version = PushRequest {
+        v: 99,
+        device_time: 0,
+        docs: vec![],
+        erased: vec![],
+    };
+    let r = post(sync::encode_body(&bad_version).unwrap(), &token);
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("protocol"));
+    assert!(hub_ids(&hub, "mjolby").is_empty());
+}
+
+#[test]
+fn a_record_the_hub_refuses_is_reported_and_the_rest_sync() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    let a = enrolled(&hub, "mjolby", "A");
+    let good = a.add_visit("fine");
+    let bad = a.add_visit("will be altered");
+    // Simulate an older laptop build that did not screen: write a phone
+    // number straight into the document, past validation.
+    {
+        use automerge::transaction::Transactable;
+        let mut store = a.store();
+        let conn = store.connection();
+        let bytes: Vec<u8> = conn
+            .query_row("SELECT doc FROM docs WHERE id = ?1", [&bad], |r| r.get(0))
+            .unwrap();
+        let mut am = automerge::AutoCommit::load(&bytes).unwrap();
+        am.put(automerge::ROOT, "note", "ring 070-123 45 67").unwrap();
+        am.commit();
+        conn.execute("UPDATE docs SET doc = ?2 WHERE id = ?1", rusqlite::params![bad, am.save()])
+            .unwrap();
+    }
+    let o = a.sync();
+    assert_eq!(o.refused.len(), 1, "{o:?}");
+    assert!(o.refused[0].1.contains("phone number"));
+    assert!(!o.refused[0].1.contains("070"), "the reason never echoes the value");
+    assert_eq!(hub_ids(&hub, "mjolby"), vec![good]);
+    let status = a.store().sync_status().unwrap();
+    assert!(status.last_error.unwrap().contains("refused"));
+}
+
+#[test]
+fn tls_with_a_pinned_ca_works_and_a_wrong_ca_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_pem, cert_pem, key_pem) = test_pki();
+    let (other_ca, _, _) = test_pki();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let tls = outpost_daemon::hub::server::TlsFiles {
+        cert: write("cert.pem", &cert_pem),
+        key: write("key.pem", &key_pem),
+    };
+    let ca = write("ca.pem", &ca_pem);
+    let wrong_ca = write("other-ca.pem", &other_ca);
+    let hub = Hub::start_with(Some(tls), tempfile::tempdir().unwrap());
+    hub.add_org("mjolby");
+    assert!(hub.url().starts_with("https://"));
+    let mut good = Laptop::new("mjolby", "A");
+    good.ca = Some(ca);
+    good.enroll(&hub.url(), &hub.invite("mjolby")).unwrap();
+    good.add_visit("over tls");
+    assert!(good.sync().complete());
+    let mut bad = Laptop::new("mjolby", "B");
+    bad.ca = Some(wrong_ca);
+    let err = bad.enroll(&hub.url(), &hub.invite("mjolby")).unwrap_err();
+    assert!(err.contains("could not reach"), "{err}");
+}
+
+/// A CA, and a certificate for localhost/127.0.0.1 signed by it (PEM).
+fn test_pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// Forwards one connection at a time to `target`, cutting every connection
+/// after `cut_after` bytes have gone through (both directions together).
+fn cutting_proxy(target: std::net::SocketAddr, cut_after: usize) -> (std::net::SocketAddr, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        while !stop2.load(Ordering::Relaxed) {
+            let Ok((client, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            client.set_nonblocking(false).unwrap();
+            let Ok(server) = TcpStream::connect(target) else { continue };
+            let budget = Arc::new(std::sync::atomic::AtomicUsize::new(cut_after));
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let budget = budget.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let n = match from.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let left = budget.load(Ordering::SeqCst);
+                        let take = n.min(left);
+                        budget.fetch_sub(take, Ordering::SeqCst);
+                        if to.write_all(&buf[..take]).is_err() || take < n {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                    let _ = from.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    (addr, stop)
+}
+
+#[test]
+fn a_sync_cut_anywhere_resumes_with_nothing_lost_or_duplicated() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    let a = enrolled(&hub, "mjolby", "A");
+    let b = enrolled(&hub, "mjolby", "B");
+    for i in 0..20 {
+        a.add_visit(&format!("visit {i}"));
+    }
+    for i in 0..5 {
+        b.add_visit(&format!("b {i}"));
+    }
+    b.sync();
+    // Cut the connection after N bytes, for N across the whole exchange.
+    let mut cut_points = vec![1, 50, 200, 400, 700, 1000, 1500, 2200, 3000, 4500];
+    cut_points.extend((1..12).map(|k| k * 800));
+    for n in cut_points {
+        let (proxy, stop) = cutting_proxy(hub.addr, n);
+        let url = format!("http://127.0.0.1:{}", proxy.port());
+        let _ = a.sync_via(&url);
+        stop.store(true, Ordering::Relaxed);
+        a.edit(
+            &a.snapshot()[0]["record"]["id"].as_str().unwrap().to_string(),
+            "minutes",
+            json!(10 + (n % 400) as i64),
+        );
+    }
+    // Now a clean sync finishes everything.
+    assert!(a.sync().complete());
+    assert!(b.sync().complete());
+    assert!(a.sync().complete());
+    assert_eq!(a.snapshot(), b.snapshot());
+    assert_eq!(a.snapshot().len(), 25, "no record lost, none duplicated");
+    assert_eq!(hub_ids(&hub, "mjolby").len(), 25);
+    assert_eq!(a.store().counts().unwrap().pending, 0);
+}
+
+#[test]
+fn a_hub_restart_between_syncs_loses_nothing() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    let a = enrolled(&hub, "mjolby", "A");
+    let b = enrolled(&hub, "mjolby", "B");
+    for i in 0..10 {
+        a.add_visit(&format!("visit {i}"));
+    }
+    assert!(a.sync().complete());
+    let dir = hub.stop();
+    let hub = Hub::start_with(None, dir);
+    let mut a = a;
+    let mut b = b;
+    a.url = hub.url();
+    b.url = hub.url();
+    assert!(b.sync().complete());
+    assert_eq!(b.snapshot().len(), 10);
+    assert_eq!(a.snapshot(), b.snapshot());
+}
