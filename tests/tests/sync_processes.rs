@@ -1,0 +1,275 @@
+//! Sync with real processes: a hub started as `outpostd hub`, laptops
+//! driven through the `outpost` CLI, processes killed with SIGKILL.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn bin(name: &str) -> PathBuf {
+    // target/debug/deps/<test> → target/debug/<bin>
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let path = dir.join(name);
+    if !path.exists() {
+        static BUILD: std::sync::Once = std::sync::Once::new();
+        BUILD.call_once(|| {
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-p", "outpost-cli", "-p", "outpost-daemon", "--bins"])
+                .status()
+                .unwrap();
+            assert!(status.success(), "could not build the binaries");
+        });
+    }
+    path
+}
+
+fn clean(cmd: &mut Command) -> &mut Command {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OUTPOST_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    clean(Command::new(bin("outpost")).arg("--data-dir").arg(dir).args(args))
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = run(dir, args);
+    assert!(
+        out.status.success(),
+        "outpost {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+struct HubProc {
+    dir: tempfile::TempDir,
+    url: String,
+    token: String,
+    child: Option<Child>,
+}
+
+impl HubProc {
+    fn start() -> HubProc {
+        let dir = tempfile::tempdir().unwrap();
+        let out = clean(Command::new(bin("outpostd")).args(["hub", "init", "--data-dir"]).arg(dir.path()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut hub = HubProc {
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+            token,
+            child: None,
+        };
+        hub.spawn();
+        hub
+    }
+
+    fn spawn(&mut self) {
+        let port = self.url.rsplit(':').next().unwrap().to_string();
+        let child = clean(
+            Command::new(bin("outpostd"))
+                .args(["hub", "--data-dir"])
+                .arg(self.dir.path())
+                .args(["--listen", &format!("127.0.0.1:{port}")]),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the hub did not start listening within 30 s");
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap(); // SIGKILL on unix
+            c.wait().unwrap();
+        }
+    }
+
+    fn admin(&self, scratch: &Path, args: &[&str]) -> String {
+        let mut full = vec!["admin", "--hub", &self.url, "--token", &self.token];
+        full.extend_from_slice(args);
+        ok(scratch, &full)
+    }
+}
+
+impl Drop for HubProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn laptop(hub: &HubProc, org: &str, site: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["init", "--org", org, "--site", site, "--staff", "AB"]);
+    let code = hub.admin(dir.path(), &["invite", "--org", org]);
+    ok(dir.path(), &["enroll", &hub.url, &code]);
+    dir
+}
+
+fn add_visit(dir: &Path, note: &str) -> String {
+    ok(
+        dir,
+        &[
+            "visit", "add", "--date", "2025-03-04", "--minutes", "30", "--channel", "drop_in", "--service",
+            "BankID", "--category", "e_service", "--outcome", "solved", "--age-band", "65_79", "--language",
+            "sv", "--note", note,
+        ],
+    )
+}
+
+/// `outpost export --format jsonl`, sorted: what must be equal everywhere.
+fn exported(dir: &Path) -> Vec<Value> {
+    let text = ok(dir, &["export", "--format", "jsonl"]);
+    let mut rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    rows.sort_by_key(|v| v["id"].as_str().unwrap().to_string());
+    rows
+}
+
+#[test]
+fn laptops_converge_through_a_hub_process_and_orgs_stay_apart() {
+    let hub = HubProc::start();
+    let scratch = tempfile::tempdir().unwrap();
+    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    hub.admin(scratch.path(), &["org", "add", "ystad", "Ystad kommun"]);
+    let a = laptop(&hub, "mjolby", "Mjölby bibliotek");
+    let b = laptop(&hub, "mjolby", "Skänninge bibliotek");
+    let c = laptop(&hub, "mjolby", "Väderstad");
+    let y = laptop(&hub, "ystad", "Ystad bibliotek");
+    let shared = add_visit(a.path(), "delad");
+    for i in 0..5 {
+        add_visit(a.path(), &format!("a {i}"));
+        add_visit(b.path(), &format!("b {i}"));
+    }
+    add_visit(y.path(), "ystad");
+    ok(a.path(), &["sync"]);
+    ok(c.path(), &["sync"]);
+    // Offline edits of the same record on two laptops.
+    ok(a.path(), &["edit", &shared, "--outcome", "partly"]);
+    ok(c.path(), &["edit", &shared, "--outcome", "referred", "--minutes", "50"]);
+    for dir in [&b, &c, &a, &b, &c] {
+        ok(dir.path(), &["sync"]);
+    }
+    ok(y.path(), &["sync"]);
+    let ea = exported(a.path());
+    assert_eq!(ea.len(), 11);
+    assert_eq!(ea, exported(b.path()));
+    assert_eq!(ea, exported(c.path()));
+    let show: Value = serde_json::from_str(&ok(a.path(), &["show", "--json", &shared])).unwrap();
+    assert_eq!(show["minutes"], 50);
+    assert_eq!(show["conflicts"]["outcome"].as_array().unwrap().len(), 1);
+    let ey = exported(y.path());
+    assert_eq!(ey.len(), 1);
+    assert_eq!(ey[0]["org"], "ystad");
+    // The admin export over the hub matches the laptops.
+    let admin = hub.admin(scratch.path(), &["export", "--format", "jsonl", "--org", "mjolby"]);
+    let mut rows: Vec<Value> = admin.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    rows.sort_by_key(|v| v["id"].as_str().unwrap().to_string());
+    assert_eq!(rows, ea);
+    let status: Value = serde_json::from_str(&ok(a.path(), &["status", "--json"])).unwrap();
+    assert_eq!(status["pending"], 0);
+    assert!(status["last_sync_success"].is_string());
+}
+
+#[test]
+fn kill_9_of_hub_and_of_a_syncing_laptop_loses_nothing() {
+    let mut hub = HubProc::start();
+    let scratch = tempfile::tempdir().unwrap();
+    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    let a = laptop(&hub, "mjolby", "A");
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(add_visit(a.path(), &format!("visit {i}")));
+    }
+    // Kill the laptop's sync process at varying moments, then the hub.
+    for delay_ms in [5u64, 30, 80] {
+        let mut child = clean(Command::new(bin("outpost")).arg("--data-dir").arg(a.path()).arg("sync"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        ids.push(add_visit(a.path(), &format!("between kills {delay_ms}")));
+    }
+    hub.kill9();
+    let out = run(a.path(), &["sync"]);
+    assert!(!out.status.success(), "sync must fail while the hub is down");
+    let status: Value = serde_json::from_str(&ok(a.path(), &["status", "--json"])).unwrap();
+    assert!(status["last_error"].is_string());
+    hub.spawn();
+    ok(a.path(), &["sync"]);
+    let b = laptop(&hub, "mjolby", "B");
+    ok(b.path(), &["sync"]);
+    let eb = exported(b.path());
+    let mut got: Vec<String> = eb.iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids, "every saved record reached the hub exactly once");
+    assert_eq!(exported(a.path()), eb);
+}
+
+#[test]
+fn the_daemon_syncs_by_itself_and_survives_kill_9() {
+    let hub = HubProc::start();
+    let scratch = tempfile::tempdir().unwrap();
+    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    let a = laptop(&hub, "mjolby", "A");
+    let spawn_daemon = || {
+        clean(Command::new(bin("outpostd")).arg("--data-dir").arg(a.path()))
+            .env("OUTPOST_SYNC_INTERVAL_SECS", "10")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait_synced = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let s: Value = serde_json::from_str(&ok(a.path(), &["status", "--json"])).unwrap();
+            if s["pending"] == 0 && s["last_sync_success"].is_string() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "daemon did not sync ({what}): {s}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mut daemon = spawn_daemon();
+    add_visit(a.path(), "first");
+    let s = wait_synced("after the first record");
+    assert_eq!(s["daemon_running"], true);
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let s: Value = serde_json::from_str(&ok(a.path(), &["status", "--json"])).unwrap();
+    assert_eq!(s["daemon_running"], false, "the lock died with the process");
+    add_visit(a.path(), "while the daemon was dead");
+    let mut daemon = spawn_daemon();
+    wait_synced("after restart");
+    let _ = daemon.kill();
+    daemon.wait().unwrap();
+    let b = laptop(&hub, "mjolby", "B");
+    ok(b.path(), &["sync"]);
+    assert_eq!(exported(b.path()).len(), 2);
+}
