@@ -26,6 +26,7 @@ pub mod doc;
 pub mod fields;
 pub mod record;
 pub mod screen;
+pub mod stats;
 pub mod sync;
 
 pub use fields::{FieldError, Fields, ValidationErrors};
