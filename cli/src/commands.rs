@@ -9,9 +9,9 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use outpost_daemon::config::{Paths, Settings};
 use outpost_daemon::export::{self, ExportOptions, Format};
 use outpost_daemon::store::{Filter, Store, StoreError};
+use outpost_proto::Record;
 use outpost_proto::catalogue::{AgencyScope, Catalogue};
 use outpost_proto::fields::Fields;
-use outpost_proto::Record;
 use outpost_proto::record::{Kind, parse_date};
 use outpost_proto::stats::{Grouping, StatsBuilder};
 use serde_json::{Value, json};
@@ -22,8 +22,8 @@ use outpost_proto::sync::{EnrollRequest, PROTOCOL_VERSION};
 use reqwest::Method;
 
 use crate::args::{
-    AdminArgs, AdminCommand, Cli, OrgCommand, Command, CourseCommand, CourseFields, EditArgs, ExportArgs, ListArgs, RangeArgs, SessionArgs,
-    StatsArgs, VisitCommand, VisitFields,
+    AdminArgs, AdminCommand, Cli, Command, CourseCommand, CourseFields, EditArgs, ExportArgs,
+    ListArgs, OrgCommand, RangeArgs, SessionArgs, StatsArgs, VisitCommand, VisitFields,
 };
 use crate::output;
 
@@ -51,9 +51,13 @@ impl Ctx {
                 .with_file_name(outpost_daemon::config::CATALOGUE_FILE)
         });
         match std::fs::read_to_string(&file) {
-            Ok(text) => Ok(Catalogue::builtin().with_overrides(&text, &file.display().to_string())?),
+            Ok(text) => {
+                Ok(Catalogue::builtin().with_overrides(&text, &file.display().to_string())?)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalogue::builtin()),
-            Err(e) => Err(e).with_context(|| format!("could not read the service catalogue {}", file.display())),
+            Err(e) => Err(e).with_context(|| {
+                format!("could not read the service catalogue {}", file.display())
+            }),
         }
     }
 
@@ -154,7 +158,10 @@ fn visit_add(ctx: &Ctx, a: VisitFields) -> Result<()> {
         // The contract makes --service required; report it together with
         // every other problem rather than stopping at the first.
         let mut errs = Record::from_fields(&f).err().unwrap_or_default();
-        errs.push("services", "is required: give at least one --service, e.g. --service BankID");
+        errs.push(
+            "services",
+            "is required: give at least one --service, e.g. --service BankID",
+        );
         return Err(StoreError::Invalid(errs).into());
     }
     let record = store.add(&f)?;
@@ -257,7 +264,9 @@ fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
         f.insert("sensitive".into(), Value::Bool(false));
     }
     if f.is_empty() {
-        bail!("nothing to change: give at least one field flag, e.g. --outcome solved (see `outpost edit --help`)");
+        bail!(
+            "nothing to change: give at least one field flag, e.g. --outcome solved (see `outpost edit --help`)"
+        );
     }
     let record = store.edit(&id, &f, now())?;
     if ctx.json {
@@ -277,7 +286,9 @@ fn delete(ctx: &Ctx, id: &str) -> Result<()> {
     if ctx.json {
         println!("{}", json!({ "deleted": id }));
     } else {
-        eprintln!("erased {id} (its history too); the hub and other laptops erase it at their next sync");
+        eprintln!(
+            "erased {id} (its history too); the hub and other laptops erase it at their next sync"
+        );
     }
     Ok(())
 }
@@ -294,10 +305,10 @@ fn parse_range(r: &RangeArgs) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> 
             .transpose()
     };
     let (from, to) = (parse("from", &r.from)?, parse("to", &r.to)?);
-    if let (Some(f), Some(t)) = (from, to) {
-        if f > t {
-            bail!("--from {f} is after --to {t}; swap them");
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        bail!("--from {f} is after --to {t}; swap them");
     }
     Ok((from, to))
 }
@@ -320,12 +331,11 @@ fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         store.for_each(&filter, |r| {
             let sep = if first { "" } else { "," };
             first = false;
-            let line = serde_json::to_string(&r.record).map_err(|source| {
-                StoreError::Projection {
+            let line =
+                serde_json::to_string(&r.record).map_err(|source| StoreError::Projection {
                     id: r.record.id.to_string(),
                     source,
-                }
-            })?;
+                })?;
             write!(out, "{sep}\n{line}").map_err(io_to_store)?;
             Ok(())
         })?;
@@ -382,7 +392,9 @@ fn export_plan(a: &ExportArgs) -> Result<ExportPlan> {
     let mut kind = parse_kind(a.kind.as_deref())?;
     if format == Format::Csv && kind.is_none() {
         kind = Some(Kind::Visit);
-        eprintln!("note: CSV holds one kind per file; exporting visits (use --kind course for courses)");
+        eprintln!(
+            "note: CSV holds one kind per file; exporting visits (use --kind course for courses)"
+        );
     }
     if a.excel && format != Format::Csv {
         bail!("--excel applies to CSV only; use --format csv --excel");
@@ -411,7 +423,11 @@ fn export_plan(a: &ExportArgs) -> Result<ExportPlan> {
 fn export_cmd(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     let plan = export_plan(&a)?;
     let store = ctx.open()?;
-    let records: Vec<Record> = store.list(&plan.filter)?.into_iter().map(|s| s.record).collect();
+    let records: Vec<Record> = store
+        .list(&plan.filter)?
+        .into_iter()
+        .map(|s| s.record)
+        .collect();
     write_export(ctx, &a, &plan, records)
 }
 
@@ -420,20 +436,34 @@ fn write_export(ctx: &Ctx, a: &ExportArgs, plan: &ExportPlan, records: Vec<Recor
     let catalogue = ctx.catalogue()?;
     let bar = output::progress(records.len() as u64, a.output.is_some());
     let records = records.into_iter().inspect(|_| bar.inc(1));
+    let kind = plan.filter.kind;
+    // `only(kind)` gives an empty export the right header (or sheet).
+    let run = |out: &mut dyn Write| -> Result<export::ExportSummary> {
+        let mut exporter = export::Exporter::new(&catalogue, &plan.options, out)?;
+        if let Some(k) = kind {
+            exporter = exporter.only(k);
+        }
+        for r in records {
+            exporter.write(&r)?;
+        }
+        Ok(exporter.finish()?)
+    };
     match &a.output {
         Some(path) => {
-            let summary = write_atomically(path, |file| {
-                export::export(records, &catalogue, &plan.options, file).map_err(anyhow::Error::from)
-            })?;
+            let summary = write_atomically(path, |file| run(file))?;
             bar.finish_and_clear();
-            eprintln!("exported {} to {}", output::summary_text(&summary), path.display());
+            eprintln!(
+                "exported {} to {}",
+                output::summary_text(&summary),
+                path.display()
+            );
         }
         None => {
-            // XLSX needs Seek, and stdout has none: build it in memory.
-            let mut buf = std::io::Cursor::new(Vec::new());
-            export::export(records, &catalogue, &plan.options, &mut buf)?;
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            run(&mut lock)?;
+            lock.flush()?;
             bar.finish_and_clear();
-            std::io::stdout().lock().write_all(buf.get_ref())?;
         }
     }
     Ok(())
@@ -442,19 +472,26 @@ fn write_export(ctx: &Ctx, a: &ExportArgs, plan: &ExportPlan, records: Vec<Recor
 /// Writes to a temp file beside `path`, then renames it over, so a failed
 /// export never leaves half a file where the old one was.
 fn write_atomically<T>(path: &Path, f: impl FnOnce(&mut std::fs::File) -> Result<T>) -> Result<T> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.partial",
-        path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
     ));
-    let mut file = std::fs::File::create(&tmp).with_context(|| format!("could not create {}", tmp.display()))?;
+    let mut file = std::fs::File::create(&tmp)
+        .with_context(|| format!("could not create {}", tmp.display()))?;
     let result = f(&mut file).and_then(|v| {
         file.sync_all()?;
         Ok(v)
     });
     match result {
         Ok(v) => {
-            std::fs::rename(&tmp, path).with_context(|| format!("could not write {}", path.display()))?;
+            std::fs::rename(&tmp, path)
+                .with_context(|| format!("could not write {}", path.display()))?;
             Ok(v)
         }
         Err(e) => {
@@ -484,11 +521,10 @@ fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
 fn print_stats(ctx: &Ctx, a: &StatsArgs, records: Vec<Record>) -> Result<()> {
     let catalogue = ctx.catalogue()?;
     let (from, to) = parse_range(&a.range)?;
-    let by = a
-        .by
-        .as_deref()
-        .map(|b| b.parse::<Grouping>().map_err(|m| anyhow!("--by: {m}")))
-        .transpose()?;
+    let by =
+        a.by.as_deref()
+            .map(|b| b.parse::<Grouping>().map_err(|m| anyhow!("--by: {m}")))
+            .transpose()?;
     let mut builder = StatsBuilder::new(&catalogue, from, to, by);
     for r in &records {
         builder.add(r);
@@ -540,20 +576,30 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
     let mut store = ctx.open()?;
     let settings = ctx.settings()?;
     let (Some(url), Some(token)) = (settings.hub_url.clone(), store.hub_token()?) else {
-        bail!("this laptop is not enrolled with a hub; run `outpost enroll HUB_URL CODE` with a code from your admin");
+        bail!(
+            "this laptop is not enrolled with a hub; run `outpost enroll HUB_URL CODE` with a code from your admin"
+        );
     };
     let client = HubClient::new(&url, settings.ca_file.as_deref(), Some(token))?;
-    let _lock = SyncLock::acquire(&ctx.paths.data_dir)
-        .with_context(|| format!("could not lock {} for syncing", ctx.paths.data_dir.display()))?;
+    let _lock = SyncLock::acquire(&ctx.paths.data_dir).with_context(|| {
+        format!(
+            "could not lock {} for syncing",
+            ctx.paths.data_dir.display()
+        )
+    })?;
     let pending = store.counts()?.pending;
     let bar = output::progress(pending, true);
-    let outcome = outpost_daemon::sync::run(&mut store, &client, SyncOptions::default(), now(), |o| {
-        bar.set_position(o.pushed_docs + o.pushed_erasures);
-        bar.set_message(format!("pulled {}", o.pulled_docs + o.pulled_erasures));
-    })?;
+    let outcome =
+        outpost_daemon::sync::run(&mut store, &client, SyncOptions::default(), now(), |o| {
+            bar.set_position(o.pushed_docs + o.pushed_erasures);
+            bar.set_message(format!("pulled {}", o.pulled_docs + o.pulled_erasures));
+        })?;
     bar.finish_and_clear();
     let up = client.traffic.up.load(std::sync::atomic::Ordering::Relaxed);
-    let down = client.traffic.down.load(std::sync::atomic::Ordering::Relaxed);
+    let down = client
+        .traffic
+        .down
+        .load(std::sync::atomic::Ordering::Relaxed);
     if ctx.json {
         println!(
             "{}",
@@ -586,7 +632,9 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
         eprintln!("refused by the hub: {id}: {reason}");
     }
     if let Some(e) = &outcome.error {
-        bail!("sync did not finish: {e}; what was exchanged is kept, run `outpost sync` again to go on");
+        bail!(
+            "sync did not finish: {e}; what was exchanged is kept, run `outpost sync` again to go on"
+        );
     }
     if !outcome.refused.is_empty() {
         bail!(
@@ -629,7 +677,10 @@ fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
         .save(&ctx.paths)
         .with_context(|| format!("could not write {}", ctx.paths.config_file.display()))?;
     if ctx.json {
-        println!("{}", json!({"org": resp.org, "hub_url": client.base(), "device": device}));
+        println!(
+            "{}",
+            json!({"org": resp.org, "hub_url": client.base(), "device": device})
+        );
     } else {
         eprintln!(
             "enrolled with {} for {}; the daemon syncs by itself, or run `outpost sync`",
@@ -671,25 +722,38 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             command: OrgCommand::List,
         } => {
             let body = get("/v1/admin/orgs", &[])?;
-            let orgs: Vec<Value> = serde_json::from_slice(&body).context("bad answer from the hub")?;
+            let orgs: Vec<Value> =
+                serde_json::from_slice(&body).context("bad answer from the hub")?;
             if ctx.json {
                 println!("{}", Value::Array(orgs));
             } else {
                 for o in orgs {
-                    println!("{}\t{}", o["slug"].as_str().unwrap_or(""), o["name"].as_str().unwrap_or(""));
+                    println!(
+                        "{}\t{}",
+                        o["slug"].as_str().unwrap_or(""),
+                        o["name"].as_str().unwrap_or("")
+                    );
                 }
             }
         }
         AdminCommand::Invite { org } => {
-            let body = client.admin(Method::POST, "/v1/admin/invites", &[], Some(json!({"org": org})))?;
+            let body = client.admin(
+                Method::POST,
+                "/v1/admin/invites",
+                &[],
+                Some(json!({"org": org})),
+            )?;
             let v: Value = serde_json::from_slice(&body).context("bad answer from the hub")?;
-            let code = v["code"].as_str().ok_or_else(|| anyhow!("the hub sent no code"))?;
+            let code = v["code"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the hub sent no code"))?;
             ctx.print_made("code", code);
         }
         AdminCommand::Devices { org } => {
             let query: Vec<(&str, String)> = org.into_iter().map(|o| ("org", o)).collect();
             let body = get("/v1/admin/devices", &query)?;
-            let devices: Vec<Value> = serde_json::from_slice(&body).context("bad answer from the hub")?;
+            let devices: Vec<Value> =
+                serde_json::from_slice(&body).context("bad answer from the hub")?;
             if ctx.json {
                 println!("{}", Value::Array(devices));
             } else {
@@ -697,11 +761,21 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             }
         }
         AdminCommand::Revoke { device } => {
-            client.admin(Method::POST, &format!("/v1/admin/devices/{device}/revoke"), &[], None)?;
+            client.admin(
+                Method::POST,
+                &format!("/v1/admin/devices/{device}/revoke"),
+                &[],
+                None,
+            )?;
             eprintln!("revoked {device}; its token no longer works");
         }
         AdminCommand::Delete { id } => {
-            client.admin(Method::DELETE, &format!("/v1/admin/records/{id}"), &[], None)?;
+            client.admin(
+                Method::DELETE,
+                &format!("/v1/admin/records/{id}"),
+                &[],
+                None,
+            )?;
             eprintln!("erased {id} on the hub; laptops erase it at their next sync");
         }
         AdminCommand::Export(e) => {
@@ -744,7 +818,8 @@ fn fetch_records(client: &HubClient, filter: &Filter, org: Option<String>) -> Re
         .filter(|l| !l.is_empty())
         .enumerate()
         .map(|(i, line)| {
-            serde_json::from_slice(line).with_context(|| format!("the hub sent a bad record on line {}", i + 1))
+            serde_json::from_slice(line)
+                .with_context(|| format!("the hub sent a bad record on line {}", i + 1))
         })
         .collect()
 }

@@ -5,7 +5,8 @@ use std::fmt::Write;
 use outpost_proto::record::{Body, Record};
 use serde_json::{Map, Value};
 
-pub const LIST_HEADER: &str = "ID        KIND    DATE        SITE                      STAFF  SUMMARY";
+pub const LIST_HEADER: &str =
+    "ID        KIND    DATE        SITE                      STAFF  SUMMARY";
 
 fn clip(s: &str, width: usize) -> String {
     let count = s.chars().count();
@@ -35,13 +36,18 @@ pub fn list_line(r: &Record) -> String {
             ),
         ),
         Body::Course(c) => (
-            r.date_range().map(|d| d.0.to_string()).unwrap_or_else(|| "-".into()),
+            r.date_range()
+                .map(|d| d.0.to_string())
+                .unwrap_or_else(|| "-".into()),
             format!(
                 "{} ({} session{}, {} participants)",
                 c.title,
                 c.sessions.len(),
                 if c.sessions.len() == 1 { "" } else { "s" },
-                c.sessions.iter().map(|s| u64::from(s.participants)).sum::<u64>()
+                c.sessions
+                    .iter()
+                    .map(|s| u64::from(s.participants))
+                    .sum::<u64>()
             ),
         ),
     };
@@ -59,10 +65,12 @@ pub fn list_line(r: &Record) -> String {
 pub fn show_text(r: &Record, conflicts: &Map<String, Value>) -> String {
     let mut out = String::new();
     let fields = r.to_fields();
-    let order = outpost_proto::record::COMMON_FIELDS.iter().chain(match r.body {
-        Body::Visit(_) => outpost_proto::record::VISIT_FIELDS,
-        Body::Course(_) => outpost_proto::record::COURSE_FIELDS,
-    });
+    let order = outpost_proto::record::COMMON_FIELDS
+        .iter()
+        .chain(match r.body {
+            Body::Visit(_) => outpost_proto::record::VISIT_FIELDS,
+            Body::Course(_) => outpost_proto::record::COURSE_FIELDS,
+        });
     for name in order {
         let Some(v) = fields.get(*name) else { continue };
         if *name == "sessions" {
@@ -77,11 +85,19 @@ pub fn show_text(r: &Record, conflicts: &Map<String, Value>) -> String {
                 out,
                 "  {} {} {} min, {} participants{}{}  [{}]",
                 s.date,
-                s.time.map(|t| t.format("%H:%M").to_string()).unwrap_or_else(|| "--:--".into()),
+                s.time
+                    .map(|t| t.format("%H:%M").to_string())
+                    .unwrap_or_else(|| "--:--".into()),
                 s.minutes,
                 s.participants,
-                s.instructor.as_deref().map(|i| format!(", {i}")).unwrap_or_default(),
-                s.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default(),
+                s.instructor
+                    .as_deref()
+                    .map(|i| format!(", {i}"))
+                    .unwrap_or_default(),
+                s.note
+                    .as_deref()
+                    .map(|n| format!(" — {n}"))
+                    .unwrap_or_default(),
                 s.id
             );
         }
@@ -89,7 +105,10 @@ pub fn show_text(r: &Record, conflicts: &Map<String, Value>) -> String {
     if conflicts.is_empty() {
         let _ = writeln!(out, "conflicts:    none");
     } else {
-        let _ = writeln!(out, "conflicts:    (concurrent edits; the value above won everywhere)");
+        let _ = writeln!(
+            out,
+            "conflicts:    (concurrent edits; the value above won everywhere)"
+        );
         for (field, values) in conflicts {
             let _ = writeln!(out, "  {field}: also {}", plain(values));
         }
@@ -130,8 +149,15 @@ pub fn status_text(v: &Value) -> String {
         _ => "not enrolled (run `outpost enroll HUB_URL CODE`)".into(),
     };
     let _ = writeln!(out, "hub:           {hub}");
-    let running = v.get("daemon_running").and_then(Value::as_bool).unwrap_or(false);
-    let _ = writeln!(out, "daemon:        {}", if running { "running" } else { "not running" });
+    let running = v
+        .get("daemon_running")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let _ = writeln!(
+        out,
+        "daemon:        {}",
+        if running { "running" } else { "not running" }
+    );
     let _ = writeln!(
         out,
         "records:       {} ({} visits, {} courses), {} erased",
@@ -149,7 +175,10 @@ pub fn status_text(v: &Value) -> String {
 
 /// "12 visits, 3 courses (15 rows)" for export messages.
 pub fn summary_text(s: &outpost_daemon::export::ExportSummary) -> String {
-    format!("{} visits, {} courses ({} rows)", s.visits, s.courses, s.rows)
+    format!(
+        "{} visits, {} courses ({} rows)",
+        s.visits, s.courses, s.rows
+    )
 }
 
 /// A progress bar on stderr when it is a terminal and `wanted`; hidden
@@ -177,12 +206,18 @@ pub fn bytes(n: u64) -> String {
 
 /// `outpost admin devices` as a table.
 pub fn devices_text(devices: &[Value]) -> String {
-    let mut out = String::from("DEVICE                                ORG          LAST SEEN             CLOCK       STATE\n");
+    let mut out = String::from(
+        "DEVICE                                ORG          LAST SEEN             CLOCK       STATE\n",
+    );
     for d in devices {
         let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
         let clock = match d.get("clock_offset_secs").and_then(Value::as_i64) {
             None => "-".to_string(),
-            Some(o) if d.get("clock_flag").and_then(Value::as_bool).unwrap_or(false) => {
+            Some(o)
+                if d.get("clock_flag")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false) =>
+            {
                 format!("OFF {:+}h", o / 3600)
             }
             Some(o) => format!("{o:+}s"),

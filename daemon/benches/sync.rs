@@ -55,10 +55,33 @@ const SERVICES: &[&str] = &[
     "Bolagsverket",
     "Lantmäteriet",
 ];
-const CATEGORIES: &[&str] = &["e_service", "e_service", "e_service", "e_service", "other", "device"];
+const CATEGORIES: &[&str] = &[
+    "e_service",
+    "e_service",
+    "e_service",
+    "e_service",
+    "other",
+    "device",
+];
 const OUTCOMES: &[&str] = &["solved", "partly", "referred", "not_solved"];
-const SUBJECTS: &[&str] = &["Besökaren", "Hen", "Kunden", "En äldre man", "En kvinna", "Paret", "Studenten", "Pensionären"];
-const VERBS: &[&str] = &["behövde hjälp med", "fick stöd med", "frågade om", "ville förstå", "hade problem med", "kom tillbaka för"];
+const SUBJECTS: &[&str] = &[
+    "Besökaren",
+    "Hen",
+    "Kunden",
+    "En äldre man",
+    "En kvinna",
+    "Paret",
+    "Studenten",
+    "Pensionären",
+];
+const VERBS: &[&str] = &[
+    "behövde hjälp med",
+    "fick stöd med",
+    "frågade om",
+    "ville förstå",
+    "hade problem med",
+    "kom tillbaka för",
+];
 const OBJECTS: &[&str] = &[
     "inloggning",
     "att fylla i en blankett",
@@ -112,13 +135,19 @@ fn record_fields(i: u32, org: &str, device: &str, now: DateTime<FixedOffset>) ->
         c & 0xffff
     );
     let day = r.next() % 730;
-    let date = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(u64::from(day));
+    let date =
+        chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + chrono::Days::new(u64::from(day));
     let site = r.pick(SITES);
     let service = r.pick(SERVICES);
     let category = r.pick(CATEGORIES);
     let outcome = r.pick(OUTCOMES);
     let minutes = 5 + r.next() % 86;
-    let mut note = format!("{} {} {} hos {service}", r.pick(SUBJECTS), r.pick(VERBS), r.pick(OBJECTS));
+    let mut note = format!(
+        "{} {} {} hos {service}",
+        r.pick(SUBJECTS),
+        r.pick(VERBS),
+        r.pick(OBJECTS)
+    );
     let tail = r.pick(TAILS);
     if !tail.is_empty() {
         note.push_str(", ");
@@ -128,7 +157,13 @@ fn record_fields(i: u32, org: &str, device: &str, now: DateTime<FixedOffset>) ->
     while note.chars().count() < 40 {
         note.push_str(" Uppföljning bokad.");
     }
-    let mut f = outpost_proto::record::new_record_fields(Kind::Visit, org, device, now, id.parse().unwrap());
+    let mut f = outpost_proto::record::new_record_fields(
+        Kind::Visit,
+        org,
+        device,
+        now,
+        id.parse().unwrap(),
+    );
     for (k, v) in [
         ("site", json!(site)),
         ("staff", json!("AB")),
@@ -173,9 +208,11 @@ fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
@@ -202,7 +239,12 @@ fn start_hub() -> Hub {
         .build()
         .unwrap();
     let shared: std::sync::Arc<dyn HubStore> = store.clone();
-    rt.spawn(outpost_daemon::hub::server::serve(listener, shared, None, std::future::pending()));
+    rt.spawn(outpost_daemon::hub::server::serve(
+        listener,
+        shared,
+        None,
+        std::future::pending(),
+    ));
     Hub {
         url,
         store,
@@ -225,15 +267,23 @@ fn laptop(hub: &Hub) -> (tempfile::TempDir, HubClient) {
         })
         .unwrap();
     store.set_hub_token(Some(&resp.token)).unwrap();
-    (dir, HubClient::new(&hub.url, None, Some(resp.token)).unwrap())
+    (
+        dir,
+        HubClient::new(&hub.url, None, Some(resp.token)).unwrap(),
+    )
 }
 
 fn timed_sync(dir: &std::path::Path, client: &HubClient) -> (f64, u64, u64) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut store = Store::open(dir).unwrap();
-    let (up0, down0) = (client.traffic.up.load(Relaxed), client.traffic.down.load(Relaxed));
+    let (up0, down0) = (
+        client.traffic.up.load(Relaxed),
+        client.traffic.down.load(Relaxed),
+    );
     let t = Instant::now();
-    let outcome = outpost_daemon::sync::run(&mut store, client, SyncOptions::default(), now(), |_| {}).unwrap();
+    let outcome =
+        outpost_daemon::sync::run(&mut store, client, SyncOptions::default(), now(), |_| {})
+            .unwrap();
     let secs = t.elapsed().as_secs_f64();
     assert!(outcome.complete(), "sync failed: {outcome:?}");
     (
@@ -249,7 +299,12 @@ fn now() -> DateTime<FixedOffset> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let n: u32 = arg("--n").and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let scenarios = arg("--scenarios").unwrap_or_else(|| "s1,s2,s3,list".into());
     let want = |s: &str| scenarios.split(',').any(|x| x == s);
@@ -271,7 +326,10 @@ fn main() {
         for chunk in records.chunks(5000) {
             store.insert_records(chunk).unwrap();
         }
-        eprintln!("setup: {n} records stored in {:.2} s (untimed)", t.elapsed().as_secs_f64());
+        eprintln!(
+            "setup: {n} records stored in {:.2} s (untimed)",
+            t.elapsed().as_secs_f64()
+        );
     }
 
     if want("list") {
@@ -286,7 +344,11 @@ fn main() {
             .unwrap();
         let list_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let records = store.list(&Filter::default()).unwrap().into_iter().map(|r| r.record);
+        let records = store
+            .list(&Filter::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| r.record);
         let mut sink = std::io::Cursor::new(Vec::new());
         export::export(
             records,
@@ -307,7 +369,10 @@ fn main() {
 
     if want("s1") || want("s2") || want("s3") {
         let (s, up, down) = timed_sync(laptop_dir.path(), &client);
-        report("s1", json!({"sync_s": s, "bytes_up": up, "bytes_down": down, "peak_rss_mb": peak_rss_mb()}));
+        report(
+            "s1",
+            json!({"sync_s": s, "bytes_up": up, "bytes_down": down, "peak_rss_mb": peak_rss_mb()}),
+        );
     }
 
     if want("s2") {
@@ -318,7 +383,10 @@ fn main() {
             .collect();
         store.insert_records(&new).unwrap();
         for j in edit_indices(n) {
-            let id = record_fields(j, "bench", &device, now())["id"].as_str().unwrap().to_string();
+            let id = record_fields(j, "bench", &device, now())["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
             store.edit(&id, &edit_for(j), now()).unwrap();
         }
         // The floor: the Automerge change bytes the hub lacks.
@@ -337,7 +405,10 @@ fn main() {
         let (fresh, client2) = laptop(&hub);
         let (s, up, down) = timed_sync(fresh.path(), &client2);
         let got = Store::open(fresh.path()).unwrap().counts().unwrap().records;
-        report("s3", json!({"sync_s": s, "bytes_up": up, "bytes_down": down, "records": got, "peak_rss_mb": peak_rss_mb()}));
+        report(
+            "s3",
+            json!({"sync_s": s, "bytes_up": up, "bytes_down": down, "records": got, "peak_rss_mb": peak_rss_mb()}),
+        );
     }
     println!("{}", serde_json::to_string_pretty(&results).unwrap());
 }

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use outpost_proto::sync::{
-    self, CONTENT_TYPE, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, PULL_PATH, PUSH_PATH,
-    PullRequest, PullResponse, PushRequest, PushResponse,
+    self, CONTENT_TYPE, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, PULL_PATH,
+    PUSH_PATH, PullRequest, PullResponse, PushRequest, PushResponse,
 };
 use reqwest::blocking::Client;
 use reqwest::header;
@@ -25,9 +25,7 @@ use serde::de::DeserializeOwned;
 pub enum ClientError {
     #[error("hub URL {0:?} is not valid: {1}")]
     BadUrl(String, String),
-    #[error(
-        "refusing plain http:// to {0}: only loopback addresses may skip TLS; use https://"
-    )]
+    #[error("refusing plain http:// to {0}: only loopback addresses may skip TLS; use https://")]
     InsecureUrl(String),
     #[error("could not read the CA file {path}: {source}")]
     CaFile {
@@ -45,7 +43,9 @@ pub enum ClientError {
     },
     #[error("the hub refused the request ({status}): {message}")]
     Refused { status: u16, message: String },
-    #[error("the hub's token was not accepted ({0}); ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`")]
+    #[error(
+        "the hub's token was not accepted ({0}); ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`"
+    )]
     Unauthorized(String),
     #[error("bad answer from the hub: {0}")]
     BadAnswer(String),
@@ -59,7 +59,9 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             ClientError::Unreachable { .. } => true,
-            ClientError::Refused { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            ClientError::Refused { status, .. } => {
+                *status >= 500 || *status == 408 || *status == 429
+            }
             _ => false,
         }
     }
@@ -81,12 +83,14 @@ pub fn install_crypto_provider() {
 fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks the transport rule and normalises the base URL (no trailing /).
 pub fn check_hub_url(url: &str) -> Result<String, ClientError> {
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| ClientError::BadUrl(url.into(), e.to_string()))?;
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| ClientError::BadUrl(url.into(), e.to_string()))?;
     let host = parsed
         .host_str()
         .ok_or_else(|| ClientError::BadUrl(url.into(), "no host".into()))?;
@@ -94,7 +98,12 @@ pub fn check_hub_url(url: &str) -> Result<String, ClientError> {
         "https" => {}
         "http" if is_loopback_host(host) => {}
         "http" => return Err(ClientError::InsecureUrl(host.into())),
-        other => return Err(ClientError::BadUrl(url.into(), format!("unsupported scheme {other}"))),
+        other => {
+            return Err(ClientError::BadUrl(
+                url.into(),
+                format!("unsupported scheme {other}"),
+            ));
+        }
     }
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
@@ -108,7 +117,11 @@ pub struct HubClient {
 }
 
 impl HubClient {
-    pub fn new(base_url: &str, ca_file: Option<&Path>, token: Option<String>) -> Result<HubClient, ClientError> {
+    pub fn new(
+        base_url: &str,
+        ca_file: Option<&Path>,
+        token: Option<String>,
+    ) -> Result<HubClient, ClientError> {
         install_crypto_provider();
         let base = check_hub_url(base_url)?;
         let mut builder = Client::builder()
@@ -127,7 +140,9 @@ impl HubClient {
             }
             builder = builder.tls_certs_only(certs);
         }
-        let http = builder.build().map_err(|e| ClientError::Tls(e.to_string()))?;
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
         Ok(HubClient {
             http,
             base,
@@ -140,7 +155,11 @@ impl HubClient {
         &self.base
     }
 
-    fn send_cbor<Req: Serialize, Resp: DeserializeOwned>(&self, path: &str, req: &Req) -> Result<Resp, ClientError> {
+    fn send_cbor<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        req: &Req,
+    ) -> Result<Resp, ClientError> {
         let body = sync::encode_body(req).map_err(|e| ClientError::BadAnswer(e.to_string()))?;
         let url = format!("{}{path}", self.base);
         let mut rb = self
@@ -151,17 +170,25 @@ impl HubClient {
         if let Some(t) = &self.token {
             rb = rb.bearer_auth(t);
         }
-        self.traffic.up.fetch_add(body.len() as u64, Ordering::Relaxed);
+        self.traffic
+            .up
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
         self.traffic.requests.fetch_add(1, Ordering::Relaxed);
         let resp = rb
             .body(body)
             .send()
-            .map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
-        self.traffic.down.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let bytes = resp.bytes().map_err(|source| ClientError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
+        self.traffic
+            .down
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if !status.is_success() {
             return Err(error_from(status.as_u16(), &bytes));
         }
@@ -198,13 +225,15 @@ impl HubClient {
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(b.to_string());
         }
-        let resp = rb
-            .send()
-            .map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
+        let resp = rb.send().map_err(|source| ClientError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
         let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
+        let bytes = resp.bytes().map_err(|source| ClientError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
         if !status.is_success() {
             return Err(error_from(status.as_u16(), &bytes));
         }
@@ -240,7 +269,10 @@ mod tests {
             check_hub_url("http://10.0.0.5"),
             Err(ClientError::InsecureUrl(_))
         ));
-        assert_eq!(check_hub_url("https://hub.example.se/").unwrap(), "https://hub.example.se");
+        assert_eq!(
+            check_hub_url("https://hub.example.se/").unwrap(),
+            "https://hub.example.se"
+        );
         assert!(check_hub_url("ftp://x").is_err());
     }
 }

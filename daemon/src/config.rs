@@ -18,7 +18,9 @@ pub const CATALOGUE_FILE: &str = "catalogue.toml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no home directory found to keep Outpost's data in; pass --data-dir DIR or set OUTPOST_DATA_DIR")]
+    #[error(
+        "no home directory found to keep Outpost's data in; pass --data-dir DIR or set OUTPOST_DATA_DIR"
+    )]
     NoHome,
     #[error("could not read {path}: {source}")]
     Read {
@@ -57,7 +59,10 @@ impl Paths {
             None => {
                 let dirs = directories::ProjectDirs::from("se", "Outpost", "outpost")
                     .ok_or(ConfigError::NoHome)?;
-                (dirs.data_dir().to_path_buf(), dirs.config_dir().to_path_buf())
+                (
+                    dirs.data_dir().to_path_buf(),
+                    dirs.config_dir().to_path_buf(),
+                )
             }
         };
         let config_dir = config_override.unwrap_or(config_dir);
@@ -182,7 +187,9 @@ mod tests {
             "sync_interval_secs = 60\nlog = \"debug\"\n",
         )
         .unwrap();
-        let mut s = toml::from_str::<Settings>(&std::fs::read_to_string(&paths.config_file).unwrap()).unwrap();
+        let mut s =
+            toml::from_str::<Settings>(&std::fs::read_to_string(&paths.config_file).unwrap())
+                .unwrap();
         assert_eq!(s.sync_interval_secs, 60);
         assert_eq!(s.max_backoff_secs, Settings::default().max_backoff_secs);
         s.apply_env(|n| (n == "OUTPOST_SYNC_INTERVAL_SECS").then(|| "5".to_string()))

@@ -13,14 +13,16 @@ use std::time::Duration;
 
 use crate::client::HubClient;
 use crate::config::{Paths, Settings};
-use crate::sync::{SyncLock, SyncOptions};
 use crate::store::{Store, StoreError};
+use crate::sync::{SyncLock, SyncOptions};
 
 pub const LOCK_FILE: &str = "outpostd.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("another outpostd is already running for {0}; stop it first (or use another --data-dir)")]
+    #[error(
+        "another outpostd is already running for {0}; stop it first (or use another --data-dir)"
+    )]
     AlreadyRunning(PathBuf),
     #[error("could not open the lock file {path}: {source}")]
     Lock {
@@ -91,7 +93,11 @@ enum Trigger {
 /// the store changes (debounced), periodically while online, and with
 /// capped exponential backoff plus jitter while the hub is unreachable.
 /// Between those it sleeps on its timer and the file watcher, using no CPU.
-pub async fn run(paths: Paths, settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+pub async fn run(
+    paths: Paths,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DaemonError> {
     let _lock = InstanceLock::acquire(&paths.data_dir)?;
     let store = Store::open(&paths.data_dir)?;
     let id = store.identity().clone();
@@ -172,7 +178,10 @@ enum SyncResult {
 fn sync_once(paths: &Paths, trigger: Trigger) -> Result<SyncResult, String> {
     let settings = Settings::load(paths).map_err(|e| e.to_string())?;
     let mut store = Store::open(&paths.data_dir).map_err(|e| e.to_string())?;
-    let (Some(url), Some(token)) = (settings.hub_url.clone(), store.hub_token().map_err(|e| e.to_string())?) else {
+    let (Some(url), Some(token)) = (
+        settings.hub_url.clone(),
+        store.hub_token().map_err(|e| e.to_string())?,
+    ) else {
         return Ok(SyncResult::NotEnrolled);
     };
     // The store changes under us too (our own pulls, sync bookkeeping):
@@ -180,7 +189,8 @@ fn sync_once(paths: &Paths, trigger: Trigger) -> Result<SyncResult, String> {
     if trigger == Trigger::StoreChanged && store.counts().map_err(|e| e.to_string())?.pending == 0 {
         return Ok(SyncResult::Skipped);
     }
-    let client = HubClient::new(&url, settings.ca_file.as_deref(), Some(token)).map_err(|e| e.to_string())?;
+    let client = HubClient::new(&url, settings.ca_file.as_deref(), Some(token))
+        .map_err(|e| e.to_string())?;
     let _lock = SyncLock::acquire(&paths.data_dir).map_err(|e| e.to_string())?;
     tracing::debug!(?trigger, "syncing");
     let outcome = crate::sync::run(

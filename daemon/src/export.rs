@@ -3,8 +3,10 @@
 //! Records are written as they arrive ([`Exporter::write`]), so a caller can
 //! stream 100,000 records from the store without collecting them first. CSV
 //! and JSONL go straight to the output; XLSX is a zip that can only be
-//! written once complete, so its sheets are built in memory and written out
-//! by [`Exporter::finish`].
+//! written once complete, so its rows go to temporary files (in `TMPDIR`) as
+//! they arrive, and [`Exporter::finish`] assembles the workbook in memory
+//! (compressed, about a tenth of the CSV size) and writes it out. `out`
+//! therefore needs only [`Write`], not `Seek`: stdout works.
 //!
 //! # Formats
 //!
@@ -224,7 +226,8 @@ pub struct Exporter<'c, W: Write> {
 
 enum Sink<W: Write> {
     Csv {
-        out: csv::Writer<W>,
+        // Boxed: the writer's state is far larger than the other variants.
+        out: Box<csv::Writer<W>>,
         /// The kind whose header has been written.
         kind: Option<Kind>,
     },
@@ -251,7 +254,7 @@ impl<'c, W: Write> Exporter<'c, W> {
                     builder.delimiter(b';').terminator(csv::Terminator::CRLF);
                 }
                 Sink::Csv {
-                    out: builder.from_writer(out),
+                    out: Box::new(builder.from_writer(out)),
                     kind: None,
                 }
             }
@@ -305,7 +308,7 @@ impl<'c, W: Write> Exporter<'c, W> {
                 rows.len()
             }
             Sink::Jsonl(out) => {
-                serde_json::to_writer(&mut *out, record)?;
+                serde_json::to_writer(&mut *out, record).map_err(json_error)?;
                 out.write_all(b"\n")?;
                 1
             }
@@ -342,6 +345,16 @@ impl<'c, W: Write> Exporter<'c, W> {
             }
         }
         Ok(self.summary)
+    }
+}
+
+/// A failed write is an I/O error, whatever layer reports it; only a real
+/// encoding failure is a JSON error.
+fn json_error(e: serde_json::Error) -> ExportError {
+    if e.is_io() {
+        ExportError::Io(e.into())
+    } else {
+        ExportError::Json(e)
     }
 }
 
@@ -546,14 +559,13 @@ fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(&next) = chars.peek() {
-                if matches!(next, '\\' | '|' | ':') {
-                    out.push(next);
-                    chars.next();
-                    continue;
-                }
-            }
+        if c == '\\'
+            && let Some(&next) = chars.peek()
+            && matches!(next, '\\' | '|' | ':')
+        {
+            out.push(next);
+            chars.next();
+            continue;
         }
         out.push(c);
     }
@@ -1207,6 +1219,42 @@ mod tests {
         assert_eq!(sheets[1].row, 2);
         // participants column grew to fit at least its header.
         assert!(sheets[1].widths.iter().all(|w| *w >= 2));
+    }
+
+    /// A writer whose disk is full.
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "disk full",
+            ))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_an_io_error_with_advice() {
+        for format in Format::ALL {
+            let err = export(
+                vec![visit()],
+                &Catalogue::builtin(),
+                &ExportOptions {
+                    format: *format,
+                    excel: false,
+                },
+                Full,
+            )
+            .unwrap_err();
+            let msg = err.to_string();
+            assert!(!matches!(err, ExportError::Json(_)), "{format}: {err:?}");
+            assert!(
+                msg.contains("disk full") && msg.contains("has room"),
+                "{format}: {msg}"
+            );
+        }
     }
 
     #[test]

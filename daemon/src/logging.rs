@@ -11,7 +11,11 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// The daemon logs to daily files in `log_dir` and to stderr. `filter` is a
 /// `tracing` filter such as `info`; `OUTPOST_LOG` (already folded into the
 /// settings) sets it. Keep the guard alive until exit so the file is flushed.
-pub fn init_daemon(log_dir: &Path, file_prefix: &str, filter: &str) -> std::io::Result<WorkerGuard> {
+pub fn init_daemon(
+    log_dir: &Path,
+    file_prefix: &str,
+    filter: &str,
+) -> std::io::Result<WorkerGuard> {
     std::fs::create_dir_all(log_dir)?;
     let appender = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
@@ -24,7 +28,11 @@ pub fn init_daemon(log_dir: &Path, file_prefix: &str, filter: &str) -> std::io::
     let env_filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::registry()
         .with(env_filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(file_writer).with_ansi(false))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(file_writer)
+                .with_ansi(false),
+        )
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .try_init()
         .map_err(std::io::Error::other)?;
@@ -34,9 +42,14 @@ pub fn init_daemon(log_dir: &Path, file_prefix: &str, filter: &str) -> std::io::
 /// The CLI logs warnings and errors to stderr only (its stdout is for
 /// results a script may capture).
 pub fn init_cli(filter: Option<&str>) {
-    let env_filter = EnvFilter::try_new(filter.unwrap_or("warn")).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let env_filter =
+        EnvFilter::try_new(filter.unwrap_or("warn")).unwrap_or_else(|_| EnvFilter::new("warn"));
     let _ = tracing_subscriber::registry()
         .with(env_filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).without_time())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .without_time(),
+        )
         .try_init();
 }

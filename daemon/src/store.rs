@@ -28,7 +28,9 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
-use outpost_proto::sync::{self, DocPush, FeedBody, Heads, Outcome, PullResponse, PushOutcome, PushResponse};
+use outpost_proto::sync::{
+    self, DocPush, FeedBody, Heads, Outcome, PullResponse, PushOutcome, PushResponse,
+};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use uuid::Uuid;
@@ -75,7 +77,9 @@ CREATE TABLE IF NOT EXISTS tombstones (
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("no Outpost store in {0}; run `outpost init --org ORG --site SITE --staff INITIALS` first")]
+    #[error(
+        "no Outpost store in {0}; run `outpost init --org ORG --site SITE --staff INITIALS` first"
+    )]
     NotInitialized(PathBuf),
     #[error(
         "an Outpost store already exists in {0} (device {1}); use another --data-dir to start afresh"
@@ -233,7 +237,10 @@ impl Store {
     pub fn init(data_dir: &Path, org: &str, site: &str, staff: &str) -> Result<Store, StoreError> {
         let mut errs = ValidationErrors::default();
         if !record::is_slug(org) {
-            errs.push("org", "must be a slug: lowercase letters a-z, digits and '-', e.g. mjolby");
+            errs.push(
+                "org",
+                "must be a slug: lowercase letters a-z, digits and '-', e.g. mjolby",
+            );
         }
         for (name, value) in [("site", site), ("staff", staff)] {
             if value.trim().is_empty() {
@@ -252,10 +259,15 @@ impl Store {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
         let existing: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'device'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'device'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         if let Some(device) = existing {
-            return Err(StoreError::AlreadyInitialized(data_dir.to_path_buf(), device));
+            return Err(StoreError::AlreadyInitialized(
+                data_dir.to_path_buf(),
+                device,
+            ));
         }
         let identity = Identity {
             device: Uuid::new_v4().to_string(),
@@ -271,7 +283,10 @@ impl Store {
             ("schema", &SCHEMA_VERSION.to_string()),
             ("seq", "0"),
         ] {
-            tx.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", params![k, v])?;
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)",
+                params![k, v],
+            )?;
         }
         tx.commit()?;
         Ok(Store {
@@ -332,7 +347,13 @@ impl Store {
     /// Fresh fields for a new record of this device: id, kind, org, device,
     /// timestamps, and the default site and staff (which flags may replace).
     pub fn new_fields(&self, kind: Kind, now: DateTime<FixedOffset>) -> Fields {
-        let mut f = record::new_record_fields(kind, &self.identity.org, &self.identity.device, now, Uuid::new_v4());
+        let mut f = record::new_record_fields(
+            kind,
+            &self.identity.org,
+            &self.identity.device,
+            now,
+            Uuid::new_v4(),
+        );
         f.insert("site".into(), Value::String(self.identity.site.clone()));
         f.insert("staff".into(), Value::String(self.identity.staff.clone()));
         f
@@ -350,7 +371,9 @@ impl Store {
     /// Returns how many were inserted; existing ids are left as they are.
     pub fn insert_records(&mut self, records: &[Record]) -> Result<usize, StoreError> {
         let actor = self.identity.actor();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut seq = next_seq(&tx)?;
         let mut inserted = 0;
         {
@@ -362,10 +385,11 @@ impl Store {
                 if exists.exists([&id])? {
                     continue;
                 }
-                let mut am = doc::create(record, actor.clone()).map_err(|source| StoreError::Doc {
-                    id: id.clone(),
-                    source,
-                })?;
+                let mut am =
+                    doc::create(record, actor.clone()).map_err(|source| StoreError::Doc {
+                        id: id.clone(),
+                        source,
+                    })?;
                 seq += 1;
                 write_doc(&tx, &id, &mut am, seq)?;
                 write_projection(&tx, record, &Default::default())?;
@@ -384,7 +408,11 @@ impl Store {
             .prepare_cached("SELECT id, body, conflicts FROM records WHERE id = ?1")?;
         let row = stmt
             .query_row([id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })
             .optional()?;
         row.map(|(id, body, conflicts)| parse_stored(&id, &body, conflicts.as_deref()))
@@ -426,13 +454,28 @@ impl Store {
 
     /// Changes fields of a record. The merged result is validated like a new
     /// record; only fields that differ are written (one Automerge change).
-    pub fn edit(&mut self, id: &str, patch: &Fields, now: DateTime<FixedOffset>) -> Result<Record, StoreError> {
+    pub fn edit(
+        &mut self,
+        id: &str,
+        patch: &Fields,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Record, StoreError> {
         let actor = self.identity.actor();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut am = load_doc(&tx, id)?.with_actor(actor);
         let snapshot = read_snapshot(id, &am)?;
         let mut patch = patch.clone();
-        for fixed in ["id", "kind", "org", "device", "created_at", "updated_at", "sessions"] {
+        for fixed in [
+            "id",
+            "kind",
+            "org",
+            "device",
+            "created_at",
+            "updated_at",
+            "sessions",
+        ] {
             patch.remove(fixed);
         }
         let mut merged = snapshot.fields.clone();
@@ -445,8 +488,12 @@ impl Store {
         })?;
         if changed {
             let ts = Value::String(rfc3339(now));
-            doc::apply_patch(&mut am, &Fields::from([("updated_at".to_string(), ts)]))
-                .map_err(|source| StoreError::Doc { id: id.to_string(), source })?;
+            doc::apply_patch(&mut am, &Fields::from([("updated_at".to_string(), ts)])).map_err(
+                |source| StoreError::Doc {
+                    id: id.to_string(),
+                    source,
+                },
+            )?;
         }
         let record = self::project(&tx, id, &mut am, changed)?;
         tx.commit()?;
@@ -477,10 +524,16 @@ impl Store {
             )
         })?;
         let actor = self.identity.actor();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut am = load_doc(&tx, course_id)?.with_actor(actor);
         let snapshot = read_snapshot(course_id, &am)?;
-        let kind = snapshot.fields.get("kind").and_then(Value::as_str).unwrap_or("");
+        let kind = snapshot
+            .fields
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if kind != Kind::Course.as_str() {
             return Err(StoreError::WrongKind {
                 id: course_id.to_string(),
@@ -501,9 +554,13 @@ impl Store {
     /// removed, a tombstone is kept, and the WAL is checkpointed so the
     /// erased bytes do not linger in the log. Deleting twice is not an error.
     pub fn delete(&mut self, id: &str, now: DateTime<FixedOffset>) -> Result<(), StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let known: bool = tx
-            .prepare_cached("SELECT 1 FROM docs WHERE id = ?1 UNION ALL SELECT 1 FROM tombstones WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT 1 FROM docs WHERE id = ?1 UNION ALL SELECT 1 FROM tombstones WHERE id = ?1",
+            )?
             .exists([id])?;
         if !known {
             return Err(StoreError::NotFound(id.to_string()));
@@ -587,7 +644,9 @@ impl Store {
             records: q("SELECT count(*) FROM records")?,
             visits: q("SELECT count(*) FROM records WHERE kind = 'visit'")?,
             courses: q("SELECT count(*) FROM records WHERE kind = 'course'")?,
-            pending: q("SELECT (SELECT count(*) FROM docs WHERE pending = 1) + (SELECT count(*) FROM tombstones WHERE pending = 1)")?,
+            pending: q(
+                "SELECT (SELECT count(*) FROM docs WHERE pending = 1) + (SELECT count(*) FROM tombstones WHERE pending = 1)",
+            )?,
             tombstones: q("SELECT count(*) FROM tombstones")?,
         })
     }
@@ -595,7 +654,9 @@ impl Store {
     /// Rebuilds one record's projection from its document (used after a
     /// merge, and by tests to check projection and document agree).
     pub fn reproject(&mut self, id: &str) -> Result<Record, StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut am = load_doc(&tx, id)?;
         let record = project(&tx, id, &mut am, false)?;
         tx.commit()?;
@@ -671,7 +732,9 @@ impl Store {
     /// Forgets what the hub acknowledged, so the next sync sends and
     /// fetches everything again (after enrolling with a different hub).
     pub fn reset_sync_state(&mut self) -> Result<(), StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("UPDATE docs SET synced_heads = NULL, pending = 1", [])?;
         tx.execute("UPDATE tombstones SET pending = 1", [])?;
         tx.execute("DELETE FROM meta WHERE key = ?1", [META_PULL_CURSOR])?;
@@ -687,7 +750,11 @@ impl Store {
     }
 
     /// Records how a sync attempt ended, for `outpost status`.
-    pub fn record_sync(&self, outcome: &Outcome, at: DateTime<FixedOffset>) -> Result<(), StoreError> {
+    pub fn record_sync(
+        &self,
+        outcome: &Outcome,
+        at: DateTime<FixedOffset>,
+    ) -> Result<(), StoreError> {
         let mut status = self.sync_status()?;
         let when = rfc3339(at);
         status.last_attempt = Some(when.clone());
@@ -751,7 +818,11 @@ impl Store {
                         id: id.clone(),
                         source,
                     })?;
-                    docs.push(sync::prepare_push(uuid, &mut am, Some(&decode_heads(&acked))));
+                    docs.push(sync::prepare_push(
+                        uuid,
+                        &mut am,
+                        Some(&decode_heads(&acked)),
+                    ));
                 }
             }
         }
@@ -760,7 +831,9 @@ impl Store {
 
     /// Applies the hub's answer to a push, in one transaction.
     pub fn apply_push(&mut self, resp: &PushResponse) -> Result<(), StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut erased_any = false;
         for result in &resp.results {
             let id = result.id.to_string();
@@ -770,7 +843,9 @@ impl Store {
                         .prepare_cached("SELECT heads FROM docs WHERE id = ?1")?
                         .query_row([&id], |r| r.get(0))
                         .optional()?;
-                    let Some(local_heads) = local_heads else { continue };
+                    let Some(local_heads) = local_heads else {
+                        continue;
+                    };
                     if missing.is_empty() {
                         // The common case: nothing new from the hub.
                         tx.prepare_cached(
@@ -781,8 +856,13 @@ impl Store {
                         continue;
                     }
                     let mut am = load_doc(&tx, &id)?;
-                    let (acked, pending) = sync::apply_merged(&mut am, heads, missing)
-                        .map_err(|source| StoreError::Load { id: id.clone(), source })?;
+                    let (acked, pending) =
+                        sync::apply_merged(&mut am, heads, missing).map_err(|source| {
+                            StoreError::Load {
+                                id: id.clone(),
+                                source,
+                            }
+                        })?;
                     save_merged(&tx, &id, &mut am, &acked, pending)?;
                 }
                 PushOutcome::NeedFull => {
@@ -814,7 +894,9 @@ impl Store {
     /// Applies one page of the hub's feed and saves the cursor, in one
     /// transaction.
     pub fn apply_pull(&mut self, resp: &PullResponse) -> Result<(), StoreError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut erased_any = false;
         for item in &resp.items {
             let id = item.id.to_string();
@@ -837,8 +919,13 @@ impl Store {
                         Err(e) => return Err(e),
                     };
                     let fresh = local.is_none();
-                    let (mut am, pending) = sync::apply_feed_doc(local, data, heads)
-                        .map_err(|source| StoreError::Load { id: id.clone(), source })?;
+                    let (mut am, pending) =
+                        sync::apply_feed_doc(local, data, heads).map_err(|source| {
+                            StoreError::Load {
+                                id: id.clone(),
+                                source,
+                            }
+                        })?;
                     if fresh {
                         // Store the hub's bytes as they are: already `save()` form.
                         let seq = next_seq(&tx)? + 1;
@@ -868,11 +955,19 @@ impl Store {
 
 /// Saves a document merged with the hub's changes and refreshes its
 /// projection. Keeps its change sequence: a merge is not a local edit.
-fn save_merged(conn: &Connection, id: &str, am: &mut AutoCommit, acked: &Heads, pending: bool) -> Result<(), StoreError> {
+fn save_merged(
+    conn: &Connection,
+    id: &str,
+    am: &mut AutoCommit,
+    acked: &Heads,
+    pending: bool,
+) -> Result<(), StoreError> {
     let bytes = am.save();
     let heads = encode_heads(&am.get_heads());
-    conn.prepare_cached("UPDATE docs SET doc = ?2, heads = ?3, synced_heads = ?4, pending = ?5 WHERE id = ?1")?
-        .execute(params![id, bytes, heads, acked.0, pending])?;
+    conn.prepare_cached(
+        "UPDATE docs SET doc = ?2, heads = ?3, synced_heads = ?4, pending = ?5 WHERE id = ?1",
+    )?
+    .execute(params![id, bytes, heads, acked.0, pending])?;
     project_only(conn, id, am)
 }
 
@@ -893,14 +988,20 @@ fn project_only(conn: &Connection, id: &str, am: &AutoCommit) -> Result<(), Stor
 /// Erasure that came from elsewhere: drop document and projection, keep an
 /// acknowledged tombstone.
 fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM docs WHERE id = ?1")?.execute([id])?;
-    conn.prepare_cached("DELETE FROM records WHERE id = ?1")?.execute([id])?;
+    conn.prepare_cached("DELETE FROM docs WHERE id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM records WHERE id = ?1")?
+        .execute([id])?;
     let seq = next_seq(conn)? + 1;
     conn.prepare_cached(
         "INSERT INTO tombstones(id, deleted_at, pending, seq) VALUES (?1, ?2, 0, ?3)
          ON CONFLICT(id) DO UPDATE SET pending = 0",
     )?
-    .execute(params![id, rfc3339(chrono::Local::now().fixed_offset()), seq])?;
+    .execute(params![
+        id,
+        rfc3339(chrono::Local::now().fixed_offset()),
+        seq
+    ])?;
     set_seq(conn, seq)?;
     Ok(())
 }
@@ -911,11 +1012,15 @@ fn rfc3339(t: DateTime<FixedOffset>) -> String {
 
 fn next_seq(conn: &Connection) -> Result<i64, StoreError> {
     let s: String = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?;
-    s.parse().map_err(|_| StoreError::Meta("seq is not a number".into()))
+    s.parse()
+        .map_err(|_| StoreError::Meta("seq is not a number".into()))
 }
 
 fn set_seq(conn: &Connection, seq: i64) -> Result<(), StoreError> {
-    conn.execute("UPDATE meta SET value = ?1 WHERE key = 'seq'", [seq.to_string()])?;
+    conn.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'seq'",
+        [seq.to_string()],
+    )?;
     Ok(())
 }
 
@@ -975,7 +1080,12 @@ fn write_doc(conn: &Connection, id: &str, am: &mut AutoCommit, seq: i64) -> Resu
 }
 
 /// Saves the document (when `local_change`) and rewrites its projection row.
-fn project(conn: &Connection, id: &str, am: &mut AutoCommit, local_change: bool) -> Result<Record, StoreError> {
+fn project(
+    conn: &Connection,
+    id: &str,
+    am: &mut AutoCommit,
+    local_change: bool,
+) -> Result<Record, StoreError> {
     let snapshot = read_snapshot(id, am)?;
     let record = Record::from_fields(&snapshot.fields)?;
     if local_change {
@@ -1107,7 +1217,11 @@ mod tests {
         assert_eq!(store.get(&id).unwrap().unwrap().record, rec);
         let later = DateTime::parse_from_rfc3339("2025-03-05T09:00:00+01:00").unwrap();
         let edited = store
-            .edit(&id, &Fields::from([("outcome".into(), json!("partly"))]), later)
+            .edit(
+                &id,
+                &Fields::from([("outcome".into(), json!("partly"))]),
+                later,
+            )
             .unwrap();
         assert_eq!(edited.updated_at, later);
         assert_eq!(store.get(&id).unwrap().unwrap().record, edited);
@@ -1130,7 +1244,9 @@ mod tests {
                 now(),
             )
             .unwrap_err();
-        let StoreError::Invalid(errs) = err else { panic!("{err}") };
+        let StoreError::Invalid(errs) = err else {
+            panic!("{err}")
+        };
         assert_eq!(errs.0.len(), 2);
         assert_eq!(store.get(&id).unwrap().unwrap().record, rec);
         assert_eq!(store.load_from_doc(&id).unwrap().record, rec);
@@ -1148,7 +1264,11 @@ mod tests {
             store.edit(&id, &Fields::from([("minutes".into(), json!(5))]), now()),
             Err(StoreError::Deleted(_))
         ));
-        assert_eq!(store.insert_records(&[rec]).unwrap(), 0, "erased stays erased");
+        assert_eq!(
+            store.insert_records(&[rec]).unwrap(),
+            0,
+            "erased stays erased"
+        );
         assert_eq!(store.counts().unwrap().records, 0);
         store.delete(&id, now()).unwrap();
     }
@@ -1172,7 +1292,9 @@ mod tests {
             )
             .unwrap();
         let stored = store.get(&cid).unwrap().unwrap().record;
-        let outpost_proto::Body::Course(c) = stored.body else { panic!() };
+        let outpost_proto::Body::Course(c) = stored.body else {
+            panic!()
+        };
         assert_eq!(c.sessions, vec![s]);
         let visit = store.add(&visit_fields(&store)).unwrap();
         let session = Fields::from([
@@ -1193,7 +1315,11 @@ mod tests {
     #[test]
     fn list_filters_by_kind_date_and_site() {
         let (_dir, mut store) = store();
-        for (date, site) in [("2025-01-10", "A"), ("2025-02-10", "B"), ("2025-03-10", "a")] {
+        for (date, site) in [
+            ("2025-01-10", "A"),
+            ("2025-02-10", "B"),
+            ("2025-03-10", "a"),
+        ] {
             let mut f = visit_fields(&store);
             f.insert("date".into(), json!(date));
             f.insert("site".into(), json!(site));

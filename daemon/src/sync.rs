@@ -9,7 +9,9 @@ use std::fs::{File, OpenOptions};
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
-use outpost_proto::sync::{self, DEFAULT_PULL_PAGE, DEFAULT_PUSH_BATCH, Effect, Input, Outcome, Session};
+use outpost_proto::sync::{
+    self, DEFAULT_PULL_PAGE, DEFAULT_PUSH_BATCH, Effect, Input, Outcome, Session,
+};
 
 use crate::client::HubClient;
 use crate::store::{Store, StoreError};
@@ -61,21 +63,30 @@ pub fn run(
     mut progress: impl FnMut(&Outcome),
 ) -> Result<Outcome, StoreError> {
     let cursor = store.pull_cursor()?;
-    let mut session = Session::new(cursor, now.timestamp(), options.push_batch, options.pull_page);
+    let mut session = Session::new(
+        cursor,
+        now.timestamp(),
+        options.push_batch,
+        options.pull_page,
+    );
     let mut effect = session.start();
     let outcome = loop {
         let input = match effect {
-            Effect::LoadPending { after_seq, limit } => match store.load_pending(after_seq, limit) {
-                Ok((docs, erased, last_seq)) => Input::PendingLoaded {
-                    docs,
-                    erased,
-                    last_seq,
-                },
-                Err(e) => Input::Failed(format!("could not read the local store: {e}")),
-            },
+            Effect::LoadPending { after_seq, limit } => {
+                match store.load_pending(after_seq, limit) {
+                    Ok((docs, erased, last_seq)) => Input::PendingLoaded {
+                        docs,
+                        erased,
+                        last_seq,
+                    },
+                    Err(e) => Input::Failed(format!("could not read the local store: {e}")),
+                }
+            }
             Effect::SendPush(req) => match client.push(&req) {
                 Ok(resp) if resp.results.len() == req.docs.len() => Input::PushAnswered(resp),
-                Ok(_) => Input::Failed("the hub answered a push with the wrong number of results".into()),
+                Ok(_) => {
+                    Input::Failed("the hub answered a push with the wrong number of results".into())
+                }
                 Err(e) => Input::Failed(e.to_string()),
             },
             Effect::ApplyPush(resp) => match store.apply_push(&resp) {

@@ -24,9 +24,12 @@ fn hub_ids(hub: &Hub, org: &str) -> Vec<String> {
     use outpost_daemon::hub::store::{AdminAuth, HubStore};
     let mut ids = Vec::new();
     hub.store
-        .for_each_record(&AdminAuth { org: None }, Some(org), &Filter::default(), &mut |r| {
-            ids.push(r.id.to_string())
-        })
+        .for_each_record(
+            &AdminAuth { org: None },
+            Some(org),
+            &Filter::default(),
+            &mut |r| ids.push(r.id.to_string()),
+        )
         .unwrap();
     ids.sort();
     ids
@@ -43,7 +46,9 @@ fn three_laptops_converge_field_for_field_and_another_org_sees_nothing() {
     let other = enrolled(&hub, "ystad", "Ystad bibliotek");
 
     // Offline work on every laptop, more than one push batch and pull page.
-    let mut a_ids: Vec<String> = (0..12).map(|i| a.add_visit(&format!("a visit {i}"))).collect();
+    let mut a_ids: Vec<String> = (0..12)
+        .map(|i| a.add_visit(&format!("a visit {i}")))
+        .collect();
     for i in 0..9 {
         b.add_visit(&format!("b visit {i}"));
     }
@@ -78,7 +83,11 @@ fn three_laptops_converge_field_for_field_and_another_org_sees_nothing() {
         .iter()
         .find(|v| v["record"]["id"] == json!(shared))
         .unwrap();
-    assert_eq!(merged["record"]["minutes"], json!(55), "different fields both survive");
+    assert_eq!(
+        merged["record"]["minutes"],
+        json!(55),
+        "different fields both survive"
+    );
     let winner = merged["record"]["outcome"].as_str().unwrap().to_string();
     let losers = merged["conflicts"]["outcome"].as_array().unwrap();
     assert_eq!(losers.len(), 1, "the losing value is visible");
@@ -86,7 +95,10 @@ fn three_laptops_converge_field_for_field_and_another_org_sees_nothing() {
     both.sort();
     assert_eq!(both, ["partly", "referred"]);
 
-    let ids_a: Vec<String> = sa.iter().map(|v| v["record"]["id"].as_str().unwrap().to_string()).collect();
+    let ids_a: Vec<String> = sa
+        .iter()
+        .map(|v| v["record"]["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(hub_ids(&hub, "mjolby"), ids_a);
     let theirs = other.snapshot();
     assert_eq!(theirs.len(), 1);
@@ -103,7 +115,11 @@ fn three_laptops_converge_field_for_field_and_another_org_sees_nothing() {
             limit: 10_000,
         })
         .unwrap();
-    assert!(page.items.iter().all(|i| !ids_a.contains(&i.id.to_string())));
+    assert!(
+        page.items
+            .iter()
+            .all(|i| !ids_a.contains(&i.id.to_string()))
+    );
     let mut store = a.store();
     let (docs, _, _) = {
         store.reset_sync_state().unwrap();
@@ -117,8 +133,15 @@ fn three_laptops_converge_field_for_field_and_another_org_sees_nothing() {
             erased: vec![docs[0].id],
         })
         .unwrap();
-    assert!(matches!(resp.results[0].outcome, sync::PushOutcome::Refused { .. }), "{resp:?}");
-    assert_eq!(hub_ids(&hub, "mjolby"), ids_a, "a forged erasure did nothing");
+    assert!(
+        matches!(resp.results[0].outcome, sync::PushOutcome::Refused { .. }),
+        "{resp:?}"
+    );
+    assert_eq!(
+        hub_ids(&hub, "mjolby"),
+        ids_a,
+        "a forged erasure did nothing"
+    );
 }
 
 #[test]
@@ -142,11 +165,18 @@ fn erasure_reaches_every_laptop_and_an_offline_copy_cannot_bring_it_back() {
     assert!(b.store().is_deleted(&id).unwrap());
     let o = offline.sync();
     assert!(o.complete(), "{o:?}");
-    assert!(offline.store().get(&id).unwrap().is_none(), "erased on the offline laptop too");
+    assert!(
+        offline.store().get(&id).unwrap().is_none(),
+        "erased on the offline laptop too"
+    );
     a.sync();
     b.sync();
     for l in [&a, &b, &offline] {
-        let ids: Vec<_> = l.snapshot().iter().map(|v| v["record"]["id"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<_> = l
+            .snapshot()
+            .iter()
+            .map(|v| v["record"]["id"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(ids, vec![keep.clone()]);
     }
     assert_eq!(hub_ids(&hub, "mjolby"), vec![keep.clone()]);
@@ -178,18 +208,31 @@ fn revoked_wrong_token_and_used_code_are_refused() {
     assert!(a.sync().complete());
     use outpost_daemon::hub::store::{AdminAuth, HubStore};
     let device = a.store().identity().device.clone();
-    hub.store.revoke(&device, &AdminAuth { org: None }, chrono::Utc::now()).unwrap();
+    hub.store
+        .revoke(&device, &AdminAuth { org: None }, chrono::Utc::now())
+        .unwrap();
     a.add_visit("after revoke");
     let o = a.sync();
     let e = o.error.unwrap();
     assert!(e.contains("enroll"), "{e}");
-    assert_eq!(a.store().counts().unwrap().pending, 1, "nothing lost; it waits");
-    assert_eq!(hub_ids(&hub, "mjolby").len(), 1, "nothing stored after revoke");
+    assert_eq!(
+        a.store().counts().unwrap().pending,
+        1,
+        "nothing lost; it waits"
+    );
+    assert_eq!(
+        hub_ids(&hub, "mjolby").len(),
+        1,
+        "nothing stored after revoke"
+    );
 
     let mut wrong = Laptop::new("mjolby", "W");
     wrong.url = hub.url();
     wrong.token = Some("opd_not_a_token".into());
-    wrong.store().set_hub_token(Some("opd_not_a_token")).unwrap();
+    wrong
+        .store()
+        .set_hub_token(Some("opd_not_a_token"))
+        .unwrap();
     wrong.add_visit("x");
     assert!(wrong.sync().error.unwrap().contains("not accepted"));
 }
@@ -246,15 +289,22 @@ fn a_record_the_hub_refuses_is_reported_and_the_rest_sync() {
             .query_row("SELECT doc FROM docs WHERE id = ?1", [&bad], |r| r.get(0))
             .unwrap();
         let mut am = automerge::AutoCommit::load(&bytes).unwrap();
-        am.put(automerge::ROOT, "note", "ring 070-123 45 67").unwrap();
-        am.commit();
-        conn.execute("UPDATE docs SET doc = ?2 WHERE id = ?1", rusqlite::params![bad, am.save()])
+        am.put(automerge::ROOT, "note", "ring 070-123 45 67")
             .unwrap();
+        am.commit();
+        conn.execute(
+            "UPDATE docs SET doc = ?2 WHERE id = ?1",
+            rusqlite::params![bad, am.save()],
+        )
+        .unwrap();
     }
     let o = a.sync();
     assert_eq!(o.refused.len(), 1, "{o:?}");
     assert!(o.refused[0].1.contains("phone number"));
-    assert!(!o.refused[0].1.contains("070"), "the reason never echoes the value");
+    assert!(
+        !o.refused[0].1.contains("070"),
+        "the reason never echoes the value"
+    );
     assert_eq!(hub_ids(&hub, "mjolby"), vec![good]);
     let status = a.store().sync_status().unwrap();
     assert!(status.last_error.unwrap().contains("refused"));
@@ -299,14 +349,18 @@ fn test_pki() -> (String, String, String) {
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate().unwrap();
-    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let params =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
     let cert = params.signed_by(&key, &issuer).unwrap();
     (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }
 
 /// Forwards one connection at a time to `target`, cutting every connection
 /// after `cut_after` bytes have gone through (both directions together).
-fn cutting_proxy(target: std::net::SocketAddr, cut_after: usize) -> (std::net::SocketAddr, Arc<AtomicBool>) {
+fn cutting_proxy(
+    target: std::net::SocketAddr,
+    cut_after: usize,
+) -> (std::net::SocketAddr, Arc<AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -319,7 +373,9 @@ fn cutting_proxy(target: std::net::SocketAddr, cut_after: usize) -> (std::net::S
                 continue;
             };
             client.set_nonblocking(false).unwrap();
-            let Ok(server) = TcpStream::connect(target) else { continue };
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
             let budget = Arc::new(std::sync::atomic::AtomicUsize::new(cut_after));
             for (mut from, mut to) in [
                 (client.try_clone().unwrap(), server.try_clone().unwrap()),
@@ -371,7 +427,7 @@ fn a_sync_cut_anywhere_resumes_with_nothing_lost_or_duplicated() {
         let _ = a.sync_via(&url);
         stop.store(true, Ordering::Relaxed);
         a.edit(
-            &a.snapshot()[0]["record"]["id"].as_str().unwrap().to_string(),
+            a.snapshot()[0]["record"]["id"].as_str().unwrap(),
             "minutes",
             json!(10 + (n % 400) as i64),
         );

@@ -21,7 +21,9 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue};
+use automerge::{
+    ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue,
+};
 use serde_json::Value;
 
 use crate::fields::Fields;
@@ -99,7 +101,11 @@ pub fn apply_patch(doc: &mut AutoCommit, patch: &Fields) -> Result<bool, DocErro
 }
 
 /// Adds (or replaces) one course session, as one change with `updated_at`.
-pub fn put_session(doc: &mut AutoCommit, session: &Session, updated_at: &str) -> Result<(), DocError> {
+pub fn put_session(
+    doc: &mut AutoCommit,
+    session: &Session,
+    updated_at: &str,
+) -> Result<(), DocError> {
     let sessions = match doc.get(ROOT, SESSIONS)? {
         Some((AmValue::Object(ObjType::Map), id)) => id,
         _ => {
@@ -116,7 +122,11 @@ pub fn put_session(doc: &mut AutoCommit, session: &Session, updated_at: &str) ->
     Ok(())
 }
 
-fn put_session_value(doc: &mut AutoCommit, sessions: &ObjId, value: &Value) -> Result<(), DocError> {
+fn put_session_value(
+    doc: &mut AutoCommit,
+    sessions: &ObjId,
+    value: &Value,
+) -> Result<(), DocError> {
     let id = value
         .get("id")
         .and_then(Value::as_str)
@@ -215,7 +225,10 @@ fn to_scalar(name: &str, value: &Value) -> Option<ScalarValue> {
         ),
         Value::String(s) => Some(ScalarValue::Str(s.as_str().into())),
         Value::Array(_) | Value::Object(_) => {
-            debug_assert!(LIST_FIELDS.contains(&name), "unexpected structured field {name}");
+            debug_assert!(
+                LIST_FIELDS.contains(&name),
+                "unexpected structured field {name}"
+            );
             Some(ScalarValue::Str(value.to_string().into()))
         }
     }
@@ -277,7 +290,11 @@ mod tests {
         let mut b = a.fork().with_actor(ActorId::from([2u8; 16]));
         let mut c = a.fork().with_actor(ActorId::from([3u8; 16]));
         apply_patch(&mut a, &Fields::from([("outcome".into(), json!("partly"))])).unwrap();
-        apply_patch(&mut b, &Fields::from([("outcome".into(), json!("referred"))])).unwrap();
+        apply_patch(
+            &mut b,
+            &Fields::from([("outcome".into(), json!("referred"))]),
+        )
+        .unwrap();
         apply_patch(&mut c, &Fields::from([("minutes".into(), json!(45))])).unwrap();
         a.merge(&mut b).unwrap();
         a.merge(&mut c).unwrap();

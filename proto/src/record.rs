@@ -277,7 +277,10 @@ impl Record {
                 if !COMMON_FIELDS.contains(&name.as_str()) && !allowed.contains(&name.as_str()) {
                     v.errs.push(
                         name.as_str(),
-                        format!("is not a field of a {}", kind.map(Kind::as_str).unwrap_or("")),
+                        format!(
+                            "is not a field of a {}",
+                            kind.map(Kind::as_str).unwrap_or("")
+                        ),
                     );
                 }
             }
@@ -298,9 +301,7 @@ impl Record {
             Some(Kind::Course) => v.course().map(Body::Course),
             None => None,
         };
-        match (
-            id, org, site, staff, device, created_at, updated_at, body,
-        ) {
+        match (id, org, site, staff, device, created_at, updated_at, body) {
             (
                 Some(id),
                 Some(org),
@@ -431,8 +432,10 @@ impl<'a> Validator<'a> {
         let s = self.text(name, true, 64, false)?;
         DateTime::parse_from_rfc3339(&s)
             .map_err(|_| {
-                self.errs
-                    .push(name, "must be an RFC 3339 time, e.g. 2025-03-04T10:15:00+01:00")
+                self.errs.push(
+                    name,
+                    "must be an RFC 3339 time, e.g. 2025-03-04T10:15:00+01:00",
+                )
             })
             .ok()
     }
@@ -524,7 +527,8 @@ impl<'a> Validator<'a> {
                         }
                     }
                     _ => {
-                        self.errs.push("services", "each service must be a non-empty name");
+                        self.errs
+                            .push("services", "each service must be a non-empty name");
                         return None;
                     }
                 }
@@ -599,8 +603,10 @@ impl<'a> Validator<'a> {
             Ok(b) => {
                 let service = check_text(self.errs, field, &b.service, true, MAX_SHORT_CHARS, true);
                 let note = match &b.note {
-                    Some(n) => check_text(self.errs, "barrier note", n, false, MAX_NOTE_CHARS, true)
-                        .map(Some),
+                    Some(n) => {
+                        check_text(self.errs, "barrier note", n, false, MAX_NOTE_CHARS, true)
+                            .map(Some)
+                    }
                     None => Some(None),
                 };
                 Some(Barrier {
@@ -663,7 +669,8 @@ pub fn session_from_fields(fields: &Fields) -> Result<Session, ValidationErrors>
     };
     for name in fields.keys() {
         if !SESSION_FIELDS.contains(&name.as_str()) {
-            v.errs.push(name.as_str(), "is not a field of a course session");
+            v.errs
+                .push(name.as_str(), "is not a field of a course session");
         }
     }
     let id = v.text("id", true, 64, false);
@@ -732,11 +739,9 @@ fn check_text(
         errs.push(name, "contains control characters");
         return None;
     }
-    if screen {
-        if let Err(e) = screen_field(name, s) {
-            errs.push(name, e.to_string());
-            return None;
-        }
+    if screen && let Err(e) = screen_field(name, s) {
+        errs.push(name, e.to_string());
+        return None;
     }
     Some(s.to_string())
 }
@@ -752,8 +757,12 @@ pub fn is_slug(s: &str) -> bool {
 
 /// `YYYY-MM-DD`, a real calendar day.
 pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("'{}' is not a date; write YYYY-MM-DD, e.g. 2025-03-04", s.trim()))
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+        format!(
+            "'{}' is not a date; write YYYY-MM-DD, e.g. 2025-03-04",
+            s.trim()
+        )
+    })
 }
 
 /// `HH:MM` (24-hour).
@@ -848,7 +857,10 @@ mod tests {
         let fields: Vec<_> = errs.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["date", "minutes", "channel", "language"]);
         let text = errs.to_string();
-        assert!(text.contains("drop_in, booked, outreach, phone, course_followup"), "{text}");
+        assert!(
+            text.contains("drop_in, booked, outreach, phone, course_followup"),
+            "{text}"
+        );
         assert!(text.contains("between 1 and 480"), "{text}");
     }
 
@@ -873,7 +885,12 @@ mod tests {
     fn enum_values_accept_dashes_and_case() {
         assert_eq!("Drop-In".parse::<Channel>(), Ok(Channel::DropIn));
         assert_eq!("80_PLUS".parse::<AgeBand>(), Ok(AgeBand::Over80));
-        assert!("nope".parse::<Outcome>().unwrap_err().contains("not_solved"));
+        assert!(
+            "nope"
+                .parse::<Outcome>()
+                .unwrap_err()
+                .contains("not_solved")
+        );
     }
 
     #[test]
@@ -884,13 +901,20 @@ mod tests {
         assert_eq!(b.note.as_deref(), Some("forgot the code"));
         assert_eq!(Barrier::parse_cli("1177:form").unwrap().note, None);
         assert!(Barrier::parse_cli("1177").is_err());
-        assert!(Barrier::parse_cli("1177:flying").unwrap_err().contains("navigation"));
+        assert!(
+            Barrier::parse_cli("1177:flying")
+                .unwrap_err()
+                .contains("navigation")
+        );
     }
 
     #[test]
     fn a_note_with_a_personnummer_is_refused_without_echoing_it() {
         let mut f = visit_fields();
-        f.insert("note".into(), json!("hjälpte 19121212-1212 med deklarationen"));
+        f.insert(
+            "note".into(),
+            json!("hjälpte 19121212-1212 med deklarationen"),
+        );
         let errs = Record::from_fields(&f).unwrap_err();
         assert_eq!(errs.0[0].field, "note");
         assert!(!errs.to_string().contains("1212"), "{errs}");
@@ -926,7 +950,10 @@ mod tests {
         assert_eq!(c.sessions[0].id, "a");
         assert_eq!(
             rec.date_range(),
-            Some((parse_date("2025-03-04").unwrap(), parse_date("2025-03-11").unwrap()))
+            Some((
+                parse_date("2025-03-04").unwrap(),
+                parse_date("2025-03-11").unwrap()
+            ))
         );
         f.insert(
             "sessions".into(),

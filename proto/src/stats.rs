@@ -497,14 +497,17 @@ fn totals_text(out: &mut String, t: &Totals) {
                 percent(t.share_other_agency, t.visits)
             ),
         ),
-        ("Own agency", format!("{} visits", t.visits_own_agency)),
+        (
+            "Own agency",
+            format!("{} of {} visits", t.visits_own_agency, t.visits),
+        ),
         (
             "Unknown service",
-            format!("{} visits", t.visits_unknown_agency),
+            format!("{} of {} visits", t.visits_unknown_agency, t.visits),
         ),
         (
             "Banking/purchases",
-            format!("{} visits", t.sensitive_visits),
+            format!("{} of {} visits", t.sensitive_visits, t.visits),
         ),
         (
             "Outcomes",
@@ -1024,6 +1027,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("1 of 3 visits (33.3%)"), "{text}");
+        assert!(text.contains("Own agency:        2 of 3 visits"), "{text}");
         assert!(
             text.contains("solved 1, partly 1, referred 0, not_solved 1"),
             "{text}"

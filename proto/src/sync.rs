@@ -214,7 +214,9 @@ pub enum WireError {
     TooLarge,
     #[error("could not encode a sync body: {0}")]
     Encode(String),
-    #[error("the other side speaks sync protocol {0}, this one {PROTOCOL_VERSION}; upgrade the older side")]
+    #[error(
+        "the other side speaks sync protocol {0}, this one {PROTOCOL_VERSION}; upgrade the older side"
+    )]
     Version(u16),
 }
 
@@ -279,7 +281,10 @@ pub enum HubHolds<'a> {
     Nothing,
     Erased,
     /// The stored document and the org it belongs to.
-    Doc { data: &'a [u8], org: &'a str },
+    Doc {
+        data: &'a [u8],
+        org: &'a str,
+    },
 }
 
 /// The hub's decision for one pushed document.

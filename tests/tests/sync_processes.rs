@@ -17,7 +17,14 @@ fn bin(name: &str) -> PathBuf {
         static BUILD: std::sync::Once = std::sync::Once::new();
         BUILD.call_once(|| {
             let status = Command::new(env!("CARGO"))
-                .args(["build", "-p", "outpost-cli", "-p", "outpost-daemon", "--bins"])
+                .args([
+                    "build",
+                    "-p",
+                    "outpost-cli",
+                    "-p",
+                    "outpost-daemon",
+                    "--bins",
+                ])
                 .status()
                 .unwrap();
             assert!(status.success(), "could not build the binaries");
@@ -36,9 +43,14 @@ fn clean(cmd: &mut Command) -> &mut Command {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    clean(Command::new(bin("outpost")).arg("--data-dir").arg(dir).args(args))
-        .output()
-        .unwrap()
+    clean(
+        Command::new(bin("outpost"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args(args),
+    )
+    .output()
+    .unwrap()
 }
 
 fn ok(dir: &Path, args: &[&str]) -> String {
@@ -61,12 +73,24 @@ struct HubProc {
 impl HubProc {
     fn start() -> HubProc {
         let dir = tempfile::tempdir().unwrap();
-        let out = clean(Command::new(bin("outpostd")).args(["hub", "init", "--data-dir"]).arg(dir.path()))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = clean(
+            Command::new(bin("outpostd"))
+                .args(["hub", "init", "--data-dir"])
+                .arg(dir.path()),
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut hub = HubProc {
             dir,
             url: format!("http://127.0.0.1:{port}"),
@@ -122,7 +146,10 @@ impl Drop for HubProc {
 
 fn laptop(hub: &HubProc, org: &str, site: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    ok(dir.path(), &["init", "--org", org, "--site", site, "--staff", "AB"]);
+    ok(
+        dir.path(),
+        &["init", "--org", org, "--site", site, "--staff", "AB"],
+    );
     let code = hub.admin(dir.path(), &["invite", "--org", org]);
     ok(dir.path(), &["enroll", &hub.url, &code]);
     dir
@@ -132,9 +159,26 @@ fn add_visit(dir: &Path, note: &str) -> String {
     ok(
         dir,
         &[
-            "visit", "add", "--date", "2025-03-04", "--minutes", "30", "--channel", "drop_in", "--service",
-            "BankID", "--category", "e_service", "--outcome", "solved", "--age-band", "65_79", "--language",
-            "sv", "--note", note,
+            "visit",
+            "add",
+            "--date",
+            "2025-03-04",
+            "--minutes",
+            "30",
+            "--channel",
+            "drop_in",
+            "--service",
+            "BankID",
+            "--category",
+            "e_service",
+            "--outcome",
+            "solved",
+            "--age-band",
+            "65_79",
+            "--language",
+            "sv",
+            "--note",
+            note,
         ],
     )
 }
@@ -142,7 +186,10 @@ fn add_visit(dir: &Path, note: &str) -> String {
 /// `outpost export --format jsonl`, sorted: what must be equal everywhere.
 fn exported(dir: &Path) -> Vec<Value> {
     let text = ok(dir, &["export", "--format", "jsonl"]);
-    let mut rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     rows.sort_by_key(|v| v["id"].as_str().unwrap().to_string());
     rows
 }
@@ -167,7 +214,10 @@ fn laptops_converge_through_a_hub_process_and_orgs_stay_apart() {
     ok(c.path(), &["sync"]);
     // Offline edits of the same record on two laptops.
     ok(a.path(), &["edit", &shared, "--outcome", "partly"]);
-    ok(c.path(), &["edit", &shared, "--outcome", "referred", "--minutes", "50"]);
+    ok(
+        c.path(),
+        &["edit", &shared, "--outcome", "referred", "--minutes", "50"],
+    );
     for dir in [&b, &c, &a, &b, &c] {
         ok(dir.path(), &["sync"]);
     }
@@ -183,8 +233,14 @@ fn laptops_converge_through_a_hub_process_and_orgs_stay_apart() {
     assert_eq!(ey.len(), 1);
     assert_eq!(ey[0]["org"], "ystad");
     // The admin export over the hub matches the laptops.
-    let admin = hub.admin(scratch.path(), &["export", "--format", "jsonl", "--org", "mjolby"]);
-    let mut rows: Vec<Value> = admin.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let admin = hub.admin(
+        scratch.path(),
+        &["export", "--format", "jsonl", "--org", "mjolby"],
+    );
+    let mut rows: Vec<Value> = admin
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     rows.sort_by_key(|v| v["id"].as_str().unwrap().to_string());
     assert_eq!(rows, ea);
     let status: Value = serde_json::from_str(&ok(a.path(), &["status", "--json"])).unwrap();
@@ -204,11 +260,16 @@ fn kill_9_of_hub_and_of_a_syncing_laptop_loses_nothing() {
     }
     // Kill the laptop's sync process at varying moments, then the hub.
     for delay_ms in [5u64, 30, 80] {
-        let mut child = clean(Command::new(bin("outpost")).arg("--data-dir").arg(a.path()).arg("sync"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = clean(
+            Command::new(bin("outpost"))
+                .arg("--data-dir")
+                .arg(a.path())
+                .arg("sync"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         child.wait().unwrap();
@@ -216,7 +277,10 @@ fn kill_9_of_hub_and_of_a_syncing_laptop_loses_nothing() {
     }
     hub.kill9();
     let out = run(a.path(), &["sync"]);
-    assert!(!out.status.success(), "sync must fail while the hub is down");
+    assert!(
+        !out.status.success(),
+        "sync must fail while the hub is down"
+    );
     let status: Value = serde_json::from_str(&ok(a.path(), &["status", "--json"])).unwrap();
     assert!(status["last_error"].is_string());
     hub.spawn();
@@ -224,7 +288,10 @@ fn kill_9_of_hub_and_of_a_syncing_laptop_loses_nothing() {
     let b = laptop(&hub, "mjolby", "B");
     ok(b.path(), &["sync"]);
     let eb = exported(b.path());
-    let mut got: Vec<String> = eb.iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    let mut got: Vec<String> = eb
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
     got.sort();
     ids.sort();
     assert_eq!(got, ids, "every saved record reached the hub exactly once");
@@ -238,12 +305,16 @@ fn the_daemon_syncs_by_itself_and_survives_kill_9() {
     hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
     let a = laptop(&hub, "mjolby", "A");
     let spawn_daemon = || {
-        clean(Command::new(bin("outpostd")).arg("--data-dir").arg(a.path()))
-            .env("OUTPOST_SYNC_INTERVAL_SECS", "10")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        clean(
+            Command::new(bin("outpostd"))
+                .arg("--data-dir")
+                .arg(a.path()),
+        )
+        .env("OUTPOST_SYNC_INTERVAL_SECS", "10")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
     };
     let wait_synced = |what: &str| {
         let deadline = Instant::now() + Duration::from_secs(40);
@@ -252,7 +323,10 @@ fn the_daemon_syncs_by_itself_and_survives_kill_9() {
             if s["pending"] == 0 && s["last_sync_success"].is_string() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "daemon did not sync ({what}): {s}");
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not sync ({what}): {s}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     };

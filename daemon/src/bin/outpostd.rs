@@ -81,7 +81,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run_laptop(paths: Paths) -> anyhow::Result<()> {
     let settings = Settings::load(&paths)?;
     let _guard = outpost_daemon::logging::init_daemon(&paths.log_dir(), "outpostd", &settings.log)
-        .with_context(|| format!("could not open the log directory {}", paths.log_dir().display()))?;
+        .with_context(|| {
+            format!(
+                "could not open the log directory {}",
+                paths.log_dir().display()
+            )
+        })?;
     runtime()?.block_on(async {
         outpost_daemon::daemon::run(paths, settings, shutdown_signal())
             .await
@@ -90,8 +95,12 @@ fn run_laptop(paths: Paths) -> anyhow::Result<()> {
 }
 
 fn hub_init(paths: &Paths, json: bool) -> anyhow::Result<()> {
-    let store = SqliteHubStore::open(&paths.data_dir)
-        .with_context(|| format!("could not open the hub database in {}", paths.data_dir.display()))?;
+    let store = SqliteHubStore::open(&paths.data_dir).with_context(|| {
+        format!(
+            "could not open the hub database in {}",
+            paths.data_dir.display()
+        )
+    })?;
     if store.has_admin_token()? {
         bail!(
             "the hub in {} is already initialised; its admin token was printed then (tokens are stored only as hashes)",
@@ -115,7 +124,12 @@ fn hub_init(paths: &Paths, json: bool) -> anyhow::Result<()> {
 fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
     let settings = Settings::load(&paths)?;
     let _guard = outpost_daemon::logging::init_daemon(&paths.log_dir(), "hub", &settings.log)
-        .with_context(|| format!("could not open the log directory {}", paths.log_dir().display()))?;
+        .with_context(|| {
+            format!(
+                "could not open the log directory {}",
+                paths.log_dir().display()
+            )
+        })?;
     let tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         _ => None,
@@ -126,8 +140,12 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
             args.listen
         );
     }
-    let store = SqliteHubStore::open(&paths.data_dir)
-        .with_context(|| format!("could not open the hub database in {}", paths.data_dir.display()))?;
+    let store = SqliteHubStore::open(&paths.data_dir).with_context(|| {
+        format!(
+            "could not open the hub database in {}",
+            paths.data_dir.display()
+        )
+    })?;
     if !store.has_admin_token()? {
         bail!(
             "the hub in {} is not initialised; run `outpostd hub init --data-dir {}` first",

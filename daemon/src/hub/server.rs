@@ -82,7 +82,12 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("hub task failed: {e}")))?
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("hub task failed: {e}"),
+            )
+        })?
         .map_err(ApiError::from)
 }
 
@@ -160,7 +165,11 @@ async fn enroll(State(store): State<Shared>, body: Bytes) -> Result<Response, Ap
     })
 }
 
-async fn push(State(store): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn push(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let who = device_auth(&store, &headers).await?;
     let req: PushRequest = decode(&body)?;
     version(req.v)?;
@@ -175,7 +184,11 @@ async fn push(State(store): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     cbor_response(&resp)
 }
 
-async fn pull(State(store): State<Shared>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn pull(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let who = device_auth(&store, &headers).await?;
     let req: PullRequest = decode(&body)?;
     version(req.v)?;
@@ -291,11 +304,17 @@ async fn records(
     let kind = q
         .kind
         .as_deref()
-        .map(|k| k.parse::<Kind>().map_err(|m| bad_request(format!("kind: {m}"))))
+        .map(|k| {
+            k.parse::<Kind>()
+                .map_err(|m| bad_request(format!("kind: {m}")))
+        })
         .transpose()?;
     let date = |v: &Option<String>, name: &str| {
         v.as_deref()
-            .map(|s| outpost_proto::record::parse_date(s).map_err(|m| bad_request(format!("{name}: {m}"))))
+            .map(|s| {
+                outpost_proto::record::parse_date(s)
+                    .map_err(|m| bad_request(format!("{name}: {m}")))
+            })
             .transpose()
     };
     let filter = Filter {
@@ -365,20 +384,26 @@ pub async fn serve(
     });
     match tls {
         Some(files) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
-                .await
-                .map_err(|e| {
-                    std::io::Error::other(format!(
-                        "could not load TLS certificate {} / key {}: {e}",
-                        files.cert.display(),
-                        files.key.display()
-                    ))
-                })?;
+            let config =
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                    .await
+                    .map_err(|e| {
+                        std::io::Error::other(format!(
+                            "could not load TLS certificate {} / key {}: {e}",
+                            files.cert.display(),
+                            files.key.display()
+                        ))
+                    })?;
             axum_server::from_tcp_rustls(listener, config)?
                 .handle(handle)
                 .serve(app)
                 .await
         }
-        None => axum_server::from_tcp(listener)?.handle(handle).serve(app).await,
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .serve(app)
+                .await
+        }
     }
 }

@@ -52,7 +52,9 @@ pub enum HubError {
     NoSuchOrg(String),
     #[error("organisation {0} already exists")]
     OrgExists(String),
-    #[error("the enrolment code is unknown, already used or expired; ask an admin for a new one (`outpost admin invite --org ORG`)")]
+    #[error(
+        "the enrolment code is unknown, already used or expired; ask an admin for a new one (`outpost admin invite --org ORG`)"
+    )]
     BadCode,
     #[error("device {0} is already enrolled")]
     DeviceExists(Uuid),
@@ -119,13 +121,24 @@ pub trait HubStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(String, String), HubError>;
     fn device(&self, token: &str) -> Result<DeviceAuth, HubError>;
-    fn seen(&self, device: &str, now: DateTime<Utc>, device_time: Option<i64>) -> Result<(), HubError>;
+    fn seen(
+        &self,
+        device: &str,
+        now: DateTime<Utc>,
+        device_time: Option<i64>,
+    ) -> Result<(), HubError>;
     fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError>;
     fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError>;
-    fn push(&self, who: &DeviceAuth, req: &PushRequest, now: DateTime<Utc>) -> Result<PushResponse, HubError>;
+    fn push(
+        &self,
+        who: &DeviceAuth,
+        req: &PushRequest,
+        now: DateTime<Utc>,
+    ) -> Result<PushResponse, HubError>;
     fn pull(&self, who: &DeviceAuth, req: &PullRequest) -> Result<PullResponse, HubError>;
     /// Admin erasure: as if a device of the org had deleted it.
-    fn erase(&self, org_of_admin: &AdminAuth, id: &str, now: DateTime<Utc>) -> Result<(), HubError>;
+    fn erase(&self, org_of_admin: &AdminAuth, id: &str, now: DateTime<Utc>)
+    -> Result<(), HubError>;
     /// Streams projected records of the orgs `admin` may see.
     fn for_each_record(
         &self,
@@ -310,7 +323,9 @@ fn write_projection(tx: &Connection, record: &Record) -> Result<(), HubError> {
 /// alone (and that org's existence not revealed).
 fn erase_in(tx: &Connection, org: &str, id: &str, now: DateTime<Utc>) -> Result<bool, HubError> {
     let owner: Option<String> = tx
-        .prepare_cached("SELECT org FROM docs WHERE id = ?1 UNION ALL SELECT org FROM tombstones WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT org FROM docs WHERE id = ?1 UNION ALL SELECT org FROM tombstones WHERE id = ?1",
+        )?
         .query_row([id], |r| r.get(0))
         .optional()?;
     match owner {
@@ -324,8 +339,10 @@ fn erase_in(tx: &Connection, org: &str, id: &str, now: DateTime<Utc>) -> Result<
         return Ok(true);
     }
     let seq = next_org_seq(tx, org)?;
-    tx.prepare_cached("DELETE FROM docs WHERE id = ?1")?.execute([id])?;
-    tx.prepare_cached("DELETE FROM records WHERE id = ?1")?.execute([id])?;
+    tx.prepare_cached("DELETE FROM docs WHERE id = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM records WHERE id = ?1")?
+        .execute([id])?;
     tx.prepare_cached("INSERT INTO tombstones(id, org, seq, deleted_at) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![id, org, seq, ts(now)])?;
     Ok(true)
@@ -344,7 +361,9 @@ impl HubStore for SqliteHubStore {
     fn has_admin_token(&self) -> Result<bool, HubError> {
         Ok(self
             .conn()?
-            .query_row("SELECT count(*) FROM admin_tokens", [], |r| r.get::<_, i64>(0))?
+            .query_row("SELECT count(*) FROM admin_tokens", [], |r| {
+                r.get::<_, i64>(0)
+            })?
             > 0)
     }
 
@@ -357,7 +376,8 @@ impl HubStore for SqliteHubStore {
                 |r| r.get(0),
             )
             .optional()?;
-        org.map(|org| AdminAuth { org }).ok_or(HubError::Unauthorized)
+        org.map(|org| AdminAuth { org })
+            .ok_or(HubError::Unauthorized)
     }
 
     fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError> {
@@ -397,12 +417,22 @@ impl HubStore for SqliteHubStore {
         let code = new_code();
         conn.execute(
             "INSERT INTO enrol_codes(hash, org, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![hash_secret(&normalize_code(&code)), org, ts(now), ts(now + CODE_TTL)],
+            params![
+                hash_secret(&normalize_code(&code)),
+                org,
+                ts(now),
+                ts(now + CODE_TTL)
+            ],
         )?;
         Ok(code)
     }
 
-    fn enroll(&self, code: &str, device: Uuid, now: DateTime<Utc>) -> Result<(String, String), HubError> {
+    fn enroll(
+        &self,
+        code: &str,
+        device: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String), HubError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let hash = hash_secret(&normalize_code(code));
@@ -429,7 +459,10 @@ impl HubStore for SqliteHubStore {
             return Err(HubError::DeviceExists(device));
         }
         let token = new_secret("opd_");
-        tx.execute("UPDATE enrol_codes SET used_at = ?1 WHERE hash = ?2", params![ts(now), hash])?;
+        tx.execute(
+            "UPDATE enrol_codes SET used_at = ?1 WHERE hash = ?2",
+            params![ts(now), hash],
+        )?;
         tx.execute(
             "INSERT INTO devices(id, org, token_hash, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
             params![device.to_string(), org, hash_secret(&token), ts(now)],
@@ -450,7 +483,12 @@ impl HubStore for SqliteHubStore {
             .ok_or(HubError::Unauthorized)
     }
 
-    fn seen(&self, device: &str, now: DateTime<Utc>, device_time: Option<i64>) -> Result<(), HubError> {
+    fn seen(
+        &self,
+        device: &str,
+        now: DateTime<Utc>,
+        device_time: Option<i64>,
+    ) -> Result<(), HubError> {
         let offset = device_time.map(|t| t - now.timestamp());
         self.conn()?
             .prepare_cached(
@@ -484,7 +522,9 @@ impl HubStore for SqliteHubStore {
     fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError> {
         let conn = self.conn()?;
         let org: Option<String> = conn
-            .query_row("SELECT org FROM devices WHERE id = ?1", [device], |r| r.get(0))
+            .query_row("SELECT org FROM devices WHERE id = ?1", [device], |r| {
+                r.get(0)
+            })
             .optional()?;
         let org = org.ok_or_else(|| HubError::NoSuchDevice(device.into()))?;
         admin.check(&org)?;
@@ -495,14 +535,17 @@ impl HubStore for SqliteHubStore {
         Ok(())
     }
 
-    fn push(&self, who: &DeviceAuth, req: &PushRequest, now: DateTime<Utc>) -> Result<PushResponse, HubError> {
+    fn push(
+        &self,
+        who: &DeviceAuth,
+        req: &PushRequest,
+        now: DateTime<Utc>,
+    ) -> Result<PushResponse, HubError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut results = Vec::with_capacity(req.docs.len());
         {
-            let mut get = tx.prepare_cached(
-                "SELECT org, doc FROM docs WHERE id = ?1",
-            )?;
+            let mut get = tx.prepare_cached("SELECT org, doc FROM docs WHERE id = ?1")?;
             let mut tomb = tx.prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?;
             for push in &req.docs {
                 let id = push.id.to_string();
@@ -520,7 +563,15 @@ impl HubStore for SqliteHubStore {
                     tracing::warn!(device = %who.device, record = %id, %reason, "refused a pushed record");
                 }
                 if let Some(write) = applied.store {
-                    store_doc(&tx, &who.org, &who.device, push, &write.data, &write.heads, now)?;
+                    store_doc(
+                        &tx,
+                        &who.org,
+                        &who.device,
+                        push,
+                        &write.data,
+                        &write.heads,
+                        now,
+                    )?;
                     write_projection(&tx, &write.record)?;
                 }
                 results.push(DocResult {
@@ -575,7 +626,9 @@ impl HubStore for SqliteHubStore {
             let id: String = row.get(1)?;
             let origin: Option<String> = row.get(2)?;
             next = u64::try_from(seq).unwrap_or(0);
-            let Ok(uuid) = Uuid::parse_str(&id) else { continue };
+            let Ok(uuid) = Uuid::parse_str(&id) else {
+                continue;
+            };
             match origin {
                 // This device caused the latest version; its push answer
                 // already carried everything else the hub had.

@@ -74,7 +74,11 @@ impl Hub {
     }
 
     pub fn url(&self) -> String {
-        let host = if self.scheme == "https" { "localhost" } else { "127.0.0.1" };
+        let host = if self.scheme == "https" {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
         format!("{}://{}:{}", self.scheme, host, self.addr.port())
     }
 
@@ -139,7 +143,8 @@ impl Laptop {
 
     pub fn enroll(&mut self, hub_url: &str, code: &str) -> Result<(), String> {
         let store = self.store();
-        let client = HubClient::new(hub_url, self.ca.as_deref(), None).map_err(|e| e.to_string())?;
+        let client =
+            HubClient::new(hub_url, self.ca.as_deref(), None).map_err(|e| e.to_string())?;
         let resp = client
             .enroll(&EnrollRequest {
                 v: PROTOCOL_VERSION,
@@ -165,7 +170,17 @@ impl Laptop {
     pub fn sync_via(&self, url: &str) -> Outcome {
         let mut store = self.store();
         let client = HubClient::new(url, self.ca.as_deref(), self.token.clone()).unwrap();
-        outpost_daemon::sync::run(&mut store, &client, SyncOptions { push_batch: 7, pull_page: 5 }, now(), |_| {}).unwrap()
+        outpost_daemon::sync::run(
+            &mut store,
+            &client,
+            SyncOptions {
+                push_batch: 7,
+                pull_page: 5,
+            },
+            now(),
+            |_| {},
+        )
+        .unwrap()
     }
 
     pub fn add_visit(&self, note: &str) -> String {
