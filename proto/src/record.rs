@@ -519,7 +519,7 @@ impl<'a> Validator<'a> {
                 match item.as_str().map(str::trim) {
                     Some(s) if !s.is_empty() && s.chars().count() <= MAX_SHORT_CHARS => {
                         if let Err(e) = screen_field("services", s) {
-                            self.errs.push("services", e.to_string());
+                            self.errs.push("services", refusal(&e));
                             return None;
                         }
                         if !out.iter().any(|o: &String| o == s) {
@@ -740,10 +740,18 @@ fn check_text(
         return None;
     }
     if screen && let Err(e) = screen_field(name, s) {
-        errs.push(name, e.to_string());
+        errs.push(name, refusal(&e));
         return None;
     }
     Some(s.to_string())
+}
+
+/// The screen's refusal, worded to follow the field name it is listed under.
+fn refusal(e: &crate::screen::ScreenError) -> String {
+    format!(
+        "contains {}; records must stay anonymous, so remove it and try again",
+        e.kind
+    )
 }
 
 /// An organisation slug: what `org add` accepts and tokens are scoped to.
