@@ -246,7 +246,7 @@ impl Store {
             if value.trim().is_empty() {
                 errs.push(name, "must not be empty");
             } else if let Err(e) = outpost_proto::screen::screen_field(name, value) {
-                errs.push(name, e.to_string());
+                errs.push(name, record::refusal(&e));
             }
         }
         errs.finish(())?;

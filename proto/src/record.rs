@@ -747,7 +747,7 @@ fn check_text(
 }
 
 /// The screen's refusal, worded to follow the field name it is listed under.
-fn refusal(e: &crate::screen::ScreenError) -> String {
+pub fn refusal(e: &crate::screen::ScreenError) -> String {
     format!(
         "contains {}; records must stay anonymous, so remove it and try again",
         e.kind
