@@ -62,6 +62,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Counts for reporting.
     Stats(StatsArgs),
+    /// Import records from CSV or JSONL (the export formats); all or nothing
+    /// unless --skip-invalid.
+    Import(ImportArgs),
     /// This laptop's identity, store and sync state.
     Status,
     /// Sync with the hub now, in this process, and report what moved.
@@ -382,4 +385,16 @@ pub struct StatsArgs {
     /// Group by site, month, service or agency.
     #[arg(long)]
     pub by: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import (.csv or .jsonl).
+    pub file: PathBuf,
+    /// csv or jsonl (default: from the file name).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Import the valid rows and list the others by line.
+    #[arg(long)]
+    pub skip_invalid: bool,
 }

@@ -23,7 +23,7 @@ use reqwest::Method;
 
 use crate::args::{
     AdminArgs, AdminCommand, Cli, Command, CourseCommand, CourseFields, EditArgs, ExportArgs,
-    ListArgs, OrgCommand, RangeArgs, SessionArgs, StatsArgs, VisitCommand, VisitFields,
+    ImportArgs, ListArgs, OrgCommand, RangeArgs, SessionArgs, StatsArgs, VisitCommand, VisitFields,
 };
 use crate::output;
 
@@ -98,6 +98,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export_cmd(&ctx, args),
         Command::Stats(args) => stats(&ctx, args),
         Command::Status => status(&ctx),
+        Command::Import(args) => import_cmd(&ctx, args),
         Command::Sync => sync_now(&ctx),
         Command::Enroll { hub_url, code } => enroll(&ctx, &hub_url, &code),
         Command::Admin(args) => admin(&ctx, args),
@@ -822,4 +823,40 @@ fn fetch_records(client: &HubClient, filter: &Filter, org: Option<String>) -> Re
                 .with_context(|| format!("the hub sent a bad record on line {}", i + 1))
         })
         .collect()
+}
+
+fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
+    let mut store = ctx.open()?;
+    let format = crate::import::ImportFormat::parse(a.format.as_deref(), &a.file)?;
+    let parsed = crate::import::parse_file(&a.file, format, store.identity(), now())?;
+    for bad in &parsed.bad {
+        eprintln!("line {}: {}", bad.line, bad.problems.join("; "));
+    }
+    if !parsed.bad.is_empty() && !a.skip_invalid {
+        bail!(
+            "nothing was imported: {} row(s) have problems (listed above); fix them, or use --skip-invalid to import the {} valid record(s)",
+            parsed.bad.len(),
+            parsed.records.len()
+        );
+    }
+    // One transaction: the import lands whole or not at all.
+    let inserted = store.insert_records(&parsed.records)?;
+    let existing = parsed.records.len() - inserted;
+    if ctx.json {
+        println!(
+            "{}",
+            json!({"imported": inserted, "already_present": existing, "invalid": parsed.bad})
+        );
+    } else {
+        eprintln!(
+            "imported {inserted} record(s) from {}; {existing} were already here (or erased) and were left as they are{}",
+            a.file.display(),
+            if parsed.bad.is_empty() {
+                String::new()
+            } else {
+                format!("; {} invalid row(s) skipped", parsed.bad.len())
+            }
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,321 @@
+//! `outpost import`: records from the export formats (CSV, `--excel` CSV,
+//! JSONL), e.g. the spreadsheets staff kept before Outpost.
+//!
+//! Every row becomes raw [`Fields`] and is validated and screened exactly
+//! like `visit add`. Ids are kept, so re-importing an export duplicates
+//! nothing; a row without an id gets a name-based UUID (v5) of its content,
+//! so re-importing the same old spreadsheet duplicates nothing either. A
+//! record of another organisation is refused: a laptop holds only its own
+//! organisation's records.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, FixedOffset};
+use outpost_daemon::export::{self, COURSE_COLUMNS, VISIT_COLUMNS};
+use outpost_daemon::store::Identity;
+use outpost_proto::fields::Fields;
+use outpost_proto::record::{Kind, Record};
+use serde_json::{Value, json};
+
+/// Namespace for ids made from the content of rows that had none.
+const IMPORT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6f75_7470_6f73_745f_696d_706f_7274_0001);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    Csv,
+    Jsonl,
+}
+
+impl ImportFormat {
+    pub fn parse(given: Option<&str>, path: &Path) -> Result<ImportFormat> {
+        let name = match given {
+            Some(f) => f.to_lowercase(),
+            None => path
+                .extension()
+                .map(|e| e.to_string_lossy().to_lowercase())
+                .unwrap_or_default(),
+        };
+        match name.as_str() {
+            "csv" => Ok(ImportFormat::Csv),
+            "jsonl" | "ndjson" => Ok(ImportFormat::Jsonl),
+            "xlsx" => {
+                bail!("XLSX cannot be imported; save the sheet as CSV (UTF-8) and import that")
+            }
+            _ => bail!("give --format csv or --format jsonl (could not tell from the file name)"),
+        }
+    }
+}
+
+/// One problem row: its line in the file and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BadRow {
+    pub line: usize,
+    pub problems: Vec<String>,
+}
+
+/// The file, parsed and validated; nothing written yet.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub records: Vec<Record>,
+    pub bad: Vec<BadRow>,
+}
+
+pub fn parse_file(
+    path: &Path,
+    format: ImportFormat,
+    me: &Identity,
+    now: DateTime<FixedOffset>,
+) -> Result<Parsed> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text; save it as UTF-8 and try again",
+            path.display()
+        )
+    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let rows = match format {
+        ImportFormat::Jsonl => jsonl_rows(text),
+        ImportFormat::Csv => csv_rows(text)?,
+    };
+    let mut parsed = Parsed::default();
+    for (line, fields) in rows {
+        match fields.and_then(|f| finish(f, me, now)) {
+            Ok(r) => parsed.records.push(r),
+            Err(problems) => parsed.bad.push(BadRow { line, problems }),
+        }
+    }
+    Ok(parsed)
+}
+
+type Row = (usize, Result<Fields, Vec<String>>);
+
+fn jsonl_rows(text: &str) -> Vec<Row> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let row = match serde_json::from_str::<Value>(l) {
+                Ok(Value::Object(map)) => {
+                    // `show --json` adds conflicts; they are not a field.
+                    Ok(map.into_iter().filter(|(k, _)| k != "conflicts").collect())
+                }
+                Ok(_) => Err(vec!["the line is not a JSON object".to_string()]),
+                Err(e) => Err(vec![format!("not valid JSON: {e}")]),
+            };
+            (i + 1, row)
+        })
+        .collect()
+}
+
+fn csv_rows(text: &str) -> Result<Vec<Row>> {
+    let first = text.lines().next().unwrap_or("");
+    // `--excel` exports use `;`; plain ones `,`.
+    let delimiter = if first.matches(';').count() > first.matches(',').count() {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .context("the CSV has no header row")?
+        .iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    let kind = if header.iter().any(|h| h == "title") {
+        Kind::Course
+    } else {
+        Kind::Visit
+    };
+    let known: &[&str] = match kind {
+        Kind::Visit => VISIT_COLUMNS,
+        Kind::Course => COURSE_COLUMNS,
+    };
+    let unknown: Vec<&String> = header
+        .iter()
+        .filter(|h| !known.contains(&h.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "unknown column(s) {unknown:?}; a {} CSV has the columns: {}",
+            kind.as_str(),
+            known.join(",")
+        );
+    }
+    let mut rows = Vec::new();
+    // Course rows are sessions; rows of one course id are gathered.
+    let mut courses: BTreeMap<String, (usize, Fields, Vec<Value>)> = BTreeMap::new();
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                rows.push((line, Err(vec![format!("not a valid CSV row: {e}")])));
+                continue;
+            }
+        };
+        let cell = |name: &str| -> Option<String> {
+            header
+                .iter()
+                .position(|h| h == name)
+                .and_then(|p| rec.get(p))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        match kind {
+            Kind::Visit => rows.push((line, visit_row(&cell))),
+            Kind::Course => {
+                let mut f = Fields::new();
+                f.insert("kind".into(), json!("course"));
+                for (col, field) in [
+                    ("id", "id"),
+                    ("org", "org"),
+                    ("site", "site"),
+                    ("staff", "staff"),
+                    ("title", "title"),
+                    ("partner", "partner"),
+                    ("target_group", "target_group"),
+                    ("course_note", "note"),
+                    ("device", "device"),
+                    ("created_at", "created_at"),
+                    ("updated_at", "updated_at"),
+                ] {
+                    if let Some(v) = cell(col) {
+                        f.insert(field.into(), json!(v));
+                    }
+                }
+                let session = cell("session_date").map(|date| {
+                    let mut s = serde_json::Map::new();
+                    s.insert("date".into(), json!(date));
+                    for (col, field) in [
+                        ("session_id", "id"),
+                        ("session_time", "time"),
+                        ("session_minutes", "minutes"),
+                        ("participants", "participants"),
+                        ("instructor", "instructor"),
+                        ("session_note", "note"),
+                    ] {
+                        if let Some(v) = cell(col) {
+                            s.insert(field.into(), json!(v));
+                        }
+                    }
+                    Value::Object(s)
+                });
+                let key = cell("id").unwrap_or_else(|| {
+                    // No id: one course per (title, site, partner).
+                    format!("{:?}", (cell("title"), cell("site"), cell("partner")))
+                });
+                let entry = courses.entry(key).or_insert_with(|| (line, f, Vec::new()));
+                if let Some(s) = session {
+                    entry.2.push(s);
+                }
+            }
+        }
+    }
+    for (_, (line, mut f, sessions)) in courses {
+        let sessions = sessions
+            .into_iter()
+            .map(|mut s| {
+                if let Value::Object(m) = &mut s
+                    && !m.contains_key("id")
+                {
+                    let id = uuid::Uuid::new_v5(
+                        &IMPORT_NAMESPACE,
+                        Value::Object(m.clone()).to_string().as_bytes(),
+                    );
+                    m.insert("id".into(), json!(id.to_string()));
+                }
+                s
+            })
+            .collect();
+        f.insert("sessions".into(), Value::Array(sessions));
+        rows.push((line, Ok(f)));
+    }
+    rows.sort_by_key(|(line, _)| *line);
+    Ok(rows)
+}
+
+fn visit_row(cell: &dyn Fn(&str) -> Option<String>) -> Result<Fields, Vec<String>> {
+    let mut f = Fields::new();
+    f.insert("kind".into(), json!("visit"));
+    for name in [
+        "id",
+        "org",
+        "site",
+        "staff",
+        "date",
+        "time",
+        "minutes",
+        "channel",
+        "category",
+        "outcome",
+        "referred_to",
+        "age_band",
+        "language",
+        "note",
+        "device",
+        "created_at",
+        "updated_at",
+    ] {
+        if let Some(v) = cell(name) {
+            f.insert(name.into(), json!(v));
+        }
+    }
+    for name in ["services", "assistive"] {
+        let items = cell(name)
+            .map(|c| export::split_list(&c))
+            .unwrap_or_default();
+        f.insert(name.into(), json!(items));
+    }
+    let barriers = match cell("barriers") {
+        Some(c) => export::parse_barriers(&c).map_err(|e| vec![format!("barriers: {e}")])?,
+        None => Vec::new(),
+    };
+    f.insert(
+        "barriers".into(),
+        serde_json::to_value(barriers).unwrap_or(Value::Null),
+    );
+    if let Some(s) = cell("sensitive") {
+        f.insert("sensitive".into(), json!(s));
+    }
+    Ok(f)
+}
+
+/// Fills what an old spreadsheet may lack, checks the organisation, and
+/// validates like a new record.
+fn finish(mut f: Fields, me: &Identity, now: DateTime<FixedOffset>) -> Result<Record, Vec<String>> {
+    match f.get("org").and_then(Value::as_str) {
+        Some(org) if org != me.org => {
+            return Err(vec![format!(
+                "org: the record belongs to '{org}', and this laptop holds only '{}' records",
+                me.org
+            )]);
+        }
+        _ => {}
+    }
+    f.insert("org".into(), json!(me.org));
+    if !f.contains_key("id") {
+        let content = Value::Object(f.clone().into_iter().collect()).to_string();
+        let id = uuid::Uuid::new_v5(&IMPORT_NAMESPACE, content.as_bytes());
+        f.insert("id".into(), json!(id.to_string()));
+    }
+    f.entry("device".into()).or_insert_with(|| json!(me.device));
+    f.entry("site".into()).or_insert_with(|| json!(me.site));
+    f.entry("staff".into()).or_insert_with(|| json!(me.staff));
+    let ts = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+    f.entry("created_at".into()).or_insert_with(|| ts.clone());
+    f.entry("updated_at".into()).or_insert(ts);
+    Record::from_fields(&f).map_err(|e| {
+        e.0.into_iter()
+            .map(|fe| format!("{}: {}", fe.field, fe.message))
+            .collect()
+    })
+}
