@@ -149,7 +149,7 @@ fn visit_add(ctx: &Ctx, a: VisitFields) -> Result<()> {
     put_opt(&mut f, "note", a.note);
     put_opt(&mut f, "site", a.site);
     put_opt(&mut f, "staff", a.staff);
-    let services_missing = a.services.is_empty();
+    let services_missing = a.services.iter().all(|s| s.trim().is_empty());
     warn_unknown_services(&catalogue, &a.services);
     f.insert("services".into(), strings(a.services));
     f.insert("assistive".into(), strings(a.assistive));
@@ -248,6 +248,9 @@ fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
         put_edit(&mut f, name, value);
     }
     if let Some(services) = v.services {
+        if services.iter().all(|s| s.trim().is_empty()) {
+            bail!("services: a visit needs at least one e-service; give e.g. --service BankID");
+        }
         let catalogue = ctx.catalogue()?;
         warn_unknown_services(&catalogue, &services);
         f.insert("services".into(), strings(services));
@@ -438,6 +441,16 @@ fn write_export(ctx: &Ctx, a: &ExportArgs, plan: &ExportPlan, records: Vec<Recor
     let bar = output::progress(records.len() as u64, a.output.is_some());
     let records = records.into_iter().inspect(|_| bar.inc(1));
     let kind = plan.filter.kind;
+    let (from, to) = (plan.filter.from, plan.filter.to);
+    // A course overlapping the range is exported with only the sessions
+    // inside it, so an export for March agrees with `stats` for March.
+    let records = records.map(move |mut r| {
+        if let outpost_proto::Body::Course(c) = &mut r.body {
+            c.sessions
+                .retain(|s| from.is_none_or(|f| s.date >= f) && to.is_none_or(|t| s.date <= t));
+        }
+        r
+    });
     // `only(kind)` gives an empty export the right header (or sheet).
     let run = |out: &mut dyn Write| -> Result<export::ExportSummary> {
         let mut exporter = export::Exporter::new(&catalogue, &plan.options, out)?;

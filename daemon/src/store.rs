@@ -224,7 +224,23 @@ fn open_conn(path: &Path, create: bool) -> Result<Connection, StoreError> {
          PRAGMA secure_delete = ON;
          PRAGMA foreign_keys = ON;",
     )?;
+    register_fold(&conn)?;
     Ok(conn)
+}
+
+/// Registers `fold(text)`: Unicode lowercase. SQLite's own `lower()` only
+/// folds A–Z, so `Ödeshög` would never match `ödeshög`.
+pub fn register_fold(conn: &Connection) -> Result<(), rusqlite::Error> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text: Option<String> = ctx.get(0)?;
+            Ok(text.map(|t| t.trim().to_lowercase()))
+        },
+    )
 }
 
 impl Store {
@@ -611,8 +627,8 @@ impl Store {
             sql.push_str(&format!(" AND date_from <= ?{}", args.len()));
         }
         if let Some(site) = &filter.site {
-            args.push(site.to_lowercase());
-            sql.push_str(&format!(" AND lower(site) = ?{}", args.len()));
+            args.push(site.to_string());
+            sql.push_str(&format!(" AND fold(site) = fold(?{})", args.len()));
         }
         sql.push_str(" ORDER BY date_from, created_at, id");
         let mut stmt = self.conn.prepare(&sql)?;

@@ -267,6 +267,7 @@ impl SqliteHubStore {
              PRAGMA secure_delete = ON;
              PRAGMA foreign_keys = ON;",
         )?;
+        crate::store::register_fold(&conn)?;
         conn.execute_batch(SCHEMA)?;
         Ok(SqliteHubStore {
             conn: Mutex::new(conn),
@@ -689,7 +690,7 @@ impl HubStore for SqliteHubStore {
             "SELECT body FROM records
              WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR kind = ?2)
                AND (?3 IS NULL OR date_to >= ?3) AND (?4 IS NULL OR date_from <= ?4)
-               AND (?5 IS NULL OR lower(site) = lower(?5))
+               AND (?5 IS NULL OR fold(site) = fold(?5))
              ORDER BY org, date_from, created_at, id",
         )?;
         let mut rows = stmt.query(params![
