@@ -728,3 +728,51 @@ fn store_doc(
     .execute(params![push.id.to_string(), org, data, heads.0, seq, device, ts(now)])?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_enrolment_code_works_once_and_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = SqliteHubStore::open(dir.path()).unwrap();
+        hub.add_org("mjolby", "Mjölby kommun").unwrap();
+        let now = Utc::now();
+        let code = hub.invite("mjolby", now).unwrap();
+        let late = now + CODE_TTL + chrono::TimeDelta::minutes(1);
+        assert!(matches!(
+            hub.enroll(&code, Uuid::new_v4(), late),
+            Err(HubError::BadCode)
+        ));
+        // Lower case and spaces as a person might type it still work.
+        let typed = code.to_lowercase().replace('-', " - ");
+        let typed = typed.replace(' ', "");
+        let (org, token) = hub.enroll(&typed, Uuid::new_v4(), now).unwrap();
+        assert_eq!(org, "mjolby");
+        assert!(hub.device(&token).is_ok());
+        assert!(matches!(
+            hub.enroll(&code, Uuid::new_v4(), now),
+            Err(HubError::BadCode)
+        ));
+        assert!(matches!(
+            hub.invite("nope", now),
+            Err(HubError::NoSuchOrg(_))
+        ));
+    }
+
+    #[test]
+    fn tokens_are_stored_only_as_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = SqliteHubStore::open(dir.path()).unwrap();
+        let token = hub.create_admin_token(None).unwrap();
+        hub.checkpoint().unwrap();
+        let bytes = std::fs::read(dir.path().join(HUB_FILE)).unwrap();
+        assert!(!bytes.windows(token.len()).any(|w| w == token.as_bytes()));
+        assert!(hub.admin(&token).is_ok());
+        assert!(matches!(
+            hub.admin("opa_wrong"),
+            Err(HubError::Unauthorized)
+        ));
+    }
+}
