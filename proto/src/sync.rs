@@ -374,13 +374,20 @@ pub fn hub_apply(holds: HubHolds<'_>, push: &DocPush, org: &str) -> HubApplied {
         am.save_after(&push.heads.hashes())
     };
     let changed = Heads::from_hashes(&before) != hub_heads;
+    let new_here = before.is_empty() && push.full;
     HubApplied {
         outcome: PushOutcome::Merged {
             heads: hub_heads.clone(),
             missing,
         },
         store: changed.then(|| HubWrite {
-            data: am.save(),
+            // A whole document new to the hub is already in `save()` form
+            // and loaded cleanly: keep its bytes instead of saving again.
+            data: if new_here {
+                push.data.clone()
+            } else {
+                am.save()
+            },
             heads: hub_heads,
             record,
         }),
