@@ -303,7 +303,14 @@ fn finish(mut f: Fields, me: &Identity, now: DateTime<FixedOffset>) -> Result<Re
     }
     f.insert("org".into(), json!(me.org));
     if !f.contains_key("id") {
-        let content = Value::Object(f.clone().into_iter().collect()).to_string();
+        // Namespaced by this device: re-importing here duplicates nothing,
+        // and two laptops importing one old spreadsheet make separate
+        // records rather than two unrelated histories under one id.
+        let content = format!(
+            "{}\n{}",
+            me.device,
+            Value::Object(f.clone().into_iter().collect())
+        );
         let id = uuid::Uuid::new_v5(&IMPORT_NAMESPACE, content.as_bytes());
         f.insert("id".into(), json!(id.to_string()));
     }

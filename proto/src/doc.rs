@@ -147,21 +147,31 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Snapshot, DocError> {
             continue;
         }
         if key == SESSIONS {
-            let mut sessions = Vec::new();
-            if let Some((AmValue::Object(ObjType::Map), map)) = doc.get(ROOT, SESSIONS)? {
+            // Normally one map. Two replicas that created the same record
+            // id on their own (e.g. both imported one export) each made a
+            // map; read them all, so no session hides behind the other.
+            let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+            for (v, map) in doc.get_all(ROOT, SESSIONS)? {
+                if !matches!(v, AmValue::Object(ObjType::Map)) {
+                    continue;
+                }
                 for sid in doc.keys(&map) {
-                    let all = doc.get_all(&map, sid.as_str())?;
-                    let mut values = Vec::new();
-                    for (v, _) in &all {
-                        values.push(session_json(v, &sid)?);
-                    }
                     // get_all lists the winner last, same as `get`.
-                    if let Some(winner) = values.pop() {
-                        sessions.push(winner);
+                    for (v, _) in doc.get_all(&map, sid.as_str())? {
+                        let value = session_json(&v, &sid)?;
+                        let values = by_id.entry(sid.clone()).or_default();
+                        values.retain(|x| *x != value);
+                        values.push(value);
                     }
-                    if !values.is_empty() {
-                        snap.conflicts.insert(format!("sessions.{sid}"), values);
-                    }
+                }
+            }
+            let mut sessions = Vec::with_capacity(by_id.len());
+            for (sid, mut values) in by_id {
+                if let Some(winner) = values.pop() {
+                    sessions.push(winner);
+                }
+                if !values.is_empty() {
+                    snap.conflicts.insert(format!("sessions.{sid}"), values);
                 }
             }
             snap.fields.insert(key, Value::Array(sessions));
@@ -186,6 +196,10 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Snapshot, DocError> {
             continue;
         }
         if let Some(winner) = values.pop() {
+            // A "conflict" with the same value (two replicas wrote the
+            // same thing) is no conflict for the person reading it.
+            values.retain(|v| *v != winner);
+            values.dedup();
             snap.fields.insert(key.clone(), winner);
         }
         if !values.is_empty() {
@@ -309,6 +323,39 @@ mod tests {
         let mut both = vec![winner, loser[0].clone()];
         both.sort_by_key(|v| v.to_string());
         assert_eq!(both, vec![json!("partly"), json!("referred")]);
+        assert!(Record::from_fields(&sa.fields).is_ok());
+    }
+
+    #[test]
+    fn one_record_created_on_two_replicas_merges_without_hiding_sessions() {
+        let now = chrono::DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
+        let mut f = new_record_fields(Kind::Course, "mjolby", "dev-1", now, uuid::Uuid::new_v4());
+        f.insert("site".into(), json!("Mjölby bibliotek"));
+        f.insert("staff".into(), json!("AB"));
+        f.insert("title".into(), json!("Nybörjarkurs"));
+        f.insert(
+            "sessions".into(),
+            json!([{"id": "s1", "date": "2025-03-04", "minutes": 60, "participants": 5}]),
+        );
+        let rec = Record::from_fields(&f).unwrap();
+        // Two laptops import the same export: two independent documents.
+        let mut a = create(&rec, ActorId::from([1u8; 16])).unwrap();
+        let mut b = create(&rec, ActorId::from([2u8; 16])).unwrap();
+        let s2: Session = serde_json::from_value(
+            json!({"id": "s2", "date": "2025-03-11", "minutes": 60, "participants": 7}),
+        )
+        .unwrap();
+        put_session(&mut b, &s2, "2025-03-11T10:00:00+01:00").unwrap();
+        a.merge(&mut b).unwrap();
+        b.merge(&mut a).unwrap();
+        let (sa, sb) = (read(&a).unwrap(), read(&b).unwrap());
+        assert_eq!(sa, sb);
+        assert_eq!(sa.fields["sessions"].as_array().unwrap().len(), 2, "{sa:?}");
+        assert!(
+            sa.conflicts.is_empty(),
+            "identical values are no conflict: {:?}",
+            sa.conflicts
+        );
         assert!(Record::from_fields(&sa.fields).is_ok());
     }
 
