@@ -73,6 +73,9 @@ pub struct Traffic {
     pub up: AtomicU64,
     pub down: AtomicU64,
     pub requests: AtomicU64,
+    /// The slowest sync request so far, as the laptop saw it (microseconds,
+    /// from sending the request to having the whole answer).
+    pub max_request_micros: AtomicU64,
 }
 
 /// Installs the ring crypto provider for rustls once per process.
@@ -174,6 +177,7 @@ impl HubClient {
             .up
             .fetch_add(body.len() as u64, Ordering::Relaxed);
         self.traffic.requests.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let resp = rb
             .body(body)
             .send()
@@ -189,6 +193,10 @@ impl HubClient {
         self.traffic
             .down
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.traffic
+            .max_request_micros
+            .fetch_max(took, Ordering::Relaxed);
         if !status.is_success() {
             return Err(error_from(status.as_u16(), &bytes));
         }

@@ -8,6 +8,20 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+/// Builds the filter from the user's setting. Automerge instruments its
+/// load and apply functions as INFO spans; recording those costs more than
+/// the merge itself on a busy hub, so they are off unless the setting names
+/// `automerge` itself.
+fn env_filter(filter: &str, fallback: &str) -> EnvFilter {
+    let directives = if filter.contains("automerge") {
+        filter.to_string()
+    } else {
+        format!("{filter},automerge=warn")
+    };
+    EnvFilter::try_new(directives)
+        .unwrap_or_else(|_| EnvFilter::new(format!("{fallback},automerge=warn")))
+}
+
 /// The daemon logs to daily files in `log_dir` and to stderr. `filter` is a
 /// `tracing` filter such as `info`; `OUTPOST_LOG` (already folded into the
 /// settings) sets it. Keep the guard alive until exit so the file is flushed.
@@ -25,7 +39,7 @@ pub fn init_daemon(
         .build(log_dir)
         .map_err(std::io::Error::other)?;
     let (file_writer, guard) = tracing_appender::non_blocking(appender);
-    let env_filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let env_filter = env_filter(filter, "info");
     tracing_subscriber::registry()
         .with(env_filter)
         .with(
@@ -42,8 +56,7 @@ pub fn init_daemon(
 /// The CLI logs warnings and errors to stderr only (its stdout is for
 /// results a script may capture).
 pub fn init_cli(filter: Option<&str>) {
-    let env_filter =
-        EnvFilter::try_new(filter.unwrap_or("warn")).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let env_filter = env_filter(filter.unwrap_or("warn"), "warn");
     let _ = tracing_subscriber::registry()
         .with(env_filter)
         .with(

@@ -218,6 +218,9 @@ fn open_conn(path: &Path, create: bool) -> Result<Connection, StoreError> {
     // Another process (daemon or a second CLI) may hold the write lock for a
     // moment; wait rather than fail.
     conn.busy_timeout(Duration::from_secs(30))?;
+    // Sync touches more distinct statements than the default 16-entry
+    // cache holds; a miss means parsing SQL again for every document.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
@@ -1026,17 +1029,19 @@ fn rfc3339(t: DateTime<FixedOffset>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
+// next_seq/set_seq run once per stored document during a sync, so their
+// statements are cached rather than parsed each time.
 fn next_seq(conn: &Connection) -> Result<i64, StoreError> {
-    let s: String = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?;
+    let s: String = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'seq'")?
+        .query_row([], |r| r.get(0))?;
     s.parse()
         .map_err(|_| StoreError::Meta("seq is not a number".into()))
 }
 
 fn set_seq(conn: &Connection, seq: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE meta SET value = ?1 WHERE key = 'seq'",
-        [seq.to_string()],
-    )?;
+    conn.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'seq'")?
+        .execute([seq.to_string()])?;
     Ok(())
 }
 

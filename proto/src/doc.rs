@@ -142,41 +142,26 @@ fn put_session_value(
 /// Reads the current fields and conflicts of a record document.
 pub fn read<D: ReadDoc>(doc: &D) -> Result<Snapshot, DocError> {
     let mut snap = Snapshot::default();
-    for key in doc.keys(ROOT) {
+    // One pass over the root map; only a key whose item says `conflict`
+    // is looked up again for all its values. (A `get_all` per key seeks
+    // the op set once per field and cost as much as loading the document,
+    // on the hub's push path and the laptop's pull path alike.)
+    for item in doc.map_range(ROOT, ..) {
+        let key = item.key.as_ref();
         if key == SCHEMA_KEY {
             continue;
         }
         if key == SESSIONS {
-            // Normally one map. Two replicas that created the same record
-            // id on their own (e.g. both imported one export) each made a
-            // map; read them all, so no session hides behind the other.
-            let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-            for (v, map) in doc.get_all(ROOT, SESSIONS)? {
-                if !matches!(v, AmValue::Object(ObjType::Map)) {
-                    continue;
-                }
-                for sid in doc.keys(&map) {
-                    // get_all lists the winner last, same as `get`.
-                    for (v, _) in doc.get_all(&map, sid.as_str())? {
-                        let value = session_json(&v, &sid)?;
-                        let values = by_id.entry(sid.clone()).or_default();
-                        values.retain(|x| *x != value);
-                        values.push(value);
-                    }
-                }
-            }
-            let mut sessions = Vec::with_capacity(by_id.len());
-            for (sid, mut values) in by_id {
-                if let Some(winner) = values.pop() {
-                    sessions.push(winner);
-                }
-                if !values.is_empty() {
-                    snap.conflicts.insert(format!("sessions.{sid}"), values);
-                }
-            }
-            snap.fields.insert(key, Value::Array(sessions));
+            let sessions = read_sessions(doc, &mut snap)?;
+            snap.fields.insert(key.to_string(), sessions);
             continue;
         }
+        if !item.conflict {
+            let value = from_scalar(key, &item.value.into_value())?;
+            snap.fields.insert(key.to_string(), value);
+            continue;
+        }
+        let key = key.to_string();
         let all = doc.get_all(ROOT, key.as_str())?;
         let mut values = Vec::with_capacity(all.len());
         for (v, _) in &all {
@@ -207,6 +192,38 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Snapshot, DocError> {
         }
     }
     Ok(snap)
+}
+
+/// The course sessions, with their conflicts noted in `snap`.
+fn read_sessions<D: ReadDoc>(doc: &D, snap: &mut Snapshot) -> Result<Value, DocError> {
+    // Normally one map. Two replicas that created the same record id on
+    // their own (e.g. both imported one export) each made a map; read them
+    // all, so no session hides behind the other.
+    let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (v, map) in doc.get_all(ROOT, SESSIONS)? {
+        if !matches!(v, AmValue::Object(ObjType::Map)) {
+            continue;
+        }
+        for sid in doc.keys(&map) {
+            // get_all lists the winner last, same as `get`.
+            for (v, _) in doc.get_all(&map, sid.as_str())? {
+                let value = session_json(&v, &sid)?;
+                let values = by_id.entry(sid.clone()).or_default();
+                values.retain(|x| *x != value);
+                values.push(value);
+            }
+        }
+    }
+    let mut sessions = Vec::with_capacity(by_id.len());
+    for (sid, mut values) in by_id {
+        if let Some(winner) = values.pop() {
+            sessions.push(winner);
+        }
+        if !values.is_empty() {
+            snap.conflicts.insert(format!("sessions.{sid}"), values);
+        }
+    }
+    Ok(Value::Array(sessions))
 }
 
 fn session_json(v: &AmValue<'_>, sid: &str) -> Result<Value, DocError> {

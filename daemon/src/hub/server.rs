@@ -6,7 +6,10 @@
 //! - `POST /v1/sync/push`, `POST /v1/sync/pull` — device token;
 //! - `/v1/admin/...` — admin token: orgs, invites, devices, revoke,
 //!   records (JSONL), erase;
-//! - `GET /v1/health`.
+//! - `GET /v1/health`;
+//! - `GET /v1/admin/metrics` — admin token: request count, slow requests
+//!   and the slowest request since start, so an admin can see whether the
+//!   hub keeps up when every laptop comes back at once.
 //!
 //! Every storage call runs in `spawn_blocking`. The caller binds the
 //! listener (tests bind `127.0.0.1:0` first and need no sleeps) and passes
@@ -16,12 +19,14 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
@@ -39,6 +44,63 @@ use crate::store::Filter;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// A request taking longer than this is logged as a warning and counted
+/// as slow in `/v1/admin/metrics`.
+pub const SLOW_REQUEST: Duration = Duration::from_secs(1);
+
+/// Request timings since the hub started.
+#[derive(Debug, Default)]
+pub struct RequestMetrics {
+    requests: AtomicU64,
+    slow: AtomicU64,
+    max_micros: AtomicU64,
+}
+
+/// What `GET /v1/admin/metrics` answers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricsReport {
+    pub requests: u64,
+    /// Requests that took at least [`SLOW_REQUEST`].
+    pub slow_requests: u64,
+    pub max_request_ms: f64,
+}
+
+impl RequestMetrics {
+    fn record(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if took >= SLOW_REQUEST {
+            self.slow.fetch_add(1, Ordering::Relaxed);
+        }
+        self.max_micros.fetch_max(micros, Ordering::Relaxed);
+    }
+
+    pub fn report(&self) -> MetricsReport {
+        MetricsReport {
+            requests: self.requests.load(Ordering::Relaxed),
+            slow_requests: self.slow.load(Ordering::Relaxed),
+            max_request_ms: self.max_micros.load(Ordering::Relaxed) as f64 / 1000.0,
+        }
+    }
+}
+
+/// Times every request (from parsed head to built response).
+async fn track(State(metrics): State<Arc<RequestMetrics>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let took = started.elapsed();
+    metrics.record(took);
+    if took >= SLOW_REQUEST {
+        tracing::warn!(
+            path,
+            status = resp.status().as_u16(),
+            ms = took.as_millis() as u64,
+            "slow request"
+        );
+    }
+    resp
+}
 
 type Shared = Arc<dyn HubStore>;
 
@@ -338,8 +400,18 @@ async fn records(
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
 }
 
+async fn metrics(
+    State(store): State<Shared>,
+    Extension(metrics): Extension<Arc<RequestMetrics>>,
+    headers: HeaderMap,
+) -> Result<axum::Json<MetricsReport>, ApiError> {
+    admin_auth(&store, &headers).await?;
+    Ok(axum::Json(metrics.report()))
+}
+
 /// The hub's routes over `store`.
 pub fn router(store: Shared) -> Router {
+    let request_metrics = Arc::new(RequestMetrics::default());
     Router::new()
         .route("/v1/health", get(health))
         .route(ENROLL_PATH, post(enroll))
@@ -351,11 +423,14 @@ pub fn router(store: Shared) -> Router {
         .route("/v1/admin/devices/{id}/revoke", post(revoke))
         .route("/v1/admin/records", get(records))
         .route("/v1/admin/records/{id}", axum::routing::delete(erase))
+        .route("/v1/admin/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+        .layer(Extension(request_metrics.clone()))
+        .layer(middleware::from_fn_with_state(request_metrics, track))
         .with_state(store)
 }
 

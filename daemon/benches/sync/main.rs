@@ -1,0 +1,530 @@
+//! Sync benchmark: real SQLite files, a real `outpostd hub` process on
+//! 127.0.0.1, real HTTP, and each laptop sync in a process of its own so
+//! the laptop's and the hub's peak memory are measured apart.
+//!
+//! ```sh
+//! cargo bench -p outpost-daemon --bench sync -- --n 10000 --reps 3
+//! cargo bench -p outpost-daemon --bench sync -- --n 100000 --scenarios s1,s3,list
+//! cargo bench -p outpost-daemon --bench sync -- --scenarios s4 --jsonl runs.jsonl
+//! ```
+//!
+//! Scenarios (the first three as in `shared/peers/README.md`, so the
+//! figures sit beside the peers' in `bench/compare.sh`):
+//! - `s1`: a laptop with N offline records syncs to an empty hub;
+//! - `s2`: hub and laptop share N records (the state S1 left); the laptop
+//!   adds 100 and edits 100, then syncs;
+//! - `s3`: a fresh laptop pulls the N records from the hub;
+//! - `s4`: 200 laptops of one org (`--s4-laptops`), each with 50 new
+//!   records (`--s4-records`), sync at once against one hub; then all sync
+//!   once more and every laptop must hold every record;
+//! - `list`: list all N records from the projection and export them as CSV.
+//!
+//! Every timed run starts a fresh hub process on a copy of the scenario's
+//! starting state, like the peers' driver. What is measured:
+//! - `sync_s`: the sync alone, timed inside the laptop process;
+//! - `bytes_up` / `bytes_down`: TCP payload through a counting proxy in
+//!   front of the hub (HTTP headers and compressed bodies, as the peers'
+//!   `netcount.cjs` counts them);
+//! - `client_maxrss_kb` / `server_maxrss_kb`: peak RSS (`VmHWM`) of the
+//!   laptop process and of the hub process;
+//! - `change_bytes` (S2): the Automerge bytes the hub lacked, the floor any
+//!   sync must move.
+//!
+//! Output: a line per run on stderr, a median table on stdout, and with
+//! `--jsonl FILE` one JSON line per run appended to FILE in the peers'
+//! `results.jsonl` schema.
+
+mod procs;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use outpost_daemon::client::HubClient;
+use outpost_daemon::export::{self, ExportOptions, Format};
+use outpost_daemon::hub::store::{HubStore, SqliteHubStore};
+use outpost_daemon::store::{Filter, Store};
+use outpost_daemon::sync::SyncOptions;
+use outpost_proto::catalogue::Catalogue;
+use outpost_proto::record::Record;
+use serde_json::{Value, json};
+
+use procs::{HubProcess, copy_dir, peak_rss_kb_self, run_child};
+
+const ORG: &str = "bench";
+
+struct Args {
+    n: u32,
+    reps: u32,
+    scenarios: Vec<String>,
+    jsonl: Option<PathBuf>,
+    s4_laptops: u32,
+    s4_records: u32,
+    /// Run the S4 laptops at normal priority (by default they run under
+    /// `nice`, since real laptops do not take CPU from the hub).
+    s4_no_nice: bool,
+}
+
+fn arg_value(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn parse_args(args: &[String]) -> Args {
+    let num = |name: &str, default: u32| {
+        arg_value(args, name)
+            .map(|v| {
+                v.replace('_', "")
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name} wants a number, got {v:?}"))
+            })
+            .unwrap_or(default)
+    };
+    Args {
+        n: num("--n", 10_000),
+        reps: num("--reps", 1).max(1),
+        scenarios: arg_value(args, "--scenarios")
+            .unwrap_or_else(|| "s1,s2,s3,list".into())
+            .split(',')
+            .map(str::to_string)
+            .collect(),
+        jsonl: arg_value(args, "--jsonl").map(PathBuf::from),
+        s4_laptops: num("--s4-laptops", 200),
+        s4_records: num("--s4-records", 50),
+        s4_no_nice: args.iter().any(|a| a == "--s4-no-nice"),
+    }
+}
+
+fn now() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::Local::now().fixed_offset()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // The laptop side of a timed run, in a process of its own.
+    if let Some(role) = arg_value(&args, "--role") {
+        let out = match role.as_str() {
+            "laptop-sync" => laptop_sync(
+                Path::new(&arg_value(&args, "--dir").unwrap()),
+                &arg_value(&args, "--url").unwrap(),
+            ),
+            "list" => list_and_export(Path::new(&arg_value(&args, "--dir").unwrap())),
+            "swarm" => procs::swarm(
+                Path::new(&arg_value(&args, "--dirs").unwrap()),
+                &arg_value(&args, "--url").unwrap(),
+            ),
+            other => panic!("unknown role {other}"),
+        };
+        println!("RESULT {out}");
+        return;
+    }
+    let a = parse_args(&args);
+    let mut bench = Bench::new(&a);
+    let want = |s: &str| a.scenarios.iter().any(|x| x == s);
+    if want("s1") || want("s2") || want("s3") || want("list") {
+        bench.setup_laptop_and_hub(a.n);
+    }
+    if want("list") {
+        for rep in 1..=a.reps {
+            let dir = bench.fresh_run_dir();
+            copy_dir(&bench.dir.join("laptop-a"), &dir.join("laptop"));
+            let out = run_child(&["--role", "list", "--dir", path_str(&dir.join("laptop"))]);
+            bench.report("list", a.n, rep, out);
+        }
+    }
+    if want("s1") || want("s2") || want("s3") {
+        for rep in 1..=a.reps {
+            bench.s1(a.n, rep);
+        }
+    }
+    if want("s2") {
+        for rep in 1..=a.reps {
+            bench.s2(a.n, rep);
+        }
+    }
+    if want("s3") {
+        for rep in 1..=a.reps {
+            bench.s3(a.n, rep);
+        }
+    }
+    if want("s4") {
+        for rep in 1..=a.reps {
+            bench.s4(&a, rep);
+        }
+    }
+    bench.print_table();
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("benchmark paths are UTF-8")
+}
+
+/// The driver's state: a scratch dir with the starting states, the runs.
+struct Bench {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    rows: Vec<Value>,
+    jsonl: Option<PathBuf>,
+    runs: u32,
+}
+
+impl Bench {
+    fn new(a: &Args) -> Bench {
+        let tmp = tempfile::Builder::new()
+            .prefix("outpost-bench-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        Bench {
+            dir: tmp.path().to_path_buf(),
+            _tmp: tmp,
+            rows: Vec::new(),
+            jsonl: a.jsonl.clone(),
+            runs: 0,
+        }
+    }
+
+    fn fresh_run_dir(&mut self) -> PathBuf {
+        self.runs += 1;
+        let dir = self.dir.join(format!("run-{}", self.runs));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Untimed: an empty hub with the org and two enrolled laptops, laptop
+    /// A holding N offline records and laptop B empty.
+    fn setup_laptop_and_hub(&mut self, n: u32) {
+        let t = Instant::now();
+        let hub_dir = self.dir.join("hub-empty");
+        let (hub, _) = new_hub(&hub_dir);
+        let a = new_laptop(&hub, &self.dir.join("laptop-a"), "Stadsbiblioteket");
+        new_laptop(&hub, &self.dir.join("laptop-b"), "Tensta bibliotek");
+        drop(hub);
+        procs::checkpoint_sqlite(&hub_dir.join(outpost_daemon::hub::store::HUB_FILE));
+        let mut store = Store::open(&a).unwrap();
+        let device = store.identity().device.clone();
+        let now = now();
+        for start in (0..n).step_by(5000) {
+            let chunk: Vec<Record> = (start..(start + 5000).min(n))
+                .map(|i| workload::record(i, ORG, &device, now))
+                .collect();
+            store.insert_records(&chunk).unwrap();
+        }
+        store.checkpoint().unwrap();
+        eprintln!(
+            "setup: hub + laptop with {n} records in {:.1} s (untimed)",
+            t.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Starts a hub on a copy of `from`, returns it and the run dir.
+    fn start_hub_on_copy(&mut self, from: &str) -> (HubProcess, PathBuf) {
+        let run = self.fresh_run_dir();
+        copy_dir(&self.dir.join(from), &run.join("hub"));
+        (HubProcess::start(&run.join("hub")), run)
+    }
+
+    fn s1(&mut self, n: u32, rep: u32) {
+        let (hub, run) = self.start_hub_on_copy("hub-empty");
+        let laptop = run.join("laptop");
+        copy_dir(&self.dir.join("laptop-a"), &laptop);
+        let mut out = timed_laptop_sync(&hub, &laptop);
+        let records = hub_record_count(&run.join("hub"));
+        out["server_maxrss_kb"] = json!(hub.stop());
+        check(&mut out, records == u64::from(n), || {
+            format!("the hub holds {records} records, not {n}")
+        });
+        // S2 and S3 start from the state the last S1 left, as in the peers.
+        replace_dir(&run.join("hub"), &self.dir.join("hub-after-s1"));
+        replace_dir(&laptop, &self.dir.join("laptop-a-after-s1"));
+        self.report("s1", n, rep, out);
+    }
+
+    fn s2(&mut self, n: u32, rep: u32) {
+        let run = self.fresh_run_dir();
+        let laptop = run.join("laptop");
+        copy_dir(&self.dir.join("laptop-a-after-s1"), &laptop);
+        let change_bytes = add_100_edit_100(&laptop, n);
+        copy_dir(&self.dir.join("hub-after-s1"), &run.join("hub"));
+        let hub = HubProcess::start(&run.join("hub"));
+        let mut out = timed_laptop_sync(&hub, &laptop);
+        out["server_maxrss_kb"] = json!(hub.stop());
+        out["change_bytes"] = json!(change_bytes);
+        let wire = out["bytes_up"].as_u64().unwrap_or(0) + out["bytes_down"].as_u64().unwrap_or(0);
+        out["wire_over_changes"] = json!(wire as f64 / change_bytes.max(1) as f64);
+        let records = hub_record_count(&run.join("hub"));
+        check(&mut out, records == u64::from(n) + 100, || {
+            format!("the hub holds {records} records, not {}", n + 100)
+        });
+        self.report("s2", n, rep, out);
+    }
+
+    fn s3(&mut self, n: u32, rep: u32) {
+        let (hub, run) = self.start_hub_on_copy("hub-after-s1");
+        let laptop = run.join("laptop");
+        copy_dir(&self.dir.join("laptop-b"), &laptop);
+        let mut out = timed_laptop_sync(&hub, &laptop);
+        out["server_maxrss_kb"] = json!(hub.stop());
+        let got = Store::open(&laptop).unwrap().counts().unwrap().records;
+        out["records"] = json!(got);
+        check(&mut out, got == u64::from(n), || {
+            format!("the fresh laptop holds {got} records, not {n}")
+        });
+        self.report("s3", n, rep, out);
+    }
+
+    fn s4(&mut self, a: &Args, rep: u32) {
+        let (laptops, per) = (a.s4_laptops, a.s4_records);
+        let t = Instant::now();
+        let run = self.fresh_run_dir();
+        let hub_dir = run.join("hub");
+        let (hub_store, admin) = new_hub(&hub_dir);
+        let mut dirs = Vec::new();
+        for l in 0..laptops {
+            let dir = new_laptop(
+                &hub_store,
+                &run.join(format!("laptop-{l}")),
+                "Husby bibliotek",
+            );
+            let mut store = Store::open(&dir).unwrap();
+            let device = store.identity().device.clone();
+            let now = now();
+            let records: Vec<Record> = (0..per)
+                .map(|i| workload::record(1_000_000 + l * per + i, ORG, &device, now))
+                .collect();
+            store.insert_records(&records).unwrap();
+            dirs.push(dir);
+        }
+        drop(hub_store);
+        let dirs_file = run.join("laptops.txt");
+        std::fs::write(
+            &dirs_file,
+            dirs.iter()
+                .map(|d| format!("{}\n", d.display()))
+                .collect::<String>(),
+        )
+        .unwrap();
+        eprintln!(
+            "setup: hub + {laptops} laptops with {per} records each in {:.1} s (untimed)",
+            t.elapsed().as_secs_f64()
+        );
+        let hub = HubProcess::start(&hub_dir);
+        let swarm = |label: &str| {
+            let (up0, down0) = hub.traffic();
+            let args = [
+                "--role",
+                "swarm",
+                "--dirs",
+                path_str(&dirs_file),
+                "--url",
+                hub.url(),
+            ];
+            let mut out = if a.s4_no_nice {
+                run_child(&args)
+            } else {
+                procs::run_child_niced(&args)
+            };
+            let (up1, down1) = hub.traffic();
+            out["bytes_up"] = json!(up1 - up0);
+            out["bytes_down"] = json!(down1 - down0);
+            out["round"] = json!(label);
+            out
+        };
+        let mut first = swarm("first");
+        let second = swarm("second");
+        let metrics = hub.metrics(&admin);
+        first["server_maxrss_kb"] = json!(hub.stop());
+        first["hub_requests"] = metrics["requests"].clone();
+        first["hub_slow_requests"] = metrics["slow_requests"].clone();
+        first["hub_max_request_ms"] = metrics["max_request_ms"].clone();
+        first["second_round_s"] = second["sync_s"].clone();
+        first["second_round_errors"] = second["errors"].clone();
+        let total = u64::from(laptops * per);
+        let short: Vec<u64> = dirs
+            .iter()
+            .map(|d| Store::open(d).unwrap().counts().unwrap().records)
+            .filter(|&c| c != total)
+            .collect();
+        first["laptops_missing_records"] = json!(short.len());
+        let errors = first["errors"].as_u64().unwrap_or(1) + second["errors"].as_u64().unwrap_or(1);
+        check(&mut first, errors == 0 && short.is_empty(), || {
+            format!(
+                "{errors} laptop syncs failed; {} laptops do not hold all {total} records",
+                short.len()
+            )
+        });
+        self.report("s4", a.s4_laptops * a.s4_records, rep, first);
+    }
+
+    fn report(&mut self, scenario: &str, n: u32, rep: u32, result: Value) {
+        let mut row = json!({
+            "ts": chrono::Utc::now().to_rfc3339(),
+            "system": "outpost",
+            "layout": "perdoc",
+            "scenario": scenario,
+            "n": n,
+            "rep": rep,
+        });
+        if let (Some(row), Value::Object(fields)) = (row.as_object_mut(), result) {
+            row.extend(fields);
+        }
+        eprintln!("{scenario:<4} n={n} rep={rep} {row}");
+        if let Some(path) = &self.jsonl {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            writeln!(f, "{row}").unwrap();
+        }
+        self.rows.push(row);
+    }
+
+    fn print_table(&self) {
+        println!("{}", procs::median_table(&self.rows));
+    }
+}
+
+/// Marks a run as failed (the peers' schema: an `error` field) when `ok`
+/// is false.
+fn check(out: &mut Value, ok: bool, why: impl FnOnce() -> String) {
+    if !ok && out.get("error").is_none() {
+        out["error"] = json!(why());
+    }
+}
+
+/// Creates a hub data dir (as `outpostd hub init` does) with the
+/// benchmark org; returns it and its admin token.
+fn new_hub(dir: &Path) -> (SqliteHubStore, String) {
+    let store = SqliteHubStore::open(dir).unwrap();
+    let admin = store.create_admin_token(None).unwrap();
+    store.add_org(ORG, "Bench kommun").unwrap();
+    (store, admin)
+}
+
+/// Creates a laptop store enrolled with `hub` (through the hub's store:
+/// enrolment is not what is measured).
+fn new_laptop(hub: &SqliteHubStore, dir: &Path, site: &str) -> PathBuf {
+    let store = Store::init(dir, ORG, site, "AB").unwrap();
+    let code = hub.invite(ORG, chrono::Utc::now()).unwrap();
+    let device = store.identity().device.parse().unwrap();
+    let (_, token) = hub.enroll(&code, device, chrono::Utc::now()).unwrap();
+    store.set_hub_token(Some(&token)).unwrap();
+    dir.to_path_buf()
+}
+
+fn replace_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    copy_dir(from, to);
+}
+
+fn hub_record_count(hub_dir: &Path) -> u64 {
+    let conn =
+        rusqlite::Connection::open(hub_dir.join(outpost_daemon::hub::store::HUB_FILE)).unwrap();
+    conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Untimed S2 preparation; returns the Automerge bytes the hub lacks.
+fn add_100_edit_100(laptop: &Path, n: u32) -> usize {
+    let mut store = Store::open(laptop).unwrap();
+    let device = store.identity().device.clone();
+    let now = now();
+    let new: Vec<Record> = (n..n + 100)
+        .map(|i| workload::record(i, ORG, &device, now))
+        .collect();
+    store.insert_records(&new).unwrap();
+    for j in workload::edit_indices(n) {
+        store
+            .edit(&workload::record_id(j), &workload::edit_for(j), now)
+            .unwrap();
+    }
+    let (docs, _, _) = store.load_pending(0, 10_000).unwrap();
+    docs.iter().map(|d| d.data.len()).sum()
+}
+
+/// Runs one laptop sync in a child process through the hub's counting
+/// proxy.
+fn timed_laptop_sync(hub: &HubProcess, laptop: &Path) -> Value {
+    let (up0, down0) = hub.traffic();
+    let mut out = run_child(&[
+        "--role",
+        "laptop-sync",
+        "--dir",
+        path_str(laptop),
+        "--url",
+        hub.url(),
+    ]);
+    let (up1, down1) = hub.traffic();
+    out["bytes_up"] = json!(up1 - up0);
+    out["bytes_down"] = json!(down1 - down0);
+    out
+}
+
+/// Child role: one sync of the laptop in `dir`, as `outpost sync` does it.
+fn laptop_sync(dir: &Path, url: &str) -> Value {
+    let mut store = Store::open(dir).unwrap();
+    let token = store.hub_token().unwrap();
+    let client = HubClient::new(url, None, token).unwrap();
+    let t = Instant::now();
+    let outcome =
+        outpost_daemon::sync::run(&mut store, &client, SyncOptions::default(), now(), |_| {})
+            .unwrap();
+    let sync_s = t.elapsed().as_secs_f64();
+    let traffic = &client.traffic;
+    let mut out = json!({
+        "sync_s": sync_s,
+        "pushed": outcome.pushed_docs,
+        "pulled": outcome.pulled_docs,
+        "requests": traffic.requests.load(std::sync::atomic::Ordering::Relaxed),
+        "max_request_ms": traffic.max_request_micros.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0,
+        "client_maxrss_kb": peak_rss_kb_self(),
+    });
+    if !outcome.complete() {
+        out["error"] = json!(format!("sync did not complete: {outcome:?}"));
+    }
+    out
+}
+
+/// Child role: `list` and CSV `export` of every record.
+fn list_and_export(dir: &Path) -> Value {
+    let store = Store::open(dir).unwrap();
+    let t = Instant::now();
+    let mut count = 0u64;
+    store
+        .for_each(&Filter::default(), |_| {
+            count += 1;
+            Ok(())
+        })
+        .unwrap();
+    let list_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let records = store
+        .list(&Filter::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record);
+    let mut sink = std::io::sink();
+    let mut counting = procs::CountingWriter::new(&mut sink);
+    export::export(
+        records,
+        &Catalogue::builtin(),
+        &ExportOptions {
+            format: Format::Csv,
+            excel: false,
+        },
+        &mut counting,
+    )
+    .unwrap();
+    let csv_bytes = counting.written();
+    json!({
+        "records": count,
+        "sync_s": list_s,
+        "list_s": list_s,
+        "export_csv_s": t.elapsed().as_secs_f64(),
+        "csv_bytes": csv_bytes,
+        "client_maxrss_kb": peak_rss_kb_self(),
+    })
+}
