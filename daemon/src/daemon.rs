@@ -186,7 +186,7 @@ fn sync_once(paths: &Paths, trigger: Trigger) -> Result<SyncResult, String> {
     };
     // The store changes under us too (our own pulls, sync bookkeeping):
     // only a change that left something to push is worth a sync.
-    if trigger == Trigger::StoreChanged && store.counts().map_err(|e| e.to_string())?.pending == 0 {
+    if trigger == Trigger::StoreChanged && !store.has_pending().map_err(|e| e.to_string())? {
         return Ok(SyncResult::Skipped);
     }
     let client = HubClient::new(&url, settings.ca_file.as_deref(), Some(token))
@@ -207,25 +207,31 @@ fn sync_once(paths: &Paths, trigger: Trigger) -> Result<SyncResult, String> {
     }
 }
 
-/// Watches the data dir for writes to the store (the WAL or the main
-/// file) and pokes `tx`. Returns None (and the daemon falls back to its
-/// timer) when the platform watcher cannot start.
+/// Watches the data dir for committed writes to the store and pokes `tx`.
+/// Returns None (and the daemon falls back to its timer) when the platform
+/// watcher cannot start.
+///
+/// Only data written to the WAL counts: in WAL mode every commit lands
+/// there first, while merely opening and reading the store (as the daemon
+/// itself does on every wake-up) creates and removes the `-wal` and `-shm`
+/// files and writes `-shm`. Reacting to those made the daemon wake itself
+/// every debounce period for ever instead of sleeping.
 fn watch_store(
     data_dir: &Path,
     store_file: &Path,
     tx: tokio::sync::mpsc::Sender<()>,
 ) -> Option<notify::RecommendedWatcher> {
+    use notify::event::ModifyKind;
     use notify::{EventKind, RecursiveMode, Watcher};
-    let db_name = store_file.file_name()?.to_string_lossy().to_string();
+    let wal_name = format!("{}-wal", store_file.file_name()?.to_string_lossy());
     let handler = move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
-        if !matches!(event.kind, EventKind::Modify(_) | EventKind::Create(_)) {
+        if !matches!(event.kind, EventKind::Modify(ModifyKind::Data(_))) {
             return;
         }
         let touches_store = event.paths.iter().any(|p| {
             p.file_name()
-                .map(|n| n.to_string_lossy().starts_with(&db_name))
-                .unwrap_or(false)
+                .is_some_and(|n| n.to_string_lossy() == wal_name)
         });
         if touches_store {
             // A full channel already means "sync soon".

@@ -315,6 +315,18 @@ impl Store {
         })
     }
 
+    /// Whether anything waits to be sent to the hub. Cheap (two index
+    /// probes), unlike [`Store::counts`], so the daemon can ask on every
+    /// store change.
+    pub fn has_pending(&self) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM docs WHERE pending = 1)
+                 OR EXISTS(SELECT 1 FROM tombstones WHERE pending = 1)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Opens an existing store for reading and writing.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
         let path = Self::file(data_dir);

@@ -462,3 +462,31 @@ fn a_hub_restart_between_syncs_loses_nothing() {
     assert_eq!(b.snapshot().len(), 10);
     assert_eq!(a.snapshot(), b.snapshot());
 }
+
+#[test]
+fn hub_metrics_count_sync_requests_and_need_an_admin_token() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    let code = hub.invite("mjolby");
+    let mut a = Laptop::new("mjolby", "A");
+    a.enroll(&hub.url(), &code).unwrap();
+    a.add_visit("first");
+    assert!(a.sync().complete());
+
+    let get = |token: &str| {
+        outpost_daemon::client::HubClient::new(&hub.url(), None, Some(token.to_string()))
+            .unwrap()
+            .admin(reqwest::Method::GET, "/v1/admin/metrics", &[], None)
+    };
+    // A device token is not an admin token.
+    let err = get(a.token.as_deref().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("not accepted"), "{err}");
+
+    use outpost_daemon::hub::store::HubStore;
+    let admin = hub.store.create_admin_token(None).unwrap();
+    let report: outpost_daemon::hub::server::MetricsReport =
+        serde_json::from_slice(&get(&admin).unwrap()).unwrap();
+    // enroll + push + pull at least, plus the refused metrics call.
+    assert!(report.requests >= 4, "{report:?}");
+    assert!(report.max_request_ms > 0.0, "{report:?}");
+}

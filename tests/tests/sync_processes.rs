@@ -412,3 +412,46 @@ fn kill_9_of_the_hub_in_the_middle_of_a_sync_loses_nothing() {
     assert_eq!(eb.len(), n, "every record arrived exactly once");
     assert_eq!(exported(a.path()), eb);
 }
+
+/// The periodic timer is an hour away, so only the store watcher can make
+/// the daemon sync a record added after its start-up sync.
+#[test]
+fn the_daemon_syncs_a_new_record_because_it_watches_the_store() {
+    let hub = HubProc::start();
+    let scratch = tempfile::tempdir().unwrap();
+    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    let a = laptop(&hub, "mjolby", "A");
+    let status =
+        || -> Value { serde_json::from_str(&ok(a.path(), &["status", "--json"])).unwrap() };
+    let mut daemon = clean(
+        Command::new(bin("outpostd"))
+            .arg("--data-dir")
+            .arg(a.path()),
+    )
+    .env("OUTPOST_SYNC_INTERVAL_SECS", "3600")
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let wait_for = |what: &str, done: &dyn Fn(&Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let s = status();
+            if done(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what}: {s}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let first = wait_for("no start-up sync", &|s| s["last_sync_success"].is_string());
+    add_visit(a.path(), "after start-up");
+    wait_for("the new record was not synced", &|s| {
+        s["pending"] == 0 && s["last_sync_success"] != first["last_sync_success"]
+    });
+    let _ = daemon.kill();
+    daemon.wait().unwrap();
+    let b = laptop(&hub, "mjolby", "B");
+    ok(b.path(), &["sync"]);
+    assert_eq!(exported(b.path()).len(), 1);
+}

@@ -17,7 +17,10 @@
 //! - `s4`: 200 laptops of one org (`--s4-laptops`), each with 50 new
 //!   records (`--s4-records`), sync at once against one hub; then all sync
 //!   once more and every laptop must hold every record;
-//! - `list`: list all N records from the projection and export them as CSV.
+//! - `list`: list all N records from the projection and export them as CSV;
+//! - `idle`: the laptop daemon (`outpostd`) with the N synced records and a
+//!   reachable hub, left alone for `--idle-secs` (60): CPU time, wake-ups
+//!   (context switches of all its threads), resident memory, bytes sent.
 //!
 //! Every timed run starts a fresh hub process on a copy of the scenario's
 //! starting state, like the peers' driver. What is measured:
@@ -63,6 +66,7 @@ struct Args {
     /// Run the S4 laptops at normal priority (by default they run under
     /// `nice`, since real laptops do not take CPU from the hub).
     s4_no_nice: bool,
+    idle_secs: u64,
 }
 
 fn arg_value(args: &[String], name: &str) -> Option<String> {
@@ -94,6 +98,7 @@ fn parse_args(args: &[String]) -> Args {
         s4_laptops: num("--s4-laptops", 200),
         s4_records: num("--s4-records", 50),
         s4_no_nice: args.iter().any(|a| a == "--s4-no-nice"),
+        idle_secs: u64::from(num("--idle-secs", 60)),
     }
 }
 
@@ -123,7 +128,7 @@ fn main() {
     let a = parse_args(&args);
     let mut bench = Bench::new(&a);
     let want = |s: &str| a.scenarios.iter().any(|x| x == s);
-    if want("s1") || want("s2") || want("s3") || want("list") {
+    if want("s1") || want("s2") || want("s3") || want("list") || want("idle") {
         bench.setup_laptop_and_hub(a.n);
     }
     if want("list") {
@@ -134,7 +139,7 @@ fn main() {
             bench.report("list", a.n, rep, out);
         }
     }
-    if want("s1") || want("s2") || want("s3") {
+    if want("s1") || want("s2") || want("s3") || want("idle") {
         for rep in 1..=a.reps {
             bench.s1(a.n, rep);
         }
@@ -153,6 +158,9 @@ fn main() {
         for rep in 1..=a.reps {
             bench.s4(&a, rep);
         }
+    }
+    if want("idle") {
+        bench.idle(a.n, a.idle_secs);
     }
     bench.print_table();
 }
@@ -355,6 +363,42 @@ impl Bench {
             )
         });
         self.report("s4", a.s4_laptops * a.s4_records, rep, first);
+    }
+
+    /// The laptop daemon at rest: started on the synced laptop with the
+    /// hub up, given 5 s for its start-up sync, then watched for `secs`.
+    fn idle(&mut self, n: u32, secs: u64) {
+        let (hub, run) = self.start_hub_on_copy("hub-after-s1");
+        let laptop = run.join("laptop");
+        copy_dir(&self.dir.join("laptop-a-after-s1"), &laptop);
+        std::fs::write(
+            laptop.join("config.toml"),
+            format!("hub_url = \"{}\"\n", hub.url()),
+        )
+        .unwrap();
+        let mut daemon = procs::start_laptop_daemon(&laptop);
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        let pid = daemon.id().to_string();
+        let (cpu0, switches0) = procs::cpu_and_switches(&pid);
+        let (up0, down0) = hub.traffic();
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        let (cpu1, switches1) = procs::cpu_and_switches(&pid);
+        let (up1, down1) = hub.traffic();
+        let out = json!({
+            "sync_s": null,
+            "idle_s": secs,
+            "cpu_ms": (cpu1 - cpu0) as f64 * 10.0,
+            "wakeups": switches1 - switches0,
+            "threads": procs::thread_count(&pid),
+            "rss_kb": procs::rss_kb(&pid),
+            "client_maxrss_kb": procs::peak_rss_kb(&pid),
+            "bytes_up": up1 - up0,
+            "bytes_down": down1 - down0,
+        });
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+        hub.stop();
+        self.report("idle", n, 1, out);
     }
 
     fn report(&mut self, scenario: &str, n: u32, rep: u32, result: Value) {

@@ -17,12 +17,7 @@ use serde_json::{Value, json};
 
 /// Peak resident memory of a process, from `/proc/PID/status` (`VmHWM`).
 pub fn peak_rss_kb(pid: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+    proc_status_field(&format!("/proc/{pid}/status"), "VmHWM:")
 }
 
 pub fn peak_rss_kb_self() -> Option<u64> {
@@ -176,6 +171,66 @@ fn pump(mut from: TcpStream, mut to: TcpStream, counter: &AtomicU64) {
         }
     }
     let _ = to.shutdown(Shutdown::Write);
+}
+
+/// Starts the real laptop daemon (`outpostd`) on `data_dir`.
+pub fn start_laptop_daemon(data_dir: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_outpostd"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("OUTPOST_CONFIG_DIR")
+        .env_remove("OUTPOST_DATA_DIR")
+        .env_remove("OUTPOST_HUB_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start outpostd")
+}
+
+fn proc_status_field(path: &str, field: &str) -> Option<u64> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// CPU time (user + system, in clock ticks of 10 ms) and context switches
+/// (voluntary + involuntary, summed over every thread: each is a wake-up)
+/// of a process so far.
+pub fn cpu_and_switches(pid: &str) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    let cpu = tick(11) + tick(12);
+    let mut switches = 0;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let status = task.path().join("status");
+            let status = status.to_string_lossy();
+            switches += proc_status_field(&status, "voluntary_ctxt_switches:").unwrap_or(0);
+            switches += proc_status_field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+        }
+    }
+    (cpu, switches)
+}
+
+pub fn thread_count(pid: &str) -> Option<u64> {
+    proc_status_field(&format!("/proc/{pid}/status"), "Threads:")
+}
+
+pub fn rss_kb(pid: &str) -> Option<u64> {
+    proc_status_field(&format!("/proc/{pid}/status"), "VmRSS:")
 }
 
 /// Runs this benchmark binary in a child role and returns its RESULT.
@@ -360,6 +415,16 @@ pub fn median_table(rows: &[Value]) -> String {
             notes.push(format!(
                 "list {:.3} s, CSV export {e:.3} s",
                 med("list_s").unwrap_or(0.0)
+            ));
+        }
+        if scenario == "idle" {
+            notes.push(format!(
+                "{:.0} s idle: CPU {:.0} ms, wake-ups {:.0}, RSS {:.1} MiB, threads {:.0}",
+                med("idle_s").unwrap_or(f64::NAN),
+                med("cpu_ms").unwrap_or(f64::NAN),
+                med("wakeups").unwrap_or(f64::NAN),
+                med("rss_kb").unwrap_or(f64::NAN) / 1024.0,
+                med("threads").unwrap_or(f64::NAN),
             ));
         }
         if scenario == "s4" {
