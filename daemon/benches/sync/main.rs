@@ -63,9 +63,10 @@ struct Args {
     jsonl: Option<PathBuf>,
     s4_laptops: u32,
     s4_records: u32,
-    /// Run the S4 laptops at normal priority (by default they run under
-    /// `nice`, since real laptops do not take CPU from the hub).
-    s4_no_nice: bool,
+    /// Run the S4 laptops at normal priority (by default they run in the
+    /// idle scheduling class, since real laptops do not take CPU from the
+    /// hub).
+    s4_same_priority: bool,
     idle_secs: u64,
 }
 
@@ -97,7 +98,7 @@ fn parse_args(args: &[String]) -> Args {
         jsonl: arg_value(args, "--jsonl").map(PathBuf::from),
         s4_laptops: num("--s4-laptops", 200),
         s4_records: num("--s4-records", 50),
-        s4_no_nice: args.iter().any(|a| a == "--s4-no-nice"),
+        s4_same_priority: args.iter().any(|a| a == "--s4-same-priority"),
         idle_secs: u64::from(num("--idle-secs", 60)),
     }
 }
@@ -328,10 +329,10 @@ impl Bench {
                 "--url",
                 hub.url(),
             ];
-            let mut out = if a.s4_no_nice {
+            let mut out = if a.s4_same_priority {
                 run_child(&args)
             } else {
-                procs::run_child_niced(&args)
+                procs::run_child_idle_class(&args)
             };
             let (up1, down1) = hub.traffic();
             out["bytes_up"] = json!(up1 - up0);

@@ -138,19 +138,24 @@ fn bad_request(msg: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, msg.into())
 }
 
+/// Runs blocking work (storage, body decoding and encoding) off the async
+/// workers, so one large body never stalls other connections.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("hub task failed: {e}"),
+        )
+    })?
+}
+
 /// Runs a blocking storage call off the async workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, HubError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| {
-            ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("hub task failed: {e}"),
-            )
-        })?
-        .map_err(ApiError::from)
+    off_runtime(move || f().map_err(ApiError::from)).await
 }
 
 fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -184,17 +189,24 @@ async fn admin_auth(store: &Shared, headers: &HeaderMap) -> Result<AdminAuth, Ap
     blocking(move || store.admin(&token)).await
 }
 
-fn cbor_response<T: Serialize>(value: &T) -> Result<Response, ApiError> {
-    let body = sync::encode_body(value)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok((
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
+    sync::encode_body(value).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+/// A sync answer body already encoded with [`encode`].
+fn cbor_body(body: Vec<u8>) -> Response {
+    (
         [
             (header::CONTENT_TYPE, CONTENT_TYPE),
             (header::CONTENT_ENCODING, "gzip"),
         ],
         body,
     )
-        .into_response())
+        .into_response()
+}
+
+fn cbor_response<T: Serialize>(value: &T) -> Result<Response, ApiError> {
+    Ok(cbor_body(encode(value)?))
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
@@ -233,17 +245,17 @@ async fn push(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let who = device_auth(&store, &headers).await?;
-    let req: PushRequest = decode(&body)?;
-    version(req.v)?;
-    let now = Utc::now();
-    let docs = req.docs.len();
-    let resp = blocking(move || {
+    let (answer, docs, erased) = off_runtime(move || {
+        let req: PushRequest = decode(&body)?;
+        version(req.v)?;
+        let now = Utc::now();
         store.seen(&who.device, now, Some(req.device_time))?;
-        store.push(&who, &req, now)
+        let resp = store.push(&who, &req, now)?;
+        Ok((encode(&resp)?, req.docs.len(), resp.erased.len()))
     })
     .await?;
-    tracing::debug!(docs, erased = resp.erased.len(), "push handled");
-    cbor_response(&resp)
+    tracing::debug!(docs, erased, "push handled");
+    Ok(cbor_body(answer))
 }
 
 async fn pull(
@@ -252,10 +264,13 @@ async fn pull(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let who = device_auth(&store, &headers).await?;
-    let req: PullRequest = decode(&body)?;
-    version(req.v)?;
-    let resp = blocking(move || store.pull(&who, &req)).await?;
-    cbor_response(&resp)
+    let answer = off_runtime(move || {
+        let req: PullRequest = decode(&body)?;
+        version(req.v)?;
+        encode(&store.pull(&who, &req)?)
+    })
+    .await?;
+    Ok(cbor_body(answer))
 }
 
 #[derive(Debug, Deserialize)]

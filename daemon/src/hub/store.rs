@@ -14,7 +14,8 @@
 //! and `records` the projection of current values for admin export/stats.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -243,10 +244,19 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The SQLite hub store: one connection behind a mutex. Every request is
-/// one short transaction; SQLite serialises writers anyway.
+/// How many read connections serve pulls, token checks and exports.
+const READERS: usize = 4;
+
+/// The SQLite hub store: one writer connection behind a mutex (SQLite
+/// serialises writers anyway; every write is one short transaction) and a
+/// few read connections. In WAL mode readers see a consistent snapshot
+/// while the writer commits, so a pull or a token check never waits behind
+/// a push: when every laptop comes back at once, the queue on one mutex
+/// was what made requests slow, not the work itself.
 pub struct SqliteHubStore {
     conn: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
 }
 
 impl std::fmt::Debug for SqliteHubStore {
@@ -259,26 +269,53 @@ impl SqliteHubStore {
     pub fn open(data_dir: &Path) -> Result<SqliteHubStore, HubError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| HubError::Invalid(format!("cannot create {}: {e}", data_dir.display())))?;
-        let conn = Connection::open(data_dir.join(HUB_FILE))?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        // Sync touches more distinct statements than the default 16-entry
-        // cache holds; a miss means parsing SQL again for every document.
-        conn.set_prepared_statement_cache_capacity(64);
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             PRAGMA secure_delete = ON;
-             PRAGMA foreign_keys = ON;",
-        )?;
-        crate::store::register_fold(&conn)?;
+        let path = data_dir.join(HUB_FILE);
+        let open = || -> Result<Connection, HubError> {
+            let conn = Connection::open(&path)?;
+            conn.busy_timeout(Duration::from_secs(30))?;
+            // Sync touches more distinct statements than the default 16-entry
+            // cache holds; a miss means parsing SQL again for every document.
+            conn.set_prepared_statement_cache_capacity(64);
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA secure_delete = ON;
+                 PRAGMA foreign_keys = ON;",
+            )?;
+            crate::store::register_fold(&conn)?;
+            Ok(conn)
+        };
+        let conn = open()?;
         conn.execute_batch(SCHEMA)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = open()?;
+                reader.execute_batch("PRAGMA query_only = ON;")?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<_, HubError>>()?;
         Ok(SqliteHubStore {
             conn: Mutex::new(conn),
+            readers,
+            next_reader: AtomicUsize::new(0),
         })
     }
 
-    fn conn(&self) -> Result<std::sync::MutexGuard<'_, Connection>, HubError> {
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, HubError> {
         self.conn.lock().map_err(|_| HubError::Poisoned)
+    }
+
+    /// A free read connection, or the next one in turn when all are busy.
+    fn reader(&self) -> Result<MutexGuard<'_, Connection>, HubError> {
+        for reader in &self.readers {
+            match reader.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Poisoned(_)) => return Err(HubError::Poisoned),
+            }
+        }
+        let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[turn].lock().map_err(|_| HubError::Poisoned)
     }
 
     /// Moves the WAL into the main file and truncates it, so erased bytes
@@ -363,7 +400,7 @@ impl HubStore for SqliteHubStore {
 
     fn has_admin_token(&self) -> Result<bool, HubError> {
         Ok(self
-            .conn()?
+            .reader()?
             .query_row("SELECT count(*) FROM admin_tokens", [], |r| {
                 r.get::<_, i64>(0)
             })?
@@ -372,7 +409,7 @@ impl HubStore for SqliteHubStore {
 
     fn admin(&self, token: &str) -> Result<AdminAuth, HubError> {
         let org: Option<Option<String>> = self
-            .conn()?
+            .reader()?
             .query_row(
                 "SELECT org FROM admin_tokens WHERE hash = ?1",
                 [hash_secret(token)],
@@ -403,7 +440,7 @@ impl HubStore for SqliteHubStore {
     }
 
     fn orgs(&self) -> Result<Vec<(String, String)>, HubError> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let mut stmt = conn.prepare("SELECT slug, name FROM orgs ORDER BY slug")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -476,7 +513,7 @@ impl HubStore for SqliteHubStore {
 
     fn device(&self, token: &str) -> Result<DeviceAuth, HubError> {
         let row: Option<(String, String)> = self
-            .conn()?
+            .reader()?
             .prepare_cached(
                 "SELECT id, org FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL",
             )?
@@ -502,7 +539,7 @@ impl HubStore for SqliteHubStore {
     }
 
     fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let mut stmt = conn.prepare(
             "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at FROM devices
              WHERE ?1 IS NULL OR org = ?1 ORDER BY org, enrolled_at",
@@ -603,7 +640,7 @@ impl HubStore for SqliteHubStore {
     }
 
     fn pull(&self, who: &DeviceAuth, req: &PullRequest) -> Result<PullResponse, HubError> {
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let limit = req.limit.clamp(1, 10_000) as usize;
         let since = i64::try_from(req.since).unwrap_or(i64::MAX);
         // Fetch one more than the limit to learn whether more remain.
@@ -687,7 +724,7 @@ impl HubStore for SqliteHubStore {
             admin.check(o)?;
         }
         let org = org.map(str::to_string).or_else(|| admin.org.clone());
-        let conn = self.conn()?;
+        let conn = self.reader()?;
         let mut stmt = conn.prepare_cached(
             "SELECT body FROM records
              WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR kind = ?2)
