@@ -22,5 +22,6 @@ pub mod daemon;
 pub mod export;
 pub mod hub;
 pub mod logging;
+pub mod par;
 pub mod store;
 pub mod sync;

@@ -29,7 +29,7 @@ use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
 use outpost_proto::sync::{
-    self, DocPush, FeedBody, Heads, Outcome, PullResponse, PushOutcome, PushResponse,
+    self, DocPush, FeedBody, FeedItem, Heads, Outcome, PullResponse, PushOutcome, PushResponse,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
@@ -870,23 +870,21 @@ impl Store {
             let id = result.id.to_string();
             match &result.outcome {
                 PushOutcome::Merged { heads, missing } => {
-                    let local_heads: Option<Vec<u8>> = tx
-                        .prepare_cached("SELECT heads FROM docs WHERE id = ?1")?
-                        .query_row([&id], |r| r.get(0))
-                        .optional()?;
-                    let Some(local_heads) = local_heads else {
-                        continue;
-                    };
                     if missing.is_empty() {
-                        // The common case: nothing new from the hub.
+                        // The common case: nothing new from the hub. (No
+                        // row to update: the record was erased here while
+                        // the push was in flight.)
                         tx.prepare_cached(
                             "UPDATE docs SET synced_heads = ?2, pending = (heads != ?2) WHERE id = ?1",
                         )?
                         .execute(params![id, heads.0])?;
-                        let _ = local_heads;
                         continue;
                     }
-                    let mut am = load_doc(&tx, &id)?;
+                    let mut am = match load_doc(&tx, &id) {
+                        Ok(am) => am,
+                        Err(StoreError::NotFound(_) | StoreError::Deleted(_)) => continue,
+                        Err(e) => return Err(e),
+                    };
                     let (acked, pending) =
                         sync::apply_merged(&mut am, heads, missing).map_err(|source| {
                             StoreError::Load {
@@ -924,51 +922,70 @@ impl Store {
 
     /// Applies one page of the hub's feed and saves the cursor, in one
     /// transaction.
+    ///
+    /// Three phases: read what the store holds for each item, merge and
+    /// project every document in parallel (pure CPU work on each document
+    /// alone), then write in feed order. A page naming an id twice (the
+    /// hub never sends one) is merged one item at a time.
     pub fn apply_pull(&mut self, resp: &PullResponse) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let unique = {
+            let mut ids = std::collections::HashSet::with_capacity(resp.items.len());
+            resp.items.iter().all(|item| ids.insert(item.id))
+        };
+        let mut merged_ahead = if unique {
+            let held = resp
+                .items
+                .iter()
+                .map(|item| held_for(&tx, item))
+                .collect::<Result<Vec<_>, _>>()?;
+            let pairs: Vec<_> = resp.items.iter().zip(held).collect();
+            Some(
+                crate::par::par_map(&pairs, |(item, held)| merge_feed_item(item, held)).into_iter(),
+            )
+        } else {
+            None
+        };
         let mut erased_any = false;
         for item in &resp.items {
+            let merged = match merged_ahead.as_mut().and_then(Iterator::next) {
+                Some(merged) => merged,
+                None => merge_feed_item(item, &held_for(&tx, item)?),
+            };
             let id = item.id.to_string();
-            match &item.body {
-                FeedBody::Erased => {
+            match merged? {
+                FeedMerge::Erase => {
                     erase_local(&tx, &id)?;
                     erased_any = true;
                 }
-                FeedBody::Doc { heads, data } => {
-                    let tombstoned = tx
-                        .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?
-                        .exists([&id])?;
-                    if tombstoned {
-                        // Erased here; our tombstone reaches the hub next push.
-                        continue;
-                    }
-                    let local = match load_doc(&tx, &id) {
-                        Ok(am) => Some(am),
-                        Err(StoreError::NotFound(_)) => None,
-                        Err(e) => return Err(e),
+                FeedMerge::Skip => {}
+                FeedMerge::New { heads, projection } => {
+                    let FeedBody::Doc { data, .. } = &item.body else {
+                        unreachable!("only a document merges as new")
                     };
-                    let fresh = local.is_none();
-                    let (mut am, pending) =
-                        sync::apply_feed_doc(local, data, heads).map_err(|source| {
-                            StoreError::Load {
-                                id: id.clone(),
-                                source,
-                            }
-                        })?;
-                    if fresh {
-                        // Store the hub's bytes as they are: already `save()` form.
-                        let seq = next_seq(&tx)? + 1;
-                        tx.prepare_cached(
-                            "INSERT INTO docs(id, doc, heads, synced_heads, pending, seq) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-                        )?
-                        .execute(params![id, data, heads.0, heads.0, seq])?;
-                        set_seq(&tx, seq)?;
-                        project_only(&tx, &id, &am)?;
-                    } else {
-                        save_merged(&tx, &id, &mut am, heads, pending)?;
-                    }
+                    // Store the hub's bytes as they are: already `save()` form.
+                    let seq = next_seq(&tx)? + 1;
+                    tx.prepare_cached(
+                        "INSERT INTO docs(id, doc, heads, synced_heads, pending, seq) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+                    )?
+                    .execute(params![id, data, heads.0, heads.0, seq])?;
+                    set_seq(&tx, seq)?;
+                    write_checked_projection(&tx, &id, projection)?;
+                }
+                FeedMerge::Merged {
+                    bytes,
+                    heads,
+                    acked,
+                    pending,
+                    projection,
+                } => {
+                    tx.prepare_cached(
+                        "UPDATE docs SET doc = ?2, heads = ?3, synced_heads = ?4, pending = ?5 WHERE id = ?1",
+                    )?
+                    .execute(params![id, bytes, heads, acked.0, pending])?;
+                    write_checked_projection(&tx, &id, projection)?;
                 }
             }
         }
@@ -981,6 +998,115 @@ impl Store {
             self.checkpoint()?;
         }
         Ok(())
+    }
+}
+
+/// What the store holds for a feed item's id.
+enum Held {
+    Tombstone,
+    Doc(Vec<u8>),
+    Nothing,
+}
+
+fn held_for(conn: &Connection, item: &FeedItem) -> Result<Held, StoreError> {
+    if matches!(item.body, FeedBody::Erased) {
+        return Ok(Held::Nothing);
+    }
+    let id = item.id.to_string();
+    let bytes: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT doc FROM docs WHERE id = ?1")?
+        .query_row([&id], |r| r.get(0))
+        .optional()?;
+    if let Some(bytes) = bytes {
+        return Ok(Held::Doc(bytes));
+    }
+    let tombstoned = conn
+        .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?
+        .exists([&id])?;
+    Ok(if tombstoned {
+        Held::Tombstone
+    } else {
+        Held::Nothing
+    })
+}
+
+/// A projection row computed off the transaction: the record and its
+/// conflicts, or why the merged document does not validate.
+type Projection = Result<(Record, serde_json::Map<String, Value>), String>;
+
+/// The outcome of merging one feed item, ready to write.
+enum FeedMerge {
+    Erase,
+    /// Erased here; our tombstone reaches the hub next push.
+    Skip,
+    New {
+        heads: Heads,
+        projection: Projection,
+    },
+    Merged {
+        bytes: Vec<u8>,
+        heads: Vec<u8>,
+        acked: Heads,
+        pending: bool,
+        projection: Projection,
+    },
+}
+
+/// Merges one feed item with what the store holds. Pure CPU work.
+fn merge_feed_item(item: &FeedItem, held: &Held) -> Result<FeedMerge, StoreError> {
+    let FeedBody::Doc { heads, data } = &item.body else {
+        return Ok(FeedMerge::Erase);
+    };
+    let id = item.id.to_string();
+    let load_err = |source| StoreError::Load {
+        id: id.clone(),
+        source,
+    };
+    let local = match held {
+        Held::Tombstone => return Ok(FeedMerge::Skip),
+        Held::Doc(bytes) => Some(AutoCommit::load(bytes).map_err(load_err)?),
+        Held::Nothing => None,
+    };
+    let fresh = local.is_none();
+    let (mut am, pending) = sync::apply_feed_doc(local, data, heads).map_err(load_err)?;
+    let projection = projection_of(&id, &am)?;
+    Ok(if fresh {
+        FeedMerge::New {
+            heads: heads.clone(),
+            projection,
+        }
+    } else {
+        FeedMerge::Merged {
+            bytes: am.save(),
+            heads: encode_heads(&am.get_heads()),
+            acked: heads.clone(),
+            pending,
+            projection,
+        }
+    })
+}
+
+fn projection_of(id: &str, am: &AutoCommit) -> Result<Projection, StoreError> {
+    let snapshot = read_snapshot(id, am)?;
+    Ok(Record::from_fields(&snapshot.fields)
+        .map(|record| (record, conflicts_json(&snapshot)))
+        .map_err(|e| e.to_string()))
+}
+
+/// Writes a merged document's projection. One that does not validate (it
+/// cannot, unless a peer is broken) keeps its old row and is logged,
+/// rather than failing the whole sync.
+fn write_checked_projection(
+    conn: &Connection,
+    id: &str,
+    projection: Projection,
+) -> Result<(), StoreError> {
+    match projection {
+        Ok((record, conflicts)) => write_projection(conn, &record, &conflicts),
+        Err(e) => {
+            tracing::error!(record = %id, error = %e, "merged record does not validate; kept the previous view");
+            Ok(())
+        }
     }
 }
 
@@ -1002,18 +1128,10 @@ fn save_merged(
     project_only(conn, id, am)
 }
 
-/// Rewrites a projection row from a document. A merged document that does
-/// not validate (it cannot, unless a peer is broken) keeps its old row and
-/// is logged, rather than failing the whole sync.
+/// Rewrites a projection row from a merged document (see
+/// [`write_checked_projection`]).
 fn project_only(conn: &Connection, id: &str, am: &AutoCommit) -> Result<(), StoreError> {
-    let snapshot = read_snapshot(id, am)?;
-    match Record::from_fields(&snapshot.fields) {
-        Ok(record) => write_projection(conn, &record, &conflicts_json(&snapshot)),
-        Err(e) => {
-            tracing::error!(record = %id, error = %e, "merged record does not validate; kept the previous view");
-            Ok(())
-        }
-    }
+    write_checked_projection(conn, id, projection_of(id, am)?)
 }
 
 /// Erasure that came from elsewhere: drop document and projection, keep an

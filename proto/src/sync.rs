@@ -315,7 +315,9 @@ fn refused(reason: impl Into<String>) -> HubApplied {
 /// `org`. The merged record is validated and screened again; a document of
 /// another org is refused without saying whether it exists.
 pub fn hub_apply(holds: HubHolds<'_>, push: &DocPush, org: &str) -> HubApplied {
-    let (mut am, before) = match holds {
+    // `merge_push`: whether the pushed bytes still have to be merged into
+    // the hub's copy (false when the document was loaded from them).
+    let (mut am, before, merge_push) = match holds {
         HubHolds::Erased => {
             return HubApplied {
                 outcome: PushOutcome::Erased,
@@ -328,7 +330,7 @@ pub fn hub_apply(holds: HubHolds<'_>, push: &DocPush, org: &str) -> HubApplied {
         HubHolds::Doc { data, .. } => match AutoCommit::load(data) {
             Ok(mut am) => {
                 let before = am.get_heads();
-                (am, before)
+                (am, before, true)
             }
             Err(_) => return refused("the hub's copy is damaged; an admin must restore it"),
         },
@@ -338,9 +340,15 @@ pub fn hub_apply(holds: HubHolds<'_>, push: &DocPush, org: &str) -> HubApplied {
                 store: None,
             };
         }
-        HubHolds::Nothing => (AutoCommit::new(), Vec::new()),
+        // New to the hub: `load` the whole document directly. Going
+        // through `load_incremental` on an empty document does the same
+        // work plus patch bookkeeping, a quarter of the hub's push time.
+        HubHolds::Nothing => match AutoCommit::load(&push.data) {
+            Ok(am) => (am, Vec::new(), false),
+            Err(_) => return refused("the document bytes are damaged"),
+        },
     };
-    if am.load_incremental(&push.data).is_err() {
+    if merge_push && am.load_incremental(&push.data).is_err() {
         return refused("the document bytes are damaged");
     }
     if !am.get_missing_deps(&[]).is_empty() {

@@ -29,6 +29,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::par::par_map;
 use crate::store::Filter;
 
 pub const HUB_FILE: &str = "hub.db";
@@ -587,18 +588,43 @@ impl HubStore for SqliteHubStore {
         {
             let mut get = tx.prepare_cached("SELECT org, doc FROM docs WHERE id = ?1")?;
             let mut tomb = tx.prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?;
+            let mut stored_copy = |id: &str| -> Result<Stored, HubError> {
+                let existing: Option<(String, Vec<u8>)> = get
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let erased = existing.is_none() && tomb.exists([id])?;
+                Ok(Stored { existing, erased })
+            };
+            // Merging, validating and screening is CPU work on each
+            // document alone: with every document's stored copy read
+            // first, it runs on all cores. A request naming one id twice
+            // must see its own first write, so it goes one by one.
+            let unique = {
+                let mut ids = std::collections::HashSet::with_capacity(req.docs.len());
+                req.docs.iter().all(|d| ids.insert(d.id))
+            };
+            let mut merged_ahead = if unique {
+                let stored = req
+                    .docs
+                    .iter()
+                    .map(|push| stored_copy(&push.id.to_string()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let pairs: Vec<_> = req.docs.iter().zip(&stored).collect();
+                Some(
+                    par_map(&pairs, |(push, stored)| {
+                        hub_apply(stored.holds(), push, &who.org)
+                    })
+                    .into_iter(),
+                )
+            } else {
+                None
+            };
             for push in &req.docs {
                 let id = push.id.to_string();
-                let existing: Option<(String, Vec<u8>)> = get
-                    .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let erased = existing.is_none() && tomb.exists([&id])?;
-                let holds = match (&existing, erased) {
-                    (_, true) => HubHolds::Erased,
-                    (Some((org, data)), false) => HubHolds::Doc { data, org },
-                    (None, false) => HubHolds::Nothing,
+                let applied = match merged_ahead.as_mut().and_then(Iterator::next) {
+                    Some(applied) => applied,
+                    None => hub_apply(stored_copy(&id)?.holds(), push, &who.org),
                 };
-                let applied = hub_apply(holds, push, &who.org);
                 if let PushOutcome::Refused { reason } = &applied.outcome {
                     tracing::warn!(device = %who.device, record = %id, %reason, "refused a pushed record");
                 }
@@ -750,6 +776,23 @@ impl HubStore for SqliteHubStore {
     }
 }
 
+/// What the hub holds for a pushed id, read before merging.
+struct Stored {
+    /// The owning org and the document bytes.
+    existing: Option<(String, Vec<u8>)>,
+    erased: bool,
+}
+
+impl Stored {
+    fn holds(&self) -> HubHolds<'_> {
+        match (&self.existing, self.erased) {
+            (_, true) => HubHolds::Erased,
+            (Some((org, data)), false) => HubHolds::Doc { data, org },
+            (None, false) => HubHolds::Nothing,
+        }
+    }
+}
+
 fn store_doc(
     tx: &Connection,
     org: &str,
@@ -813,5 +856,129 @@ mod tests {
             hub.admin("opa_wrong"),
             Err(HubError::Unauthorized)
         ));
+    }
+
+    fn visit(org: &str, note: &str) -> Record {
+        use outpost_proto::record::{Kind, new_record_fields};
+        let now = chrono::DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
+        let mut f = new_record_fields(Kind::Visit, org, "dev-1", now, Uuid::new_v4());
+        for (k, v) in [
+            ("site", serde_json::json!("Mjölby bibliotek")),
+            ("staff", serde_json::json!("AB")),
+            ("date", serde_json::json!("2025-03-04")),
+            ("minutes", serde_json::json!(30)),
+            ("channel", serde_json::json!("drop_in")),
+            ("services", serde_json::json!(["BankID"])),
+            ("category", serde_json::json!("e_service")),
+            ("outcome", serde_json::json!("solved")),
+            ("age_band", serde_json::json!("65_79")),
+            ("language", serde_json::json!("sv")),
+            ("note", serde_json::json!(note)),
+        ] {
+            f.insert(k.into(), v);
+        }
+        Record::from_fields(&f).unwrap()
+    }
+
+    fn doc_push(am: &mut automerge::AutoCommit, id: Uuid) -> DocPush {
+        DocPush {
+            id,
+            heads: Heads::from_hashes(&am.get_heads()),
+            data: am.save(),
+            full: true,
+        }
+    }
+
+    /// Many documents merge on several threads; a request naming one id
+    /// twice goes one by one, so the second copy merges into the first
+    /// instead of replacing it.
+    #[test]
+    fn a_large_push_and_a_push_naming_one_id_twice_both_merge_everything() {
+        use automerge::{ActorId, ReadDoc};
+        let dir = tempfile::tempdir().unwrap();
+        let hub = SqliteHubStore::open(dir.path()).unwrap();
+        hub.add_org("mjolby", "Mjölby kommun").unwrap();
+        let (_, token) = hub
+            .enroll(
+                &hub.invite("mjolby", Utc::now()).unwrap(),
+                Uuid::new_v4(),
+                Utc::now(),
+            )
+            .unwrap();
+        let who = hub.device(&token).unwrap();
+        let push = |docs: Vec<DocPush>| {
+            hub.push(
+                &who,
+                &PushRequest {
+                    v: PROTOCOL_VERSION,
+                    device_time: Utc::now().timestamp(),
+                    docs,
+                    erased: vec![],
+                },
+                Utc::now(),
+            )
+            .unwrap()
+        };
+
+        let records: Vec<Record> = (0..200)
+            .map(|i| visit("mjolby", &format!("besök {i}")))
+            .collect();
+        let docs = records
+            .iter()
+            .map(|r| {
+                doc_push(
+                    &mut outpost_proto::doc::create(r, ActorId::random()).unwrap(),
+                    r.id,
+                )
+            })
+            .collect();
+        let resp = push(docs);
+        assert_eq!(resp.results.len(), 200);
+        for (result, record) in resp.results.iter().zip(&records) {
+            assert_eq!(result.id, record.id, "answers keep the request order");
+            assert!(
+                matches!(result.outcome, PushOutcome::Merged { .. }),
+                "{result:?}"
+            );
+        }
+        let stored: i64 = hub
+            .conn()
+            .unwrap()
+            .query_row("SELECT count(*) FROM docs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, 200);
+
+        // Two replicas edit different fields of one record; both edits
+        // arrive in one request.
+        let record = visit("mjolby", "original");
+        let mut a = outpost_proto::doc::create(&record, ActorId::from([1u8; 16])).unwrap();
+        let mut b = a.fork().with_actor(ActorId::from([2u8; 16]));
+        use automerge::transaction::Transactable;
+        a.put(automerge::ROOT, "minutes", 45i64).unwrap();
+        b.put(automerge::ROOT, "outcome", "partly").unwrap();
+        push(vec![
+            doc_push(&mut a, record.id),
+            doc_push(&mut b, record.id),
+        ]);
+        let data: Vec<u8> = hub
+            .conn()
+            .unwrap()
+            .query_row(
+                "SELECT doc FROM docs WHERE id = ?1",
+                [record.id.to_string()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let merged = automerge::AutoCommit::load(&data).unwrap();
+        let text = |key: &str| {
+            merged
+                .get(automerge::ROOT, key)
+                .unwrap()
+                .unwrap()
+                .0
+                .to_string()
+        };
+        assert_eq!(text("minutes"), "45");
+        assert_eq!(text("outcome"), "\"partly\"");
     }
 }
