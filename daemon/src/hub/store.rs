@@ -276,12 +276,16 @@ impl SqliteHubStore {
             conn.busy_timeout(Duration::from_secs(30))?;
             // Sync touches more distinct statements than the default 16-entry
             // cache holds; a miss means parsing SQL again for every document.
+            // The page cache (32 MiB a connection, default 2 MiB) keeps the
+            // indexes that every pushed document's random-UUID insert
+            // descends in memory once an org holds 100,000 records.
             conn.set_prepared_statement_cache_capacity(64);
             conn.execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = FULL;
                  PRAGMA secure_delete = ON;
-                 PRAGMA foreign_keys = ON;",
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA cache_size = -32768;",
             )?;
             crate::store::register_fold(&conn)?;
             Ok(conn)
@@ -669,25 +673,33 @@ impl HubStore for SqliteHubStore {
         let conn = self.reader()?;
         let limit = req.limit.clamp(1, 10_000) as usize;
         let since = i64::try_from(req.since).unwrap_or(i64::MAX);
-        // Fetch one more than the limit to learn whether more remain.
+        // `limit` bounds the items sent. Entries this device caused are
+        // skipped without a body, so a page may scan more rows than it
+        // sends, up to `scan_cap`: after a first upload, the device's own
+        // entries would otherwise cost it a round trip per page of nothing.
+        let scan_cap = limit.saturating_mul(16).min(100_000);
+        // Fetch one more row than the scan cap to learn whether more remain.
         let mut stmt = conn.prepare_cached(
             "SELECT seq, id, origin, heads, doc FROM docs WHERE org = ?1 AND seq > ?2
              UNION ALL
              SELECT seq, id, NULL, NULL, NULL FROM tombstones WHERE org = ?1 AND seq > ?2
              ORDER BY 1 LIMIT ?3",
         )?;
-        let mut rows = stmt.query(params![who.org, since, (limit + 1) as i64])?;
+        let mut rows = stmt.query(params![who.org, since, (scan_cap + 1) as i64])?;
         let mut items = Vec::new();
         let mut next = req.since;
         let mut more = false;
         let mut bytes = 0usize;
-        let mut seen = 0usize;
+        let mut scanned = 0usize;
         while let Some(row) = rows.next()? {
-            if seen == limit || (bytes >= PULL_PAGE_BYTES && seen > 0) {
+            if items.len() == limit
+                || scanned == scan_cap
+                || (bytes >= PULL_PAGE_BYTES && !items.is_empty())
+            {
                 more = true;
                 break;
             }
-            seen += 1;
+            scanned += 1;
             let seq: i64 = row.get(0)?;
             let id: String = row.get(1)?;
             let origin: Option<String> = row.get(2)?;
@@ -980,5 +992,81 @@ mod tests {
         };
         assert_eq!(text("minutes"), "45");
         assert_eq!(text("outcome"), "\"partly\"");
+    }
+
+    /// A page is bounded by items sent, not rows scanned: the pusher's own
+    /// entries cost it few round trips, another device still gets pages of
+    /// `limit` documents, and both reach the end of the feed.
+    #[test]
+    fn a_pull_skips_the_devices_own_entries_without_a_round_trip_per_page() {
+        use automerge::ActorId;
+        let dir = tempfile::tempdir().unwrap();
+        let hub = SqliteHubStore::open(dir.path()).unwrap();
+        hub.add_org("mjolby", "Mjölby kommun").unwrap();
+        let device = |hub: &SqliteHubStore| {
+            let (_, token) = hub
+                .enroll(
+                    &hub.invite("mjolby", Utc::now()).unwrap(),
+                    Uuid::new_v4(),
+                    Utc::now(),
+                )
+                .unwrap();
+            hub.device(&token).unwrap()
+        };
+        let (a, b) = (device(&hub), device(&hub));
+        let docs = (0..100)
+            .map(|i| {
+                let r = visit("mjolby", &format!("besök {i}"));
+                doc_push(
+                    &mut outpost_proto::doc::create(&r, ActorId::random()).unwrap(),
+                    r.id,
+                )
+            })
+            .collect();
+        hub.push(
+            &a,
+            &PushRequest {
+                v: PROTOCOL_VERSION,
+                device_time: 0,
+                docs,
+                erased: vec![],
+            },
+            Utc::now(),
+        )
+        .unwrap();
+        let pages = |who: &DeviceAuth| {
+            let (mut since, mut pages, mut items) = (0, Vec::new(), 0);
+            loop {
+                let page = hub
+                    .pull(
+                        who,
+                        &PullRequest {
+                            v: PROTOCOL_VERSION,
+                            since,
+                            limit: 5,
+                        },
+                    )
+                    .unwrap();
+                assert!(page.items.len() <= 5);
+                items += page.items.len();
+                pages.push(page.items.len());
+                since = page.next;
+                if !page.more {
+                    return (pages, items, since);
+                }
+            }
+        };
+        let (own_pages, own_items, own_end) = pages(&a);
+        assert_eq!(own_items, 0, "a device is not sent back what it pushed");
+        assert_eq!(
+            own_pages.len(),
+            2,
+            "100 own entries, 80 scanned a page: {own_pages:?}"
+        );
+        assert_eq!(own_end, 100);
+        let (other_pages, other_items, other_end) = pages(&b);
+        assert_eq!(other_items, 100);
+        assert_eq!(other_pages.len(), 20, "{other_pages:?}");
+        assert_eq!(other_end, 100);
     }
 }
