@@ -367,7 +367,8 @@ impl Bench {
     }
 
     /// The laptop daemon at rest: started on the synced laptop with the
-    /// hub up, given 5 s for its start-up sync, then watched for `secs`.
+    /// hub up, given 15 s for its start-up sync (and for the blocking
+    /// thread that ran it to retire), then watched for `secs`.
     fn idle(&mut self, n: u32, secs: u64) {
         let (hub, run) = self.start_hub_on_copy("hub-after-s1");
         let laptop = run.join("laptop");
@@ -378,7 +379,7 @@ impl Bench {
         )
         .unwrap();
         let mut daemon = procs::start_laptop_daemon(&laptop);
-        std::thread::sleep(std::time::Duration::from_secs(5));
+        std::thread::sleep(std::time::Duration::from_secs(15));
         let pid = daemon.id().to_string();
         let (cpu0, switches0) = procs::cpu_and_switches(&pid);
         let (up0, down0) = hub.traffic();
@@ -389,7 +390,7 @@ impl Bench {
             "sync_s": null,
             "idle_s": secs,
             "cpu_ms": (cpu1 - cpu0) as f64 * 10.0,
-            "wakeups": switches1 - switches0,
+            "wakeups": procs::wakeups_between(&switches0, &switches1),
             "threads": procs::thread_count(&pid),
             "rss_kb": procs::rss_kb(&pid),
             "client_maxrss_kb": procs::peak_rss_kb(&pid),

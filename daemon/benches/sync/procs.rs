@@ -2,6 +2,7 @@
 //! proxy in front of it, child runs of this binary, peak memory, the S4
 //! swarm and the median table.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -197,10 +198,10 @@ fn proc_status_field(path: &str, field: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// CPU time (user + system, in clock ticks of 10 ms) and context switches
-/// (voluntary + involuntary, summed over every thread: each is a wake-up)
-/// of a process so far.
-pub fn cpu_and_switches(pid: &str) -> (u64, u64) {
+/// CPU time (user + system, in clock ticks of 10 ms) of a process so far,
+/// and the context switches (voluntary + involuntary: each is a wake-up)
+/// of each of its threads.
+pub fn cpu_and_switches(pid: &str) -> (u64, BTreeMap<String, u64>) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name, which is in parentheses.
     let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
@@ -213,16 +214,26 @@ pub fn cpu_and_switches(pid: &str) -> (u64, u64) {
     };
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
     let cpu = tick(11) + tick(12);
-    let mut switches = 0;
+    let mut switches = BTreeMap::new();
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for task in tasks.flatten() {
             let status = task.path().join("status");
             let status = status.to_string_lossy();
-            switches += proc_status_field(&status, "voluntary_ctxt_switches:").unwrap_or(0);
-            switches += proc_status_field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+            let n = proc_status_field(&status, "voluntary_ctxt_switches:").unwrap_or(0)
+                + proc_status_field(&status, "nonvoluntary_ctxt_switches:").unwrap_or(0);
+            switches.insert(task.file_name().to_string_lossy().into_owned(), n);
         }
     }
     (cpu, switches)
+}
+
+/// Wake-ups between two samples of [`cpu_and_switches`]: per thread, so a
+/// thread that ended in between does not make the sum go backwards.
+pub fn wakeups_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(tid, n)| n.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum()
 }
 
 pub fn thread_count(pid: &str) -> Option<u64> {
