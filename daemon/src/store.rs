@@ -215,6 +215,15 @@ fn open_conn(path: &Path, create: bool) -> Result<Connection, StoreError> {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// The settings every Outpost database connection runs with, the laptop's
+/// and the hub's: WAL (readers and one writer at once), a full sync on
+/// every commit (a saved record survives power loss), erased bytes
+/// overwritten, and `fold()` for case-insensitive Swedish text.
+pub(crate) fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     // Another process (daemon or a second CLI) may hold the write lock for a
     // moment; wait rather than fail.
     conn.busy_timeout(Duration::from_secs(30))?;
@@ -227,8 +236,7 @@ fn open_conn(path: &Path, create: bool) -> Result<Connection, StoreError> {
          PRAGMA secure_delete = ON;
          PRAGMA foreign_keys = ON;",
     )?;
-    register_fold(&conn)?;
-    Ok(conn)
+    register_fold(conn)
 }
 
 /// Registers `fold(text)`: Unicode lowercase. SQLite's own `lower()` only

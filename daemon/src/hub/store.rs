@@ -16,7 +16,6 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use outpost_proto::record::{Kind, Record};
@@ -273,21 +272,12 @@ impl SqliteHubStore {
         let path = data_dir.join(HUB_FILE);
         let open = || -> Result<Connection, HubError> {
             let conn = Connection::open(&path)?;
-            conn.busy_timeout(Duration::from_secs(30))?;
-            // Sync touches more distinct statements than the default 16-entry
-            // cache holds; a miss means parsing SQL again for every document.
-            // The page cache (32 MiB a connection, default 2 MiB) keeps the
-            // indexes that every pushed document's random-UUID insert
-            // descends in memory once an org holds 100,000 records.
-            conn.set_prepared_statement_cache_capacity(64);
-            conn.execute_batch(
-                "PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = FULL;
-                 PRAGMA secure_delete = ON;
-                 PRAGMA foreign_keys = ON;
-                 PRAGMA cache_size = -32768;",
-            )?;
-            crate::store::register_fold(&conn)?;
+            crate::store::configure(&conn)?;
+            // A 32 MiB page cache a connection (the default is 2 MiB) keeps
+            // in memory the indexes that every pushed document's
+            // random-UUID insert descends, once an org holds 100,000
+            // records.
+            conn.execute_batch("PRAGMA cache_size = -32768;")?;
             Ok(conn)
         };
         let conn = open()?;
@@ -892,6 +882,13 @@ mod tests {
         Record::from_fields(&f).unwrap()
     }
 
+    /// A new device of `mjolby`, enrolled.
+    fn enrolled(hub: &SqliteHubStore) -> DeviceAuth {
+        let code = hub.invite("mjolby", Utc::now()).unwrap();
+        let (_, token) = hub.enroll(&code, Uuid::new_v4(), Utc::now()).unwrap();
+        hub.device(&token).unwrap()
+    }
+
     fn doc_push(am: &mut automerge::AutoCommit, id: Uuid) -> DocPush {
         DocPush {
             id,
@@ -910,14 +907,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hub = SqliteHubStore::open(dir.path()).unwrap();
         hub.add_org("mjolby", "Mjölby kommun").unwrap();
-        let (_, token) = hub
-            .enroll(
-                &hub.invite("mjolby", Utc::now()).unwrap(),
-                Uuid::new_v4(),
-                Utc::now(),
-            )
-            .unwrap();
-        let who = hub.device(&token).unwrap();
+        let who = enrolled(&hub);
         let push = |docs: Vec<DocPush>| {
             hub.push(
                 &who,
@@ -1003,17 +993,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hub = SqliteHubStore::open(dir.path()).unwrap();
         hub.add_org("mjolby", "Mjölby kommun").unwrap();
-        let device = |hub: &SqliteHubStore| {
-            let (_, token) = hub
-                .enroll(
-                    &hub.invite("mjolby", Utc::now()).unwrap(),
-                    Uuid::new_v4(),
-                    Utc::now(),
-                )
-                .unwrap();
-            hub.device(&token).unwrap()
-        };
-        let (a, b) = (device(&hub), device(&hub));
+        let (a, b) = (enrolled(&hub), enrolled(&hub));
         let docs = (0..100)
             .map(|i| {
                 let r = visit("mjolby", &format!("besök {i}"));
