@@ -725,6 +725,8 @@ pub struct SyncStatus {
 }
 
 const META_PULL_CURSOR: &str = "pull_cursor";
+/// The hub feed epoch the pull cursor counts in (see `PullResponse::epoch`).
+const META_FEED_EPOCH: &str = "feed_epoch";
 const META_HUB_TOKEN: &str = "hub_token";
 const META_SYNC_STATUS: &str = "sync_status";
 
@@ -768,15 +770,27 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// The hub feed epoch saved with the pull cursor (0 if none).
+    pub fn feed_epoch(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta_get(META_FEED_EPOCH)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
     /// Forgets what the hub acknowledged, so the next sync sends and
-    /// fetches everything again (after enrolling with a different hub).
+    /// fetches everything again (after enrolling with a different hub, or
+    /// when the hub's feed was restored from a backup).
     pub fn reset_sync_state(&mut self) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("UPDATE docs SET synced_heads = NULL, pending = 1", [])?;
         tx.execute("UPDATE tombstones SET pending = 1", [])?;
-        tx.execute("DELETE FROM meta WHERE key = ?1", [META_PULL_CURSOR])?;
+        tx.execute(
+            "DELETE FROM meta WHERE key IN (?1, ?2)",
+            [META_PULL_CURSOR, META_FEED_EPOCH],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -997,10 +1011,16 @@ impl Store {
                 }
             }
         }
-        tx.execute(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![META_PULL_CURSOR, resp.next.to_string()],
-        )?;
+        let set_meta = |key: &str, value: String| {
+            tx.prepare_cached(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![key, value])
+        };
+        set_meta(META_PULL_CURSOR, resp.next.to_string())?;
+        if resp.epoch != 0 {
+            set_meta(META_FEED_EPOCH, resp.epoch.to_string())?;
+        }
         tx.commit()?;
         if erased_any {
             self.checkpoint()?;

@@ -68,7 +68,8 @@ pub fn run(
         now.timestamp(),
         options.push_batch,
         options.pull_page,
-    );
+    )
+    .with_feed_epoch(store.feed_epoch()?);
     let mut effect = session.start();
     let outcome = loop {
         let input = match effect {
@@ -109,6 +110,15 @@ pub fn run(
                     Input::Applied
                 }
                 Err(e) => Input::Failed(format!("could not save records from the hub: {e}")),
+            },
+            Effect::ResetSyncState => match store.reset_sync_state() {
+                Ok(()) => {
+                    tracing::warn!(
+                        "the hub's feed was restored or replaced; sending every record again and re-reading the feed"
+                    );
+                    Input::Applied
+                }
+                Err(e) => Input::Failed(format!("could not reset the sync state: {e}")),
             },
             Effect::Done(outcome) => break outcome,
         };

@@ -165,6 +165,14 @@ pub struct PullResponse {
     pub next: u64,
     /// More entries after `next`.
     pub more: bool,
+    /// Which feed the cursors count in. The hub picks a new epoch for an
+    /// organisation when its feed can no longer be trusted to continue
+    /// every laptop's cursor (it was restored from a backup): a laptop that
+    /// sees a new epoch forgets what the hub acknowledged, sends everything
+    /// again and reads the feed from the start. 0 means "not given" (a hub
+    /// from before epochs).
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -455,9 +463,17 @@ pub enum Effect {
     ApplyPush(PushResponse),
     /// Send this pull; answer [`Input::PullAnswered`] or [`Input::Failed`].
     SendPull(PullRequest),
-    /// Apply the page and save `next` as the cursor in one transaction;
-    /// answer [`Input::Applied`].
+    /// Apply the page and save `next` as the cursor (and the page's
+    /// `epoch`, when not 0) in one transaction; answer [`Input::Applied`].
     ApplyPull(PullResponse),
+    /// The hub's feed is not the one the saved cursor counts in (new epoch,
+    /// or it went backwards): forget every acknowledgement (all documents
+    /// and erasures pending, sent whole), the cursor and the epoch, in one
+    /// transaction; answer [`Input::Applied`]. The session then starts over
+    /// and sends everything, so nothing acknowledged by the lost feed is
+    /// lost; Automerge merges make the resend a no-op for what the hub
+    /// still holds.
+    ResetSyncState,
     /// The session is over.
     Done(Outcome),
 }
@@ -487,6 +503,10 @@ pub struct Outcome {
     pub pulled_docs: u64,
     pub pulled_erasures: u64,
     pub requests: u64,
+    /// Times the hub's feed had to be read again from the start (it was
+    /// restored from a backup); everything was sent again each time.
+    #[serde(default)]
+    pub feed_resets: u64,
     /// Documents the hub refused, with its reason.
     pub refused: Vec<(Uuid, String)>,
     /// Set when the session stopped early.
@@ -507,6 +527,7 @@ enum Phase {
     ApplyingPush,
     Pulling,
     ApplyingPull { more: bool, next: u64 },
+    Resetting { epoch: u64 },
     Done,
 }
 
@@ -522,6 +543,11 @@ pub struct Session {
     push_batch: usize,
     pull_page: u32,
     device_time: i64,
+    /// The feed epoch the saved cursor counts in (0: none yet).
+    feed_epoch: u64,
+    /// A session resets at most once; a hub that keeps changing its feed
+    /// under it is an error to report, not a loop.
+    reset_done: bool,
     outcome: Outcome,
 }
 
@@ -536,8 +562,16 @@ impl Session {
             push_batch: push_batch.max(1),
             pull_page: pull_page.max(1),
             device_time,
+            feed_epoch: 0,
+            reset_done: false,
             outcome: Outcome::default(),
         }
+    }
+
+    /// The feed epoch the laptop saved with its cursor (0 if none).
+    pub fn with_feed_epoch(mut self, epoch: u64) -> Session {
+        self.feed_epoch = epoch;
+        self
     }
 
     pub fn start(&self) -> Effect {
@@ -628,17 +662,33 @@ impl Session {
                         FeedBody::Erased => self.outcome.pulled_erasures += 1,
                     }
                 }
-                if resp.next < self.cursor {
-                    return self.finish(Some(format!(
-                        "the hub's feed went backwards ({} after {}); was the hub restored from a backup? `outpost sync` again re-reads it",
-                        resp.next, self.cursor
-                    )));
+                let new_epoch =
+                    resp.epoch != 0 && self.feed_epoch != 0 && resp.epoch != self.feed_epoch;
+                if new_epoch || resp.next < self.cursor {
+                    if self.reset_done {
+                        return self.finish(Some(format!(
+                            "the hub's feed changed again while this laptop re-read it (epoch {}, position {} after {}); try `outpost sync` again later",
+                            resp.epoch, resp.next, self.cursor
+                        )));
+                    }
+                    self.reset_done = true;
+                    self.phase = Phase::Resetting { epoch: resp.epoch };
+                    return Effect::ResetSyncState;
                 }
                 self.phase = Phase::ApplyingPull {
                     more: resp.more,
                     next: resp.next,
                 };
                 Effect::ApplyPull(resp)
+            }
+            (Phase::Resetting { epoch }, Input::Applied) => {
+                self.outcome.feed_resets += 1;
+                self.after_seq = 0;
+                self.batch_last_seq = 0;
+                self.cursor = 0;
+                self.feed_epoch = epoch;
+                self.phase = Phase::Loading;
+                self.start()
             }
             (Phase::ApplyingPull { more, next }, Input::Applied) => {
                 let progressed = next > self.cursor;

@@ -271,9 +271,22 @@ struct SimHub {
     feed: BTreeMap<String, u64>,
     /// Every id each device was ever sent in a pull answer.
     served: BTreeMap<Uuid, BTreeSet<Uuid>>,
+    /// Each org's feed epoch (1 until the feed is restored).
+    epochs: BTreeMap<String, u64>,
 }
 
 impl SimHub {
+    fn epoch(&mut self, org: &str) -> u64 {
+        *self.epochs.entry(org.to_string()).or_insert(1)
+    }
+
+    /// What `outpostd hub restored` does after a restore from a backup.
+    fn restored(&mut self) {
+        for epoch in self.epochs.values_mut() {
+            *epoch += 1;
+        }
+    }
+
     fn bump(&mut self, org: &str) -> u64 {
         let seq = self.feed.entry(org.to_string()).or_default();
         *seq += 1;
@@ -363,6 +376,20 @@ impl SimHub {
 
     fn handle_pull(&mut self, device: Uuid, org: &str, req: &PullRequest) -> PullResponse {
         check_version(req.v).unwrap();
+        let feed = self.feed.get(org).copied().unwrap_or(0);
+        if req.since > feed {
+            // As the real hub: a cursor ahead of the feed means a restore.
+            let epoch = self.epochs.entry(org.to_string()).or_insert(1);
+            *epoch += 1;
+            return PullResponse {
+                v: PROTOCOL_VERSION,
+                items: Vec::new(),
+                next: feed,
+                more: false,
+                epoch: *epoch,
+            };
+        }
+        let epoch = self.epoch(org);
         let mut entries: Vec<(u64, Uuid)> = self
             .docs
             .iter()
@@ -407,6 +434,7 @@ impl SimHub {
             items,
             next,
             more,
+            epoch,
         }
     }
 
@@ -615,6 +643,7 @@ struct SimLaptop {
     tombs: BTreeMap<Uuid, LocalTomb>,
     seq: i64,
     cursor: u64,
+    feed_epoch: u64,
     batch: usize,
     page: u32,
     inflight: Option<(Session, Effect)>,
@@ -632,6 +661,7 @@ impl SimLaptop {
             tombs: BTreeMap::new(),
             seq: 0,
             cursor: 0,
+            feed_epoch: 0,
             batch: 2000,
             page: 2000,
             inflight: None,
@@ -866,13 +896,30 @@ impl SimLaptop {
             }
         }
         self.cursor = resp.next;
+        if resp.epoch != 0 {
+            self.feed_epoch = resp.epoch;
+        }
+    }
+
+    /// As `Store::reset_sync_state`.
+    fn reset_sync_state(&mut self) {
+        for d in self.docs.values_mut() {
+            d.acked = None;
+            d.pending = true;
+        }
+        for t in self.tombs.values_mut() {
+            t.pending = true;
+        }
+        self.cursor = 0;
+        self.feed_epoch = 0;
     }
 
     // --- sessions ---
 
     fn start_session(&mut self, now: i64) {
         assert!(self.inflight.is_none());
-        let session = Session::new(self.cursor, now, self.batch, self.page);
+        let session =
+            Session::new(self.cursor, now, self.batch, self.page).with_feed_epoch(self.feed_epoch);
         let effect = session.start();
         trace(|| format!("{}: session starts (cursor {})", self.name, self.cursor));
         self.inflight = Some((session, effect));
@@ -892,6 +939,10 @@ impl SimLaptop {
             Effect::SendPull(req) => net.pull(hub, self.device, &self.org.clone(), &req),
             Effect::ApplyPull(resp) => {
                 self.apply_pull(&resp);
+                Input::Applied
+            }
+            Effect::ResetSyncState => {
+                self.reset_sync_state();
                 Input::Applied
             }
             Effect::Done(outcome) => return Some(outcome),
@@ -1609,15 +1660,12 @@ fn hub_restored_from_backup_gets_full_documents() {
     }
 }
 
-/// Known gap, not a guarantee of DESIGN.md: when the whole hub is restored
-/// from a backup, (a) records acknowledged after the backup are lost from
-/// the hub, because laptops hold them as acknowledged and never push them
-/// again, and (b) a laptop whose pull cursor is ahead of the restored feed
-/// silently skips every feed entry up to its old cursor (the hub answers
-/// `next = since` for an empty page, so `Session`'s "feed went backwards"
-/// check never fires). Run with `--ignored` to see it fail.
+/// The whole hub restored from a backup, then `outpostd hub restored`
+/// (new feed epochs): (a) records acknowledged after the backup must reach
+/// the hub again, though laptops hold them as acknowledged, and (b) a
+/// laptop whose cursor counts in the old feed must not skip the entries
+/// the restored feed gives the same positions.
 #[test]
-#[ignore = "known gap: whole-hub restore from a backup (see the doc comment)"]
 fn hub_restored_whole_from_backup_converges() {
     let mut hub = SimHub::default();
     let mut l1 = fixed_laptop(1, ORG_A);
@@ -1632,6 +1680,7 @@ fn hub_restored_whole_from_backup_converges() {
     assert_eq!(l2.cursor, 2);
 
     hub = backup; // feed counter back at 1, x2 gone
+    hub.restored();
     let x3 = l1.create(fixed_id(3), 2); // feed seq 2 again
     for _ in 0..2 {
         for l in [&mut l1, &mut l2] {
@@ -1648,6 +1697,53 @@ fn hub_restored_whole_from_backup_converges() {
         "x2, acknowledged after the backup, is never re-sent"
     );
     assert!(hub.docs.contains_key(&x1));
+}
+
+/// Restored from a backup and started without `outpostd hub restored`:
+/// the first laptop whose cursor is ahead of the restored feed makes the
+/// hub give the feed a new epoch itself, and every laptop then sends
+/// everything again, so nothing acknowledged after the backup is lost.
+#[test]
+fn a_cursor_ahead_of_a_restored_feed_makes_everyone_resend() {
+    let mut hub = SimHub::default();
+    let mut l1 = fixed_laptop(1, ORG_A);
+    let mut l2 = fixed_laptop(2, ORG_A);
+    let x1 = l1.create(fixed_id(1), 0);
+    sync_ok(&mut l1, &mut hub);
+    let backup = hub.clone();
+    let x2 = l1.create(fixed_id(2), 1);
+    let y = l2.create(fixed_id(3), 2);
+    sync_ok(&mut l1, &mut hub);
+    sync_ok(&mut l2, &mut hub);
+    sync_ok(&mut l1, &mut hub);
+    assert_eq!(l2.cursor, 3);
+
+    hub = backup; // feed back at 1: x2 and y gone from the hub
+    let o = run_session(&mut l2, &mut hub, &mut Net::perfect());
+    assert!(o.complete(), "{o:?}");
+    assert_eq!(o.feed_resets, 1, "{o:?}");
+    let o = run_session(&mut l1, &mut hub, &mut Net::perfect());
+    assert!(o.complete(), "{o:?}");
+    assert_eq!(o.feed_resets, 1, "l1 sees the new epoch: {o:?}");
+    sync_ok(&mut l2, &mut hub);
+    let all = BTreeSet::from([x1, x2, y]);
+    assert_eq!(hub.org_docs(ORG_A), all);
+    for l in [&l1, &l2] {
+        assert_eq!(
+            l.docs.keys().copied().collect::<BTreeSet<_>>(),
+            all,
+            "{}",
+            l.name
+        );
+        for id in &all {
+            assert_eq!(doc::read(&l.docs[id].am).unwrap(), hub.snapshot(id).0);
+        }
+    }
+    // Settled: the next sessions reset nothing.
+    for l in [&mut l1, &mut l2] {
+        let o = run_session(l, &mut hub, &mut Net::perfect());
+        assert!(o.complete() && o.feed_resets == 0, "{o:?}");
+    }
 }
 
 #[test]

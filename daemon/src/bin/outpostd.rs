@@ -56,6 +56,10 @@ struct HubArgs {
 enum HubCommand {
     /// Create the hub's database and print the first admin token.
     Init,
+    /// Run once after restoring the hub's database from a backup, before
+    /// starting the hub: every laptop then sends all its records again at
+    /// its next sync, so records acknowledged after the backup are not lost.
+    Restored,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         Command::Run => run_laptop(paths),
         Command::Hub(args) => match args.command {
             Some(HubCommand::Init) => hub_init(&paths, cli.json),
+            Some(HubCommand::Restored) => hub_restored(&paths),
             None => run_hub(paths, args),
         },
     }
@@ -116,6 +121,21 @@ fn hub_init(paths: &Paths, json: bool) -> anyhow::Result<()> {
     eprintln!(
         "Hub created in {}. Keep this admin token safe: it is shown only once. Start the hub with `outpostd hub --data-dir {}`.",
         paths.data_dir.display(),
+        paths.data_dir.display()
+    );
+    Ok(())
+}
+
+fn hub_restored(paths: &Paths) -> anyhow::Result<()> {
+    let store = SqliteHubStore::open(&paths.data_dir).with_context(|| {
+        format!(
+            "could not open the hub database in {}",
+            paths.data_dir.display()
+        )
+    })?;
+    let orgs = store.rotate_feed_epochs()?;
+    eprintln!(
+        "Gave the feeds of {orgs} organisation(s) a new epoch: at their next sync, laptops send every record again and re-read the feed. Start the hub with `outpostd hub --data-dir {}`.",
         paths.data_dir.display()
     );
     Ok(())

@@ -155,7 +155,8 @@ CREATE TABLE IF NOT EXISTS orgs (
     slug       TEXT PRIMARY KEY,
     name       TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    seq        INTEGER NOT NULL DEFAULT 0
+    seq        INTEGER NOT NULL DEFAULT 0,
+    epoch      INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE TABLE IF NOT EXISTS admin_tokens (
     hash       TEXT PRIMARY KEY,
@@ -282,6 +283,7 @@ impl SqliteHubStore {
         };
         let conn = open()?;
         conn.execute_batch(SCHEMA)?;
+        migrate_feed_epochs(&conn)?;
         let readers = (0..READERS)
             .map(|_| {
                 let reader = open()?;
@@ -313,6 +315,24 @@ impl SqliteHubStore {
         self.readers[turn].lock().map_err(|_| HubError::Poisoned)
     }
 
+    /// Gives every organisation's feed a new epoch. Run after the hub's
+    /// database was restored from a backup (`outpostd hub restored`): the
+    /// restored feed no longer continues the laptops' cursors, and they may
+    /// hold records acknowledged after the backup was taken. At their next
+    /// sync every laptop sees the new epoch, sends all its records again
+    /// and reads the feed from the start, so nothing is lost.
+    pub fn rotate_feed_epochs(&self) -> Result<usize, HubError> {
+        let conn = self.conn()?;
+        let slugs: Vec<String> = conn
+            .prepare("SELECT slug FROM orgs")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for slug in &slugs {
+            set_new_epoch(&conn, slug)?;
+        }
+        Ok(slugs.len())
+    }
+
     /// Moves the WAL into the main file and truncates it, so erased bytes
     /// leave the log (called after erasures).
     pub fn checkpoint(&self) -> Result<(), HubError> {
@@ -320,6 +340,34 @@ impl SqliteHubStore {
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
+}
+
+/// A new random, non-zero feed epoch for `org` (stored as a positive i64).
+fn set_new_epoch(conn: &Connection, org: &str) -> Result<i64, HubError> {
+    let epoch = i64::try_from(rand::random::<u64>() >> 1)
+        .unwrap_or(1)
+        .max(1);
+    conn.prepare_cached("UPDATE orgs SET epoch = ?1 WHERE slug = ?2")?
+        .execute(params![epoch, org])?;
+    Ok(epoch)
+}
+
+/// Hubs created before feed epochs lack the column; every org gets one.
+fn migrate_feed_epochs(conn: &Connection) -> Result<(), HubError> {
+    let has_column = conn
+        .prepare("SELECT 1 FROM pragma_table_info('orgs') WHERE name = 'epoch'")?
+        .exists([])?;
+    if !has_column {
+        conn.execute_batch("ALTER TABLE orgs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;")?;
+    }
+    let unset: Vec<String> = conn
+        .prepare("SELECT slug FROM orgs WHERE epoch = 0")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for slug in &unset {
+        set_new_epoch(conn, slug)?;
+    }
+    Ok(())
 }
 
 fn next_org_seq(tx: &Connection, org: &str) -> Result<i64, HubError> {
@@ -424,13 +472,15 @@ impl HubStore for SqliteHubStore {
         if name.trim().is_empty() {
             return Err(HubError::Invalid("the organisation needs a name".into()));
         }
-        let n = self.conn()?.execute(
+        let conn = self.conn()?;
+        let n = conn.execute(
             "INSERT INTO orgs(slug, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
             params![slug, name.trim(), ts(Utc::now())],
         )?;
         if n == 0 {
             return Err(HubError::OrgExists(slug.into()));
         }
+        set_new_epoch(&conn, slug)?;
         Ok(())
     }
 
@@ -660,16 +710,39 @@ impl HubStore for SqliteHubStore {
     }
 
     fn pull(&self, who: &DeviceAuth, req: &PullRequest) -> Result<PullResponse, HubError> {
-        let conn = self.reader()?;
+        let mut conn = self.reader()?;
+        // One read transaction: the epoch and the page come from the same
+        // snapshot of the feed.
+        let tx = conn.transaction()?;
         let limit = req.limit.clamp(1, 10_000) as usize;
         let since = i64::try_from(req.since).unwrap_or(i64::MAX);
+        let (seq, epoch): (i64, i64) = tx
+            .prepare_cached("SELECT seq, epoch FROM orgs WHERE slug = ?1")?
+            .query_row([&who.org], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if since > seq {
+            // The laptop has read further than this feed goes: the hub was
+            // restored from a backup (or replaced). A new epoch makes every
+            // laptop of the org send everything again and re-read the feed.
+            drop(tx);
+            drop(conn);
+            let epoch = set_new_epoch(&*self.conn()?, &who.org)?;
+            tracing::warn!(org = %who.org, device = %who.device, cursor = since, feed = seq,
+                "a laptop's cursor is ahead of the feed; was the hub restored from a backup? gave the feed a new epoch");
+            return Ok(PullResponse {
+                v: PROTOCOL_VERSION,
+                items: Vec::new(),
+                next: u64::try_from(seq).unwrap_or(0),
+                more: false,
+                epoch: u64::try_from(epoch).unwrap_or(0),
+            });
+        }
         // `limit` bounds the items sent. Entries this device caused are
         // skipped without a body, so a page may scan more rows than it
         // sends, up to `scan_cap`: after a first upload, the device's own
         // entries would otherwise cost it a round trip per page of nothing.
         let scan_cap = limit.saturating_mul(16).min(100_000);
         // Fetch one more row than the scan cap to learn whether more remain.
-        let mut stmt = conn.prepare_cached(
+        let mut stmt = tx.prepare_cached(
             "SELECT seq, id, origin, heads, doc FROM docs WHERE org = ?1 AND seq > ?2
              UNION ALL
              SELECT seq, id, NULL, NULL, NULL FROM tombstones WHERE org = ?1 AND seq > ?2
@@ -724,6 +797,7 @@ impl HubStore for SqliteHubStore {
             items,
             next,
             more,
+            epoch: u64::try_from(epoch).unwrap_or(0),
         })
     }
 
