@@ -1123,4 +1123,35 @@ mod tests {
         assert_eq!(other_pages.len(), 20, "{other_pages:?}");
         assert_eq!(other_end, 100);
     }
+
+    /// A hub created before feed epochs gets the column, and every org an
+    /// epoch, when it is opened.
+    #[test]
+    fn an_older_hub_database_gets_feed_epochs_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Connection::open(dir.path().join(HUB_FILE)).unwrap();
+        old.execute_batch(
+            "CREATE TABLE orgs (slug TEXT PRIMARY KEY, name TEXT NOT NULL,
+                 created_at TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0) STRICT;
+             INSERT INTO orgs(slug, name, created_at, seq) VALUES ('mjolby', 'Mjölby kommun', '2025-01-01T00:00:00Z', 7);",
+        )
+        .unwrap();
+        drop(old);
+        let hub = SqliteHubStore::open(dir.path()).unwrap();
+        let epoch = |hub: &SqliteHubStore| -> i64 {
+            hub.conn()
+                .unwrap()
+                .query_row("SELECT epoch FROM orgs WHERE slug = 'mjolby'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        };
+        let first = epoch(&hub);
+        assert!(first > 0);
+        drop(hub);
+        let hub = SqliteHubStore::open(dir.path()).unwrap();
+        assert_eq!(epoch(&hub), first, "opening again keeps the epoch");
+        assert_eq!(hub.rotate_feed_epochs().unwrap(), 1);
+        assert_ne!(epoch(&hub), first, "a restore gives a new one");
+    }
 }
