@@ -625,6 +625,7 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
                 "pulled_erasures": outcome.pulled_erasures,
                 "refused": outcome.refused.iter().map(|(id, r)| json!({"id": id, "reason": r})).collect::<Vec<_>>(),
                 "requests": outcome.requests,
+                "feed_resets": outcome.feed_resets,
                 "bytes_up": up,
                 "bytes_down": down,
                 "error": outcome.error,
@@ -640,6 +641,11 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
             outcome.requests,
             output::bytes(up),
             output::bytes(down)
+        );
+    }
+    if outcome.feed_resets > 0 && !ctx.json {
+        eprintln!(
+            "the hub's records were restored from a backup; this laptop sent all its records again, so none are lost"
         );
     }
     for (id, reason) in &outcome.refused {

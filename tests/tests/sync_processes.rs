@@ -455,3 +455,76 @@ fn the_daemon_syncs_a_new_record_because_it_watches_the_store() {
     ok(b.path(), &["sync"]);
     assert_eq!(exported(b.path()).len(), 1);
 }
+
+/// The admin's restore procedure with real processes: stop the hub, put
+/// the backup in place, `outpostd hub restored`, start the hub. A record
+/// acknowledged after the backup comes back from the laptop that has it,
+/// and `outpost sync` says what happened.
+#[test]
+fn restoring_the_hub_from_a_backup_loses_no_record() {
+    let mut hub = HubProc::start();
+    let scratch = tempfile::tempdir().unwrap();
+    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    let a = laptop(&hub, "mjolby", "A");
+    let b = laptop(&hub, "mjolby", "B");
+    add_visit(a.path(), "before the backup");
+    ok(a.path(), &["sync"]);
+
+    hub.kill9();
+    let backup = tempfile::tempdir().unwrap();
+    let files = |from: &Path, to: &Path| {
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    };
+    files(hub.dir.path(), backup.path());
+    hub.spawn();
+    add_visit(a.path(), "acknowledged after the backup");
+    ok(a.path(), &["sync"]);
+    ok(b.path(), &["sync"]);
+    assert_eq!(exported(b.path()).len(), 2);
+
+    hub.kill9();
+    for entry in std::fs::read_dir(hub.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    files(backup.path(), hub.dir.path());
+    let out = clean(
+        Command::new(bin("outpostd"))
+            .args(["hub", "restored", "--data-dir"])
+            .arg(hub.dir.path()),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    hub.spawn();
+
+    let out = run(a.path(), &["sync"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("restored from a backup"), "{said}");
+    ok(b.path(), &["sync"]);
+    let c = laptop(&hub, "mjolby", "C");
+    ok(c.path(), &["sync"]);
+    assert_eq!(
+        exported(c.path()).len(),
+        2,
+        "the hub has both records again"
+    );
+    assert_eq!(exported(a.path()), exported(c.path()));
+    assert_eq!(exported(b.path()), exported(c.path()));
+}
