@@ -238,9 +238,11 @@ impl Bench {
         let (hub, run) = self.start_hub_on_copy("hub-empty");
         let laptop = run.join("laptop");
         copy_dir(&self.dir.join("laptop-a"), &laptop);
+        let change_bytes = doc_bytes(&Store::file(&laptop), "WHERE pending = 1");
         let mut out = timed_laptop_sync(&hub, &laptop);
         let records = hub_record_count(&run.join("hub"));
         out["server_maxrss_kb"] = json!(hub.stop());
+        with_change_bytes(&mut out, change_bytes);
         check(&mut out, records == u64::from(n), || {
             format!("the hub holds {records} records, not {n}")
         });
@@ -259,9 +261,7 @@ impl Bench {
         let hub = HubProcess::start(&run.join("hub"));
         let mut out = timed_laptop_sync(&hub, &laptop);
         out["server_maxrss_kb"] = json!(hub.stop());
-        out["change_bytes"] = json!(change_bytes);
-        let wire = out["bytes_up"].as_u64().unwrap_or(0) + out["bytes_down"].as_u64().unwrap_or(0);
-        out["wire_over_changes"] = json!(wire as f64 / change_bytes.max(1) as f64);
+        with_change_bytes(&mut out, change_bytes as u64);
         let records = hub_record_count(&run.join("hub"));
         check(&mut out, records == u64::from(n) + 100, || {
             format!("the hub holds {records} records, not {}", n + 100)
@@ -273,8 +273,13 @@ impl Bench {
         let (hub, run) = self.start_hub_on_copy("hub-after-s1");
         let laptop = run.join("laptop");
         copy_dir(&self.dir.join("laptop-b"), &laptop);
+        let change_bytes = doc_bytes(
+            &run.join("hub").join(outpost_daemon::hub::store::HUB_FILE),
+            "",
+        );
         let mut out = timed_laptop_sync(&hub, &laptop);
         out["server_maxrss_kb"] = json!(hub.stop());
+        with_change_bytes(&mut out, change_bytes);
         let got = Store::open(&laptop).unwrap().counts().unwrap().records;
         out["records"] = json!(got);
         check(&mut out, got == u64::from(n), || {
@@ -464,6 +469,25 @@ fn new_laptop(hub: &SqliteHubStore, dir: &Path, site: &str) -> PathBuf {
 fn replace_dir(from: &Path, to: &Path) {
     let _ = std::fs::remove_dir_all(to);
     copy_dir(from, to);
+}
+
+/// The Automerge bytes of the documents in a store or hub database (the
+/// floor any sync of them must move): `save()` form, as stored.
+fn doc_bytes(db: &Path, filter: &str) -> u64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        &format!("SELECT coalesce(sum(length(doc)), 0) FROM docs {filter}"),
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Adds the change bytes and how the bytes on the wire compare to them.
+fn with_change_bytes(out: &mut Value, change_bytes: u64) {
+    let wire = out["bytes_up"].as_u64().unwrap_or(0) + out["bytes_down"].as_u64().unwrap_or(0);
+    out["change_bytes"] = json!(change_bytes);
+    out["wire_over_changes"] = json!(wire as f64 / change_bytes.max(1) as f64);
 }
 
 fn hub_record_count(hub_dir: &Path) -> u64 {
