@@ -500,12 +500,12 @@ fn copy_files(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// The hub's database is restored from a backup, then `outpostd hub
-/// restored` runs: a record acknowledged after the backup comes back from
-/// the laptop that has it, and a laptop whose cursor counts in the lost
-/// feed still receives a record the restored feed numbers the same.
-#[test]
-fn a_hub_restored_from_a_backup_gets_everything_back() {
+/// Two laptops; A records one visit and syncs; the hub is backed up; A
+/// records a second visit, both sync (so B's cursor and A's
+/// acknowledgement count in a feed the backup lacks); the hub is stopped
+/// and its files replaced by the backup. `after_restore` runs on the
+/// restored data dir before the hub starts again.
+fn hub_restored_from_backup(after_restore: impl FnOnce(&std::path::Path)) -> (Hub, Laptop, Laptop) {
     let hub = Hub::start();
     hub.add_org("mjolby");
     let mut a = enrolled(&hub, "mjolby", "A");
@@ -532,18 +532,7 @@ fn a_hub_restored_from_a_backup_gets_everything_back() {
         }
     }
     copy_files(backup.path(), dir.path());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outpostd"))
-        .args(["hub", "restored", "--data-dir"])
-        .arg(dir.path())
-        .env_remove("OUTPOST_DATA_DIR")
-        .env_remove("OUTPOST_CONFIG_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    after_restore(dir.path());
     let hub = Hub::start_with(None, dir);
     assert_eq!(
         hub_ids(&hub, "mjolby").len(),
@@ -551,6 +540,29 @@ fn a_hub_restored_from_a_backup_gets_everything_back() {
         "the backup holds one record"
     );
     (a.url, b.url) = (hub.url(), hub.url());
+    (hub, a, b)
+}
+
+/// The hub's database is restored from a backup, then `outpostd hub
+/// restored` runs: a record acknowledged after the backup comes back from
+/// the laptop that has it, and a laptop whose cursor counts in the lost
+/// feed still receives a record the restored feed numbers the same.
+#[test]
+fn a_hub_restored_from_a_backup_gets_everything_back() {
+    let (hub, a, b) = hub_restored_from_backup(|dir| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_outpostd"))
+            .args(["hub", "restored", "--data-dir"])
+            .arg(dir)
+            .env_remove("OUTPOST_DATA_DIR")
+            .env_remove("OUTPOST_CONFIG_DIR")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
     // Takes the feed position that B's cursor already counted.
     let c = enrolled(&hub, "mjolby", "C");
     c.add_visit("made after the restore");
@@ -572,32 +584,7 @@ fn a_hub_restored_from_a_backup_gets_everything_back() {
 /// back.
 #[test]
 fn a_cursor_ahead_of_a_restored_hub_brings_everything_back() {
-    let hub = Hub::start();
-    hub.add_org("mjolby");
-    let mut a = enrolled(&hub, "mjolby", "A");
-    let mut b = enrolled(&hub, "mjolby", "B");
-    a.add_visit("before the backup");
-    assert!(a.sync().complete());
-
-    let dir = hub.stop();
-    let backup = tempfile::tempdir().unwrap();
-    copy_files(dir.path(), backup.path());
-    let hub = Hub::start_with(None, dir);
-    (a.url, b.url) = (hub.url(), hub.url());
-    a.add_visit("acknowledged after the backup");
-    assert!(a.sync().complete());
-    assert!(b.sync().complete());
-    let dir = hub.stop();
-    copy_files(backup.path(), dir.path());
-    for stale in ["hub.db-wal", "hub.db-shm"] {
-        if !backup.path().join(stale).exists() {
-            let _ = std::fs::remove_file(dir.path().join(stale));
-        }
-    }
-    let hub = Hub::start_with(None, dir);
-    assert_eq!(hub_ids(&hub, "mjolby").len(), 1);
-    (a.url, b.url) = (hub.url(), hub.url());
-
+    let (hub, a, b) = hub_restored_from_backup(|_| {});
     let o = b.sync();
     assert!(o.complete() && o.feed_resets == 1, "{o:?}");
     let o = a.sync();
