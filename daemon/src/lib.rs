@@ -1,4 +1,4 @@
-//! Outpost's I/O side: the laptop store, the daemon and (later) the hub.
+//! Outpost's I/O side: the laptop store, the daemon and the hub.
 //!
 //! Layout and flow:
 //! - [`config`]: data/config directories and layered settings
@@ -12,6 +12,8 @@
 //!   effects against the store and the client.
 //! - [`export`]: CSV / JSONL / XLSX writers over projected records.
 //! - [`hub`]: the hub's storage trait, its SQLite backend and HTTP API.
+//! - [`par`]: order-keeping parallel map for the CPU-bound merge step of a
+//!   sync batch (hub push, laptop pull): read, merge on all cores, write.
 //! - [`logging`]: tracing setup; the daemon logs to files in its data dir.
 //! - [`daemon`]: the `outpostd` main loop: single instance per data dir,
 //!   clean shutdown on SIGTERM / Ctrl-C.
