@@ -298,37 +298,41 @@ fn kill_9_of_hub_and_of_a_syncing_laptop_loses_nothing() {
     assert_eq!(exported(a.path()), eb);
 }
 
+/// Starts the laptop daemon on `dir`, syncing every `interval_secs`.
+fn spawn_daemon(dir: &Path, interval_secs: u32) -> Child {
+    clean(Command::new(bin("outpostd")).arg("--data-dir").arg(dir))
+        .env("OUTPOST_SYNC_INTERVAL_SECS", interval_secs.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `outpost status --json` until `done` holds (at most 40 s, then
+/// fails with `what`); returns that status.
+fn wait_for_status(dir: &Path, what: &str, done: &dyn Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let s: Value = serde_json::from_str(&ok(dir, &["status", "--json"])).unwrap();
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{what}: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn the_daemon_syncs_by_itself_and_survives_kill_9() {
     let hub = HubProc::start();
     let scratch = tempfile::tempdir().unwrap();
     hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
     let a = laptop(&hub, "mjolby", "A");
-    let spawn_daemon = || {
-        clean(
-            Command::new(bin("outpostd"))
-                .arg("--data-dir")
-                .arg(a.path()),
-        )
-        .env("OUTPOST_SYNC_INTERVAL_SECS", "10")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-    };
+    let spawn_daemon = || spawn_daemon(a.path(), 10);
     let wait_synced = |what: &str| {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            let s: Value = serde_json::from_str(&ok(a.path(), &["status", "--json"])).unwrap();
-            if s["pending"] == 0 && s["last_sync_success"].is_string() {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not sync ({what}): {s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_for_status(a.path(), &format!("daemon did not sync ({what})"), &|s| {
+            s["pending"] == 0 && s["last_sync_success"].is_string()
+        })
     };
     let mut daemon = spawn_daemon();
     add_visit(a.path(), "first");
@@ -421,32 +425,12 @@ fn the_daemon_syncs_a_new_record_because_it_watches_the_store() {
     let scratch = tempfile::tempdir().unwrap();
     hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
     let a = laptop(&hub, "mjolby", "A");
-    let status =
-        || -> Value { serde_json::from_str(&ok(a.path(), &["status", "--json"])).unwrap() };
-    let mut daemon = clean(
-        Command::new(bin("outpostd"))
-            .arg("--data-dir")
-            .arg(a.path()),
-    )
-    .env("OUTPOST_SYNC_INTERVAL_SECS", "3600")
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let wait_for = |what: &str, done: &dyn Fn(&Value) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            let s = status();
-            if done(&s) {
-                return s;
-            }
-            assert!(Instant::now() < deadline, "{what}: {s}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    let first = wait_for("no start-up sync", &|s| s["last_sync_success"].is_string());
+    let mut daemon = spawn_daemon(a.path(), 3600);
+    let first = wait_for_status(a.path(), "no start-up sync", &|s| {
+        s["last_sync_success"].is_string()
+    });
     add_visit(a.path(), "after start-up");
-    wait_for("the new record was not synced", &|s| {
+    wait_for_status(a.path(), "the new record was not synced", &|s| {
         s["pending"] == 0 && s["last_sync_success"] != first["last_sync_success"]
     });
     let _ = daemon.kill();
