@@ -21,3 +21,11 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec
             .collect()
     })
 }
+
+/// Whether no id repeats. A batch that names one document twice must be
+/// merged one item at a time (the second must see the first's write), so
+/// only a batch of distinct ids goes through [`par_map`].
+pub fn all_distinct<T: Eq + std::hash::Hash>(ids: impl ExactSizeIterator<Item = T>) -> bool {
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.into_iter().all(|id| seen.insert(id))
+}

@@ -953,11 +953,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let unique = {
-            let mut ids = std::collections::HashSet::with_capacity(resp.items.len());
-            resp.items.iter().all(|item| ids.insert(item.id))
-        };
-        let mut merged_ahead = if unique {
+        let mut merged_ahead = if crate::par::all_distinct(resp.items.iter().map(|i| i.id)) {
             let held = resp
                 .items
                 .iter()

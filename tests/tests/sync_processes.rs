@@ -101,6 +101,14 @@ impl HubProc {
         hub
     }
 
+    /// A hub with the organisation `mjolby`, as most tests want it.
+    fn with_mjolby() -> HubProc {
+        let hub = HubProc::start();
+        let scratch = tempfile::tempdir().unwrap();
+        hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+        hub
+    }
+
     fn spawn(&mut self) {
         let port = self.url.rsplit(':').next().unwrap().to_string();
         let child = clean(
@@ -196,9 +204,8 @@ fn exported(dir: &Path) -> Vec<Value> {
 
 #[test]
 fn laptops_converge_through_a_hub_process_and_orgs_stay_apart() {
-    let hub = HubProc::start();
+    let hub = HubProc::with_mjolby();
     let scratch = tempfile::tempdir().unwrap();
-    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
     hub.admin(scratch.path(), &["org", "add", "ystad", "Ystad kommun"]);
     let a = laptop(&hub, "mjolby", "Mjölby bibliotek");
     let b = laptop(&hub, "mjolby", "Skänninge bibliotek");
@@ -250,9 +257,7 @@ fn laptops_converge_through_a_hub_process_and_orgs_stay_apart() {
 
 #[test]
 fn kill_9_of_hub_and_of_a_syncing_laptop_loses_nothing() {
-    let mut hub = HubProc::start();
-    let scratch = tempfile::tempdir().unwrap();
-    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    let mut hub = HubProc::with_mjolby();
     let a = laptop(&hub, "mjolby", "A");
     let mut ids = Vec::new();
     for i in 0..40 {
@@ -324,9 +329,7 @@ fn wait_for_status(dir: &Path, what: &str, done: &dyn Fn(&Value) -> bool) -> Val
 
 #[test]
 fn the_daemon_syncs_by_itself_and_survives_kill_9() {
-    let hub = HubProc::start();
-    let scratch = tempfile::tempdir().unwrap();
-    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    let hub = HubProc::with_mjolby();
     let a = laptop(&hub, "mjolby", "A");
     let spawn_daemon = || spawn_daemon(a.path(), 10);
     let wait_synced = |what: &str| {
@@ -373,10 +376,9 @@ fn visits_jsonl(path: &Path, org: &str, n: usize) {
 
 #[test]
 fn kill_9_of_the_hub_in_the_middle_of_a_sync_loses_nothing() {
-    let mut hub = HubProc::start();
-    let scratch = tempfile::tempdir().unwrap();
-    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    let mut hub = HubProc::with_mjolby();
     let a = laptop(&hub, "mjolby", "A");
+    let scratch = tempfile::tempdir().unwrap();
     let file = scratch.path().join("visits.jsonl");
     let n = 4500; // three push batches of 2,000
     visits_jsonl(&file, "mjolby", n);
@@ -421,9 +423,7 @@ fn kill_9_of_the_hub_in_the_middle_of_a_sync_loses_nothing() {
 /// the daemon sync a record added after its start-up sync.
 #[test]
 fn the_daemon_syncs_a_new_record_because_it_watches_the_store() {
-    let hub = HubProc::start();
-    let scratch = tempfile::tempdir().unwrap();
-    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    let hub = HubProc::with_mjolby();
     let a = laptop(&hub, "mjolby", "A");
     let mut daemon = spawn_daemon(a.path(), 3600);
     let first = wait_for_status(a.path(), "no start-up sync", &|s| {
@@ -446,9 +446,7 @@ fn the_daemon_syncs_a_new_record_because_it_watches_the_store() {
 /// and `outpost sync` says what happened.
 #[test]
 fn restoring_the_hub_from_a_backup_loses_no_record() {
-    let mut hub = HubProc::start();
-    let scratch = tempfile::tempdir().unwrap();
-    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    let mut hub = HubProc::with_mjolby();
     let a = laptop(&hub, "mjolby", "A");
     let b = laptop(&hub, "mjolby", "B");
     add_visit(a.path(), "before the backup");

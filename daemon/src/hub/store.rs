@@ -643,11 +643,7 @@ impl HubStore for SqliteHubStore {
             // document alone: with every document's stored copy read
             // first, it runs on all cores. A request naming one id twice
             // must see its own first write, so it goes one by one.
-            let unique = {
-                let mut ids = std::collections::HashSet::with_capacity(req.docs.len());
-                req.docs.iter().all(|d| ids.insert(d.id))
-            };
-            let mut merged_ahead = if unique {
+            let mut merged_ahead = if crate::par::all_distinct(req.docs.iter().map(|d| d.id)) {
                 let stored = req
                     .docs
                     .iter()
