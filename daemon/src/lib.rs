@@ -12,8 +12,6 @@
 //!   effects against the store and the client.
 //! - [`export`]: CSV / JSONL / XLSX writers over projected records.
 //! - [`hub`]: the hub's storage trait, its SQLite backend and HTTP API.
-//! - [`par`]: order-keeping parallel map for the CPU-bound merge step of a
-//!   sync batch (hub push, laptop pull): read, merge on all cores, write.
 //! - [`logging`]: tracing setup; the daemon logs to files in its data dir.
 //! - [`daemon`]: the `outpostd` main loop: single instance per data dir,
 //!   clean shutdown on SIGTERM / Ctrl-C.
@@ -24,6 +22,5 @@ pub mod daemon;
 pub mod export;
 pub mod hub;
 pub mod logging;
-pub mod par;
 pub mod store;
 pub mod sync;

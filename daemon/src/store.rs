@@ -953,7 +953,8 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut merged_ahead = if crate::par::all_distinct(resp.items.iter().map(|i| i.id)) {
+        let mut merged_ahead = if outpost_proto::par::all_distinct(resp.items.iter().map(|i| i.id))
+        {
             let held = resp
                 .items
                 .iter()
@@ -961,7 +962,8 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             let pairs: Vec<_> = resp.items.iter().zip(held).collect();
             Some(
-                crate::par::par_map(&pairs, |(item, held)| merge_feed_item(item, held)).into_iter(),
+                outpost_proto::par::par_map(&pairs, |(item, held)| merge_feed_item(item, held))
+                    .into_iter(),
             )
         } else {
             None

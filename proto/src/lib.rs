@@ -9,8 +9,14 @@
 //! - [`screen`]: finds personnummer/samordningsnummer, phone numbers and
 //!   e-mail addresses in free text, without ever echoing them.
 //! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
-//! - [`sync`]: the sync protocol: wire types, per-document merge decisions
-//!   for laptop and hub, the laptop's session state machine, backoff.
+//! - [`sync`]: the sync protocol: wire types, the laptop's per-document
+//!   decisions and session state machine, backoff.
+//! - [`hub`]: the hub's side of the protocol (push, pull, erase) over a
+//!   trait of storage primitives ([`hub::HubStorage`]) that every backend
+//!   implements, an in-memory backend, and the conformance suite every
+//!   backend passes (feature `test-support`).
+//! - [`par`]: order-keeping parallel map for the CPU-bound merge step of a
+//!   sync batch (threads, but no I/O).
 //! - [`doc`]: how a record is laid out in its Automerge document, and how a
 //!   (possibly merged) document is read back with its conflicts.
 //!
@@ -24,6 +30,8 @@
 pub mod catalogue;
 pub mod doc;
 pub mod fields;
+pub mod hub;
+pub mod par;
 pub mod record;
 pub mod screen;
 pub mod stats;

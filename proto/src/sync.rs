@@ -35,8 +35,9 @@
 //! - wire types ([`PushRequest`], [`PushResponse`], [`PullRequest`],
 //!   [`PullResponse`]) and their body encoding ([`encode_body`] /
 //!   [`decode_body`]: CBOR, gzip-compressed);
-//! - per-document decisions: [`prepare_push`] (laptop), [`hub_apply`]
-//!   (hub), [`apply_merged`] and [`apply_feed_doc`] (laptop);
+//! - per-document decisions of the laptop: [`prepare_push`],
+//!   [`apply_merged`] and [`apply_feed_doc`] (the hub's are in
+//!   [`crate::hub`]);
 //! - [`Session`], the laptop's state machine: inputs in, effects out;
 //! - [`Backoff`], the offline probe schedule (randomness passed in).
 
@@ -46,9 +47,6 @@ use std::time::Duration;
 use automerge::{AutoCommit, ChangeHash};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-use crate::doc;
-use crate::record::Record;
 
 /// Bumped on any incompatible change to the wire types.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -280,133 +278,6 @@ pub fn prepare_push(id: Uuid, am: &mut AutoCommit, acked: Option<&[ChangeHash]>)
             data: am.save(),
             full: true,
         },
-    }
-}
-
-/// What the hub holds for a pushed id.
-#[derive(Debug, Clone, Copy)]
-pub enum HubHolds<'a> {
-    Nothing,
-    Erased,
-    /// The stored document and the org it belongs to.
-    Doc {
-        data: &'a [u8],
-        org: &'a str,
-    },
-}
-
-/// The hub's decision for one pushed document.
-#[derive(Debug)]
-pub struct HubApplied {
-    pub outcome: PushOutcome,
-    /// Present when the hub must store a new version of the document.
-    pub store: Option<HubWrite>,
-}
-
-#[derive(Debug)]
-pub struct HubWrite {
-    pub data: Vec<u8>,
-    pub heads: Heads,
-    pub record: Record,
-}
-
-fn refused(reason: impl Into<String>) -> HubApplied {
-    HubApplied {
-        outcome: PushOutcome::Refused {
-            reason: reason.into(),
-        },
-        store: None,
-    }
-}
-
-/// Hub: merge one pushed document into what it holds, for a device of
-/// `org`. The merged record is validated and screened again; a document of
-/// another org is refused without saying whether it exists.
-pub fn hub_apply(holds: HubHolds<'_>, push: &DocPush, org: &str) -> HubApplied {
-    // `merge_push`: whether the pushed bytes still have to be merged into
-    // the hub's copy (false when the document was loaded from them).
-    let (mut am, before, merge_push) = match holds {
-        HubHolds::Erased => {
-            return HubApplied {
-                outcome: PushOutcome::Erased,
-                store: None,
-            };
-        }
-        HubHolds::Doc { org: owner, .. } if owner != org => {
-            return refused("this record id belongs to another organisation");
-        }
-        HubHolds::Doc { data, .. } => match AutoCommit::load(data) {
-            Ok(mut am) => {
-                let before = am.get_heads();
-                (am, before, true)
-            }
-            Err(_) => return refused("the hub's copy is damaged; an admin must restore it"),
-        },
-        HubHolds::Nothing if !push.full => {
-            return HubApplied {
-                outcome: PushOutcome::NeedFull,
-                store: None,
-            };
-        }
-        // New to the hub: `load` the whole document directly. Going
-        // through `load_incremental` on an empty document does the same
-        // work plus patch bookkeeping, a quarter of the hub's push time.
-        HubHolds::Nothing => match AutoCommit::load(&push.data) {
-            Ok(am) => (am, Vec::new(), false),
-            Err(_) => return refused("the document bytes are damaged"),
-        },
-    };
-    if merge_push && am.load_incremental(&push.data).is_err() {
-        return refused("the document bytes are damaged");
-    }
-    if !am.get_missing_deps(&[]).is_empty() {
-        if push.full {
-            return refused("the document is incomplete (changes are missing from it)");
-        }
-        return HubApplied {
-            outcome: PushOutcome::NeedFull,
-            store: None,
-        };
-    }
-    let snapshot = match doc::read(&am) {
-        Ok(s) => s,
-        Err(e) => return refused(e.to_string()),
-    };
-    let record = match Record::from_fields(&snapshot.fields) {
-        Ok(r) => r,
-        Err(e) => return refused(e.to_string()),
-    };
-    if record.id != push.id {
-        return refused("the document's id does not match the id it was sent under");
-    }
-    if record.org != org {
-        return refused("the record belongs to another organisation than this device");
-    }
-    let after = am.get_heads();
-    let hub_heads = Heads::from_hashes(&after);
-    let missing = if hub_heads == push.heads {
-        Vec::new()
-    } else {
-        am.save_after(&push.heads.hashes())
-    };
-    let changed = Heads::from_hashes(&before) != hub_heads;
-    let new_here = before.is_empty() && push.full;
-    HubApplied {
-        outcome: PushOutcome::Merged {
-            heads: hub_heads.clone(),
-            missing,
-        },
-        store: changed.then(|| HubWrite {
-            // A whole document new to the hub is already in `save()` form
-            // and loaded cleanly: keep its bytes instead of saving again.
-            data: if new_here {
-                push.data.clone()
-            } else {
-                am.save()
-            },
-            heads: hub_heads,
-            record,
-        }),
     }
 }
 

@@ -1,12 +1,14 @@
 //! Deterministic simulation of the sync protocol (DESIGN.md section 5,
 //! `proto/docs/sync.md`).
 //!
-//! In-memory models of the hub ([`SimHub`]) and of laptops ([`SimLaptop`])
-//! make every sync decision through the public functions of
-//! `outpost_proto::sync` (`prepare_push`, `hub_apply`, `apply_merged`,
-//! `apply_feed_doc`, `Session`) and `outpost_proto::doc`, exactly the
-//! functions the SQLite/HTTP implementations call, so these tests exercise
-//! the real protocol logic. Only storage and transport are simulated: a
+//! The hub ([`SimHub`]) is the real hub protocol, `outpost_proto::hub`'s
+//! `push` and `pull`, over its in-memory storage backend (the SQLite hub
+//! runs the same functions over SQLite). Laptops ([`SimLaptop`]) make every
+//! sync decision through the public functions of `outpost_proto::sync`
+//! (`prepare_push`, `apply_merged`, `apply_feed_doc`, `Session`) and
+//! `outpost_proto::doc`, exactly the functions the SQLite store calls, so
+//! these tests exercise the real protocol logic. Only laptop storage and
+//! transport are simulated: a
 //! seeded lossy network ([`Net`]) drops requests, loses responses after the
 //! hub acted on them, delivers requests twice, and now and then delivers an
 //! old push again late; every message goes through
@@ -38,11 +40,13 @@ use automerge::{ActorId, AutoCommit, ROOT};
 use chrono::{DateTime, FixedOffset};
 use outpost_proto::Fields;
 use outpost_proto::doc::{self, Snapshot};
+use outpost_proto::hub::mem::{MemDoc, MemStorage};
+use outpost_proto::hub::{self, FeedEntry, HubStorage, Peer};
 use outpost_proto::record::{Kind, Record, Session as CourseSession, new_record_fields};
 use outpost_proto::sync::{
-    Backoff, DocResult, Effect, FeedBody, FeedItem, Heads, HubHolds, Input, Outcome,
-    PROTOCOL_VERSION, PullRequest, PullResponse, PushOutcome, PushRequest, PushResponse, Session,
-    apply_feed_doc, apply_merged, check_version, decode_body, encode_body, hub_apply, prepare_push,
+    Backoff, Effect, FeedBody, Heads, Input, Outcome, PullRequest, PullResponse, PushOutcome,
+    PushRequest, PushResponse, Session, apply_feed_doc, apply_merged, decode_body, encode_body,
+    prepare_push,
 };
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -248,206 +252,120 @@ fn wire<T: Serialize + DeserializeOwned>(value: &T) -> T {
 // Hub
 // ---------------------------------------------------------------------------
 
+/// The hub: the protocol code of `outpost_proto::hub` over its in-memory
+/// storage, exactly as the real hub runs it over SQLite. Only bookkeeping
+/// for the checks is added here.
 #[derive(Debug, Clone)]
-struct HubDoc {
-    org: String,
-    data: Vec<u8>,
-    heads: Heads,
-    seq: u64,
-    origin: Uuid,
-}
-
-#[derive(Debug, Clone)]
-struct HubTomb {
-    org: String,
-    seq: u64,
-}
-
-/// The hub: documents, tombstones, and one feed counter per org.
-#[derive(Debug, Clone, Default)]
 struct SimHub {
-    docs: BTreeMap<Uuid, HubDoc>,
-    tombs: BTreeMap<Uuid, HubTomb>,
-    feed: BTreeMap<String, u64>,
-    /// Every id each device was ever sent in a pull answer.
+    storage: MemStorage,
+    /// Every document id each device was ever sent in a pull answer
+    /// (tombstones are the device's own org's erasures, of any id).
     served: BTreeMap<Uuid, BTreeSet<Uuid>>,
-    /// Each org's feed epoch (1 until the feed is restored).
-    epochs: BTreeMap<String, u64>,
+    /// Source of new epochs (deterministic; the real hub draws at random).
+    next_epoch: u64,
+}
+
+impl Default for SimHub {
+    fn default() -> SimHub {
+        SimHub {
+            storage: MemStorage::with_orgs(&[ORG_A, ORG_B]),
+            served: BTreeMap::new(),
+            next_epoch: 1000,
+        }
+    }
+}
+
+fn peer(device: Uuid, org: &str) -> Peer {
+    Peer {
+        device: device.to_string(),
+        org: org.to_string(),
+    }
 }
 
 impl SimHub {
-    fn epoch(&mut self, org: &str) -> u64 {
-        *self.epochs.entry(org.to_string()).or_insert(1)
-    }
-
     /// What `outpostd hub restored` does after a restore from a backup.
     fn restored(&mut self) {
-        for epoch in self.epochs.values_mut() {
-            *epoch += 1;
-        }
-    }
-
-    fn bump(&mut self, org: &str) -> u64 {
-        let seq = self.feed.entry(org.to_string()).or_default();
-        *seq += 1;
-        *seq
+        self.storage.bump_epochs();
     }
 
     fn handle_push(&mut self, device: Uuid, org: &str, req: &PushRequest) -> PushResponse {
-        check_version(req.v).unwrap();
-        let mut results = Vec::new();
-        for push in &req.docs {
-            let applied = {
-                let holds = match (self.tombs.get(&push.id), self.docs.get(&push.id)) {
-                    (Some(t), _) if t.org == org => HubHolds::Erased,
-                    // Tombstoned by another org: answer as for another org's
-                    // document, without saying whether it exists.
-                    (Some(t), _) => HubHolds::Doc {
-                        data: &[],
-                        org: &t.org,
-                    },
-                    (None, Some(d)) => HubHolds::Doc {
-                        data: &d.data,
-                        org: &d.org,
-                    },
-                    (None, None) => HubHolds::Nothing,
-                };
-                hub_apply(holds, push, org)
-            };
-            if let Some(w) = applied.store {
-                assert_eq!(w.record.id, push.id, "hub stored a doc under another id");
-                assert_eq!(w.record.org, org, "hub stored another org's record");
-                assert!(
-                    !self.tombs.contains_key(&push.id),
-                    "hub stored a tombstoned id"
-                );
-                let seq = self.bump(org);
+        let before = self.storage.feed_meta(org).map(|m| m.head).unwrap_or(0);
+        let resp = hub::push(&self.storage, &peer(device, org), req, chrono::Utc::now()).unwrap();
+        let docs = self.storage.docs(org);
+        for r in &resp.results {
+            if let Some(d) = docs.get(&r.id).filter(|d| d.seq > before) {
+                assert_eq!(d.record.id, r.id, "hub stored a doc under another id");
+                assert_eq!(d.record.org, org, "hub stored another org's record");
                 trace(|| {
                     format!(
-                        "  hub: store {} seq {seq} origin {}",
-                        short(&push.id),
+                        "  hub: store {} seq {} origin {}",
+                        short(&r.id),
+                        d.seq,
                         short(&device)
                     )
                 });
-                self.docs.insert(
-                    push.id,
-                    HubDoc {
-                        org: org.to_string(),
-                        data: w.data,
-                        heads: w.heads,
-                        seq,
-                        origin: device,
-                    },
-                );
             }
-            results.push(DocResult {
-                id: push.id,
-                outcome: applied.outcome,
-            });
         }
-        // Erasures: of this org's ids, or of ids the hub never saw (created
-        // and deleted between two syncs). Another org's id is acknowledged
-        // without effect.
         for id in &req.erased {
-            let ours = match (self.docs.get(id), self.tombs.get(id)) {
-                (Some(d), _) => d.org == org,
-                (None, Some(_)) => false, // already tombstoned (by this org or another)
-                (None, None) => true,
-            };
-            if ours {
-                self.docs.remove(id);
-                let seq = self.bump(org);
-                trace(|| format!("  hub: erase {} seq {seq}", short(id)));
-                self.tombs.insert(
-                    *id,
-                    HubTomb {
-                        org: org.to_string(),
-                        seq,
-                    },
-                );
-            }
+            trace(|| format!("  hub: erase {}", short(id)));
         }
-        PushResponse {
-            v: PROTOCOL_VERSION,
-            results,
-            erased: req.erased.clone(),
-        }
+        resp
     }
 
     fn handle_pull(&mut self, device: Uuid, org: &str, req: &PullRequest) -> PullResponse {
-        check_version(req.v).unwrap();
-        let feed = self.feed.get(org).copied().unwrap_or(0);
-        if req.since > feed {
-            // As the real hub: a cursor ahead of the feed means a restore.
-            let epoch = self.epochs.entry(org.to_string()).or_insert(1);
-            *epoch += 1;
-            return PullResponse {
-                v: PROTOCOL_VERSION,
-                items: Vec::new(),
-                next: feed,
-                more: false,
-                epoch: *epoch,
-            };
-        }
-        let epoch = self.epoch(org);
-        let mut entries: Vec<(u64, Uuid)> = self
-            .docs
-            .iter()
-            .filter(|(_, d)| d.org == org && d.seq > req.since)
-            .map(|(id, d)| (d.seq, *id))
-            .chain(
-                self.tombs
-                    .iter()
-                    .filter(|(_, t)| t.org == org && t.seq > req.since)
-                    .map(|(id, t)| (t.seq, *id)),
-            )
-            .collect();
-        entries.sort();
-        let limit = req.limit.max(1) as usize;
-        let more = entries.len() > limit;
-        let mut next = req.since;
-        let mut items = Vec::new();
-        for (seq, id) in entries.into_iter().take(limit) {
-            next = seq;
-            if let Some(d) = self.docs.get(&id) {
-                if d.origin == device {
-                    count(Event::PullSkippedOwn);
-                    continue;
+        let next_epoch = &mut self.next_epoch;
+        let resp = hub::pull(&self.storage, &peer(device, org), req, || {
+            *next_epoch += 1;
+            *next_epoch
+        })
+        .unwrap();
+        // The feed entries this page passed over that the device caused.
+        let own = device.to_string();
+        let mut skipped = 0;
+        self.storage
+            .scan_feed(org, req.since, &mut |row, _| {
+                if row.seq > resp.next {
+                    return Ok(false);
                 }
-                items.push(FeedItem {
-                    id,
-                    body: FeedBody::Doc {
-                        heads: d.heads.clone(),
-                        data: d.data.clone(),
-                    },
-                });
-            } else {
-                items.push(FeedItem {
-                    id,
-                    body: FeedBody::Erased,
-                });
+                if row.entry == (FeedEntry::Doc { origin: &own }) {
+                    skipped += 1;
+                }
+                Ok(true)
+            })
+            .unwrap();
+        for _ in 0..skipped {
+            count(Event::PullSkippedOwn);
+        }
+        for item in &resp.items {
+            if matches!(item.body, FeedBody::Doc { .. }) {
+                self.served.entry(device).or_default().insert(item.id);
             }
-            self.served.entry(device).or_default().insert(id);
         }
-        PullResponse {
-            v: PROTOCOL_VERSION,
-            items,
-            next,
-            more,
-            epoch,
-        }
+        resp
     }
 
     fn org_docs(&self, org: &str) -> BTreeSet<Uuid> {
-        self.docs
-            .iter()
-            .filter(|(_, d)| d.org == org)
-            .map(|(id, _)| *id)
-            .collect()
+        self.storage.docs(org).into_keys().collect()
     }
 
-    fn snapshot(&self, id: &Uuid) -> (Snapshot, Heads) {
-        let d = &self.docs[id];
+    fn doc(&self, org: &str, id: &Uuid) -> Option<MemDoc> {
+        self.storage.docs(org).remove(id)
+    }
+
+    fn has(&self, org: &str, id: &Uuid) -> bool {
+        self.doc(org, id).is_some()
+    }
+
+    fn erased(&self, org: &str, id: &Uuid) -> bool {
+        self.storage.tombstones(org).contains_key(id)
+    }
+
+    fn heads(&self, org: &str, id: &Uuid) -> Heads {
+        self.doc(org, id).expect("the hub holds the record").heads
+    }
+
+    fn snapshot(&self, org: &str, id: &Uuid) -> (Snapshot, Heads) {
+        let d = self.doc(org, id).expect("the hub holds the record");
         let mut am = AutoCommit::load(&d.data).unwrap();
         assert_eq!(Heads::from_hashes(&am.get_heads()), d.heads);
         (doc::read(&am).unwrap(), d.heads.clone())
@@ -1007,28 +925,33 @@ fn laptop_state(l: &mut SimLaptop) -> LaptopState {
     }
 }
 
-/// Everything observable about the hub.
+/// Everything observable about the hub, per org.
 #[derive(Debug, Clone, PartialEq)]
 struct HubState {
-    docs: BTreeMap<Uuid, (String, Heads, u64, Uuid)>,
-    tombs: BTreeMap<Uuid, (String, u64)>,
+    docs: BTreeMap<(String, Uuid), (Heads, u64, String)>,
+    tombs: BTreeMap<(String, Uuid), u64>,
     feed: BTreeMap<String, u64>,
 }
 
 fn hub_state(h: &SimHub) -> HubState {
-    HubState {
-        docs: h
-            .docs
-            .iter()
-            .map(|(id, d)| (*id, (d.org.clone(), d.heads.clone(), d.seq, d.origin)))
-            .collect(),
-        tombs: h
-            .tombs
-            .iter()
-            .map(|(id, t)| (*id, (t.org.clone(), t.seq)))
-            .collect(),
-        feed: h.feed.clone(),
+    let mut state = HubState {
+        docs: BTreeMap::new(),
+        tombs: BTreeMap::new(),
+        feed: BTreeMap::new(),
+    };
+    for org in h.storage.orgs() {
+        for (id, d) in h.storage.docs(&org) {
+            state
+                .docs
+                .insert((org.clone(), id), (d.heads, d.seq, d.origin));
+        }
+        for (id, t) in h.storage.tombstones(&org) {
+            state.tombs.insert((org.clone(), id), t.seq);
+        }
+        let head = h.storage.feed_meta(&org).map_or(0, |m| m.head);
+        state.feed.insert(org, head);
     }
+    state
 }
 
 // ---------------------------------------------------------------------------
@@ -1199,11 +1122,14 @@ impl World {
     fn check(&mut self) {
         let hub_a = self.hub.org_docs(ORG_A);
         let hub_b = self.hub.org_docs(ORG_B);
-        let hub_snaps: BTreeMap<Uuid, (Snapshot, Heads)> = self
-            .hub
-            .docs
-            .keys()
-            .map(|id| (*id, self.hub.snapshot(id)))
+        let hub_snaps: BTreeMap<(String, Uuid), (Snapshot, Heads)> = [ORG_A, ORG_B]
+            .into_iter()
+            .flat_map(|org| {
+                let hub = &self.hub;
+                hub.org_docs(org)
+                    .into_iter()
+                    .map(move |id| ((org.to_string(), id), hub.snapshot(org, &id)))
+            })
             .collect();
 
         // (1) + (4): every replica holds exactly its org's records, with the
@@ -1218,7 +1144,7 @@ impl World {
             );
             for (id, d) in &mut l.docs {
                 let snap = doc::read(&d.am).unwrap();
-                let (hub_snap, hub_heads) = &hub_snaps[id];
+                let (hub_snap, hub_heads) = &hub_snaps[&(l.org.clone(), *id)];
                 assert_eq!(
                     &snap, hub_snap,
                     "{}: record {id} differs from the hub's",
@@ -1257,7 +1183,7 @@ impl World {
                 continue;
             }
             assert!(
-                self.hub.docs.get(id).is_some_and(|d| &d.org == org),
+                self.hub.has(org, id),
                 "record {id} of {org} was never deleted but the hub lost it"
             );
         }
@@ -1265,9 +1191,9 @@ impl World {
         // (3) deleted records are gone everywhere and tombstoned.
         for id in &self.deleted {
             let org = &self.created[id];
-            assert!(!self.hub.docs.contains_key(id), "erased {id} is on the hub");
+            assert!(!self.hub.has(org, id), "erased {id} is on the hub");
             assert!(
-                self.hub.tombs.get(id).is_some_and(|t| &t.org == org),
+                self.hub.erased(org, id),
                 "erased {id} has no tombstone on the hub"
             );
             for l in &self.laptops {
@@ -1299,10 +1225,7 @@ impl World {
         }
         for id in &self.foreign_erasures {
             if !self.deleted.contains(id) {
-                assert!(
-                    self.hub.docs.contains_key(id),
-                    "org B erased org A's record {id}"
-                );
+                assert!(self.hub.has(ORG_A, id), "org B erased org A's record {id}");
             }
         }
     }
@@ -1319,7 +1242,7 @@ fn simulate(seed: u64) -> usize {
     }
     w.quiesce();
     w.check();
-    w.hub.docs.len()
+    w.hub.org_docs(ORG_A).len() + w.hub.org_docs(ORG_B).len()
 }
 
 fn seeds() -> Vec<u64> {
@@ -1469,19 +1392,19 @@ fn offline_copy_does_not_bring_back_an_erased_record() {
     l1.delete(&x);
     let o = sync_ok(&mut l1, &mut hub);
     assert_eq!(o.pushed_erasures, 1);
-    assert!(!hub.docs.contains_key(&x) && hub.tombs.contains_key(&x));
+    assert!(!hub.has(ORG_A, &x) && hub.erased(ORG_A, &x));
 
     // The delayed duplicate of the old push arrives: not stored.
     let resp = hub.handle_push(l2.device, ORG_A, &stale_push);
     assert_eq!(resp.results[0].outcome, PushOutcome::Erased);
-    assert!(!hub.docs.contains_key(&x));
+    assert!(!hub.has(ORG_A, &x));
 
     // l2 comes back with pending edits of x: the hub answers Erased.
     let o = sync_ok(&mut l2, &mut hub);
     assert!(!l2.docs.contains_key(&x), "l2 kept the erased record");
     assert_eq!(l2.tombs.get(&x).map(|t| t.pending), Some(false));
     assert_eq!(o.pushed_docs, 1, "x was answered (Erased)");
-    assert!(!hub.docs.contains_key(&x), "l2 brought x back");
+    assert!(!hub.has(ORG_A, &x), "l2 brought x back");
     // l3 had an unchanged copy: the feed erases it.
     let o = sync_ok(&mut l3, &mut hub);
     assert_eq!(o.pulled_erasures, 1);
@@ -1494,41 +1417,63 @@ fn offline_copy_does_not_bring_back_an_erased_record() {
         sync_ok(l, &mut hub);
         assert_eq!(l.docs.keys().collect::<Vec<_>>(), vec![&y]);
     }
-    assert_eq!(hub.docs.keys().collect::<Vec<_>>(), vec![&y]);
+    assert_eq!(hub.org_docs(ORG_A).iter().collect::<Vec<_>>(), vec![&y]);
 }
 
+/// Ids and erasures are scoped by organisation: another org's erasure of
+/// an id touches nothing of this org, and a record of another org under an
+/// id this org erased is that org's own record, stored and kept.
 #[test]
 fn other_org_cannot_erase_read_or_overwrite() {
     let mut hub = SimHub::default();
     let mut a = fixed_laptop(1, ORG_A);
     let mut b = fixed_laptop(2, ORG_B);
     let x = a.create(fixed_id(1), 0);
+    let y = a.create(fixed_id(2), 0);
     sync_ok(&mut a, &mut hub);
-    let heads_before = hub.docs[&x].heads.clone();
+    let heads_before = hub.heads(ORG_A, &x);
 
-    // B erases A's id: acknowledged, without effect.
+    // B erases A's id: acknowledged, and only B's own (empty) copy of that
+    // id is tombstoned.
     let seq = b.next_seq();
     b.tombs.insert(x, LocalTomb { pending: true, seq });
     let o = sync_ok(&mut b, &mut hub);
     assert_eq!(o.pushed_erasures, 1);
     assert!(!b.tombs[&x].pending);
-    assert!(hub.docs.contains_key(&x) && !hub.tombs.contains_key(&x));
+    assert!(hub.has(ORG_A, &x) && !hub.erased(ORG_A, &x));
+    assert!(hub.erased(ORG_B, &x));
+    let o = sync_ok(&mut a, &mut hub);
+    assert_eq!(o.pulled_erasures, 0, "A hears nothing of B's erasure");
+    assert!(a.docs.contains_key(&x));
 
-    // B pushes its own document under A's id: refused, A's record intact.
+    // A erases y; a laptop of B then saves its own record under the id y:
+    // B's record is stored for B and kept on its laptop (the old hub told
+    // it to erase its own record), A's y stays erased.
+    a.delete(&y);
+    sync_ok(&mut a, &mut hub);
     let mut b2 = fixed_laptop(3, ORG_B);
-    b2.create(x, 5);
+    b2.create(y, 5);
     let o = run_session(&mut b2, &mut hub, &mut Net::perfect());
-    assert_eq!(o.refused.len(), 1, "{o:?}");
-    assert_eq!(hub.docs[&x].heads, heads_before);
-    assert_eq!(hub.docs[&x].org, ORG_A);
+    assert!(o.complete(), "{o:?}");
+    assert!(b2.docs.contains_key(&y), "B's laptop lost its own record");
+    assert!(hub.has(ORG_B, &y) && hub.erased(ORG_A, &y) && !hub.has(ORG_A, &y));
+    assert_eq!(hub.heads(ORG_A, &x), heads_before);
     assert_eq!(o.pulled_docs, 0);
-    assert!(hub.served.get(&b.device).is_none_or(|s| !s.contains(&x)));
-    assert!(hub.served.get(&b2.device).is_none_or(|s| !s.contains(&x)));
+    for device in [b.device, b2.device] {
+        assert!(
+            hub.served
+                .get(&device)
+                .is_none_or(|s| !s.contains(&x) && !s.contains(&y)),
+            "org A's records were served to org B"
+        );
+    }
+    sync_ok(&mut a, &mut hub);
+    assert!(!a.docs.contains_key(&y), "A's erased y came back from B");
 
     // A still syncs x normally.
     a.edit(&x, &patch(&[("minutes", json!(45))]));
     sync_ok(&mut a, &mut hub);
-    assert_ne!(hub.docs[&x].heads, heads_before);
+    assert_ne!(hub.heads(ORG_A, &x), heads_before);
 }
 
 /// A world where a session of `l` needs several push batches and pull pages:
@@ -1605,11 +1550,11 @@ fn interrupted_sync_resumes_without_duplicates() {
             let mut m = m0.clone();
             sync_ok(&mut m, &mut hub);
             for (id, d) in &mut m.docs {
-                assert_eq!(doc::read(&d.am).unwrap(), hub.snapshot(id).0);
+                assert_eq!(doc::read(&d.am).unwrap(), hub.snapshot(ORG_A, id).0);
             }
             assert_eq!(
                 m.docs.keys().collect::<Vec<_>>(),
-                hub.docs.keys().collect::<Vec<_>>()
+                hub.org_docs(ORG_A).iter().collect::<Vec<_>>()
             );
         }
     }
@@ -1632,8 +1577,9 @@ fn hub_restored_from_backup_gets_full_documents() {
 
     // Restore: the hub forgets x and holds y as it was before l's edit
     // (the feed counter and z are unaffected).
-    hub.docs.remove(&x);
-    hub.docs.insert(y, backup.docs[&y].clone());
+    hub.storage.forget(ORG_A, &x);
+    hub.storage
+        .restore_doc(ORG_A, y, backup.doc(ORG_A, &y).unwrap());
 
     let mut net = Net::perfect();
     let o = run_session(&mut l, &mut hub, &mut net);
@@ -1650,13 +1596,16 @@ fn hub_restored_from_backup_gets_full_documents() {
     for id in [x, y, z] {
         let d = l.docs.get_mut(&id).unwrap();
         assert!(!d.pending);
-        assert_eq!(hub.docs[&id].heads, Heads::from_hashes(&d.am.get_heads()));
-        assert_eq!(hub.snapshot(&id).0.fields["minutes"], json!(75));
+        assert_eq!(hub.heads(ORG_A, &id), Heads::from_hashes(&d.am.get_heads()));
+        assert_eq!(hub.snapshot(ORG_A, &id).0.fields["minutes"], json!(75));
     }
-    assert_eq!(hub.snapshot(&y).0.fields["outcome"], json!("partly"));
+    assert_eq!(hub.snapshot(ORG_A, &y).0.fields["outcome"], json!("partly"));
     sync_ok(&mut m, &mut hub);
     for id in [x, y, z] {
-        assert_eq!(doc::read(&m.docs[&id].am).unwrap(), hub.snapshot(&id).0);
+        assert_eq!(
+            doc::read(&m.docs[&id].am).unwrap(),
+            hub.snapshot(ORG_A, &id).0
+        );
     }
 }
 
@@ -1693,10 +1642,10 @@ fn hub_restored_whole_from_backup_converges() {
         "l2 never receives x3 (cursor ahead of the restored feed)"
     );
     assert!(
-        hub.docs.contains_key(&x2),
+        hub.has(ORG_A, &x2),
         "x2, acknowledged after the backup, is never re-sent"
     );
-    assert!(hub.docs.contains_key(&x1));
+    assert!(hub.has(ORG_A, &x1));
 }
 
 /// Restored from a backup and started without `outpostd hub restored`:
@@ -1736,7 +1685,10 @@ fn a_cursor_ahead_of_a_restored_feed_makes_everyone_resend() {
             l.name
         );
         for id in &all {
-            assert_eq!(doc::read(&l.docs[id].am).unwrap(), hub.snapshot(id).0);
+            assert_eq!(
+                doc::read(&l.docs[id].am).unwrap(),
+                hub.snapshot(ORG_A, id).0
+            );
         }
     }
     // Settled: the next sessions reset nothing.
@@ -1783,11 +1735,11 @@ fn refused_document_does_not_block_others() {
         // Next session: refused again (once), still not stored.
         let o = run_session(&mut l, &mut hub, &mut Net::perfect());
         assert_eq!(o.refused.len(), 1);
-        assert!(!hub.docs.contains_key(&bad));
+        assert!(!hub.has(ORG_A, &bad));
         // Fixing the note lets it through.
         l.edit(&bad, &patch(&[("note", json!("kort anteckning"))]));
         sync_ok(&mut l, &mut hub);
-        assert!(hub.docs.contains_key(&bad));
+        assert!(hub.has(ORG_A, &bad));
         assert!(!l.docs[&bad].pending);
     }
 }

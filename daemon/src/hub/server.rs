@@ -11,7 +11,10 @@
 //!   and the slowest request since start, so an admin can see whether the
 //!   hub keeps up when every laptop comes back at once.
 //!
-//! Every storage call runs in `spawn_blocking`. The caller binds the
+//! Sync requests are answered by the protocol in `outpost_proto::hub`
+//! over the store's storage primitives; this layer checks tokens, decodes
+//! and encodes bodies, and maps errors to statuses. Every storage call
+//! runs in `spawn_blocking`. The caller binds the
 //! listener (tests bind `127.0.0.1:0` first and need no sleeps) and passes
 //! a shutdown future; on shutdown in-flight requests finish (bounded by
 //! [`DRAIN_TIMEOUT`]) before [`serve`] returns.
@@ -30,12 +33,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
+use outpost_proto::hub;
 use outpost_proto::record::Kind;
 use outpost_proto::sync::{
     self, CONTENT_TYPE, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, MAX_BODY_BYTES,
-    PROTOCOL_VERSION, PULL_PATH, PUSH_PATH, PullRequest, PushRequest,
+    PROTOCOL_VERSION, PULL_PATH, PUSH_PATH, PullRequest, PushOutcome, PushRequest,
 };
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::store::{AdminAuth, DeviceAuth, HubError, HubStore};
 use crate::store::Filter;
@@ -132,6 +137,33 @@ impl From<HubError> for ApiError {
         };
         ApiError(status, e.to_string())
     }
+}
+
+impl From<hub::HubError> for ApiError {
+    fn from(e: hub::HubError) -> Self {
+        let status = match &e {
+            hub::HubError::Wire(_) => StatusCode::BAD_REQUEST,
+            hub::HubError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            hub::HubError::Storage(_) => {
+                tracing::error!(error = %e, "hub storage error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+/// The protocol's view of an authenticated device.
+fn peer(who: &DeviceAuth) -> hub::Peer {
+    hub::Peer {
+        device: who.device.clone(),
+        org: who.org.clone(),
+    }
+}
+
+/// A new random feed epoch: positive as an i64, as backends store it.
+fn new_epoch() -> u64 {
+    (rand::random::<u64>() >> 1).max(1)
 }
 
 fn bad_request(msg: impl Into<String>) -> ApiError {
@@ -250,7 +282,12 @@ async fn push(
         version(req.v)?;
         let now = Utc::now();
         store.seen(&who.device, now, Some(req.device_time))?;
-        let resp = store.push(&who, &req, now)?;
+        let resp = hub::push(&*store, &peer(&who), &req, now)?;
+        for r in &resp.results {
+            if let PushOutcome::Refused { reason } = &r.outcome {
+                tracing::warn!(device = %who.device, record = %r.id, %reason, "refused a pushed record");
+            }
+        }
         Ok((encode(&resp)?, req.docs.len(), resp.erased.len()))
     })
     .await?;
@@ -267,7 +304,7 @@ async fn pull(
     let answer = off_runtime(move || {
         let req: PullRequest = decode(&body)?;
         version(req.v)?;
-        encode(&store.pull(&who, &req)?)
+        encode(&hub::pull(&*store, &peer(&who), &req, new_epoch)?)
     })
     .await?;
     Ok(cbor_body(answer))
@@ -351,14 +388,46 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Debug, Deserialize)]
+struct EraseQuery {
+    org: Option<String>,
+}
+
 async fn erase(
     State(store): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(q): Query<EraseQuery>,
 ) -> Result<StatusCode, ApiError> {
     let admin = admin_auth(&store, &headers).await?;
-    let id = id.to_lowercase();
-    blocking(move || store.erase(&admin, &id, Utc::now())).await?;
+    let id = Uuid::parse_str(id.trim())
+        .map_err(|_| bad_request(format!("{id:?} is not a record id (a UUID)")))?;
+    let org = q.org;
+    off_runtime(move || {
+        // Ids are scoped by organisation: the admin names the org, or the
+        // id must be held by exactly one org the admin may see. An org the
+        // admin may not see answers as if it held nothing.
+        let holders: Vec<String> = store
+            .record_orgs(&id.to_string())?
+            .into_iter()
+            .filter(|o| admin.check(o).is_ok())
+            .filter(|o| org.as_ref().is_none_or(|want| want == o))
+            .collect();
+        let org = match (holders.as_slice(), org) {
+            ([one], _) => one.clone(),
+            ([], _) => return Err(HubError::NoSuchRecord(id.to_string()).into()),
+            (_, _) => {
+                return Err(bad_request(format!(
+                    "record {id} is held by several organisations ({}); name one with --org",
+                    holders.join(", ")
+                )));
+            }
+        };
+        hub::erase(&*store, &org, id, Utc::now())?;
+        tracing::info!(%org, record = %id, "an admin erased a record");
+        Ok(())
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -18,17 +18,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use chrono::{DateTime, Utc};
-use outpost_proto::record::{Kind, Record};
-use outpost_proto::sync::{
-    DocPush, DocResult, FeedBody, FeedItem, Heads, HubHolds, PROTOCOL_VERSION, PullRequest,
-    PullResponse, PushOutcome, PushRequest, PushResponse, hub_apply,
+use outpost_proto::hub::storage::FeedVisitor;
+use outpost_proto::hub::{
+    Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, StorageError,
 };
+use outpost_proto::record::{Kind, Record};
+use outpost_proto::sync::Heads;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::par::par_map;
 use crate::store::Filter;
 
 pub const HUB_FILE: &str = "hub.db";
@@ -37,9 +37,6 @@ pub const HUB_FILE: &str = "hub.db";
 pub const CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::days(7);
 /// A device whose clock differs from the hub's by more than this is flagged.
 pub const CLOCK_SKEW_LIMIT_SECS: i64 = 24 * 3600;
-/// Most bytes of documents one pull page carries, so a page stays a
-/// bounded request however large the records are.
-pub const PULL_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -108,7 +105,7 @@ impl AdminAuth {
 }
 
 /// Everything the HTTP layer needs from storage.
-pub trait HubStore: Send + Sync + 'static {
+pub trait HubStore: HubStorage + Send + Sync + 'static {
     fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError>;
     fn has_admin_token(&self) -> Result<bool, HubError>;
     fn admin(&self, token: &str) -> Result<AdminAuth, HubError>;
@@ -130,16 +127,9 @@ pub trait HubStore: Send + Sync + 'static {
     ) -> Result<(), HubError>;
     fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError>;
     fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError>;
-    fn push(
-        &self,
-        who: &DeviceAuth,
-        req: &PushRequest,
-        now: DateTime<Utc>,
-    ) -> Result<PushResponse, HubError>;
-    fn pull(&self, who: &DeviceAuth, req: &PullRequest) -> Result<PullResponse, HubError>;
-    /// Admin erasure: as if a device of the org had deleted it.
-    fn erase(&self, org_of_admin: &AdminAuth, id: &str, now: DateTime<Utc>)
-    -> Result<(), HubError>;
+    /// The organisations that hold a record with this id (ids are scoped
+    /// by organisation, so more than one may).
+    fn record_orgs(&self, id: &str) -> Result<Vec<String>, HubError>;
     /// Streams projected records of the orgs `admin` may see.
     fn for_each_record(
         &self,
@@ -180,31 +170,35 @@ CREATE TABLE IF NOT EXISTS devices (
     revoked_at        TEXT
 ) STRICT;
 CREATE TABLE IF NOT EXISTS docs (
-    id                TEXT PRIMARY KEY,
+    id                TEXT NOT NULL,
     org               TEXT NOT NULL,
     doc               BLOB NOT NULL,
     heads             BLOB NOT NULL,
     seq               INTEGER NOT NULL,
     origin            TEXT NOT NULL,
-    first_received_at TEXT NOT NULL
+    first_received_at TEXT NOT NULL,
+    PRIMARY KEY (org, id)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS docs_feed ON docs(org, seq);
+CREATE INDEX IF NOT EXISTS docs_id ON docs(id);
 CREATE TABLE IF NOT EXISTS tombstones (
-    id         TEXT PRIMARY KEY,
+    id         TEXT NOT NULL,
     org        TEXT NOT NULL,
     seq        INTEGER NOT NULL,
-    deleted_at TEXT NOT NULL
+    deleted_at TEXT NOT NULL,
+    PRIMARY KEY (org, id)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS tombstones_feed ON tombstones(org, seq);
 CREATE TABLE IF NOT EXISTS records (
-    id         TEXT PRIMARY KEY,
+    id         TEXT NOT NULL,
     org        TEXT NOT NULL,
     kind       TEXT NOT NULL,
     site       TEXT NOT NULL,
     date_from  TEXT,
     date_to    TEXT,
     created_at TEXT NOT NULL,
-    body       TEXT NOT NULL
+    body       TEXT NOT NULL,
+    PRIMARY KEY (org, id)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS records_org_date ON records(org, date_from, created_at, id);
 ";
@@ -282,6 +276,7 @@ impl SqliteHubStore {
             Ok(conn)
         };
         let conn = open()?;
+        migrate_org_scoped_ids(&conn)?;
         conn.execute_batch(SCHEMA)?;
         migrate_feed_epochs(&conn)?;
         let readers = (0..READERS)
@@ -370,6 +365,47 @@ fn migrate_feed_epochs(conn: &Connection) -> Result<(), HubError> {
     Ok(())
 }
 
+/// Hubs created before ids were scoped by organisation keyed `docs`,
+/// `tombstones` and `records` by id alone. Each table is rebuilt with the
+/// key `(org, id)` in one transaction, rows unchanged.
+fn migrate_org_scoped_ids(conn: &Connection) -> Result<(), HubError> {
+    let old = conn
+        .prepare("SELECT 1 FROM pragma_table_info('docs') WHERE name = 'org' AND pk = 0")?
+        .exists([])?;
+    if !old {
+        return Ok(());
+    }
+    tracing::info!("migrating the hub database: record ids scoped by organisation");
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         ALTER TABLE docs RENAME TO docs_v1;
+         ALTER TABLE tombstones RENAME TO tombstones_v1;
+         ALTER TABLE records RENAME TO records_v1;
+         DROP INDEX IF EXISTS docs_feed;
+         DROP INDEX IF EXISTS tombstones_feed;
+         DROP INDEX IF EXISTS records_org_date;",
+    )?;
+    let rebuilt = conn.execute_batch(SCHEMA).and_then(|()| {
+        conn.execute_batch(
+            "INSERT INTO docs(id, org, doc, heads, seq, origin, first_received_at)
+               SELECT id, org, doc, heads, seq, origin, first_received_at FROM docs_v1;
+             INSERT INTO tombstones(id, org, seq, deleted_at)
+               SELECT id, org, seq, deleted_at FROM tombstones_v1;
+             INSERT INTO records(id, org, kind, site, date_from, date_to, created_at, body)
+               SELECT id, org, kind, site, date_from, date_to, created_at, body FROM records_v1;
+             DROP TABLE docs_v1;
+             DROP TABLE tombstones_v1;
+             DROP TABLE records_v1;
+             COMMIT;",
+        )
+    });
+    if let Err(e) = rebuilt {
+        let _ = conn.execute_batch("ROLLBACK;");
+        return Err(e.into());
+    }
+    Ok(())
+}
+
 fn next_org_seq(tx: &Connection, org: &str) -> Result<i64, HubError> {
     // Once per stored document: keep the statement cached.
     let seq: i64 = tx
@@ -384,7 +420,7 @@ fn write_projection(tx: &Connection, record: &Record) -> Result<(), HubError> {
     tx.prepare_cached(
         "INSERT INTO records(id, org, kind, site, date_from, date_to, created_at, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, site = excluded.site,
+         ON CONFLICT(org, id) DO UPDATE SET kind = excluded.kind, site = excluded.site,
            date_from = excluded.date_from, date_to = excluded.date_to, body = excluded.body",
     )?
     .execute(params![
@@ -398,37 +434,6 @@ fn write_projection(tx: &Connection, record: &Record) -> Result<(), HubError> {
         body
     ])?;
     Ok(())
-}
-
-/// Erases `id` for `org` inside a transaction: document and projection
-/// gone, tombstone in the feed. Unknown ids get a tombstone too, so a copy
-/// that reaches the hub later is refused. An id of another org is left
-/// alone (and that org's existence not revealed).
-fn erase_in(tx: &Connection, org: &str, id: &str, now: DateTime<Utc>) -> Result<bool, HubError> {
-    let owner: Option<String> = tx
-        .prepare_cached(
-            "SELECT org FROM docs WHERE id = ?1 UNION ALL SELECT org FROM tombstones WHERE id = ?1",
-        )?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    match owner {
-        Some(o) if o != org => return Ok(false),
-        _ => {}
-    }
-    let already: bool = tx
-        .prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?
-        .exists([id])?;
-    if already {
-        return Ok(true);
-    }
-    let seq = next_org_seq(tx, org)?;
-    tx.prepare_cached("DELETE FROM docs WHERE id = ?1")?
-        .execute([id])?;
-    tx.prepare_cached("DELETE FROM records WHERE id = ?1")?
-        .execute([id])?;
-    tx.prepare_cached("INSERT INTO tombstones(id, org, seq, deleted_at) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![id, org, seq, ts(now)])?;
-    Ok(true)
 }
 
 impl HubStore for SqliteHubStore {
@@ -620,195 +625,11 @@ impl HubStore for SqliteHubStore {
         Ok(())
     }
 
-    fn push(
-        &self,
-        who: &DeviceAuth,
-        req: &PushRequest,
-        now: DateTime<Utc>,
-    ) -> Result<PushResponse, HubError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut results = Vec::with_capacity(req.docs.len());
-        {
-            let mut get = tx.prepare_cached("SELECT org, doc FROM docs WHERE id = ?1")?;
-            let mut tomb = tx.prepare_cached("SELECT 1 FROM tombstones WHERE id = ?1")?;
-            let mut stored_copy = |id: &str| -> Result<Stored, HubError> {
-                let existing: Option<(String, Vec<u8>)> = get
-                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()?;
-                let erased = existing.is_none() && tomb.exists([id])?;
-                Ok(Stored { existing, erased })
-            };
-            // Merging, validating and screening is CPU work on each
-            // document alone: with every document's stored copy read
-            // first, it runs on all cores. A request naming one id twice
-            // must see its own first write, so it goes one by one.
-            let mut merged_ahead = if crate::par::all_distinct(req.docs.iter().map(|d| d.id)) {
-                let stored = req
-                    .docs
-                    .iter()
-                    .map(|push| stored_copy(&push.id.to_string()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let pairs: Vec<_> = req.docs.iter().zip(&stored).collect();
-                Some(
-                    par_map(&pairs, |(push, stored)| {
-                        hub_apply(stored.holds(), push, &who.org)
-                    })
-                    .into_iter(),
-                )
-            } else {
-                None
-            };
-            for push in &req.docs {
-                let id = push.id.to_string();
-                let applied = match merged_ahead.as_mut().and_then(Iterator::next) {
-                    Some(applied) => applied,
-                    None => hub_apply(stored_copy(&id)?.holds(), push, &who.org),
-                };
-                if let PushOutcome::Refused { reason } = &applied.outcome {
-                    tracing::warn!(device = %who.device, record = %id, %reason, "refused a pushed record");
-                }
-                if let Some(write) = applied.store {
-                    store_doc(
-                        &tx,
-                        &who.org,
-                        &who.device,
-                        push,
-                        &write.data,
-                        &write.heads,
-                        now,
-                    )?;
-                    write_projection(&tx, &write.record)?;
-                }
-                results.push(DocResult {
-                    id: push.id,
-                    outcome: applied.outcome,
-                });
-            }
-        }
-        let mut erased = Vec::with_capacity(req.erased.len());
-        for id in &req.erased {
-            erase_in(&tx, &who.org, &id.to_string(), now)?;
-            // Acknowledged either way: an id of another org is simply not
-            // this device's to erase, and saying so would reveal it exists.
-            erased.push(*id);
-        }
-        tx.commit()?;
-        drop(conn);
-        if !req.erased.is_empty() {
-            self.checkpoint()?;
-        }
-        Ok(PushResponse {
-            v: PROTOCOL_VERSION,
-            results,
-            erased,
-        })
-    }
-
-    fn pull(&self, who: &DeviceAuth, req: &PullRequest) -> Result<PullResponse, HubError> {
-        let mut conn = self.reader()?;
-        // One read transaction: the epoch and the page come from the same
-        // snapshot of the feed.
-        let tx = conn.transaction()?;
-        let limit = req.limit.clamp(1, 10_000) as usize;
-        let since = i64::try_from(req.since).unwrap_or(i64::MAX);
-        let (seq, epoch): (i64, i64) = tx
-            .prepare_cached("SELECT seq, epoch FROM orgs WHERE slug = ?1")?
-            .query_row([&who.org], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        if since > seq {
-            // The laptop has read further than this feed goes: the hub was
-            // restored from a backup (or replaced). A new epoch makes every
-            // laptop of the org send everything again and re-read the feed.
-            drop(tx);
-            drop(conn);
-            let epoch = set_new_epoch(&*self.conn()?, &who.org)?;
-            tracing::warn!(org = %who.org, device = %who.device, cursor = since, feed = seq,
-                "a laptop's cursor is ahead of the feed; was the hub restored from a backup? gave the feed a new epoch");
-            return Ok(PullResponse {
-                v: PROTOCOL_VERSION,
-                items: Vec::new(),
-                next: u64::try_from(seq).unwrap_or(0),
-                more: false,
-                epoch: u64::try_from(epoch).unwrap_or(0),
-            });
-        }
-        // `limit` bounds the items sent. Entries this device caused are
-        // skipped without a body, so a page may scan more rows than it
-        // sends, up to `scan_cap`: after a first upload, the device's own
-        // entries would otherwise cost it a round trip per page of nothing.
-        let scan_cap = limit.saturating_mul(16).min(100_000);
-        // Fetch one more row than the scan cap to learn whether more remain.
-        let mut stmt = tx.prepare_cached(
-            "SELECT seq, id, origin, heads, doc FROM docs WHERE org = ?1 AND seq > ?2
-             UNION ALL
-             SELECT seq, id, NULL, NULL, NULL FROM tombstones WHERE org = ?1 AND seq > ?2
-             ORDER BY 1 LIMIT ?3",
-        )?;
-        let mut rows = stmt.query(params![who.org, since, (scan_cap + 1) as i64])?;
-        let mut items = Vec::new();
-        let mut next = req.since;
-        let mut more = false;
-        let mut bytes = 0usize;
-        let mut scanned = 0usize;
-        while let Some(row) = rows.next()? {
-            if items.len() == limit
-                || scanned == scan_cap
-                || (bytes >= PULL_PAGE_BYTES && !items.is_empty())
-            {
-                more = true;
-                break;
-            }
-            scanned += 1;
-            let seq: i64 = row.get(0)?;
-            let id: String = row.get(1)?;
-            let origin: Option<String> = row.get(2)?;
-            next = u64::try_from(seq).unwrap_or(0);
-            let Ok(uuid) = Uuid::parse_str(&id) else {
-                continue;
-            };
-            match origin {
-                // This device caused the latest version; its push answer
-                // already carried everything else the hub had.
-                Some(o) if o == who.device => {}
-                Some(_) => {
-                    let heads: Vec<u8> = row.get(3)?;
-                    let data: Vec<u8> = row.get(4)?;
-                    bytes += data.len();
-                    items.push(FeedItem {
-                        id: uuid,
-                        body: FeedBody::Doc {
-                            heads: Heads(heads),
-                            data,
-                        },
-                    });
-                }
-                None => items.push(FeedItem {
-                    id: uuid,
-                    body: FeedBody::Erased,
-                }),
-            }
-        }
-        Ok(PullResponse {
-            v: PROTOCOL_VERSION,
-            items,
-            next,
-            more,
-            epoch: u64::try_from(epoch).unwrap_or(0),
-        })
-    }
-
-    fn erase(&self, admin: &AdminAuth, id: &str, now: DateTime<Utc>) -> Result<(), HubError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let org: Option<String> = tx
-            .query_row("SELECT org FROM docs WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
-        let org = org.ok_or_else(|| HubError::NoSuchRecord(id.into()))?;
-        admin.check(&org)?;
-        erase_in(&tx, &org, id, now)?;
-        tx.commit()?;
-        drop(conn);
-        self.checkpoint()
+    fn record_orgs(&self, id: &str) -> Result<Vec<String>, HubError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare_cached("SELECT org FROM docs WHERE id = ?1 ORDER BY org")?;
+        let orgs = stmt.query_map([id], |r| r.get(0))?;
+        Ok(orgs.collect::<Result<_, _>>()?)
     }
 
     fn for_each_record(
@@ -848,44 +669,264 @@ impl HubStore for SqliteHubStore {
     }
 }
 
-/// What the hub holds for a pushed id, read before merging.
-struct Stored {
-    /// The owning org and the document bytes.
-    existing: Option<(String, Vec<u8>)>,
-    erased: bool,
+// ---------------------------------------------------------------------------
+// The sync storage primitives (the protocol itself is `outpost_proto::hub`)
+// ---------------------------------------------------------------------------
+
+fn backend(e: impl Into<HubError>) -> StorageError {
+    StorageError::backend(e.into())
 }
 
-impl Stored {
-    fn holds(&self) -> HubHolds<'_> {
-        match (&self.existing, self.erased) {
-            (_, true) => HubHolds::Erased,
-            (Some((org, data)), false) => HubHolds::Doc { data, org },
-            (None, false) => HubHolds::Nothing,
-        }
+impl From<rusqlite::Error> for SqlStorageError {
+    fn from(e: rusqlite::Error) -> Self {
+        SqlStorageError(backend(e))
     }
 }
 
-fn store_doc(
-    tx: &Connection,
-    org: &str,
-    device: &str,
-    push: &DocPush,
-    data: &[u8],
-    heads: &Heads,
-    now: DateTime<Utc>,
-) -> Result<(), HubError> {
-    let seq = next_org_seq(tx, org)?;
-    tx.prepare_cached(
-        "INSERT INTO docs(id, org, doc, heads, seq, origin, first_received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, heads = excluded.heads, seq = excluded.seq, origin = excluded.origin",
-    )?
-    .execute(params![push.id.to_string(), org, data, heads.0, seq, device, ts(now)])?;
-    Ok(())
+/// `?` from rusqlite and store errors inside the storage methods.
+struct SqlStorageError(StorageError);
+
+impl From<HubError> for SqlStorageError {
+    fn from(e: HubError) -> Self {
+        SqlStorageError(backend(e))
+    }
+}
+
+impl From<SqlStorageError> for StorageError {
+    fn from(e: SqlStorageError) -> Self {
+        e.0
+    }
+}
+
+fn org_exists(conn: &Connection, org: &str) -> Result<bool, SqlStorageError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM orgs WHERE slug = ?1")?
+        .exists([org])?)
+}
+
+/// What `org` holds for `id`, read on `conn`.
+fn held(conn: &Connection, org: &str, id: &str) -> Result<Held, SqlStorageError> {
+    let doc: Option<(Vec<u8>, Vec<u8>)> = conn
+        .prepare_cached("SELECT doc, heads FROM docs WHERE org = ?1 AND id = ?2")?
+        .query_row([org, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let erased = conn
+        .prepare_cached("SELECT 1 FROM tombstones WHERE org = ?1 AND id = ?2")?
+        .exists([org, id])?;
+    Ok(match (doc, erased) {
+        (_, true) => Held::Erased,
+        (Some((data, heads)), false) => Held::Doc {
+            data,
+            heads: Heads(heads),
+        },
+        (None, false) => Held::Nothing,
+    })
+}
+
+impl SqliteHubStore {
+    fn get_held(&self, org: &str, ids: &[Uuid]) -> Result<Vec<Held>, SqlStorageError> {
+        let conn = self.reader()?;
+        if !org_exists(&conn, org)? {
+            return Err(SqlStorageError(StorageError::NoOrg(org.into())));
+        }
+        ids.iter()
+            .map(|id| held(&conn, org, &id.to_string()))
+            .collect()
+    }
+
+    fn put_docs(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, SqlStorageError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !org_exists(&tx, org)? {
+            return Err(SqlStorageError(StorageError::NoOrg(org.into())));
+        }
+        let mut results = Vec::with_capacity(puts.len());
+        for put in puts {
+            let id = put.id.to_string();
+            // Only the heads are compared: no need to read the document.
+            let current: Option<Vec<u8>> = tx
+                .prepare_cached("SELECT heads FROM docs WHERE org = ?1 AND id = ?2")?
+                .query_row([org, &id], |r| r.get(0))
+                .optional()?;
+            let erased = tx
+                .prepare_cached("SELECT 1 FROM tombstones WHERE org = ?1 AND id = ?2")?
+                .exists([org, &id])?;
+            let holds = match (&put.expect, current, erased) {
+                (_, _, true) => false,
+                (Expect::Absent, None, false) => true,
+                (Expect::Heads(want), Some(have), false) => want.0 == have,
+                _ => false,
+            };
+            if !holds {
+                results.push(PutResult::Conflict);
+                continue;
+            }
+            let seq = next_org_seq(&tx, org)?;
+            tx.prepare_cached(
+                "INSERT INTO docs(id, org, doc, heads, seq, origin, first_received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(org, id) DO UPDATE SET doc = excluded.doc, heads = excluded.heads, seq = excluded.seq, origin = excluded.origin",
+            )?
+            .execute(params![id, org, put.data, put.heads.0, seq, put.origin, ts(put.received_at)])?;
+            write_projection(&tx, put.record)?;
+            results.push(PutResult::Stored {
+                seq: u64::try_from(seq).unwrap_or(0),
+            });
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    fn erase_ids(&self, org: &str, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), SqlStorageError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !org_exists(&tx, org)? {
+            return Err(SqlStorageError(StorageError::NoOrg(org.into())));
+        }
+        let mut erased_any = false;
+        for id in ids {
+            let id = id.to_string();
+            let already = tx
+                .prepare_cached("SELECT 1 FROM tombstones WHERE org = ?1 AND id = ?2")?
+                .exists([org, &id])?;
+            if already {
+                continue;
+            }
+            let seq = next_org_seq(&tx, org)?;
+            tx.prepare_cached("DELETE FROM docs WHERE org = ?1 AND id = ?2")?
+                .execute([org, &id])?;
+            tx.prepare_cached("DELETE FROM records WHERE org = ?1 AND id = ?2")?
+                .execute([org, &id])?;
+            tx.prepare_cached(
+                "INSERT INTO tombstones(id, org, seq, deleted_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id, org, seq, ts(at)])?;
+            erased_any = true;
+        }
+        tx.commit()?;
+        drop(conn);
+        if erased_any {
+            // Erased bytes leave the WAL too (secure_delete clears them in
+            // the main file).
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn scan(
+        &self,
+        org: &str,
+        since: u64,
+        visit: &mut FeedVisitor<'_>,
+    ) -> Result<FeedMeta, StorageError> {
+        let mut conn = self.reader().map_err(backend)?;
+        // One read transaction: the head, the epoch and the rows come from
+        // the same snapshot of the feed.
+        let tx = conn.transaction().map_err(backend)?;
+        let meta: Option<(i64, i64)> = tx
+            .prepare_cached("SELECT seq, epoch FROM orgs WHERE slug = ?1")
+            .and_then(|mut s| {
+                s.query_row([org], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(backend)?;
+        let Some((head, epoch)) = meta else {
+            return Err(StorageError::NoOrg(org.into()));
+        };
+        let meta = FeedMeta {
+            head: u64::try_from(head).unwrap_or(0),
+            epoch: u64::try_from(epoch).unwrap_or(0),
+        };
+        let since = i64::try_from(since).unwrap_or(i64::MAX);
+        // Both sides come in `seq` order from their (org, seq) index, so
+        // SQLite merges them as it goes; the visitor stops the scan, so no
+        // LIMIT is needed and rows past the page are never read.
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT seq, id, origin FROM docs WHERE org = ?1 AND seq > ?2
+                 UNION ALL
+                 SELECT seq, id, NULL FROM tombstones WHERE org = ?1 AND seq > ?2
+                 ORDER BY 1",
+            )
+            .map_err(backend)?;
+        let mut body_stmt = tx
+            .prepare_cached("SELECT heads, doc FROM docs WHERE org = ?1 AND id = ?2")
+            .map_err(backend)?;
+        let mut rows = stmt.query(params![org, since]).map_err(backend)?;
+        while let Some(row) = rows.next().map_err(backend)? {
+            let seq: i64 = row.get(0).map_err(backend)?;
+            let id: String = row.get(1).map_err(backend)?;
+            let origin: Option<String> = row.get(2).map_err(backend)?;
+            let Ok(uuid) = Uuid::parse_str(&id) else {
+                continue;
+            };
+            let entry = match &origin {
+                Some(o) => FeedEntry::Doc { origin: o },
+                None => FeedEntry::Erased,
+            };
+            let feed_row = FeedRow {
+                seq: u64::try_from(seq).unwrap_or(0),
+                id: uuid,
+                entry,
+            };
+            let mut load = || {
+                body_stmt
+                    .query_row([org, id.as_str()], |r| Ok((Heads(r.get(0)?), r.get(1)?)))
+                    .map_err(backend)
+            };
+            if !visit(feed_row, &mut load)? {
+                break;
+            }
+        }
+        Ok(meta)
+    }
+}
+
+impl HubStorage for SqliteHubStore {
+    fn get(&self, org: &str, ids: &[Uuid]) -> Result<Vec<Held>, StorageError> {
+        Ok(self.get_held(org, ids)?)
+    }
+
+    fn put(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, StorageError> {
+        Ok(self.put_docs(org, puts)?)
+    }
+
+    fn erase(&self, org: &str, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StorageError> {
+        Ok(self.erase_ids(org, ids, at)?)
+    }
+
+    fn scan_feed(
+        &self,
+        org: &str,
+        since: u64,
+        visit: &mut FeedVisitor<'_>,
+    ) -> Result<FeedMeta, StorageError> {
+        self.scan(org, since, visit)
+    }
+
+    fn set_epoch(&self, org: &str, epoch: u64) -> Result<(), StorageError> {
+        let epoch = i64::try_from(epoch).map_err(backend_msg)?;
+        let n = self
+            .conn()
+            .map_err(backend)?
+            .prepare_cached("UPDATE orgs SET epoch = ?1 WHERE slug = ?2")
+            .and_then(|mut s| s.execute(params![epoch, org]))
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(StorageError::NoOrg(org.into()));
+        }
+        Ok(())
+    }
+}
+
+fn backend_msg(e: impl std::fmt::Display) -> StorageError {
+    backend(HubError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use outpost_proto::hub::{self, Peer};
+    use outpost_proto::sync::{DocPush, PROTOCOL_VERSION, PullRequest, PushOutcome, PushRequest};
 
     #[test]
     fn an_enrolment_code_works_once_and_expires() {
@@ -953,10 +994,14 @@ mod tests {
     }
 
     /// A new device of `mjolby`, enrolled.
-    fn enrolled(hub: &SqliteHubStore) -> DeviceAuth {
+    fn enrolled(hub: &SqliteHubStore) -> Peer {
         let code = hub.invite("mjolby", Utc::now()).unwrap();
         let (_, token) = hub.enroll(&code, Uuid::new_v4(), Utc::now()).unwrap();
-        hub.device(&token).unwrap()
+        let who = hub.device(&token).unwrap();
+        Peer {
+            device: who.device,
+            org: who.org,
+        }
     }
 
     fn doc_push(am: &mut automerge::AutoCommit, id: Uuid) -> DocPush {
@@ -979,7 +1024,8 @@ mod tests {
         hub.add_org("mjolby", "Mjölby kommun").unwrap();
         let who = enrolled(&hub);
         let push = |docs: Vec<DocPush>| {
-            hub.push(
+            hub::push(
+                &hub,
                 &who,
                 &PushRequest {
                     v: PROTOCOL_VERSION,
@@ -1073,7 +1119,8 @@ mod tests {
                 )
             })
             .collect();
-        hub.push(
+        hub::push(
+            &hub,
             &a,
             &PushRequest {
                 v: PROTOCOL_VERSION,
@@ -1084,19 +1131,20 @@ mod tests {
             Utc::now(),
         )
         .unwrap();
-        let pages = |who: &DeviceAuth| {
+        let pages = |who: &Peer| {
             let (mut since, mut pages, mut items) = (0, Vec::new(), 0);
             loop {
-                let page = hub
-                    .pull(
-                        who,
-                        &PullRequest {
-                            v: PROTOCOL_VERSION,
-                            since,
-                            limit: 5,
-                        },
-                    )
-                    .unwrap();
+                let page = hub::pull(
+                    &hub,
+                    who,
+                    &PullRequest {
+                        v: PROTOCOL_VERSION,
+                        since,
+                        limit: 5,
+                    },
+                    || 1,
+                )
+                .unwrap();
                 assert!(page.items.len() <= 5);
                 items += page.items.len();
                 pages.push(page.items.len());
@@ -1149,5 +1197,136 @@ mod tests {
         assert_eq!(epoch(&hub), first, "opening again keeps the epoch");
         assert_eq!(hub.rotate_feed_epochs().unwrap(), 1);
         assert_ne!(epoch(&hub), first, "a restore gives a new one");
+    }
+
+    /// The schema of hubs from before ids were scoped by organisation,
+    /// exactly as that code created it.
+    const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS orgs (
+    slug       TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    seq        INTEGER NOT NULL DEFAULT 0,
+    epoch      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE IF NOT EXISTS admin_tokens (
+    hash       TEXT PRIMARY KEY,
+    org        TEXT,
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS enrol_codes (
+    hash       TEXT PRIMARY KEY,
+    org        TEXT NOT NULL REFERENCES orgs(slug),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS devices (
+    id                TEXT PRIMARY KEY,
+    org               TEXT NOT NULL REFERENCES orgs(slug),
+    token_hash        TEXT NOT NULL UNIQUE,
+    enrolled_at       TEXT NOT NULL,
+    last_seen         TEXT,
+    clock_offset_secs INTEGER,
+    revoked_at        TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS docs (
+    id                TEXT PRIMARY KEY,
+    org               TEXT NOT NULL,
+    doc               BLOB NOT NULL,
+    heads             BLOB NOT NULL,
+    seq               INTEGER NOT NULL,
+    origin            TEXT NOT NULL,
+    first_received_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS docs_feed ON docs(org, seq);
+CREATE TABLE IF NOT EXISTS tombstones (
+    id         TEXT PRIMARY KEY,
+    org        TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    deleted_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS tombstones_feed ON tombstones(org, seq);
+CREATE TABLE IF NOT EXISTS records (
+    id         TEXT PRIMARY KEY,
+    org        TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    site       TEXT NOT NULL,
+    date_from  TEXT,
+    date_to    TEXT,
+    created_at TEXT NOT NULL,
+    body       TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS records_org_date ON records(org, date_from, created_at, id);
+";
+
+    /// A hub database made by the code before org-scoped ids opens, keeps
+    /// every document, tombstone and projection, and serves them.
+    #[test]
+    fn a_hub_database_from_before_org_scoped_ids_opens_and_serves_its_records() {
+        use automerge::ActorId;
+        let dir = tempfile::tempdir().unwrap();
+        let record = visit("mjolby", "från förr");
+        let mut am = outpost_proto::doc::create(&record, ActorId::random()).unwrap();
+        let heads = Heads::from_hashes(&am.get_heads());
+        let erased = Uuid::new_v4();
+        {
+            let old = Connection::open(dir.path().join(HUB_FILE)).unwrap();
+            old.execute_batch(SCHEMA_V1).unwrap();
+            old.execute(
+                "INSERT INTO orgs(slug, name, created_at, seq, epoch) VALUES ('mjolby', 'Mjölby kommun', '2025-01-01T00:00:00Z', 2, 77)",
+                [],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO docs(id, org, doc, heads, seq, origin, first_received_at) VALUES (?1, 'mjolby', ?2, ?3, 1, 'dev-1', '2025-01-01T00:00:00Z')",
+                params![record.id.to_string(), am.save(), heads.0],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO tombstones(id, org, seq, deleted_at) VALUES (?1, 'mjolby', 2, '2025-01-01T00:00:00Z')",
+                [erased.to_string()],
+            )
+            .unwrap();
+            old.execute(
+                "INSERT INTO records(id, org, kind, site, date_from, date_to, created_at, body) VALUES (?1, 'mjolby', 'visit', 'Mjölby bibliotek', '2025-03-04', '2025-03-04', ?2, ?3)",
+                params![
+                    record.id.to_string(),
+                    record.created_at.to_rfc3339(),
+                    serde_json::to_string(&record).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        let hub = SqliteHubStore::open(dir.path()).unwrap();
+        let held = hub.get("mjolby", &[record.id, erased]).unwrap();
+        assert!(matches!(&held[0], Held::Doc { heads: h, .. } if *h == heads));
+        assert_eq!(held[1], Held::Erased);
+        let mut rows = Vec::new();
+        let meta = hub
+            .scan_feed("mjolby", 0, &mut |row, _| {
+                rows.push((row.seq, row.id));
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(rows, vec![(1, record.id), (2, erased)]);
+        assert_eq!((meta.head, meta.epoch), (2, 77));
+        let mut projected = Vec::new();
+        hub.for_each_record(
+            &AdminAuth { org: None },
+            None,
+            &Filter::default(),
+            &mut |r| projected.push(r.id),
+        )
+        .unwrap();
+        assert_eq!(projected, vec![record.id]);
+        // The same id can now be held by another org.
+        hub.add_org("boxholm", "Boxholms kommun").unwrap();
+        assert_eq!(
+            hub.get("boxholm", &[record.id]).unwrap(),
+            vec![Held::Nothing]
+        );
+        drop(hub);
+        SqliteHubStore::open(dir.path()).expect("opening again migrates nothing");
     }
 }

@@ -1,0 +1,48 @@
+//! The hub storage conformance suite on the SQLite backend, each check on
+//! a fresh database file in a temporary directory.
+
+use chrono::{DateTime, Utc};
+use outpost_daemon::hub::store::{HubStore, SqliteHubStore};
+use outpost_proto::hub::storage::FeedVisitor;
+use outpost_proto::hub::{FeedMeta, Held, HubStorage, Put, PutResult, StorageError};
+use uuid::Uuid;
+
+/// A SQLite hub that deletes its directory when dropped.
+struct TempHub {
+    store: SqliteHubStore,
+    _dir: tempfile::TempDir,
+}
+
+fn make(orgs: &[&str]) -> TempHub {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteHubStore::open(dir.path()).unwrap();
+    for org in orgs {
+        store.add_org(org, "Kommun").unwrap();
+    }
+    TempHub { store, _dir: dir }
+}
+
+impl HubStorage for TempHub {
+    fn get(&self, org: &str, ids: &[Uuid]) -> Result<Vec<Held>, StorageError> {
+        self.store.get(org, ids)
+    }
+    fn put(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, StorageError> {
+        self.store.put(org, puts)
+    }
+    fn erase(&self, org: &str, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.store.erase(org, ids, at)
+    }
+    fn scan_feed(
+        &self,
+        org: &str,
+        since: u64,
+        visit: &mut FeedVisitor<'_>,
+    ) -> Result<FeedMeta, StorageError> {
+        self.store.scan_feed(org, since, visit)
+    }
+    fn set_epoch(&self, org: &str, epoch: u64) -> Result<(), StorageError> {
+        self.store.set_epoch(org, epoch)
+    }
+}
+
+outpost_proto::hub_storage_conformance!(make);
