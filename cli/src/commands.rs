@@ -6,19 +6,19 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, FixedOffset, NaiveDate};
-use outpost_daemon::config::{Paths, Settings};
-use outpost_daemon::export::{self, ExportOptions, Format};
-use outpost_daemon::store::{Filter, Store, StoreError};
 use outpost_proto::Record;
 use outpost_proto::catalogue::{AgencyScope, Catalogue};
 use outpost_proto::fields::Fields;
 use outpost_proto::record::{Kind, parse_date};
 use outpost_proto::stats::{Grouping, StatsBuilder};
+use outpost_store::config::{Paths, Settings};
+use outpost_store::export::{self, ExportOptions, Format};
+use outpost_store::store::{Filter, Store, StoreError};
 use serde_json::{Value, json};
 
-use outpost_daemon::client::HubClient;
-use outpost_daemon::sync::{SyncLock, SyncOptions};
 use outpost_proto::sync::{EnrollRequest, PROTOCOL_VERSION};
+use outpost_store::client::HubClient;
+use outpost_store::sync::{SyncLock, SyncOptions};
 use reqwest::Method;
 
 use crate::args::{
@@ -48,7 +48,7 @@ impl Ctx {
         let file = settings.catalogue_file.unwrap_or_else(|| {
             self.paths
                 .config_file
-                .with_file_name(outpost_daemon::config::CATALOGUE_FILE)
+                .with_file_name(outpost_store::config::CATALOGUE_FILE)
         });
         match std::fs::read_to_string(&file) {
             Ok(text) => {
@@ -559,7 +559,7 @@ fn status(ctx: &Ctx) -> Result<()> {
     let counts = store.counts()?;
     let sync = store.sync_status()?;
     let enrolled = settings.hub_url.is_some() && store.hub_token()?.is_some();
-    let running = outpost_daemon::daemon::is_running(&ctx.paths.data_dir);
+    let running = outpost_store::instance::is_running(&ctx.paths.data_dir);
     let v = json!({
         "device": id.device,
         "org": id.org,
@@ -604,7 +604,7 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
     let pending = store.counts()?.pending;
     let bar = output::progress(pending, true);
     let outcome =
-        outpost_daemon::sync::run(&mut store, &client, SyncOptions::default(), now(), |o| {
+        outpost_store::sync::run(&mut store, &client, SyncOptions::default(), now(), |o| {
             bar.set_position(o.pushed_docs + o.pushed_erasures);
             bar.set_message(format!("pulled {}", o.pulled_docs + o.pulled_erasures));
         })?;

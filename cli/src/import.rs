@@ -13,10 +13,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset};
-use outpost_daemon::export::{self, COURSE_COLUMNS, VISIT_COLUMNS};
-use outpost_daemon::store::Identity;
 use outpost_proto::fields::Fields;
 use outpost_proto::record::{Kind, Record};
+use outpost_store::export::{self, COURSE_COLUMNS, VISIT_COLUMNS};
+use outpost_store::store::Identity;
 use serde_json::{Value, json};
 
 /// Namespace for ids made from the content of rows that had none.

@@ -16,7 +16,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    outpost_daemon::logging::init_cli(std::env::var("OUTPOST_LOG").ok().as_deref());
+    outpost_base::logging::init_cli(std::env::var("OUTPOST_LOG").ok().as_deref());
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

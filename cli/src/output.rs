@@ -174,7 +174,7 @@ pub fn status_text(v: &Value) -> String {
 }
 
 /// "12 visits, 3 courses (15 rows)" for export messages.
-pub fn summary_text(s: &outpost_daemon::export::ExportSummary) -> String {
+pub fn summary_text(s: &outpost_store::export::ExportSummary) -> String {
     format!(
         "{} visits, {} courses ({} rows)",
         s.visits, s.courses, s.rows

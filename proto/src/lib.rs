@@ -4,6 +4,7 @@
 //! - [`fields`]: the raw `field → JSON value` map every input passes through
 //!   (CLI flags, CSV/JSONL rows, Automerge scalars), and the error list that
 //!   names every bad field at once.
+//! - [`filter`]: which records a listing, export or statistics run wants.
 //! - [`record`]: the typed record schema (visit, course) and validation
 //!   `Fields → Record`, which also runs the privacy screen.
 //! - [`screen`]: finds personnummer/samordningsnummer, phone numbers and
@@ -30,6 +31,7 @@
 pub mod catalogue;
 pub mod doc;
 pub mod fields;
+pub mod filter;
 pub mod hub;
 pub mod par;
 pub mod record;

@@ -43,13 +43,14 @@ mod workload;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use outpost_daemon::client::HubClient;
-use outpost_daemon::export::{self, ExportOptions, Format};
-use outpost_daemon::hub::store::{HubStore, SqliteHubStore};
-use outpost_daemon::store::{Filter, Store};
-use outpost_daemon::sync::SyncOptions;
+use outpost_hub_db::HubStore;
+use outpost_hub_sqlite::SqliteHubStore;
 use outpost_proto::catalogue::Catalogue;
 use outpost_proto::record::Record;
+use outpost_store::client::HubClient;
+use outpost_store::export::{self, ExportOptions, Format};
+use outpost_store::store::{Filter, Store};
+use outpost_store::sync::SyncOptions;
 use serde_json::{Value, json};
 
 use procs::{HubProcess, copy_dir, peak_rss_kb_self, run_child};
@@ -210,7 +211,7 @@ impl Bench {
         let a = new_laptop(&hub, &self.dir.join("laptop-a"), "Stadsbiblioteket");
         new_laptop(&hub, &self.dir.join("laptop-b"), "Tensta bibliotek");
         drop(hub);
-        procs::checkpoint_sqlite(&hub_dir.join(outpost_daemon::hub::store::HUB_FILE));
+        procs::checkpoint_sqlite(&hub_dir.join(outpost_hub_sqlite::HUB_FILE));
         let mut store = Store::open(&a).unwrap();
         let device = store.identity().device.clone();
         let now = now();
@@ -273,10 +274,7 @@ impl Bench {
         let (hub, run) = self.start_hub_on_copy("hub-after-s1");
         let laptop = run.join("laptop");
         copy_dir(&self.dir.join("laptop-b"), &laptop);
-        let change_bytes = doc_bytes(
-            &run.join("hub").join(outpost_daemon::hub::store::HUB_FILE),
-            "",
-        );
+        let change_bytes = doc_bytes(&run.join("hub").join(outpost_hub_sqlite::HUB_FILE), "");
         let mut out = timed_laptop_sync(&hub, &laptop);
         out["server_maxrss_kb"] = json!(hub.stop());
         with_change_bytes(&mut out, change_bytes);
@@ -491,8 +489,7 @@ fn with_change_bytes(out: &mut Value, change_bytes: u64) {
 }
 
 fn hub_record_count(hub_dir: &Path) -> u64 {
-    let conn =
-        rusqlite::Connection::open(hub_dir.join(outpost_daemon::hub::store::HUB_FILE)).unwrap();
+    let conn = rusqlite::Connection::open(hub_dir.join(outpost_hub_sqlite::HUB_FILE)).unwrap();
     conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))
         .unwrap()
 }
@@ -540,7 +537,7 @@ fn laptop_sync(dir: &Path, url: &str) -> Value {
     let client = HubClient::new(url, None, token).unwrap();
     let t = Instant::now();
     let outcome =
-        outpost_daemon::sync::run(&mut store, &client, SyncOptions::default(), now(), |_| {})
+        outpost_store::sync::run(&mut store, &client, SyncOptions::default(), now(), |_| {})
             .unwrap();
     let sync_s = t.elapsed().as_secs_f64();
     let traffic = &client.traffic;

@@ -1,9 +1,13 @@
-//! The hub's storage: the [`HubStore`] trait and its SQLite backend.
+//! The hub's SQLite backend (the embedded default): implements the sync
+//! primitives (`outpost_proto::hub::HubStorage`, checked by the shared
+//! conformance suite in `tests/conformance.rs`) and the accounts side
+//! (`outpost_hub_db::HubStore`). No protocol decision is made here.
 //!
-//! The trait is what the HTTP layer calls; a second backend (say
-//! PostgreSQL) implements the same methods and runs the same conformance
-//! tests. Methods are blocking: the server calls them from
-//! `spawn_blocking`, so a slow disk never stalls the async workers.
+//! Flow: one writer connection behind a mutex and a few WAL readers; reads
+//! (`get`, `scan_feed`, token checks, exports) use the readers, so a pull
+//! never queues behind a push; each write (`put`, `erase`, accounts) is one
+//! short transaction. Errors are [`SqlError`] inside, converted to the
+//! traits' errors at their boundary.
 //!
 //! SQLite layout: organisations, admin tokens, one-time enrolment codes
 //! and devices (tokens and codes stored only as SHA-256 hashes: they are
@@ -18,6 +22,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use chrono::{DateTime, Utc};
+use outpost_hub_db::{
+    AdminAuth, CLOCK_SKEW_LIMIT_SECS, CODE_TTL, DeviceAuth, DeviceInfo, HubError, HubStore,
+    hash_secret, new_code, new_secret, normalize_code,
+};
+use outpost_proto::filter::Filter;
 use outpost_proto::hub::storage::FeedVisitor;
 use outpost_proto::hub::{
     Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, StorageError,
@@ -25,120 +34,9 @@ use outpost_proto::hub::{
 use outpost_proto::record::{Kind, Record};
 use outpost_proto::sync::Heads;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::store::Filter;
-
 pub const HUB_FILE: &str = "hub.db";
-
-/// How long an enrolment code stays valid.
-pub const CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::days(7);
-/// A device whose clock differs from the hub's by more than this is flagged.
-pub const CLOCK_SKEW_LIMIT_SECS: i64 = 24 * 3600;
-
-#[derive(Debug, thiserror::Error)]
-pub enum HubError {
-    #[error("hub database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("unknown or revoked token")]
-    Unauthorized,
-    #[error("this admin token may not manage organisation {0}")]
-    Forbidden(String),
-    #[error("no organisation {0}; create it with `outpost admin org add {0} NAME`")]
-    NoSuchOrg(String),
-    #[error("organisation {0} already exists")]
-    OrgExists(String),
-    #[error(
-        "the enrolment code is unknown, already used or expired; ask an admin for a new one (`outpost admin invite --org ORG`)"
-    )]
-    BadCode,
-    #[error("device {0} is already enrolled")]
-    DeviceExists(Uuid),
-    #[error("no device {0}")]
-    NoSuchDevice(String),
-    #[error("no record {0}")]
-    NoSuchRecord(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("the hub has not been initialised; run `outpostd hub init --data-dir DIR`")]
-    NotInitialized,
-    #[error("the hub store is poisoned by an earlier panic; restart the hub")]
-    Poisoned,
-}
-
-/// A device as admins see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeviceInfo {
-    pub id: String,
-    pub org: String,
-    pub enrolled_at: String,
-    pub last_seen: Option<String>,
-    /// Device clock minus hub clock at the last sync, seconds.
-    pub clock_offset_secs: Option<i64>,
-    /// The clock is off by more than 24 hours.
-    pub clock_flag: bool,
-    pub revoked: bool,
-}
-
-/// Who a request comes from, once its token is checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceAuth {
-    pub device: String,
-    pub org: String,
-}
-
-/// Which orgs an admin token may see (None: all).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AdminAuth {
-    pub org: Option<String>,
-}
-
-impl AdminAuth {
-    pub fn check(&self, org: &str) -> Result<(), HubError> {
-        match &self.org {
-            Some(o) if o != org => Err(HubError::Forbidden(org.to_string())),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Everything the HTTP layer needs from storage.
-pub trait HubStore: HubStorage + Send + Sync + 'static {
-    fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError>;
-    fn has_admin_token(&self) -> Result<bool, HubError>;
-    fn admin(&self, token: &str) -> Result<AdminAuth, HubError>;
-    fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError>;
-    fn orgs(&self) -> Result<Vec<(String, String)>, HubError>;
-    fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, HubError>;
-    fn enroll(
-        &self,
-        code: &str,
-        device: Uuid,
-        now: DateTime<Utc>,
-    ) -> Result<(String, String), HubError>;
-    fn device(&self, token: &str) -> Result<DeviceAuth, HubError>;
-    fn seen(
-        &self,
-        device: &str,
-        now: DateTime<Utc>,
-        device_time: Option<i64>,
-    ) -> Result<(), HubError>;
-    fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError>;
-    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError>;
-    /// The organisations that hold a record with this id (ids are scoped
-    /// by organisation, so more than one may).
-    fn record_orgs(&self, id: &str) -> Result<Vec<String>, HubError>;
-    /// Streams projected records of the orgs `admin` may see.
-    fn for_each_record(
-        &self,
-        admin: &AdminAuth,
-        org: Option<&str>,
-        filter: &Filter,
-        f: &mut dyn FnMut(Record),
-    ) -> Result<(), HubError>;
-}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS orgs (
@@ -203,38 +101,6 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_org_date ON records(org, date_from, created_at, id);
 ";
 
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.trim().as_bytes()))
-}
-
-/// A random 256-bit secret, hex-encoded, with a readable prefix so a
-/// leaked string is recognisable (`opa_` admin, `opd_` device).
-pub fn new_secret(prefix: &str) -> String {
-    let bytes: [u8; 32] = rand::random();
-    format!("{prefix}{}", hex::encode(bytes))
-}
-
-/// Enrolment codes are typed by a person: 4 groups of 4 from an alphabet
-/// without look-alikes (no 0/O, 1/I/L), ~78 bits.
-pub fn new_code() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-    let mut out = String::new();
-    for group in 0..4 {
-        if group > 0 {
-            out.push('-');
-        }
-        for _ in 0..4 {
-            let i = rand::random_range(0..ALPHABET.len());
-            out.push(char::from(ALPHABET[i]));
-        }
-    }
-    out
-}
-
-fn normalize_code(code: &str) -> String {
-    code.trim().to_uppercase().replace(' ', "")
-}
-
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -261,13 +127,13 @@ impl std::fmt::Debug for SqliteHubStore {
 }
 
 impl SqliteHubStore {
-    pub fn open(data_dir: &Path) -> Result<SqliteHubStore, HubError> {
+    pub fn open(data_dir: &Path) -> Result<SqliteHubStore, SqlError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| HubError::Invalid(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join(HUB_FILE);
-        let open = || -> Result<Connection, HubError> {
+        let open = || -> Result<Connection, SqlError> {
             let conn = Connection::open(&path)?;
-            crate::store::configure(&conn)?;
+            outpost_base::sqlite::configure(&conn)?;
             // A 32 MiB page cache a connection (the default is 2 MiB) keeps
             // in memory the indexes that every pushed document's
             // random-UUID insert descends, once an org holds 100,000
@@ -285,7 +151,7 @@ impl SqliteHubStore {
                 reader.execute_batch("PRAGMA query_only = ON;")?;
                 Ok(Mutex::new(reader))
             })
-            .collect::<Result<_, HubError>>()?;
+            .collect::<Result<_, SqlError>>()?;
         Ok(SqliteHubStore {
             conn: Mutex::new(conn),
             readers,
@@ -293,21 +159,25 @@ impl SqliteHubStore {
         })
     }
 
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>, HubError> {
-        self.conn.lock().map_err(|_| HubError::Poisoned)
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, SqlError> {
+        self.conn
+            .lock()
+            .map_err(|_| SqlError::from(HubError::Poisoned))
     }
 
     /// A free read connection, or the next one in turn when all are busy.
-    fn reader(&self) -> Result<MutexGuard<'_, Connection>, HubError> {
+    fn reader(&self) -> Result<MutexGuard<'_, Connection>, SqlError> {
         for reader in &self.readers {
             match reader.try_lock() {
                 Ok(guard) => return Ok(guard),
                 Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Poisoned(_)) => return Err(HubError::Poisoned),
+                Err(TryLockError::Poisoned(_)) => return Err(HubError::Poisoned.into()),
             }
         }
         let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        self.readers[turn].lock().map_err(|_| HubError::Poisoned)
+        self.readers[turn]
+            .lock()
+            .map_err(|_| SqlError::from(HubError::Poisoned))
     }
 
     /// Gives every organisation's feed a new epoch. Run after the hub's
@@ -316,7 +186,7 @@ impl SqliteHubStore {
     /// hold records acknowledged after the backup was taken. At their next
     /// sync every laptop sees the new epoch, sends all its records again
     /// and reads the feed from the start, so nothing is lost.
-    pub fn rotate_feed_epochs(&self) -> Result<usize, HubError> {
+    pub fn rotate_feed_epochs(&self) -> Result<usize, SqlError> {
         let conn = self.conn()?;
         let slugs: Vec<String> = conn
             .prepare("SELECT slug FROM orgs")?
@@ -330,7 +200,7 @@ impl SqliteHubStore {
 
     /// Moves the WAL into the main file and truncates it, so erased bytes
     /// leave the log (called after erasures).
-    pub fn checkpoint(&self) -> Result<(), HubError> {
+    pub fn checkpoint(&self) -> Result<(), SqlError> {
         self.conn()?
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
@@ -338,7 +208,7 @@ impl SqliteHubStore {
 }
 
 /// A new random, non-zero feed epoch for `org` (stored as a positive i64).
-fn set_new_epoch(conn: &Connection, org: &str) -> Result<i64, HubError> {
+fn set_new_epoch(conn: &Connection, org: &str) -> Result<i64, SqlError> {
     let epoch = i64::try_from(rand::random::<u64>() >> 1)
         .unwrap_or(1)
         .max(1);
@@ -348,7 +218,7 @@ fn set_new_epoch(conn: &Connection, org: &str) -> Result<i64, HubError> {
 }
 
 /// Hubs created before feed epochs lack the column; every org gets one.
-fn migrate_feed_epochs(conn: &Connection) -> Result<(), HubError> {
+fn migrate_feed_epochs(conn: &Connection) -> Result<(), SqlError> {
     let has_column = conn
         .prepare("SELECT 1 FROM pragma_table_info('orgs') WHERE name = 'epoch'")?
         .exists([])?;
@@ -368,7 +238,7 @@ fn migrate_feed_epochs(conn: &Connection) -> Result<(), HubError> {
 /// Hubs created before ids were scoped by organisation keyed `docs`,
 /// `tombstones` and `records` by id alone. Each table is rebuilt with the
 /// key `(org, id)` in one transaction, rows unchanged.
-fn migrate_org_scoped_ids(conn: &Connection) -> Result<(), HubError> {
+fn migrate_org_scoped_ids(conn: &Connection) -> Result<(), SqlError> {
     let old = conn
         .prepare("SELECT 1 FROM pragma_table_info('docs') WHERE name = 'org' AND pk = 0")?
         .exists([])?;
@@ -406,7 +276,7 @@ fn migrate_org_scoped_ids(conn: &Connection) -> Result<(), HubError> {
     Ok(())
 }
 
-fn next_org_seq(tx: &Connection, org: &str) -> Result<i64, HubError> {
+fn next_org_seq(tx: &Connection, org: &str) -> Result<i64, SqlError> {
     // Once per stored document: keep the statement cached.
     let seq: i64 = tx
         .prepare_cached("UPDATE orgs SET seq = seq + 1 WHERE slug = ?1 RETURNING seq")?
@@ -414,7 +284,7 @@ fn next_org_seq(tx: &Connection, org: &str) -> Result<i64, HubError> {
     Ok(seq)
 }
 
-fn write_projection(tx: &Connection, record: &Record) -> Result<(), HubError> {
+fn write_projection(tx: &Connection, record: &Record) -> Result<(), SqlError> {
     let body = serde_json::to_string(record).map_err(|e| HubError::Invalid(e.to_string()))?;
     let range = record.date_range();
     tx.prepare_cached(
@@ -436,8 +306,8 @@ fn write_projection(tx: &Connection, record: &Record) -> Result<(), HubError> {
     Ok(())
 }
 
-impl HubStore for SqliteHubStore {
-    fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError> {
+impl SqliteHubStore {
+    fn create_admin_token(&self, org: Option<&str>) -> Result<String, SqlError> {
         let token = new_secret("opa_");
         self.conn()?.execute(
             "INSERT INTO admin_tokens(hash, org, created_at) VALUES (?1, ?2, ?3)",
@@ -446,7 +316,7 @@ impl HubStore for SqliteHubStore {
         Ok(token)
     }
 
-    fn has_admin_token(&self) -> Result<bool, HubError> {
+    fn has_admin_token(&self) -> Result<bool, SqlError> {
         Ok(self
             .reader()?
             .query_row("SELECT count(*) FROM admin_tokens", [], |r| {
@@ -455,7 +325,7 @@ impl HubStore for SqliteHubStore {
             > 0)
     }
 
-    fn admin(&self, token: &str) -> Result<AdminAuth, HubError> {
+    fn admin(&self, token: &str) -> Result<AdminAuth, SqlError> {
         let org: Option<Option<String>> = self
             .reader()?
             .query_row(
@@ -465,17 +335,17 @@ impl HubStore for SqliteHubStore {
             )
             .optional()?;
         org.map(|org| AdminAuth { org })
-            .ok_or(HubError::Unauthorized)
+            .ok_or(SqlError::from(HubError::Unauthorized))
     }
 
-    fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError> {
+    fn add_org(&self, slug: &str, name: &str) -> Result<(), SqlError> {
         if !outpost_proto::record::is_slug(slug) {
             return Err(HubError::Invalid(format!(
                 "'{slug}' is not a valid slug: use lowercase letters a-z, digits and '-', e.g. mjolby"
-            )));
+            )).into());
         }
         if name.trim().is_empty() {
-            return Err(HubError::Invalid("the organisation needs a name".into()));
+            return Err(HubError::Invalid("the organisation needs a name".into()).into());
         }
         let conn = self.conn()?;
         let n = conn.execute(
@@ -483,26 +353,26 @@ impl HubStore for SqliteHubStore {
             params![slug, name.trim(), ts(Utc::now())],
         )?;
         if n == 0 {
-            return Err(HubError::OrgExists(slug.into()));
+            return Err(HubError::OrgExists(slug.into()).into());
         }
         set_new_epoch(&conn, slug)?;
         Ok(())
     }
 
-    fn orgs(&self) -> Result<Vec<(String, String)>, HubError> {
+    fn orgs(&self) -> Result<Vec<(String, String)>, SqlError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare("SELECT slug, name FROM orgs ORDER BY slug")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, HubError> {
+    fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, SqlError> {
         let conn = self.conn()?;
         let exists = conn
             .prepare_cached("SELECT 1 FROM orgs WHERE slug = ?1")?
             .exists([org])?;
         if !exists {
-            return Err(HubError::NoSuchOrg(org.into()));
+            return Err(HubError::NoSuchOrg(org.into()).into());
         }
         let code = new_code();
         conn.execute(
@@ -522,7 +392,7 @@ impl HubStore for SqliteHubStore {
         code: &str,
         device: Uuid,
         now: DateTime<Utc>,
-    ) -> Result<(String, String), HubError> {
+    ) -> Result<(String, String), SqlError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let hash = hash_secret(&normalize_code(code));
@@ -534,19 +404,19 @@ impl HubStore for SqliteHubStore {
             )
             .optional()?;
         let Some((org, expires, used)) = row else {
-            return Err(HubError::BadCode);
+            return Err(HubError::BadCode.into());
         };
         let expired = DateTime::parse_from_rfc3339(&expires)
             .map(|e| e.with_timezone(&Utc) < now)
             .unwrap_or(true);
         if used.is_some() || expired {
-            return Err(HubError::BadCode);
+            return Err(HubError::BadCode.into());
         }
         let exists = tx
             .prepare_cached("SELECT 1 FROM devices WHERE id = ?1")?
             .exists([device.to_string()])?;
         if exists {
-            return Err(HubError::DeviceExists(device));
+            return Err(HubError::DeviceExists(device).into());
         }
         let token = new_secret("opd_");
         tx.execute(
@@ -561,7 +431,7 @@ impl HubStore for SqliteHubStore {
         Ok((org, token))
     }
 
-    fn device(&self, token: &str) -> Result<DeviceAuth, HubError> {
+    fn device(&self, token: &str) -> Result<DeviceAuth, SqlError> {
         let row: Option<(String, String)> = self
             .reader()?
             .prepare_cached(
@@ -570,7 +440,7 @@ impl HubStore for SqliteHubStore {
             .query_row([hash_secret(token)], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         row.map(|(device, org)| DeviceAuth { device, org })
-            .ok_or(HubError::Unauthorized)
+            .ok_or(SqlError::from(HubError::Unauthorized))
     }
 
     fn seen(
@@ -578,7 +448,7 @@ impl HubStore for SqliteHubStore {
         device: &str,
         now: DateTime<Utc>,
         device_time: Option<i64>,
-    ) -> Result<(), HubError> {
+    ) -> Result<(), SqlError> {
         let offset = device_time.map(|t| t - now.timestamp());
         self.conn()?
             .prepare_cached(
@@ -588,7 +458,7 @@ impl HubStore for SqliteHubStore {
         Ok(())
     }
 
-    fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError> {
+    fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, SqlError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare(
             "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at FROM devices
@@ -609,7 +479,7 @@ impl HubStore for SqliteHubStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError> {
+    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), SqlError> {
         let conn = self.conn()?;
         let org: Option<String> = conn
             .query_row("SELECT org FROM devices WHERE id = ?1", [device], |r| {
@@ -625,7 +495,7 @@ impl HubStore for SqliteHubStore {
         Ok(())
     }
 
-    fn record_orgs(&self, id: &str) -> Result<Vec<String>, HubError> {
+    fn record_orgs(&self, id: &str) -> Result<Vec<String>, SqlError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare_cached("SELECT org FROM docs WHERE id = ?1 ORDER BY org")?;
         let orgs = stmt.query_map([id], |r| r.get(0))?;
@@ -638,7 +508,7 @@ impl HubStore for SqliteHubStore {
         org: Option<&str>,
         filter: &Filter,
         f: &mut dyn FnMut(Record),
-    ) -> Result<(), HubError> {
+    ) -> Result<(), SqlError> {
         if let Some(o) = org {
             admin.check(o)?;
         }
@@ -673,39 +543,18 @@ impl HubStore for SqliteHubStore {
 // The sync storage primitives (the protocol itself is `outpost_proto::hub`)
 // ---------------------------------------------------------------------------
 
-fn backend(e: impl Into<HubError>) -> StorageError {
-    StorageError::backend(e.into())
+fn backend(e: impl Into<SqlError>) -> StorageError {
+    e.into().into()
 }
 
-impl From<rusqlite::Error> for SqlStorageError {
-    fn from(e: rusqlite::Error) -> Self {
-        SqlStorageError(backend(e))
-    }
-}
-
-/// `?` from rusqlite and store errors inside the storage methods.
-struct SqlStorageError(StorageError);
-
-impl From<HubError> for SqlStorageError {
-    fn from(e: HubError) -> Self {
-        SqlStorageError(backend(e))
-    }
-}
-
-impl From<SqlStorageError> for StorageError {
-    fn from(e: SqlStorageError) -> Self {
-        e.0
-    }
-}
-
-fn org_exists(conn: &Connection, org: &str) -> Result<bool, SqlStorageError> {
+fn org_exists(conn: &Connection, org: &str) -> Result<bool, SqlError> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM orgs WHERE slug = ?1")?
         .exists([org])?)
 }
 
 /// What `org` holds for `id`, read on `conn`.
-fn held(conn: &Connection, org: &str, id: &str) -> Result<Held, SqlStorageError> {
+fn held(conn: &Connection, org: &str, id: &str) -> Result<Held, SqlError> {
     let doc: Option<(Vec<u8>, Vec<u8>)> = conn
         .prepare_cached("SELECT doc, heads FROM docs WHERE org = ?1 AND id = ?2")?
         .query_row([org, id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -724,21 +573,21 @@ fn held(conn: &Connection, org: &str, id: &str) -> Result<Held, SqlStorageError>
 }
 
 impl SqliteHubStore {
-    fn get_held(&self, org: &str, ids: &[Uuid]) -> Result<Vec<Held>, SqlStorageError> {
+    fn get_held(&self, org: &str, ids: &[Uuid]) -> Result<Vec<Held>, SqlError> {
         let conn = self.reader()?;
         if !org_exists(&conn, org)? {
-            return Err(SqlStorageError(StorageError::NoOrg(org.into())));
+            return Err(SqlError::NoOrg(org.into()));
         }
         ids.iter()
             .map(|id| held(&conn, org, &id.to_string()))
             .collect()
     }
 
-    fn put_docs(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, SqlStorageError> {
+    fn put_docs(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, SqlError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !org_exists(&tx, org)? {
-            return Err(SqlStorageError(StorageError::NoOrg(org.into())));
+            return Err(SqlError::NoOrg(org.into()));
         }
         let mut results = Vec::with_capacity(puts.len());
         for put in puts {
@@ -776,11 +625,11 @@ impl SqliteHubStore {
         Ok(results)
     }
 
-    fn erase_ids(&self, org: &str, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), SqlStorageError> {
+    fn erase_ids(&self, org: &str, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), SqlError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !org_exists(&tx, org)? {
-            return Err(SqlStorageError(StorageError::NoOrg(org.into())));
+            return Err(SqlError::NoOrg(org.into()));
         }
         let mut erased_any = false;
         for id in ids {
@@ -922,6 +771,99 @@ fn backend_msg(e: impl std::fmt::Display) -> StorageError {
     backend(HubError::Invalid(e.to_string()))
 }
 
+/// Errors inside this backend: SQLite's own, or the hub's answer (bad
+/// code, unknown org, ...), converted at the trait boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    #[error("hub database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error("no organisation {0} in the hub's storage")]
+    NoOrg(String),
+}
+
+impl From<SqlError> for HubError {
+    fn from(e: SqlError) -> HubError {
+        match e {
+            SqlError::Sqlite(e) => HubError::backend(e),
+            SqlError::Hub(e) => e,
+            SqlError::NoOrg(org) => HubError::NoSuchOrg(org),
+        }
+    }
+}
+
+impl From<SqlError> for StorageError {
+    fn from(e: SqlError) -> StorageError {
+        match e {
+            SqlError::NoOrg(org) => StorageError::NoOrg(org),
+            other => StorageError::backend(other),
+        }
+    }
+}
+
+/// The accounts side, for the HTTP layer (errors converted to
+/// [`HubError`]).
+impl HubStore for SqliteHubStore {
+    fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError> {
+        Ok(SqliteHubStore::create_admin_token(self, org)?)
+    }
+    fn has_admin_token(&self) -> Result<bool, HubError> {
+        Ok(SqliteHubStore::has_admin_token(self)?)
+    }
+    fn admin(&self, token: &str) -> Result<AdminAuth, HubError> {
+        Ok(SqliteHubStore::admin(self, token)?)
+    }
+    fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError> {
+        Ok(SqliteHubStore::add_org(self, slug, name)?)
+    }
+    fn orgs(&self) -> Result<Vec<(String, String)>, HubError> {
+        Ok(SqliteHubStore::orgs(self)?)
+    }
+    fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, HubError> {
+        Ok(SqliteHubStore::invite(self, org, now)?)
+    }
+    fn enroll(
+        &self,
+        code: &str,
+        device: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String), HubError> {
+        Ok(SqliteHubStore::enroll(self, code, device, now)?)
+    }
+    fn device(&self, token: &str) -> Result<DeviceAuth, HubError> {
+        Ok(SqliteHubStore::device(self, token)?)
+    }
+    fn seen(
+        &self,
+        device: &str,
+        now: DateTime<Utc>,
+        device_time: Option<i64>,
+    ) -> Result<(), HubError> {
+        Ok(SqliteHubStore::seen(self, device, now, device_time)?)
+    }
+    fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError> {
+        Ok(SqliteHubStore::devices(self, org)?)
+    }
+    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError> {
+        Ok(SqliteHubStore::revoke(self, device, admin, now)?)
+    }
+    fn record_orgs(&self, id: &str) -> Result<Vec<String>, HubError> {
+        Ok(SqliteHubStore::record_orgs(self, id)?)
+    }
+    fn for_each_record(
+        &self,
+        admin: &AdminAuth,
+        org: Option<&str>,
+        filter: &Filter,
+        f: &mut dyn FnMut(Record),
+    ) -> Result<(), HubError> {
+        Ok(SqliteHubStore::for_each_record(
+            self, admin, org, filter, f,
+        )?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -938,7 +880,7 @@ mod tests {
         let late = now + CODE_TTL + chrono::TimeDelta::minutes(1);
         assert!(matches!(
             hub.enroll(&code, Uuid::new_v4(), late),
-            Err(HubError::BadCode)
+            Err(SqlError::Hub(HubError::BadCode))
         ));
         // Lower case and spaces as a person might type it still work.
         let typed = code.to_lowercase().replace('-', " - ");
@@ -948,11 +890,11 @@ mod tests {
         assert!(hub.device(&token).is_ok());
         assert!(matches!(
             hub.enroll(&code, Uuid::new_v4(), now),
-            Err(HubError::BadCode)
+            Err(SqlError::Hub(HubError::BadCode))
         ));
         assert!(matches!(
             hub.invite("nope", now),
-            Err(HubError::NoSuchOrg(_))
+            Err(SqlError::Hub(HubError::NoSuchOrg(_)))
         ));
     }
 
@@ -967,7 +909,7 @@ mod tests {
         assert!(hub.admin(&token).is_ok());
         assert!(matches!(
             hub.admin("opa_wrong"),
-            Err(HubError::Unauthorized)
+            Err(SqlError::Hub(HubError::Unauthorized))
         ));
     }
 

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use outpost_daemon::config::{Paths, Settings};
-use outpost_daemon::hub::server::{self, TlsFiles};
-use outpost_daemon::hub::store::{HubStore, SqliteHubStore};
+use outpost_hub::server::{self, TlsFiles};
+use outpost_hub::settings::HubSettings;
+use outpost_hub_db::HubStore;
+use outpost_hub_sqlite::SqliteHubStore;
+use outpost_store::config::{Paths, Settings};
 
 /// Outpost's background daemon: keeps the local record store and syncs it
 /// with the hub whenever the network allows.
@@ -38,14 +40,18 @@ enum Command {
 struct HubArgs {
     #[command(subcommand)]
     command: Option<HubCommand>,
-    /// Address to listen on.
-    #[arg(long, env = "OUTPOST_HUB_LISTEN", default_value = "127.0.0.1:7878")]
-    listen: SocketAddr,
-    /// TLS certificate chain (PEM). With --tls-key, the hub speaks HTTPS.
-    #[arg(long, env = "OUTPOST_HUB_TLS_CERT", requires = "tls_key")]
+    // Flags win over `hub.toml` and `OUTPOST_HUB_*` (see
+    // `outpost_hub::settings`), so none has a default of its own here.
+    /// Address to listen on [default: 127.0.0.1:7878; hub.toml `listen`,
+    /// env OUTPOST_HUB_LISTEN].
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// TLS certificate chain (PEM). With --tls-key, the hub speaks HTTPS
+    /// [hub.toml `tls_cert`, env OUTPOST_HUB_TLS_CERT].
+    #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    #[arg(long, env = "OUTPOST_HUB_TLS_KEY", requires = "tls_cert")]
+    /// TLS private key (PEM) [hub.toml `tls_key`, env OUTPOST_HUB_TLS_KEY].
+    #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback address (behind a TLS proxy only).
     #[arg(long)]
@@ -85,7 +91,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run_laptop(paths: Paths) -> anyhow::Result<()> {
     let settings = Settings::load(&paths)?;
-    let _guard = outpost_daemon::logging::init_daemon(&paths.log_dir(), "outpostd", &settings.log)
+    let _guard = outpost_base::logging::init_daemon(&paths.log_dir(), "outpostd", &settings.log)
         .with_context(|| {
             format!(
                 "could not open the log directory {}",
@@ -142,24 +148,28 @@ fn hub_restored(paths: &Paths) -> anyhow::Result<()> {
 }
 
 fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
-    let settings = Settings::load(&paths)?;
-    let _guard = outpost_daemon::logging::init_daemon(&paths.log_dir(), "hub", &settings.log)
+    let mut settings = HubSettings::load(&paths)?;
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        settings.tls_cert = Some(cert);
+        settings.tls_key = Some(key);
+    }
+    settings.allow_insecure_http |= args.allow_insecure_http;
+    settings.check().map_err(anyhow::Error::msg)?;
+    let _guard = outpost_base::logging::init_daemon(&paths.log_dir(), "hub", &settings.log)
         .with_context(|| {
             format!(
                 "could not open the log directory {}",
                 paths.log_dir().display()
             )
         })?;
-    let tls = match (args.tls_cert, args.tls_key) {
+    let tls = match (settings.tls_cert, settings.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         _ => None,
     };
-    if tls.is_none() && !args.listen.ip().is_loopback() && !args.allow_insecure_http {
-        bail!(
-            "refusing plain HTTP on {}: give --tls-cert and --tls-key, or --allow-insecure-http if a TLS proxy sits in front",
-            args.listen
-        );
-    }
+    let listen = settings.listen;
     let store = SqliteHubStore::open(&paths.data_dir).with_context(|| {
         format!(
             "could not open the hub database in {}",
@@ -173,12 +183,12 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
             paths.data_dir.display()
         );
     }
-    let listener = std::net::TcpListener::bind(args.listen)
-        .with_context(|| format!("could not listen on {}", args.listen))?;
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("could not listen on {listen}"))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(address = %args.listen, "hub listening on {scheme}://{}", args.listen);
+    tracing::info!(address = %listen, "hub listening on {scheme}://{listen}");
     eprintln!("hub listening on {scheme}://{}", listener.local_addr()?);
-    outpost_daemon::client::install_crypto_provider();
+    server::install_crypto_provider();
     let store: Arc<dyn HubStore> = Arc::new(store);
     runtime()?.block_on(async {
         server::serve(listener, store, tls, shutdown_signal())

@@ -42,8 +42,8 @@ use outpost_proto::sync::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::store::{AdminAuth, DeviceAuth, HubError, HubStore};
-use crate::store::Filter;
+use outpost_hub_db::{AdminAuth, DeviceAuth, HubError, HubStore};
+use outpost_proto::filter::Filter;
 
 /// How long a request may take before the hub gives up on it.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -130,7 +130,7 @@ impl From<HubError> for ApiError {
             HubError::OrgExists(_) | HubError::DeviceExists(_) => StatusCode::CONFLICT,
             HubError::BadCode => StatusCode::FORBIDDEN,
             HubError::Invalid(_) => StatusCode::BAD_REQUEST,
-            HubError::Sqlite(_) | HubError::Poisoned | HubError::NotInitialized => {
+            HubError::Backend(_) | HubError::Poisoned | HubError::NotInitialized => {
                 tracing::error!(error = %e, "hub storage error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -151,6 +151,12 @@ impl From<hub::HubError> for ApiError {
         };
         ApiError(status, e.to_string())
     }
+}
+
+/// Installs the ring crypto provider for rustls once per process (the
+/// workspace builds rustls without a default provider).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The protocol's view of an authenticated device.

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{Hub, Laptop, now};
-use outpost_daemon::store::Filter;
 use outpost_proto::sync::{self, PROTOCOL_VERSION, PullRequest, PushRequest};
+use outpost_store::store::Filter;
 use serde_json::json;
 
 fn enrolled(hub: &Hub, org: &str, site: &str) -> Laptop {
@@ -21,7 +21,7 @@ fn enrolled(hub: &Hub, org: &str, site: &str) -> Laptop {
 }
 
 fn hub_ids(hub: &Hub, org: &str) -> Vec<String> {
-    use outpost_daemon::hub::store::{AdminAuth, HubStore};
+    use outpost_hub_db::{AdminAuth, HubStore};
     let mut ids = Vec::new();
     hub.store
         .for_each_record(
@@ -206,7 +206,7 @@ fn revoked_wrong_token_and_used_code_are_refused() {
 
     a.add_visit("before revoke");
     assert!(a.sync().complete());
-    use outpost_daemon::hub::store::{AdminAuth, HubStore};
+    use outpost_hub_db::{AdminAuth, HubStore};
     let device = a.store().identity().device.clone();
     hub.store
         .revoke(&device, &AdminAuth { org: None }, chrono::Utc::now())
@@ -320,7 +320,7 @@ fn tls_with_a_pinned_ca_works_and_a_wrong_ca_is_refused() {
         std::fs::write(&p, text).unwrap();
         p
     };
-    let tls = outpost_daemon::hub::server::TlsFiles {
+    let tls = outpost_hub::server::TlsFiles {
         cert: write("cert.pem", &cert_pem),
         key: write("key.pem", &key_pem),
     };
@@ -474,7 +474,7 @@ fn hub_metrics_count_sync_requests_and_need_an_admin_token() {
     assert!(a.sync().complete());
 
     let get = |token: &str| {
-        outpost_daemon::client::HubClient::new(&hub.url(), None, Some(token.to_string()))
+        outpost_store::client::HubClient::new(&hub.url(), None, Some(token.to_string()))
             .unwrap()
             .admin(reqwest::Method::GET, "/v1/admin/metrics", &[], None)
     };
@@ -482,9 +482,9 @@ fn hub_metrics_count_sync_requests_and_need_an_admin_token() {
     let err = get(a.token.as_deref().unwrap()).unwrap_err().to_string();
     assert!(err.contains("not accepted"), "{err}");
 
-    use outpost_daemon::hub::store::HubStore;
+    use outpost_hub_db::HubStore;
     let admin = hub.store.create_admin_token(None).unwrap();
-    let report: outpost_daemon::hub::server::MetricsReport =
+    let report: outpost_hub::server::MetricsReport =
         serde_json::from_slice(&get(&admin).unwrap()).unwrap();
     // enroll + push + pull at least, plus the refused metrics call.
     assert!(report.requests >= 4, "{report:?}");

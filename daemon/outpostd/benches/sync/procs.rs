@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use outpost_daemon::client::HubClient;
-use outpost_daemon::store::Store;
-use outpost_daemon::sync::SyncOptions;
+use outpost_store::client::HubClient;
+use outpost_store::store::Store;
+use outpost_store::sync::SyncOptions;
 use serde_json::{Value, json};
 
 /// Peak resident memory of a process, from `/proc/PID/status` (`VmHWM`).
@@ -295,7 +295,7 @@ pub fn swarm(dirs_file: &Path, url: &str) -> Value {
                 let client = HubClient::new(&url, None, store.hub_token().unwrap()).unwrap();
                 barrier.wait();
                 let t = Instant::now();
-                let outcome = outpost_daemon::sync::run(
+                let outcome = outpost_store::sync::run(
                     &mut store,
                     &client,
                     SyncOptions::default(),

@@ -1,84 +1,24 @@
-//! The laptop daemon's lifecycle: one instance per data dir, a clean stop.
-//!
-//! The lock file `outpostd.lock` in the data dir is held (an OS file lock,
-//! released by the kernel even on kill -9) for as long as the daemon runs;
-//! `outpost status` probes it to tell whether a daemon is running.
+//! The laptop daemon's lifecycle: one instance per data dir (the lock in
+//! `outpost_store::instance`), syncing by itself, a clean stop.
 
-use std::fs::{File, OpenOptions, TryLockError};
 use std::future::Future;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use std::time::Duration;
 
-use crate::client::HubClient;
-use crate::config::{Paths, Settings};
-use crate::store::{Store, StoreError};
-use crate::sync::{SyncLock, SyncOptions};
+use outpost_store::client::HubClient;
+use outpost_store::config::{Paths, Settings};
+use outpost_store::store::{Store, StoreError};
+use outpost_store::sync::{SyncLock, SyncOptions};
 
-pub const LOCK_FILE: &str = "outpostd.lock";
+pub use outpost_store::instance::{InstanceError, InstanceLock, LOCK_FILE, is_running};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error(
-        "another outpostd is already running for {0}; stop it first (or use another --data-dir)"
-    )]
-    AlreadyRunning(PathBuf),
-    #[error("could not open the lock file {path}: {source}")]
-    Lock {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Proof that this process is the data dir's only daemon.
-#[derive(Debug)]
-pub struct InstanceLock {
-    _file: File,
-}
-
-impl InstanceLock {
-    pub fn acquire(data_dir: &Path) -> Result<InstanceLock, DaemonError> {
-        let path = data_dir.join(LOCK_FILE);
-        let lock_err = |source| DaemonError::Lock {
-            path: path.clone(),
-            source,
-        };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(lock_err)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(DaemonError::AlreadyRunning(data_dir.to_path_buf()));
-            }
-            Err(TryLockError::Error(e)) => return Err(lock_err(e)),
-        }
-        // The pid is for people reading the file; the lock is what counts.
-        file.set_len(0).map_err(lock_err)?;
-        writeln!(file, "{}", std::process::id()).map_err(lock_err)?;
-        Ok(InstanceLock { _file: file })
-    }
-}
-
-/// Whether a daemon holds the data dir's lock right now.
-pub fn is_running(data_dir: &Path) -> bool {
-    let Ok(file) = File::open(data_dir.join(LOCK_FILE)) else {
-        return false;
-    };
-    match file.try_lock_shared() {
-        Ok(()) => {
-            let _ = file.unlock();
-            false
-        }
-        Err(_) => true,
-    }
 }
 
 /// Why a sync is being started (for the log).
@@ -193,7 +133,7 @@ fn sync_once(paths: &Paths, trigger: Trigger) -> Result<SyncResult, String> {
         .map_err(|e| e.to_string())?;
     let _lock = SyncLock::acquire(&paths.data_dir).map_err(|e| e.to_string())?;
     tracing::debug!(?trigger, "syncing");
-    let outcome = crate::sync::run(
+    let outcome = outpost_store::sync::run(
         &mut store,
         &client,
         SyncOptions::default(),
@@ -250,25 +190,5 @@ fn watch_store(
             tracing::warn!(error = %e, "cannot start a file watcher; syncing on the timer only");
             None
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_second_instance_is_refused_and_status_sees_the_first() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(!is_running(dir.path()));
-        let first = InstanceLock::acquire(dir.path()).unwrap();
-        assert!(is_running(dir.path()));
-        assert!(matches!(
-            InstanceLock::acquire(dir.path()),
-            Err(DaemonError::AlreadyRunning(_))
-        ));
-        drop(first);
-        assert!(!is_running(dir.path()));
-        InstanceLock::acquire(dir.path()).unwrap();
     }
 }

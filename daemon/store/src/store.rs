@@ -21,10 +21,9 @@
 //! file.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::{DateTime, FixedOffset};
 use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
@@ -176,14 +175,7 @@ pub struct StoredRecord {
     pub conflicts: serde_json::Map<String, Value>,
 }
 
-/// Which records `list`/`export`/`stats` want.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
-    pub kind: Option<Kind>,
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
-    pub site: Option<String>,
-}
+pub use outpost_proto::filter::Filter;
 
 /// Counts for `outpost status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -215,43 +207,8 @@ fn open_conn(path: &Path, create: bool) -> Result<Connection, StoreError> {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags)?;
-    configure(&conn)?;
+    outpost_base::sqlite::configure(&conn)?;
     Ok(conn)
-}
-
-/// The settings every Outpost database connection runs with, the laptop's
-/// and the hub's: WAL (readers and one writer at once), a full sync on
-/// every commit (a saved record survives power loss), erased bytes
-/// overwritten, and `fold()` for case-insensitive Swedish text.
-pub(crate) fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
-    // Another process (daemon or a second CLI) may hold the write lock for a
-    // moment; wait rather than fail.
-    conn.busy_timeout(Duration::from_secs(30))?;
-    // Sync touches more distinct statements than the default 16-entry
-    // cache holds; a miss means parsing SQL again for every document.
-    conn.set_prepared_statement_cache_capacity(64);
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
-         PRAGMA secure_delete = ON;
-         PRAGMA foreign_keys = ON;",
-    )?;
-    register_fold(conn)
-}
-
-/// Registers `fold(text)`: Unicode lowercase. SQLite's own `lower()` only
-/// folds A–Z, so `Ödeshög` would never match `ödeshög`.
-pub fn register_fold(conn: &Connection) -> Result<(), rusqlite::Error> {
-    use rusqlite::functions::FunctionFlags;
-    conn.create_scalar_function(
-        "fold",
-        1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
-        |ctx| {
-            let text: Option<String> = ctx.get(0)?;
-            Ok(text.map(|t| t.trim().to_lowercase()))
-        },
-    )
 }
 
 impl Store {
@@ -1336,6 +1293,7 @@ fn parse_stored(id: &str, body: &str, conflicts: Option<&str>) -> Result<StoredR
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -7,78 +7,16 @@
 //! given (so a test or a second laptop profile is fully self-contained),
 //! else in the platform's config dir, and `OUTPOST_CONFIG_DIR` overrides it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+pub use outpost_base::paths::{
+    CATALOGUE_FILE, CONFIG_FILE, ConfigError, LOG_DIR, Paths, read_toml,
+};
 
 use serde::{Deserialize, Serialize};
 
-pub const CONFIG_FILE: &str = "config.toml";
-pub const LOG_DIR: &str = "logs";
-/// The organisation's service catalogue override, beside `config.toml`.
-pub const CATALOGUE_FILE: &str = "catalogue.toml";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error(
-        "no home directory found to keep Outpost's data in; pass --data-dir DIR or set OUTPOST_DATA_DIR"
-    )]
-    NoHome,
-    #[error("could not read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} is not valid settings TOML: {source}")]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: toml::de::Error,
-    },
-    #[error("environment variable {name}={value:?} is not valid: {reason}")]
-    Env {
-        name: String,
-        value: String,
-        reason: String,
-    },
-}
-
-/// The directories one Outpost installation uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Paths {
-    pub data_dir: PathBuf,
-    pub config_file: PathBuf,
-}
-
-impl Paths {
-    /// Resolves the dirs: explicit `--data-dir` (already merged with
-    /// `OUTPOST_DATA_DIR` by clap) first, then the platform default.
-    pub fn resolve(data_dir: Option<&Path>) -> Result<Paths, ConfigError> {
-        let config_override = std::env::var_os("OUTPOST_CONFIG_DIR").map(PathBuf::from);
-        let (data_dir, config_dir) = match data_dir {
-            Some(d) => (d.to_path_buf(), d.to_path_buf()),
-            None => {
-                let dirs = directories::ProjectDirs::from("se", "Outpost", "outpost")
-                    .ok_or(ConfigError::NoHome)?;
-                (
-                    dirs.data_dir().to_path_buf(),
-                    dirs.config_dir().to_path_buf(),
-                )
-            }
-        };
-        let config_dir = config_override.unwrap_or(config_dir);
-        Ok(Paths {
-            data_dir,
-            config_file: config_dir.join(CONFIG_FILE),
-        })
-    }
-
-    pub fn log_dir(&self) -> PathBuf {
-        self.data_dir.join(LOG_DIR)
-    }
-}
-
-/// Laptop and hub settings. Every field has a default, so an empty or
-/// missing config file is fine.
+/// The laptop's settings (the hub has its own, in `outpost-hub`). Every
+/// field has a default, so an empty or missing config file is fine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -112,19 +50,7 @@ impl Default for Settings {
 impl Settings {
     /// Defaults, then the TOML file (if present), then `OUTPOST_*` env vars.
     pub fn load(paths: &Paths) -> Result<Settings, ConfigError> {
-        let mut settings = match std::fs::read_to_string(&paths.config_file) {
-            Ok(text) => toml::from_str(&text).map_err(|source| ConfigError::Parse {
-                path: paths.config_file.clone(),
-                source,
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: paths.config_file.clone(),
-                    source,
-                });
-            }
-        };
+        let mut settings: Settings = read_toml(&paths.config_file)?.unwrap_or_default();
         settings.apply_env(|name| std::env::var(name).ok())?;
         Ok(settings)
     }

@@ -2,7 +2,8 @@
 //! a fresh database file in a temporary directory.
 
 use chrono::{DateTime, Utc};
-use outpost_daemon::hub::store::{HubStore, SqliteHubStore};
+use outpost_hub_db::HubStore;
+use outpost_hub_sqlite::SqliteHubStore;
 use outpost_proto::hub::storage::FeedVisitor;
 use outpost_proto::hub::{FeedMeta, Held, HubStorage, Put, PutResult, StorageError};
 use uuid::Uuid;

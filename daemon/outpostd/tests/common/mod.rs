@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
-use outpost_daemon::client::HubClient;
-use outpost_daemon::hub::server::{self, TlsFiles};
-use outpost_daemon::hub::store::{HubStore, SqliteHubStore};
-use outpost_daemon::store::{Filter, Store};
-use outpost_daemon::sync::SyncOptions;
+use outpost_hub::server::{self, TlsFiles};
+use outpost_hub_db::HubStore;
+use outpost_hub_sqlite::SqliteHubStore;
 use outpost_proto::Kind;
 use outpost_proto::fields::Fields;
 use outpost_proto::sync::{EnrollRequest, Outcome, PROTOCOL_VERSION};
+use outpost_store::client::HubClient;
+use outpost_store::store::{Filter, Store};
+use outpost_store::sync::SyncOptions;
 use serde_json::{Value, json};
 
 pub struct Hub {
@@ -36,7 +37,7 @@ impl Hub {
 
     /// Starts a hub over `dir` (reused across restarts), with TLS when given.
     pub fn start_with(tls: Option<TlsFiles>, dir: tempfile::TempDir) -> Hub {
-        outpost_daemon::client::install_crypto_provider();
+        outpost_store::client::install_crypto_provider();
         let store = Arc::new(SqliteHubStore::open(dir.path()).unwrap());
         let admin = if store.has_admin_token().unwrap() {
             String::new()
@@ -170,7 +171,7 @@ impl Laptop {
     pub fn sync_via(&self, url: &str) -> Outcome {
         let mut store = self.store();
         let client = HubClient::new(url, self.ca.as_deref(), self.token.clone()).unwrap();
-        outpost_daemon::sync::run(
+        outpost_store::sync::run(
             &mut store,
             &client,
             SyncOptions {

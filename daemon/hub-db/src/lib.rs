@@ -1,0 +1,173 @@
+//! The hub's storage interface above the sync primitives: accounts
+//! (organisations, admin tokens, enrolment codes, devices), the admin
+//! projection of records, and the error every backend reports.
+//!
+//! Layout: this crate is the contract; `outpost-hub-sqlite` (and later a
+//! PostgreSQL crate) implements it together with
+//! `outpost_proto::hub::HubStorage`; `outpost-hub` serves it over HTTP.
+//! Secrets are random 256-bit values stored only as SHA-256 hashes
+//! ([`hash_secret`]); enrolment codes are typed by people ([`new_code`]).
+
+use chrono::{DateTime, Utc};
+use outpost_proto::filter::Filter;
+use outpost_proto::hub::HubStorage;
+use outpost_proto::record::Record;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// How long an enrolment code stays valid.
+pub const CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// A device whose clock differs from the hub's by more than this is flagged.
+pub const CLOCK_SKEW_LIMIT_SECS: i64 = 24 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// The database failed (disk, connection); retrying later may help.
+    #[error("hub database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("unknown or revoked token")]
+    Unauthorized,
+    #[error("this admin token may not manage organisation {0}")]
+    Forbidden(String),
+    #[error("no organisation {0}; create it with `outpost admin org add {0} NAME`")]
+    NoSuchOrg(String),
+    #[error("organisation {0} already exists")]
+    OrgExists(String),
+    #[error(
+        "the enrolment code is unknown, already used or expired; ask an admin for a new one (`outpost admin invite --org ORG`)"
+    )]
+    BadCode,
+    #[error("device {0} is already enrolled")]
+    DeviceExists(Uuid),
+    #[error("no device {0}")]
+    NoSuchDevice(String),
+    #[error("no record {0}")]
+    NoSuchRecord(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the hub has not been initialised; run `outpostd hub init --data-dir DIR`")]
+    NotInitialized,
+    #[error("the hub store is poisoned by an earlier panic; restart the hub")]
+    Poisoned,
+}
+
+/// A device as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceInfo {
+    pub id: String,
+    pub org: String,
+    pub enrolled_at: String,
+    pub last_seen: Option<String>,
+    /// Device clock minus hub clock at the last sync, seconds.
+    pub clock_offset_secs: Option<i64>,
+    /// The clock is off by more than 24 hours.
+    pub clock_flag: bool,
+    pub revoked: bool,
+}
+
+/// Who a request comes from, once its token is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuth {
+    pub device: String,
+    pub org: String,
+}
+
+/// Which orgs an admin token may see (None: all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminAuth {
+    pub org: Option<String>,
+}
+
+impl AdminAuth {
+    pub fn check(&self, org: &str) -> Result<(), HubError> {
+        match &self.org {
+            Some(o) if o != org => Err(HubError::Forbidden(org.to_string())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Everything the HTTP layer needs from storage.
+/// Everything the HTTP layer needs from storage besides the sync
+/// primitives ([`HubStorage`]): organisations, tokens, enrolment codes,
+/// devices and the admin projection of records. Methods are blocking (see
+/// `outpost_proto::hub::storage` for why); the server calls them from
+/// `spawn_blocking`. Authorisation is decided by the caller: a method that
+/// takes an `org` trusts that the caller may act on it.
+pub trait HubStore: HubStorage + Send + Sync + 'static {
+    fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError>;
+    fn has_admin_token(&self) -> Result<bool, HubError>;
+    fn admin(&self, token: &str) -> Result<AdminAuth, HubError>;
+    fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError>;
+    fn orgs(&self) -> Result<Vec<(String, String)>, HubError>;
+    fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, HubError>;
+    fn enroll(
+        &self,
+        code: &str,
+        device: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String), HubError>;
+    fn device(&self, token: &str) -> Result<DeviceAuth, HubError>;
+    fn seen(
+        &self,
+        device: &str,
+        now: DateTime<Utc>,
+        device_time: Option<i64>,
+    ) -> Result<(), HubError>;
+    fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError>;
+    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError>;
+    /// The organisations that hold a record with this id (ids are scoped
+    /// by organisation, so more than one may).
+    fn record_orgs(&self, id: &str) -> Result<Vec<String>, HubError>;
+    /// Streams projected records of the orgs `admin` may see.
+    fn for_each_record(
+        &self,
+        admin: &AdminAuth,
+        org: Option<&str>,
+        filter: &Filter,
+        f: &mut dyn FnMut(Record),
+    ) -> Result<(), HubError>;
+}
+
+impl HubError {
+    /// Wraps a backend's own error (SQLite, PostgreSQL), keeping it as the
+    /// source.
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> HubError {
+        HubError::Backend(Box::new(e))
+    }
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.trim().as_bytes()))
+}
+
+/// A random 256-bit secret, hex-encoded, with a readable prefix so a
+/// leaked string is recognisable (`opa_` admin, `opd_` device).
+pub fn new_secret(prefix: &str) -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// Enrolment codes are typed by a person: 4 groups of 4 from an alphabet
+/// without look-alikes (no 0/O, 1/I/L), ~78 bits.
+pub fn new_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut out = String::new();
+    for group in 0..4 {
+        if group > 0 {
+            out.push('-');
+        }
+        for _ in 0..4 {
+            let i = rand::random_range(0..ALPHABET.len());
+            out.push(char::from(ALPHABET[i]));
+        }
+    }
+    out
+}
+
+/// An enrolment code as typed by a person, in the form it is hashed in:
+/// upper case, without spaces.
+pub fn normalize_code(code: &str) -> String {
+    code.trim().to_uppercase().replace(' ', "")
+}

@@ -1,0 +1,14 @@
+//! The central hub that laptops sync with (`outpostd hub`).
+//!
+//! Layout and flow:
+//! - [`server`]: the HTTP API. It checks tokens (through
+//!   `outpost_hub_db::HubStore`), decodes bodies, and hands sync requests
+//!   to the protocol in `outpost_proto::hub`, which works over the
+//!   backend's storage primitives. It knows no backend: the binary passes
+//!   one in (`outpost-hub-sqlite` today).
+//! - [`settings`]: the hub's own settings (`hub.toml`, `OUTPOST_HUB_*`).
+//!
+//! Nothing here imports the laptop's store.
+
+pub mod server;
+pub mod settings;

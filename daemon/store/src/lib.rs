@@ -1,0 +1,23 @@
+//! The laptop's side of Outpost: everything the `outpost` CLI links, and
+//! nothing of the hub or of any server.
+//!
+//! Layout and flow:
+//! - [`config`]: the laptop's layered settings (defaults → `config.toml` →
+//!   `OUTPOST_*`), over the shared directory rules of `outpost-base`.
+//! - [`store`]: the SQLite store: one Automerge document per record, a
+//!   projection of current values for reading, tombstones for erasure. The
+//!   CLI writes through it directly (offline-first: no daemon needed); the
+//!   daemon opens the same file.
+//! - [`client`]: the laptop's HTTPS client to the hub.
+//! - [`sync`]: the sync driver: runs `outpost_proto::sync::Session`'s
+//!   effects against the store and the hub client.
+//! - [`export`]: CSV / JSONL / XLSX writers over projected records.
+//! - [`instance`]: the one-daemon-per-data-dir lock, which `outpost
+//!   status` probes.
+
+pub mod client;
+pub mod config;
+pub mod export;
+pub mod instance;
+pub mod store;
+pub mod sync;
