@@ -36,7 +36,7 @@
 //!   [`PullResponse`]) and their body encoding ([`encode_body`] /
 //!   [`decode_body`]: CBOR, gzip-compressed);
 //! - per-document decisions of the laptop: [`prepare_push`],
-//!   [`apply_merged`] and [`apply_feed_doc`] (the hub's are in
+//!   [`apply_merged`] and [`apply_feed_item`] (the hub's are in
 //!   [`crate::hub`]);
 //! - [`Session`], the laptop's state machine: inputs in, effects out;
 //! - [`Backoff`], the offline probe schedule (randomness passed in).
@@ -296,22 +296,54 @@ pub fn apply_merged(
     Ok((hub_heads.clone(), local != *hub_heads))
 }
 
-/// Laptop, for a pulled document: merge it into the local copy (or start
-/// one). Returns the document and whether local changes remain unpushed.
-pub fn apply_feed_doc(
-    local: Option<AutoCommit>,
-    data: &[u8],
-    hub_heads: &Heads,
-) -> Result<(AutoCommit, bool), automerge::AutomergeError> {
-    let mut am = match local {
-        Some(mut am) => {
-            am.load_incremental(data)?;
-            am
-        }
-        None => AutoCommit::load(data)?,
+/// What a laptop holds for the id of a pulled feed item.
+#[derive(Debug, Clone, Copy)]
+pub enum LocalHeld<'a> {
+    Nothing,
+    /// Erased on this laptop (a tombstone).
+    Erased,
+    /// The stored document bytes.
+    Doc(&'a [u8]),
+}
+
+/// What a laptop writes for one pulled feed item.
+#[derive(Debug)]
+pub enum FeedApply {
+    /// The hub erased the record: erase the local copy, keep an
+    /// acknowledged tombstone.
+    Erase,
+    /// Erased here: nothing to write; the pending tombstone reaches the hub
+    /// at the next push (or is already there).
+    Skip,
+    /// New to this laptop: store the hub's bytes as they are (already
+    /// `save()` form), acknowledged at the item's heads, not pending.
+    New { am: AutoCommit },
+    /// Merged into the local copy: store it, acknowledged at the item's
+    /// heads; `pending` when local changes the hub lacks remain.
+    Merged { am: AutoCommit, pending: bool },
+}
+
+/// Laptop, for one pulled feed item: the decision every laptop store
+/// (SQLite, the simulation's) carries out. Pure CPU work.
+pub fn apply_feed_item(
+    item: &FeedItem,
+    held: LocalHeld<'_>,
+) -> Result<FeedApply, automerge::AutomergeError> {
+    let FeedBody::Doc { heads, data } = &item.body else {
+        return Ok(FeedApply::Erase);
     };
-    let pending = Heads::from_hashes(&am.get_heads()) != *hub_heads;
-    Ok((am, pending))
+    match held {
+        LocalHeld::Erased => Ok(FeedApply::Skip),
+        LocalHeld::Nothing => Ok(FeedApply::New {
+            am: AutoCommit::load(data)?,
+        }),
+        LocalHeld::Doc(bytes) => {
+            let mut am = AutoCommit::load(bytes)?;
+            am.load_incremental(data)?;
+            let pending = Heads::from_hashes(&am.get_heads()) != *heads;
+            Ok(FeedApply::Merged { am, pending })
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 //! `push` and `pull`, over its in-memory storage backend (the SQLite hub
 //! runs the same functions over SQLite). Laptops ([`SimLaptop`]) make every
 //! sync decision through the public functions of `outpost_proto::sync`
-//! (`prepare_push`, `apply_merged`, `apply_feed_doc`, `Session`) and
+//! (`prepare_push`, `apply_merged`, `apply_feed_item`, `Session`) and
 //! `outpost_proto::doc`, exactly the functions the SQLite store calls, so
 //! these tests exercise the real protocol logic. Only laptop storage and
 //! transport are simulated: a
@@ -44,9 +44,9 @@ use outpost_proto::hub::mem::{MemDoc, MemStorage};
 use outpost_proto::hub::{self, FeedEntry, HubStorage, Peer};
 use outpost_proto::record::{Kind, Record, Session as CourseSession, new_record_fields};
 use outpost_proto::sync::{
-    Backoff, Effect, FeedBody, Heads, Input, Outcome, PullRequest, PullResponse, PushOutcome,
-    PushRequest, PushResponse, Session, apply_feed_doc, apply_merged, decode_body, encode_body,
-    prepare_push,
+    Backoff, Effect, FeedApply, FeedBody, Heads, Input, LocalHeld, Outcome, PullRequest,
+    PullResponse, PushOutcome, PushRequest, PushResponse, Session, apply_feed_item, apply_merged,
+    decode_body, encode_body, prepare_push,
 };
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -760,14 +760,26 @@ impl SimLaptop {
     }
 
     fn apply_pull(&mut self, resp: &PullResponse) {
+        let mut held_bytes;
         for item in &resp.items {
             match &item.body {
-                FeedBody::Doc { heads, data } => {
-                    if self.tombs.contains_key(&item.id) {
-                        continue;
-                    }
+                FeedBody::Doc { heads, .. } => {
                     let old = self.docs.remove(&item.id);
+                    let held = match (&old, self.tombs.contains_key(&item.id)) {
+                        (_, true) => LocalHeld::Erased,
+                        (Some(d), false) => {
+                            held_bytes = d.am.clone().save();
+                            LocalHeld::Doc(&held_bytes)
+                        }
+                        (None, false) => LocalHeld::Nothing,
+                    };
                     let was_pending = old.as_ref().is_some_and(|d| d.pending);
+                    let (mut am, pending) = match apply_feed_item(item, held).unwrap() {
+                        FeedApply::Skip => continue,
+                        FeedApply::Erase => unreachable!("a document item"),
+                        FeedApply::New { am } => (am, false),
+                        FeedApply::Merged { am, pending } => (am, pending),
+                    };
                     if was_pending {
                         count(Event::PulledIntoPending);
                     }
@@ -775,7 +787,6 @@ impl SimLaptop {
                         Some(d) => d.seq,
                         None => self.next_seq(),
                     };
-                    let (mut am, pending) = apply_feed_doc(old.map(|d| d.am), data, heads).unwrap();
                     // A loaded document gets a random actor; edits here must
                     // carry this laptop's own.
                     am.set_actor(self.actor.clone());

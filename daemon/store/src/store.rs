@@ -984,11 +984,22 @@ impl Store {
     }
 }
 
-/// What the store holds for a feed item's id.
+/// What the store holds for a feed item's id (owned, read before the
+/// parallel merge; see `sync::LocalHeld`).
 enum Held {
     Tombstone,
     Doc(Vec<u8>),
     Nothing,
+}
+
+impl Held {
+    fn as_local(&self) -> sync::LocalHeld<'_> {
+        match self {
+            Held::Tombstone => sync::LocalHeld::Erased,
+            Held::Doc(bytes) => sync::LocalHeld::Doc(bytes),
+            Held::Nothing => sync::LocalHeld::Nothing,
+        }
+    }
 }
 
 fn held_for(conn: &Connection, item: &FeedItem) -> Result<Held, StoreError> {
@@ -1035,37 +1046,33 @@ enum FeedMerge {
     },
 }
 
-/// Merges one feed item with what the store holds. Pure CPU work.
+/// Merges one feed item with what the store holds (the decision is
+/// `sync::apply_feed_item`) and projects the result. Pure CPU work.
 fn merge_feed_item(item: &FeedItem, held: &Held) -> Result<FeedMerge, StoreError> {
-    let FeedBody::Doc { heads, data } = &item.body else {
-        return Ok(FeedMerge::Erase);
-    };
     let id = item.id.to_string();
-    let load_err = |source| StoreError::Load {
-        id: id.clone(),
-        source,
+    let applied =
+        sync::apply_feed_item(item, held.as_local()).map_err(|source| StoreError::Load {
+            id: id.clone(),
+            source,
+        })?;
+    let acked = match &item.body {
+        FeedBody::Doc { heads, .. } => heads.clone(),
+        FeedBody::Erased => Heads::default(),
     };
-    let local = match held {
-        Held::Tombstone => return Ok(FeedMerge::Skip),
-        Held::Doc(bytes) => Some(AutoCommit::load(bytes).map_err(load_err)?),
-        Held::Nothing => None,
-    };
-    let fresh = local.is_none();
-    let (mut am, pending) = sync::apply_feed_doc(local, data, heads).map_err(load_err)?;
-    let projection = projection_of(&id, &am)?;
-    Ok(if fresh {
-        FeedMerge::New {
-            heads: heads.clone(),
-            projection,
-        }
-    } else {
-        FeedMerge::Merged {
+    Ok(match applied {
+        sync::FeedApply::Erase => FeedMerge::Erase,
+        sync::FeedApply::Skip => FeedMerge::Skip,
+        sync::FeedApply::New { am } => FeedMerge::New {
+            heads: acked,
+            projection: projection_of(&id, &am)?,
+        },
+        sync::FeedApply::Merged { mut am, pending } => FeedMerge::Merged {
+            projection: projection_of(&id, &am)?,
             bytes: am.save(),
             heads: encode_heads(&am.get_heads()),
-            acked: heads.clone(),
+            acked,
             pending,
-            projection,
-        }
+        },
     })
 }
 
