@@ -11,7 +11,6 @@
 //! delete the test looks for the document's own bytes (compressed history
 //! included) in the files.
 
-use outpost_proto::sync::{Heads, apply_feed_doc};
 use outpost_tests::{TestDir, contains_bytes};
 
 /// The note the visit was saved with (later edited away, so it lives only
@@ -80,7 +79,7 @@ fn live_cells(td: &TestDir, id: &str) -> Vec<Vec<u8>> {
 
 /// The note at each change of a stored document, oldest first.
 fn note_history(blob: &[u8]) -> Vec<Option<String>> {
-    let (mut am, _) = apply_feed_doc(None, blob, &Heads::default()).expect("a loadable document");
+    let mut am = automerge::AutoCommit::load(blob).expect("a loadable document");
     let hashes: Vec<_> = am.get_changes(&[]).iter().map(|c| c.hash()).collect();
     hashes
         .iter()
