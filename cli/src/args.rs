@@ -121,6 +121,10 @@ pub enum AdminCommand {
     Delete {
         /// Record id.
         id: String,
+        /// The organisation whose record it is (needed only when several
+        /// organisations hold a record with this id).
+        #[arg(long)]
+        org: Option<String>,
     },
     /// Export the merged records of every laptop.
     Export(AdminExportArgs),

@@ -789,11 +789,12 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             )?;
             eprintln!("revoked {device}; its token no longer works");
         }
-        AdminCommand::Delete { id } => {
+        AdminCommand::Delete { id, org } => {
+            let query: Vec<(&str, String)> = org.into_iter().map(|o| ("org", o)).collect();
             client.admin(
                 Method::DELETE,
                 &format!("/v1/admin/records/{id}"),
-                &[],
+                &query,
                 None,
             )?;
             eprintln!("erased {id} on the hub; laptops erase it at their next sync");

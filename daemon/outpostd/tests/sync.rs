@@ -594,3 +594,68 @@ fn a_cursor_ahead_of_a_restored_hub_brings_everything_back() {
     assert_eq!(a.snapshot(), b.snapshot());
     assert_eq!(a.snapshot().len(), 2);
 }
+
+/// Ids are scoped by organisation on the hub: two orgs may hold a record
+/// under one id, an admin erasure names which (or finds exactly one it may
+/// see), and an org-scoped admin cannot erase, or learn of, another org's.
+#[test]
+fn an_admin_erasure_reaches_only_the_named_organisation() {
+    use outpost_hub_db::HubStore;
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    hub.add_org("boxholm");
+    let a = enrolled(&hub, "mjolby", "A");
+    let b = enrolled(&hub, "boxholm", "B");
+    let id = a.add_visit("mjölby's record");
+    assert!(a.sync().complete());
+    // A record of boxholm under the same id (as an import of a shared
+    // spreadsheet would make).
+    let mut twin = a.store().get(&id).unwrap().unwrap().record;
+    twin.org = "boxholm".into();
+    b.store().insert_records(&[twin]).unwrap();
+    let o = b.sync();
+    assert!(o.complete(), "{o:?}");
+    assert_eq!(hub_ids(&hub, "mjolby"), vec![id.clone()]);
+    assert_eq!(hub_ids(&hub, "boxholm"), vec![id.clone()]);
+
+    let delete = |token: &str, org: Option<&str>| {
+        let query: Vec<(&str, String)> = org.map(|o| ("org", o.to_string())).into_iter().collect();
+        outpost_store::client::HubClient::new(&hub.url(), None, Some(token.to_string()))
+            .unwrap()
+            .admin(
+                reqwest::Method::DELETE,
+                &format!("/v1/admin/records/{id}"),
+                &query,
+                None,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let err = delete(&hub.admin, None).unwrap_err();
+    assert!(err.contains("several organisations"), "{err}");
+    let only_mjolby = hub.store.create_admin_token(Some("mjolby")).unwrap();
+    let err = delete(&only_mjolby, Some("boxholm")).unwrap_err();
+    assert!(err.contains("404") || err.contains("no record"), "{err}");
+    assert_eq!(hub_ids(&hub, "boxholm"), vec![id.clone()], "not erased");
+
+    delete(&hub.admin, Some("boxholm")).unwrap();
+    assert!(hub_ids(&hub, "boxholm").is_empty());
+    assert_eq!(
+        hub_ids(&hub, "mjolby"),
+        vec![id.clone()],
+        "mjölby's is kept"
+    );
+    assert!(b.sync().complete());
+    assert!(
+        b.store().get(&id).unwrap().is_none(),
+        "erased on boxholm's laptop"
+    );
+    assert!(a.sync().complete());
+    assert!(
+        a.store().get(&id).unwrap().is_some(),
+        "kept on mjölby's laptop"
+    );
+    // Now only mjölby holds it: the org-scoped admin may erase it unnamed.
+    delete(&only_mjolby, None).unwrap();
+    assert!(hub_ids(&hub, "mjolby").is_empty());
+}
