@@ -510,3 +510,68 @@ fn restoring_the_hub_from_a_backup_loses_no_record() {
     assert_eq!(exported(a.path()), exported(c.path()));
     assert_eq!(exported(b.path()), exported(c.path()));
 }
+
+/// `outpostd hub` takes its settings from `hub.toml` and `OUTPOST_HUB_*`
+/// (flags win), and says what to fix when they ask for something it will
+/// not do.
+#[test]
+fn the_hub_reads_hub_toml_and_its_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = clean(
+        Command::new(bin("outpostd"))
+            .args(["hub", "init", "--data-dir"])
+            .arg(dir.path()),
+    )
+    .output()
+    .unwrap();
+    assert!(init.status.success());
+    let free_port = || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let port = free_port();
+    std::fs::write(
+        dir.path().join("hub.toml"),
+        format!("listen = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let mut child = clean(
+        Command::new(bin("outpostd"))
+            .args(["hub", "--data-dir"])
+            .arg(dir.path()),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut up = false;
+    while Instant::now() < deadline && !up {
+        up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(up, "the hub did not listen on the port hub.toml names");
+
+    // Refusals name what to change: plain HTTP off loopback (from the
+    // environment), and a database this build does not have.
+    let refused = |envs: &[(&str, &str)]| {
+        let mut cmd = Command::new(bin("outpostd"));
+        clean(cmd.args(["hub", "--data-dir"]).arg(dir.path()));
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{envs:?} was accepted");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let open = format!("0.0.0.0:{}", free_port());
+    let err = refused(&[("OUTPOST_HUB_LISTEN", open.as_str())]);
+    assert!(err.contains("--tls-cert"), "{err}");
+    let err = refused(&[("OUTPOST_HUB_DATABASE", "postgres://hub@localhost/outpost")]);
+    assert!(err.contains("database"), "{err}");
+}
