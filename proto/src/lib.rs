@@ -24,7 +24,10 @@
 pub mod catalogue;
 pub mod doc;
 pub mod fields;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fixtures;
 pub mod record;
+pub mod schema;
 pub mod screen;
 pub mod stats;
 pub mod sync;
