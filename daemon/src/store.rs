@@ -28,6 +28,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
+use outpost_proto::schema::{self, Scope};
 use outpost_proto::sync::{
     self, DocPush, FeedBody, FeedItem, Heads, Outcome, PullResponse, PushOutcome, PushResponse,
 };
@@ -262,18 +263,16 @@ impl Store {
 
     /// Creates a new store and device identity. Refuses to overwrite one.
     pub fn init(data_dir: &Path, org: &str, site: &str, staff: &str) -> Result<Store, StoreError> {
+        // The defaults go into every record, so they are checked by the
+        // same field table as a record's own org, site and staff (length
+        // limits included) rather than a rule of their own that may drift.
         let mut errs = ValidationErrors::default();
-        if !record::is_slug(org) {
-            errs.push(
-                "org",
-                "must be a slug: lowercase letters a-z, digits and '-', e.g. mjolby",
-            );
-        }
-        for (name, value) in [("site", site), ("staff", staff)] {
-            if value.trim().is_empty() {
-                errs.push(name, "must not be empty");
-            } else if let Err(e) = outpost_proto::screen::screen_field(name, value) {
-                errs.push(name, record::refusal(&e));
+        for (name, value) in [("org", org), ("site", site), ("staff", staff)] {
+            let def = schema::field(Scope::Common, name).expect("common fields are in the schema");
+            match schema::validate_value(def, &Value::String(value.to_string())) {
+                Ok(Value::Null) => errs.push(name, "must not be empty"),
+                Ok(_) => {}
+                Err(e) => errs.0.extend(e.0),
             }
         }
         errs.finish(())?;

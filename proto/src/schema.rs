@@ -121,6 +121,8 @@ pub struct Flag {
     pub long: &'static str,
     /// Shown in help, e.g. `SERVICE`.
     pub value_name: &'static str,
+    /// A bool field's switch that sets it false (`edit --not-sensitive`).
+    pub off: Option<&'static str>,
 }
 
 /// Text in both languages of the product.
@@ -177,7 +179,19 @@ impl FieldDef {
         self
     }
     const fn flag(mut self, long: &'static str, value_name: &'static str) -> Self {
-        self.flag = Some(Flag { long, value_name });
+        self.flag = Some(Flag {
+            long,
+            value_name,
+            off: None,
+        });
+        self
+    }
+    const fn switch(mut self, long: &'static str, off: &'static str) -> Self {
+        self.flag = Some(Flag {
+            long,
+            value_name: "",
+            off: Some(off),
+        });
         self
     }
     const fn column(mut self, column: Option<&'static str>) -> Self {
@@ -203,10 +217,17 @@ impl FieldDef {
 
     /// CLI help: the English help, with the allowed values when there are any.
     pub fn cli_help(&self) -> String {
-        match self.shape.values() {
-            Some(values) => format!("{} One of: {}.", self.help.en, values.join(", ")),
-            None => self.help.en.to_string(),
+        let mut help = self.help.en.to_string();
+        if let Some(values) = self.shape.values() {
+            help.push_str(&format!(" One of: {}.", values.join(", ")));
         }
+        if let Presence::RequiredUnless { field, values } = self.presence {
+            help.push_str(&format!(
+                " Required unless {field} is {}.",
+                values.join(", ")
+            ));
+        }
+        help
     }
 }
 
@@ -366,7 +387,7 @@ pub static FIELDS: &[FieldDef] = &[
         ),
     FieldDef::new("sensitive", V, Shape::Bool)
         .optional()
-        .flag("sensitive", "")
+        .switch("sensitive", "not-sensitive")
         .label("Känsligt", "Sensitive")
         .help("Besöket rörde bankärenden eller köp.", "The visit touched banking or purchases."),
     FieldDef::new("note", V, NOTE)
