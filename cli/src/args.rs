@@ -422,3 +422,126 @@ pub struct ImportArgs {
     #[arg(long)]
     pub skip_invalid: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use serde_json::json;
+
+    /// Fields the program sets itself, which therefore have no flag.
+    const NO_FLAG: &[(Scope, &str)] = &[
+        (Scope::Common, "id"),
+        (Scope::Common, "kind"),
+        (Scope::Common, "org"),
+        (Scope::Common, "device"),
+        (Scope::Common, "created_at"),
+        (Scope::Common, "updated_at"),
+        (Scope::Course, "sessions"),
+        (Scope::Session, "id"),
+    ];
+
+    fn subcommand<'c>(cmd: &'c clap::Command, path: &[&str]) -> &'c clap::Command {
+        path.iter().fold(cmd, |c, name| {
+            c.find_subcommand(name)
+                .unwrap_or_else(|| panic!("no subcommand {name}"))
+        })
+    }
+
+    /// Every field has a flag on its add command and on `edit` (session
+    /// fields: on `course session`), or is set by the program: a field added
+    /// to the table without a decision about its flag fails here.
+    #[test]
+    fn every_field_has_a_cli_flag() {
+        let cli = Cli::command();
+        for def in schema::FIELDS {
+            let Some(flag) = def.flag else {
+                assert!(
+                    NO_FLAG.contains(&(def.scope, def.name)),
+                    "{:?} {} has no flag",
+                    def.scope,
+                    def.name
+                );
+                continue;
+            };
+            let commands: &[&[&str]] = match def.scope {
+                Scope::Common => &[&["visit", "add"], &["course", "add"], &["edit"]],
+                Scope::Visit => &[&["visit", "add"], &["edit"]],
+                Scope::Course => &[&["course", "add"], &["edit"]],
+                Scope::Session => &[&["course", "session"]],
+            };
+            for path in commands {
+                let cmd = subcommand(&cli, path);
+                let arg = cmd
+                    .get_arguments()
+                    .find(|a| a.get_long() == Some(flag.long))
+                    .unwrap_or_else(|| panic!("{path:?} lacks --{}", flag.long));
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                for value in def.shape.values().unwrap_or_default() {
+                    assert!(help.contains(value), "--{} help lacks {value}", flag.long);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flags_become_fields() {
+        let cli = Cli::try_parse_from([
+            "outpost",
+            "visit",
+            "add",
+            "--service",
+            "BankID",
+            "1177",
+            "--barrier",
+            "BankID:login:a note",
+            "--barrier",
+            "1177:form",
+            "--age-band",
+            "65_79",
+            "--sensitive",
+        ])
+        .unwrap();
+        let Command::Visit {
+            command: VisitCommand::Add(f),
+        } = cli.command
+        else {
+            panic!()
+        };
+        assert_eq!(f.fields["services"], json!(["BankID", "1177"]));
+        assert_eq!(
+            f.fields["barriers"],
+            json!(["BankID:login:a note", "1177:form"])
+        );
+        assert_eq!(f.fields["age_band"], json!("65_79"));
+        assert_eq!(f.fields["sensitive"], json!(true));
+        assert_eq!(f.fields["assistive"], json!([]));
+        assert!(!f.fields.contains_key("note"));
+    }
+
+    #[test]
+    fn edit_flags_clear_replace_and_unset() {
+        let cli = Cli::try_parse_from([
+            "outpost",
+            "edit",
+            "abcd",
+            "--note",
+            "",
+            "--assistive",
+            "",
+            "--not-sensitive",
+        ])
+        .unwrap();
+        let Command::Edit(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.fields.fields["note"], Value::Null);
+        assert_eq!(a.fields.fields["assistive"], json!([]));
+        assert_eq!(a.fields.fields["sensitive"], json!(false));
+        assert_eq!(a.fields.fields.len(), 3);
+        assert!(
+            Cli::try_parse_from(["outpost", "edit", "abcd", "--sensitive", "--not-sensitive"])
+                .is_err()
+        );
+    }
+}

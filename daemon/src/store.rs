@@ -1348,19 +1348,8 @@ mod tests {
 
     fn visit_fields(store: &Store) -> Fields {
         let mut f = store.new_fields(Kind::Visit, now());
-        for (k, v) in [
-            ("date", json!("2025-03-04")),
-            ("minutes", json!(30)),
-            ("channel", json!("drop_in")),
-            ("services", json!(["BankID"])),
-            ("category", json!("e_service")),
-            ("outcome", json!("solved")),
-            ("age_band", json!("65_79")),
-            ("language", json!("sv")),
-            ("note", json!("glömt koden till BankID")),
-        ] {
-            f.insert(k.into(), v);
-        }
+        f.extend(outpost_proto::fixtures::visit_body());
+        f.insert("note".into(), json!("glömt koden till BankID"));
         f
     }
 

@@ -1,8 +1,9 @@
-//! The record schema (DESIGN.md section 2) and its validation.
+//! The typed records (DESIGN.md section 2) and their validation.
 //!
 //! [`Record`] is the typed, validated form. It is built only by
-//! [`Record::from_fields`], which checks every field (types, ranges, enum
-//! values, the privacy screen) and reports all problems at once; and it is
+//! [`Record::from_fields`], which checks every field by its entry in the
+//! field table ([`crate::schema`]: types, ranges, enum values, the privacy
+//! screen, cross-field rules) and reports all problems at once; and it is
 //! flattened back with [`Record::to_fields`]. JSON uses exactly the contract's
 //! field names, so `serde_json` output is what `list --json` and JSONL export
 //! print.
