@@ -468,14 +468,14 @@ pub fn visit_csv_row(record: &Record, _visit: &Visit, catalogue: &Catalogue) -> 
 /// A course's CSV rows, in [`COURSE_COLUMNS`] order: one per session, or one
 /// with empty session cells for a course without sessions.
 pub fn course_csv_rows(record: &Record, _course: &Course) -> Vec<Vec<String>> {
-    cells(record, catalogue_free())
+    cells(record, builtin_catalogue())
         .iter()
         .map(|row| row.iter().map(|c| c.to_text().into_owned()).collect())
         .collect()
 }
 
 /// Courses have no derived columns, so any catalogue will do.
-fn catalogue_free() -> &'static Catalogue {
+fn builtin_catalogue() -> &'static Catalogue {
     static BUILTIN: LazyLock<Catalogue> = LazyLock::new(Catalogue::builtin);
     &BUILTIN
 }

@@ -1560,6 +1560,12 @@ mod tests {
             let mut uniq: Vec<&str> = Vec::new();
             for s in services { if !uniq.contains(&s) { uniq.push(s); } }
             f.insert("services".into(), json!(uniq));
+            // No service is valid only for the categories DESIGN.md allows.
+            let category = if uniq.is_empty() && !schema::CATEGORIES_WITHOUT_SERVICE.contains(&category.as_str()) {
+                outpost_proto::record::Category::Device
+            } else {
+                category
+            };
             f.insert("category".into(), json!(category.as_str()));
             f.insert("outcome".into(), json!(outcome.as_str()));
             if let Some(r) = referred_to { f.insert("referred_to".into(), json!(r)); }

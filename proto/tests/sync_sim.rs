@@ -39,7 +39,7 @@ use chrono::{DateTime, FixedOffset};
 use outpost_proto::Fields;
 use outpost_proto::doc::{self, Snapshot};
 use outpost_proto::fixtures;
-use outpost_proto::record::{Kind, Record, Session as CourseSession, new_record_fields};
+use outpost_proto::record::{Kind, Record, Session as CourseSession};
 use outpost_proto::sync::{
     Backoff, DocResult, Effect, FeedBody, FeedItem, Heads, HubHolds, Input, Outcome,
     PROTOCOL_VERSION, PullRequest, PullResponse, PushOutcome, PushRequest, PushResponse, Session,
