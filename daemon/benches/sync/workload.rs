@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, FixedOffset};
 use outpost_proto::fields::Fields;
-use outpost_proto::record::{Kind, Record};
+use outpost_proto::record::Record;
 use serde_json::json;
 
 const SITES: &[&str] = &[
