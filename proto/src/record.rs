@@ -26,6 +26,8 @@ use crate::screen::screen_field;
 pub const MAX_NOTE_CHARS: usize = 2000;
 /// Longest short text (site, title, staff, referred_to, …).
 pub const MAX_SHORT_CHARS: usize = 200;
+/// Longest `staff` (initials or a short name): it is shown in every list.
+pub const MAX_STAFF_CHARS: usize = 40;
 pub const MAX_VISIT_MINUTES: i64 = 480;
 pub const MAX_PARTICIPANTS: i64 = 500;
 

@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 use crate::fields::{Fields, ValidationErrors};
 use crate::record::{
     AgeBand, Assistive, Barrier, Category, Channel, Kind, MAX_NOTE_CHARS, MAX_PARTICIPANTS,
-    MAX_SHORT_CHARS, MAX_VISIT_MINUTES, Outcome, check_text, is_slug, parse_date, parse_time,
-    refusal,
+    MAX_SHORT_CHARS, MAX_STAFF_CHARS, MAX_VISIT_MINUTES, Outcome, check_text, is_slug, parse_date,
+    parse_time, refusal,
 };
 use crate::screen::screen_field;
 
@@ -282,7 +282,7 @@ pub static FIELDS: &[FieldDef] = &[
         "staff",
         Common,
         Shape::Text {
-            max: 40,
+            max: MAX_STAFF_CHARS,
             screened: true,
         },
     )
