@@ -4,7 +4,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use std::marker::PhantomData;
+
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
+use outpost_proto::fields::Fields;
+use outpost_proto::schema::{self, FieldDef, Flag, Presence, Scope, Shape};
+use serde_json::Value;
 
 /// Outpost: record e-service help visits and courses, offline first.
 #[derive(Debug, Parser)]
@@ -177,104 +182,180 @@ pub enum CourseCommand {
     Session(SessionArgs),
 }
 
-/// Visit fields. All optional at parse time; `proto` says what is missing,
-/// all at once, instead of clap stopping at the first.
-#[derive(Debug, Args, Default, Clone)]
-pub struct VisitFields {
-    /// Day of the visit, YYYY-MM-DD.
-    #[arg(long)]
-    pub date: Option<String>,
-    /// Time of day, HH:MM.
-    #[arg(long)]
-    pub time: Option<String>,
-    /// Minutes of help, 1–480.
-    #[arg(long)]
-    pub minutes: Option<String>,
-    /// drop_in, booked, outreach, phone, course_followup.
-    #[arg(long)]
-    pub channel: Option<String>,
-    /// E-service(s) the visit was about, e.g. BankID (repeat or list several).
-    #[arg(long = "service", num_args = 1.., value_name = "SERVICE")]
-    pub services: Vec<String>,
-    /// e_service, device, internet_basics, security, social_media, other.
-    #[arg(long)]
-    pub category: Option<String>,
-    /// solved, partly, referred, not_solved.
-    #[arg(long)]
-    pub outcome: Option<String>,
-    /// Where the person was referred (optional).
-    #[arg(long)]
-    pub referred_to: Option<String>,
-    /// under_25, 25_44, 45_64, 65_79, 80_plus, unknown.
-    #[arg(long)]
-    pub age_band: Option<String>,
-    /// ISO 639-1 code of the language the help was given in, e.g. sv, ar.
-    #[arg(long)]
-    pub language: Option<String>,
-    /// interpreter, speech_synthesis, large_text, screen_reader (repeatable).
-    #[arg(long, num_args = 1.., value_name = "AID")]
-    pub assistive: Vec<String>,
-    /// What got in the way: SERVICE:KIND[:NOTE], e.g. BankID:login (repeatable).
-    #[arg(long = "barrier", value_name = "SERVICE:KIND[:NOTE]")]
-    pub barriers: Vec<String>,
-    /// The visit touched banking or purchases.
-    #[arg(long)]
-    pub sensitive: bool,
-    /// Free-text note (no names, numbers or addresses: it is screened).
-    #[arg(long)]
-    pub note: Option<String>,
-    /// Site, if not this laptop's default.
-    #[arg(long)]
-    pub site: Option<String>,
-    /// Staff initials, if not this laptop's default.
-    #[arg(long)]
-    pub staff: Option<String>,
+/// The record fields given as flags, as raw [`Fields`] (only the flags
+/// given). The flags are built from the field table
+/// ([`outpost_proto::schema::FIELDS`]): a field with a [`Flag`] gets
+/// `--FLAG VALUE` (list fields: repeatable, several values per flag; bool
+/// fields: a switch), with the table's help and allowed values. All are
+/// optional at parse time; `proto` says what is missing, all at once,
+/// instead of clap stopping at the first.
+#[derive(Debug, Clone, Default)]
+pub struct FieldFlags<S: FlagSet> {
+    pub fields: Fields,
+    _set: PhantomData<S>,
 }
 
-#[derive(Debug, Args, Default, Clone)]
-pub struct CourseFields {
-    /// Course title, e.g. "Nybörjarkurs internet".
-    #[arg(long)]
-    pub title: Option<String>,
-    /// Partner organisation, e.g. Medborgarskolan.
-    #[arg(long)]
-    pub partner: Option<String>,
-    /// Who the course is for.
-    #[arg(long)]
-    pub target_group: Option<String>,
-    /// Free-text note (screened).
-    #[arg(long)]
-    pub note: Option<String>,
-    /// Site, if not this laptop's default.
-    #[arg(long)]
-    pub site: Option<String>,
-    /// Staff initials, if not this laptop's default.
-    #[arg(long)]
-    pub staff: Option<String>,
+/// Which fields a command takes as flags, and how.
+pub trait FlagSet: Default + Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The scopes whose flagged fields the command takes (a flag shared by
+    /// two scopes, like `--note` in `edit`, appears once).
+    const SCOPES: &'static [Scope];
+    /// `edit`: an empty value clears an optional field, a list flag
+    /// replaces the whole list (`""` clears it), and a bool field gets
+    /// `--not-FLAG` too. Otherwise blank list items are dropped.
+    const EDIT: bool;
+}
+
+macro_rules! flag_set {
+    ($(#[$m:meta])* $name:ident, [$($scope:ident),+], $edit:expr) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+        impl FlagSet for $name {
+            const SCOPES: &'static [Scope] = &[$(Scope::$scope),+];
+            const EDIT: bool = $edit;
+        }
+    };
+}
+flag_set!(
+    /// `visit add`.
+    VisitAdd, [Common, Visit], false
+);
+flag_set!(
+    /// `course add`.
+    CourseAdd, [Common, Course], false
+);
+flag_set!(
+    /// `course session`.
+    SessionAdd, [Session], false
+);
+flag_set!(
+    /// `edit` (a visit or a course).
+    RecordEdit, [Common, Visit, Course], true
+);
+
+pub type VisitFields = FieldFlags<VisitAdd>;
+pub type CourseFields = FieldFlags<CourseAdd>;
+
+/// The flagged fields of `S`, one per flag.
+pub fn flagged<S: FlagSet>() -> Vec<(&'static FieldDef, Flag)> {
+    let mut out: Vec<(&'static FieldDef, Flag)> = Vec::new();
+    for scope in S::SCOPES {
+        for def in schema::fields_of(*scope) {
+            if let Some(flag) = def.flag
+                && !out.iter().any(|(_, f)| f.long == flag.long)
+            {
+                out.push((def, flag));
+            }
+        }
+    }
+    out
+}
+
+impl<S: FlagSet> Args for FieldFlags<S> {
+    fn augment_args(mut cmd: clap::Command) -> clap::Command {
+        for (def, flag) in flagged::<S>() {
+            let mut help = def.cli_help();
+            if S::EDIT && def.shape.is_list() {
+                help.push_str(" Replaces the whole list (give \"\" to clear).");
+            } else if S::EDIT
+                && def.presence == Presence::Optional
+                && !def.shape.is_list()
+                && def.shape != Shape::Bool
+            {
+                help.push_str(" An empty value clears it.");
+            }
+            let arg = Arg::new(flag.long).long(flag.long).help(help);
+            let arg = match def.shape {
+                Shape::Bool => arg.action(ArgAction::SetTrue),
+                shape if shape.is_list() => arg
+                    .action(ArgAction::Append)
+                    .value_name(flag.value_name)
+                    // `--service BankID 1177`, but `--barrier` items hold
+                    // spaces and colons, so one value per flag there.
+                    .num_args(if shape == Shape::Barriers {
+                        1..=1
+                    } else {
+                        1..=usize::MAX
+                    }),
+                _ => arg.action(ArgAction::Set).value_name(flag.value_name),
+            };
+            match flag.off {
+                Some(off) if S::EDIT => {
+                    cmd = cmd.arg(arg.conflicts_with(off)).arg(
+                        Arg::new(off)
+                            .long(off)
+                            .action(ArgAction::SetTrue)
+                            .help(format!("Unset --{}.", flag.long)),
+                    );
+                }
+                _ => cmd = cmd.arg(arg),
+            }
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl<S: FlagSet> FromArgMatches for FieldFlags<S> {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut fields = Fields::new();
+        for (def, flag) in flagged::<S>() {
+            let value = match def.shape {
+                Shape::Bool => {
+                    if m.get_flag(flag.long) {
+                        Some(Value::Bool(true))
+                    } else if S::EDIT && flag.off.is_some_and(|off| m.get_flag(off)) {
+                        Some(Value::Bool(false))
+                    } else if S::EDIT {
+                        None
+                    } else {
+                        Some(Value::Bool(false))
+                    }
+                }
+                shape if shape.is_list() => match m.get_many::<String>(flag.long) {
+                    Some(items) => Some(Value::Array(
+                        items
+                            .filter(|s| !s.trim().is_empty())
+                            .map(|s| Value::String(s.clone()))
+                            .collect(),
+                    )),
+                    None if S::EDIT => None,
+                    None => Some(Value::Array(Vec::new())),
+                },
+                _ => m.get_one::<String>(flag.long).map(|v| {
+                    if S::EDIT && v.trim().is_empty() {
+                        Value::Null
+                    } else {
+                        Value::String(v.clone())
+                    }
+                }),
+            };
+            if let Some(v) = value {
+                fields.insert(def.name.to_string(), v);
+            }
+        }
+        Ok(FieldFlags {
+            fields,
+            _set: PhantomData,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct SessionArgs {
     /// Course id (or a unique prefix).
     pub id: String,
-    /// Day of the session, YYYY-MM-DD.
-    #[arg(long)]
-    pub date: Option<String>,
-    /// Start time, HH:MM.
-    #[arg(long)]
-    pub time: Option<String>,
-    /// Length in minutes, 1–480.
-    #[arg(long)]
-    pub minutes: Option<String>,
-    /// How many came, 0–500.
-    #[arg(long)]
-    pub participants: Option<String>,
-    /// Who led it.
-    #[arg(long)]
-    pub instructor: Option<String>,
-    /// Free-text note (screened).
-    #[arg(long)]
-    pub note: Option<String>,
+    #[command(flatten)]
+    pub fields: FieldFlags<SessionAdd>,
 }
 
 #[derive(Debug, Args)]
@@ -282,64 +363,7 @@ pub struct EditArgs {
     /// Record id (or a unique prefix).
     pub id: String,
     #[command(flatten)]
-    pub visit: VisitEditFields,
-    /// Course title.
-    #[arg(long)]
-    pub title: Option<String>,
-    /// Course partner.
-    #[arg(long)]
-    pub partner: Option<String>,
-    /// Course target group.
-    #[arg(long)]
-    pub target_group: Option<String>,
-    /// Note (visit or course).
-    #[arg(long)]
-    pub note: Option<String>,
-    /// Site.
-    #[arg(long)]
-    pub site: Option<String>,
-    /// Staff initials.
-    #[arg(long)]
-    pub staff: Option<String>,
-}
-
-/// Visit flags for `edit`: like [`VisitFields`], but list flags replace the
-/// whole list and `--sensitive`/`--not-sensitive` set the flag either way.
-#[derive(Debug, Args, Default)]
-pub struct VisitEditFields {
-    #[arg(long)]
-    pub date: Option<String>,
-    #[arg(long)]
-    pub time: Option<String>,
-    #[arg(long)]
-    pub minutes: Option<String>,
-    #[arg(long)]
-    pub channel: Option<String>,
-    /// Replaces the visit's services.
-    #[arg(long = "service", num_args = 1.., value_name = "SERVICE")]
-    pub services: Option<Vec<String>>,
-    #[arg(long)]
-    pub category: Option<String>,
-    #[arg(long)]
-    pub outcome: Option<String>,
-    #[arg(long)]
-    pub referred_to: Option<String>,
-    #[arg(long)]
-    pub age_band: Option<String>,
-    #[arg(long)]
-    pub language: Option<String>,
-    /// Replaces the assistive aids (give "" to clear).
-    #[arg(long, num_args = 1.., value_name = "AID")]
-    pub assistive: Option<Vec<String>>,
-    /// Replaces the barriers (give "" to clear).
-    #[arg(long = "barrier", value_name = "SERVICE:KIND[:NOTE]")]
-    pub barriers: Option<Vec<String>>,
-    /// Mark the visit as touching banking or purchases.
-    #[arg(long, conflicts_with = "not_sensitive")]
-    pub sensitive: bool,
-    /// Unmark it.
-    #[arg(long)]
-    pub not_sensitive: bool,
+    pub fields: FieldFlags<RecordEdit>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -401,4 +425,127 @@ pub struct ImportArgs {
     /// Import the valid rows and list the others by line.
     #[arg(long)]
     pub skip_invalid: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use serde_json::json;
+
+    /// Fields the program sets itself, which therefore have no flag.
+    const NO_FLAG: &[(Scope, &str)] = &[
+        (Scope::Common, "id"),
+        (Scope::Common, "kind"),
+        (Scope::Common, "org"),
+        (Scope::Common, "device"),
+        (Scope::Common, "created_at"),
+        (Scope::Common, "updated_at"),
+        (Scope::Course, "sessions"),
+        (Scope::Session, "id"),
+    ];
+
+    fn subcommand<'c>(cmd: &'c clap::Command, path: &[&str]) -> &'c clap::Command {
+        path.iter().fold(cmd, |c, name| {
+            c.find_subcommand(name)
+                .unwrap_or_else(|| panic!("no subcommand {name}"))
+        })
+    }
+
+    /// Every field has a flag on its add command and on `edit` (session
+    /// fields: on `course session`), or is set by the program: a field added
+    /// to the table without a decision about its flag fails here.
+    #[test]
+    fn every_field_has_a_cli_flag() {
+        let cli = Cli::command();
+        for def in schema::FIELDS {
+            let Some(flag) = def.flag else {
+                assert!(
+                    NO_FLAG.contains(&(def.scope, def.name)),
+                    "{:?} {} has no flag",
+                    def.scope,
+                    def.name
+                );
+                continue;
+            };
+            let commands: &[&[&str]] = match def.scope {
+                Scope::Common => &[&["visit", "add"], &["course", "add"], &["edit"]],
+                Scope::Visit => &[&["visit", "add"], &["edit"]],
+                Scope::Course => &[&["course", "add"], &["edit"]],
+                Scope::Session => &[&["course", "session"]],
+            };
+            for path in commands {
+                let cmd = subcommand(&cli, path);
+                let arg = cmd
+                    .get_arguments()
+                    .find(|a| a.get_long() == Some(flag.long))
+                    .unwrap_or_else(|| panic!("{path:?} lacks --{}", flag.long));
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                for value in def.shape.values().unwrap_or_default() {
+                    assert!(help.contains(value), "--{} help lacks {value}", flag.long);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn flags_become_fields() {
+        let cli = Cli::try_parse_from([
+            "outpost",
+            "visit",
+            "add",
+            "--service",
+            "BankID",
+            "1177",
+            "--barrier",
+            "BankID:login:a note",
+            "--barrier",
+            "1177:form",
+            "--age-band",
+            "65_79",
+            "--sensitive",
+        ])
+        .unwrap();
+        let Command::Visit {
+            command: VisitCommand::Add(f),
+        } = cli.command
+        else {
+            panic!()
+        };
+        assert_eq!(f.fields["services"], json!(["BankID", "1177"]));
+        assert_eq!(
+            f.fields["barriers"],
+            json!(["BankID:login:a note", "1177:form"])
+        );
+        assert_eq!(f.fields["age_band"], json!("65_79"));
+        assert_eq!(f.fields["sensitive"], json!(true));
+        assert_eq!(f.fields["assistive"], json!([]));
+        assert!(!f.fields.contains_key("note"));
+    }
+
+    #[test]
+    fn edit_flags_clear_replace_and_unset() {
+        let cli = Cli::try_parse_from([
+            "outpost",
+            "edit",
+            "abcd",
+            "--note",
+            "",
+            "--assistive",
+            "",
+            "--not-sensitive",
+        ])
+        .unwrap();
+        let Command::Edit(a) = cli.command else {
+            panic!()
+        };
+        assert_eq!(a.fields.fields["note"], Value::Null);
+        assert_eq!(a.fields.fields["assistive"], json!([]));
+        assert_eq!(a.fields.fields["sensitive"], json!(false));
+        assert_eq!(a.fields.fields.len(), 3);
+        assert!(
+            Cli::try_parse_from(["outpost", "edit", "abcd", "--sensitive", "--not-sensitive"])
+                .is_err()
+        );
+    }
 }

@@ -116,55 +116,28 @@ fn init(ctx: &Ctx, org: &str, site: &str, staff: &str) -> Result<()> {
     Ok(())
 }
 
-/// Inserts `value` under `name` when the flag was given.
-fn put_opt(f: &mut Fields, name: &str, value: Option<String>) {
-    if let Some(v) = value {
-        f.insert(name.into(), Value::String(v));
-    }
-}
-
-fn strings(items: Vec<String>) -> Value {
-    Value::Array(
-        items
-            .into_iter()
-            .filter(|s| !s.trim().is_empty())
-            .map(Value::String)
-            .collect(),
-    )
+/// The services named in `f`, for the unknown-service warning.
+fn services_of(f: &Fields) -> Vec<String> {
+    f.get("services")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn visit_add(ctx: &Ctx, a: VisitFields) -> Result<()> {
     let mut store = ctx.open()?;
     let catalogue = ctx.catalogue()?;
     let mut f = store.new_fields(Kind::Visit, now());
-    put_opt(&mut f, "date", a.date);
-    put_opt(&mut f, "time", a.time);
-    put_opt(&mut f, "minutes", a.minutes);
-    put_opt(&mut f, "channel", a.channel);
-    put_opt(&mut f, "category", a.category);
-    put_opt(&mut f, "outcome", a.outcome);
-    put_opt(&mut f, "referred_to", a.referred_to);
-    put_opt(&mut f, "age_band", a.age_band);
-    put_opt(&mut f, "language", a.language);
-    put_opt(&mut f, "note", a.note);
-    put_opt(&mut f, "site", a.site);
-    put_opt(&mut f, "staff", a.staff);
-    let services_missing = a.services.iter().all(|s| s.trim().is_empty());
-    warn_unknown_services(&catalogue, &a.services);
-    f.insert("services".into(), strings(a.services));
-    f.insert("assistive".into(), strings(a.assistive));
-    f.insert("barriers".into(), strings(a.barriers));
-    f.insert("sensitive".into(), Value::Bool(a.sensitive));
-    if services_missing {
-        // The contract makes --service required; report it together with
-        // every other problem rather than stopping at the first.
-        let mut errs = Record::from_fields(&f).err().unwrap_or_default();
-        errs.push(
-            "services",
-            "is required: give at least one --service, e.g. --service BankID",
-        );
-        return Err(StoreError::Invalid(errs).into());
-    }
+    // Every rule (at least one service for an e-service visit included) is
+    // proto's, so `visit add`, import and the hub refuse alike.
+    f.extend(a.fields);
+    warn_unknown_services(&catalogue, &services_of(&f));
     let record = store.add(&f)?;
     ctx.print_made("id", &record.id.to_string());
     Ok(())
@@ -184,12 +157,7 @@ fn warn_unknown_services(catalogue: &Catalogue, services: &[String]) {
 fn course_add(ctx: &Ctx, a: CourseFields) -> Result<()> {
     let mut store = ctx.open()?;
     let mut f = store.new_fields(Kind::Course, now());
-    put_opt(&mut f, "title", a.title);
-    put_opt(&mut f, "partner", a.partner);
-    put_opt(&mut f, "target_group", a.target_group);
-    put_opt(&mut f, "note", a.note);
-    put_opt(&mut f, "site", a.site);
-    put_opt(&mut f, "staff", a.staff);
+    f.extend(a.fields);
     f.insert("sessions".into(), Value::Array(Vec::new()));
     let record = store.add(&f)?;
     ctx.print_made("id", &record.id.to_string());
@@ -199,78 +167,23 @@ fn course_add(ctx: &Ctx, a: CourseFields) -> Result<()> {
 fn course_session(ctx: &Ctx, a: SessionArgs) -> Result<()> {
     let mut store = ctx.open()?;
     let id = store.resolve_id(&a.id)?;
-    let mut f = Fields::new();
-    put_opt(&mut f, "date", a.date);
-    put_opt(&mut f, "time", a.time);
-    put_opt(&mut f, "minutes", a.minutes);
-    put_opt(&mut f, "participants", a.participants);
-    put_opt(&mut f, "instructor", a.instructor);
-    put_opt(&mut f, "note", a.note);
-    let session = store.add_session(&id, &f, now())?;
+    let session = store.add_session(&id, &a.fields.fields, now())?;
     ctx.print_made("session", &session.id);
     Ok(())
-}
-
-/// An edit flag's value: an empty string clears an optional field.
-fn put_edit(f: &mut Fields, name: &str, value: Option<String>) {
-    if let Some(v) = value {
-        let v = if v.trim().is_empty() {
-            Value::Null
-        } else {
-            Value::String(v)
-        };
-        f.insert(name.into(), v);
-    }
 }
 
 fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
     let mut store = ctx.open()?;
     let id = store.resolve_id(&a.id)?;
-    let v = a.visit;
-    let mut f = Fields::new();
-    for (name, value) in [
-        ("date", v.date),
-        ("time", v.time),
-        ("minutes", v.minutes),
-        ("channel", v.channel),
-        ("category", v.category),
-        ("outcome", v.outcome),
-        ("referred_to", v.referred_to),
-        ("age_band", v.age_band),
-        ("language", v.language),
-        ("title", a.title),
-        ("partner", a.partner),
-        ("target_group", a.target_group),
-        ("note", a.note),
-        ("site", a.site),
-        ("staff", a.staff),
-    ] {
-        put_edit(&mut f, name, value);
-    }
-    if let Some(services) = v.services {
-        if services.iter().all(|s| s.trim().is_empty()) {
-            bail!("services: a visit needs at least one e-service; give e.g. --service BankID");
-        }
-        let catalogue = ctx.catalogue()?;
-        warn_unknown_services(&catalogue, &services);
-        f.insert("services".into(), strings(services));
-    }
-    if let Some(items) = v.assistive {
-        f.insert("assistive".into(), strings(items));
-    }
-    if let Some(items) = v.barriers {
-        f.insert("barriers".into(), strings(items));
-    }
-    if v.sensitive {
-        f.insert("sensitive".into(), Value::Bool(true));
-    }
-    if v.not_sensitive {
-        f.insert("sensitive".into(), Value::Bool(false));
-    }
+    let f = a.fields.fields;
     if f.is_empty() {
         bail!(
             "nothing to change: give at least one field flag, e.g. --outcome solved (see `outpost edit --help`)"
         );
+    }
+    if f.contains_key("services") {
+        let catalogue = ctx.catalogue()?;
+        warn_unknown_services(&catalogue, &services_of(&f));
     }
     let record = store.edit(&id, &f, now())?;
     if ctx.json {

@@ -15,7 +15,8 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset};
 use outpost_proto::fields::Fields;
 use outpost_proto::record::{Kind, Record};
-use outpost_store::export::{self, COURSE_COLUMNS, VISIT_COLUMNS};
+use outpost_proto::schema::{self, Column, Scope, Shape};
+use outpost_store::export;
 use outpost_store::store::Identity;
 use serde_json::{Value, json};
 
@@ -128,26 +129,42 @@ fn csv_rows(text: &str) -> Result<Vec<Row>> {
         .headers()
         .context("the CSV has no header row")?
         .iter()
-        .map(|h| h.trim().to_lowercase())
+        .map(|h| h.trim().to_string())
         .collect();
-    let kind = if header.iter().any(|h| h == "title") {
-        Kind::Course
-    } else {
-        Kind::Visit
+    // Header → field through the field table: the export's column names, or
+    // the Swedish or English labels of old spreadsheets. A course column
+    // the visit columns lack (e.g. `title`) makes it a course CSV.
+    let map = |kind: Kind| -> Vec<Option<Column>> {
+        header
+            .iter()
+            .map(|h| schema::column_field(kind, h))
+            .collect()
     };
-    let known: &[&str] = match kind {
-        Kind::Visit => VISIT_COLUMNS,
-        Kind::Course => COURSE_COLUMNS,
+    let (visit_cols, course_cols) = (map(Kind::Visit), map(Kind::Course));
+    let unknown = |cols: &[Option<Column>]| -> Vec<String> {
+        header
+            .iter()
+            .zip(cols)
+            .filter(|(_, c)| c.is_none())
+            .map(|(h, _)| h.to_lowercase())
+            .collect()
     };
-    let unknown: Vec<&String> = header
+    let is_course = course_cols
         .iter()
-        .filter(|h| !known.contains(&h.as_str()))
-        .collect();
+        .flatten()
+        .any(|c| matches!(c.field.scope, Scope::Course | Scope::Session))
+        && unknown(&course_cols).len() < unknown(&visit_cols).len();
+    let (kind, cols) = if is_course {
+        (Kind::Course, course_cols)
+    } else {
+        (Kind::Visit, visit_cols)
+    };
+    let unknown = unknown(&cols);
     if !unknown.is_empty() {
         bail!(
-            "unknown column(s) {unknown:?}; a {} CSV has the columns: {}",
+            "unknown column(s) {unknown:?}; a {} CSV has the columns: {} (or their Swedish or English labels)",
             kind.as_str(),
-            known.join(",")
+            schema::column_names(kind).join(",")
         );
     }
     let mut rows = Vec::new();
@@ -162,60 +179,46 @@ fn csv_rows(text: &str) -> Result<Vec<Row>> {
                 continue;
             }
         };
-        let cell = |name: &str| -> Option<String> {
-            header
-                .iter()
-                .position(|h| h == name)
-                .and_then(|p| rec.get(p))
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        match kind {
-            Kind::Visit => rows.push((line, visit_row(&cell))),
-            Kind::Course => {
-                let mut f = Fields::new();
-                f.insert("kind".into(), json!("course"));
-                for (col, field) in [
-                    ("id", "id"),
-                    ("org", "org"),
-                    ("site", "site"),
-                    ("staff", "staff"),
-                    ("title", "title"),
-                    ("partner", "partner"),
-                    ("target_group", "target_group"),
-                    ("course_note", "note"),
-                    ("device", "device"),
-                    ("created_at", "created_at"),
-                    ("updated_at", "updated_at"),
-                ] {
-                    if let Some(v) = cell(col) {
-                        f.insert(field.into(), json!(v));
+        let mut f = Fields::new();
+        f.insert("kind".into(), json!(kind.as_str()));
+        let mut session = serde_json::Map::new();
+        let mut problems = Vec::new();
+        for (col, cell) in cols.iter().zip(rec.iter()) {
+            let Some(col) = col else { continue };
+            let cell = cell.trim();
+            // Derived columns (agencies) are for reading; empty cells are
+            // absent fields.
+            if col.derived || cell.is_empty() {
+                continue;
+            }
+            match cell_value(col.field.shape, cell) {
+                Ok(v) => {
+                    if col.field.scope == Scope::Session {
+                        session.insert(col.field.name.into(), v);
+                    } else {
+                        f.insert(col.field.name.into(), v);
                     }
                 }
-                let session = cell("session_date").map(|date| {
-                    let mut s = serde_json::Map::new();
-                    s.insert("date".into(), json!(date));
-                    for (col, field) in [
-                        ("session_id", "id"),
-                        ("session_time", "time"),
-                        ("session_minutes", "minutes"),
-                        ("participants", "participants"),
-                        ("instructor", "instructor"),
-                        ("session_note", "note"),
-                    ] {
-                        if let Some(v) = cell(col) {
-                            s.insert(field.into(), json!(v));
-                        }
-                    }
-                    Value::Object(s)
-                });
-                let key = cell("id").unwrap_or_else(|| {
+                Err(e) => problems.push(format!("{}: {e}", col.field.name)),
+            }
+        }
+        if !problems.is_empty() {
+            rows.push((line, Err(problems)));
+            continue;
+        }
+        match kind {
+            Kind::Visit => rows.push((line, Ok(f))),
+            Kind::Course => {
+                let text = |name: &str| f.get(name).and_then(Value::as_str).map(str::to_string);
+                let key = text("id").unwrap_or_else(|| {
                     // No id: one course per (title, site, partner).
-                    format!("{:?}", (cell("title"), cell("site"), cell("partner")))
+                    format!("{:?}", (text("title"), text("site"), text("partner")))
                 });
                 let entry = courses.entry(key).or_insert_with(|| (line, f, Vec::new()));
-                if let Some(s) = session {
-                    entry.2.push(s);
+                // A row with session cells but no session date is still a
+                // session, so validation names what it lacks.
+                if !session.is_empty() {
+                    entry.2.push(Value::Object(session));
                 }
             }
         }
@@ -243,50 +246,17 @@ fn csv_rows(text: &str) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn visit_row(cell: &dyn Fn(&str) -> Option<String>) -> Result<Fields, Vec<String>> {
-    let mut f = Fields::new();
-    f.insert("kind".into(), json!("visit"));
-    for name in [
-        "id",
-        "org",
-        "site",
-        "staff",
-        "date",
-        "time",
-        "minutes",
-        "channel",
-        "category",
-        "outcome",
-        "referred_to",
-        "age_band",
-        "language",
-        "note",
-        "device",
-        "created_at",
-        "updated_at",
-    ] {
-        if let Some(v) = cell(name) {
-            f.insert(name.into(), json!(v));
+/// A CSV cell as the raw value of a field of `shape`: lists are split at
+/// `|` (barriers read back from `SERVICE:KIND[:NOTE]`), anything else stays
+/// text for validation to check.
+fn cell_value(shape: Shape, cell: &str) -> Result<Value, String> {
+    Ok(match shape {
+        Shape::TextList { .. } | Shape::EnumList(_) => json!(export::split_list(cell)),
+        Shape::Barriers => {
+            serde_json::to_value(export::parse_barriers(cell)?).unwrap_or(Value::Null)
         }
-    }
-    for name in ["services", "assistive"] {
-        let items = cell(name)
-            .map(|c| export::split_list(&c))
-            .unwrap_or_default();
-        f.insert(name.into(), json!(items));
-    }
-    let barriers = match cell("barriers") {
-        Some(c) => export::parse_barriers(&c).map_err(|e| vec![format!("barriers: {e}")])?,
-        None => Vec::new(),
-    };
-    f.insert(
-        "barriers".into(),
-        serde_json::to_value(barriers).unwrap_or(Value::Null),
-    );
-    if let Some(s) = cell("sensitive") {
-        f.insert("sensitive".into(), json!(s));
-    }
-    Ok(f)
+        _ => json!(cell),
+    })
 }
 
 /// Fills what an old spreadsheet may lack, checks the organisation, and
@@ -325,4 +295,120 @@ fn finish(mut f: Fields, me: &Identity, now: DateTime<FixedOffset>) -> Result<Re
             .map(|fe| format!("{}: {}", fe.field, fe.message))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outpost_proto::catalogue::Catalogue;
+    use outpost_proto::fixtures;
+    use outpost_store::export::{ExportOptions, Format};
+
+    fn me() -> Identity {
+        Identity {
+            device: fixtures::DEVICE.into(),
+            org: "mjolby".into(),
+            site: "Mjölby bibliotek".into(),
+            staff: "AB".into(),
+        }
+    }
+
+    /// A visit and a course with every field of the table filled in.
+    fn full_records() -> Vec<Record> {
+        let visit = fixtures::with(
+            fixtures::visit_fields("mjolby"),
+            [
+                ("time", json!("09:05")),
+                ("referred_to", json!("Kundtjänst")),
+                ("assistive", json!(["interpreter", "large_text"])),
+                ("barriers", json!(["BankID:login:glömt koden"])),
+                ("sensitive", json!(true)),
+                ("note", json!("en anteckning")),
+            ],
+        );
+        let mut course = fixtures::course_fields_at(
+            "mjolby",
+            fixtures::DEVICE,
+            uuid::Uuid::new_v4(),
+            fixtures::now(),
+            "s1",
+        );
+        course.insert("partner".into(), json!("SeniorNet"));
+        course.insert("target_group".into(), json!("seniorer"));
+        course.insert("note".into(), json!("kursanteckning"));
+        course.insert(
+            "sessions".into(),
+            json!([{"id": "s1", "date": "2025-03-04", "time": "13:00", "minutes": 90,
+                    "participants": 6, "instructor": "CD", "note": "bra"}]),
+        );
+        vec![visit, fixtures::with(course, [])]
+    }
+
+    fn import_csv(text: &str) -> Parsed {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.csv");
+        std::fs::write(&path, text).unwrap();
+        parse_file(&path, ImportFormat::Csv, &me(), fixtures::now()).unwrap()
+    }
+
+    /// Every column of the field table is exported with a value and read
+    /// back into the same field: a field added to the table but not wired
+    /// into export or import fails here.
+    #[test]
+    fn every_field_round_trips_through_csv() {
+        for record in full_records() {
+            let mut out = Vec::new();
+            let opts = ExportOptions {
+                format: Format::Csv,
+                excel: false,
+            };
+            export::export([record.clone()], &Catalogue::builtin(), &opts, &mut out).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let mut lines = text.lines();
+            let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+            assert_eq!(header, schema::column_names(record.kind()));
+            let row = csv::Reader::from_reader(text.as_bytes())
+                .records()
+                .next()
+                .unwrap()
+                .unwrap();
+            for (col, cell) in header.iter().zip(row.iter()) {
+                assert!(!cell.is_empty(), "{}: column {col} is empty", record.kind());
+            }
+            let parsed = import_csv(&text);
+            assert!(parsed.bad.is_empty(), "{:?}", parsed.bad);
+            assert_eq!(parsed.records, [record]);
+        }
+    }
+
+    #[test]
+    fn swedish_and_english_headers_import() {
+        let text = "Datum,Minuter,Kanal,Tjänster,Kategori,Resultat,Åldersgrupp,Språk,Hjälpmedel\n\
+                    2025-03-04,30,drop-in,BankID|1177,e_service,solved,65_79,SV,interpreter\n";
+        let parsed = import_csv(text);
+        assert!(parsed.bad.is_empty(), "{:?}", parsed.bad);
+        let Record { body, .. } = &parsed.records[0];
+        let outpost_proto::Body::Visit(v) = body else {
+            panic!()
+        };
+        assert_eq!(v.services, ["BankID", "1177"]);
+        assert_eq!(v.language, "sv");
+    }
+
+    #[test]
+    fn the_services_rule_applies_to_imported_rows() {
+        let header = "date,minutes,channel,services,category,outcome,age_band,language\n";
+        let parsed = import_csv(&format!(
+            "{header}2025-03-04,30,drop_in,,e_service,solved,65_79,sv\n\
+             2025-03-04,30,drop_in,,device,solved,65_79,sv\n"
+        ));
+        assert_eq!(parsed.records.len(), 1);
+        assert_eq!(parsed.bad.len(), 1);
+        assert_eq!(parsed.bad[0].line, 2);
+        assert!(
+            parsed.bad[0].problems[0].starts_with("services: is required"),
+            "{:?}",
+            parsed.bad
+        );
+    }
 }

@@ -65,15 +65,13 @@ pub fn list_line(r: &Record) -> String {
 pub fn show_text(r: &Record, conflicts: &Map<String, Value>) -> String {
     let mut out = String::new();
     let fields = r.to_fields();
-    let order = outpost_proto::record::COMMON_FIELDS
-        .iter()
-        .chain(match r.body {
-            Body::Visit(_) => outpost_proto::record::VISIT_FIELDS,
-            Body::Course(_) => outpost_proto::record::COURSE_FIELDS,
-        });
+    let order = outpost_proto::schema::Scope::of_kind(r.kind())
+        .into_iter()
+        .flat_map(outpost_proto::schema::fields_of)
+        .map(|d| d.name);
     for name in order {
-        let Some(v) = fields.get(*name) else { continue };
-        if *name == "sessions" {
+        let Some(v) = fields.get(name) else { continue };
+        if name == "sessions" {
             continue;
         }
         let _ = writeln!(out, "{:<13} {}", format!("{name}:"), plain(v));

@@ -294,24 +294,7 @@ mod tests {
     use serde_json::json;
 
     fn visit() -> Record {
-        let now = chrono::DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
-        let mut f = new_record_fields(Kind::Visit, "mjolby", "dev-1", now, uuid::Uuid::new_v4());
-        for (k, v) in [
-            ("site", json!("Mjölby bibliotek")),
-            ("staff", json!("AB")),
-            ("date", json!("2025-03-04")),
-            ("minutes", json!(30)),
-            ("channel", json!("drop_in")),
-            ("services", json!(["BankID"])),
-            ("category", json!("e_service")),
-            ("outcome", json!("solved")),
-            ("age_band", json!("65_79")),
-            ("language", json!("sv")),
-            ("note", json!("first note")),
-        ] {
-            f.insert(k.into(), v);
-        }
-        Record::from_fields(&f).unwrap()
+        crate::fixtures::visit_with_note("mjolby", "first note")
     }
 
     #[test]

@@ -5,8 +5,16 @@
 //!   (CLI flags, CSV/JSONL rows, Automerge scalars), and the error list that
 //!   names every bad field at once.
 //! - [`filter`]: which records a listing, export or statistics run wants.
-//! - [`record`]: the typed record schema (visit, course) and validation
-//!   `Fields → Record`, which also runs the privacy screen.
+//! - [`schema`]: every record field declared once, in one table (kind,
+//!   shape and allowed values, required or not, CLI flag, export column,
+//!   Swedish and English label and help). Validation, the export columns,
+//!   the import header mapping and the CLI flags all read it, so a field or
+//!   a rule (e.g. "at least one service") cannot differ between them.
+//! - [`record`]: the typed record (visit, course) and validation
+//!   `Fields → Record` by the [`schema`] table, which also runs the privacy
+//!   screen.
+//! - `fixtures` (cargo feature `test-support`): valid records shared by
+//!   every crate's tests.
 //! - [`screen`]: finds personnummer/samordningsnummer, phone numbers and
 //!   e-mail addresses in free text, without ever echoing them.
 //! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
@@ -32,9 +40,12 @@ pub mod catalogue;
 pub mod doc;
 pub mod fields;
 pub mod filter;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fixtures;
 pub mod hub;
 pub mod par;
 pub mod record;
+pub mod schema;
 pub mod screen;
 pub mod stats;
 pub mod sync;

@@ -1,14 +1,16 @@
-//! The record schema (DESIGN.md section 2) and its validation.
+//! The typed records (DESIGN.md section 2) and their validation.
 //!
 //! [`Record`] is the typed, validated form. It is built only by
-//! [`Record::from_fields`], which checks every field (types, ranges, enum
-//! values, the privacy screen) and reports all problems at once; and it is
+//! [`Record::from_fields`], which checks every field by its entry in the
+//! field table ([`crate::schema`]: types, ranges, enum values, the privacy
+//! screen, cross-field rules) and reports all problems at once; and it is
 //! flattened back with [`Record::to_fields`]. JSON uses exactly the contract's
 //! field names, so `serde_json` output is what `list --json` and JSONL export
 //! print.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::fields::{Fields, ValidationErrors};
+use crate::schema::{self, Scope};
 use crate::screen::screen_field;
 
 /// Longest free-text note we accept; long enough for a paragraph, short
@@ -23,6 +26,8 @@ use crate::screen::screen_field;
 pub const MAX_NOTE_CHARS: usize = 2000;
 /// Longest short text (site, title, staff, referred_to, …).
 pub const MAX_SHORT_CHARS: usize = 200;
+/// Longest `staff` (initials or a short name): it is shown in every list.
+pub const MAX_STAFF_CHARS: usize = 40;
 pub const MAX_VISIT_MINUTES: i64 = 480;
 pub const MAX_PARTICIPANTS: i64 = 500;
 
@@ -36,6 +41,8 @@ macro_rules! string_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The values as text, in order: what [`crate::schema`] lists.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
 
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
@@ -58,7 +65,7 @@ macro_rules! string_enum {
             /// Case-insensitive, and `-` or space may stand for `_`, because
             /// staff type `drop-in` as often as `drop_in`.
             fn from_str(s: &str) -> Result<Self, String> {
-                let norm = s.trim().to_lowercase().replace(['-', ' '], "_");
+                let norm = crate::schema::normalize_enum(s);
                 match norm.as_str() {
                     $($text => Ok($name::$variant),)+
                     _ => Err(format!("unknown value; use one of: {}", $name::allowed())),
@@ -212,34 +219,18 @@ pub struct Record {
     pub body: Body,
 }
 
-/// Fields every record carries, whatever its kind.
-pub const COMMON_FIELDS: &[&str] = &[
-    "id",
-    "kind",
-    "org",
-    "site",
-    "staff",
-    "device",
-    "created_at",
-    "updated_at",
-];
-pub const VISIT_FIELDS: &[&str] = &[
-    "date",
-    "time",
-    "minutes",
-    "channel",
-    "services",
-    "category",
-    "outcome",
-    "referred_to",
-    "age_band",
-    "language",
-    "assistive",
-    "barriers",
-    "sensitive",
-    "note",
-];
-pub const COURSE_FIELDS: &[&str] = &["title", "partner", "target_group", "sessions", "note"];
+/// Field names every record carries, whatever its kind (from [`schema`]).
+pub static COMMON_FIELDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| schema::names(Scope::Common));
+/// Field names of a visit (from [`schema`]).
+pub static VISIT_FIELDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| schema::names(Scope::Visit));
+/// Field names of a course (from [`schema`]).
+pub static COURSE_FIELDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| schema::names(Scope::Course));
+/// Field names of a course session (from [`schema`]).
+pub static SESSION_FIELDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| schema::names(Scope::Session));
 
 impl Record {
     pub fn kind(&self) -> Kind {
@@ -260,71 +251,50 @@ impl Record {
 
     /// Validates raw fields into a record, reporting every problem at once.
     /// Unknown fields are refused so a typo never silently drops data.
+    ///
+    /// Each field is checked by its [`schema::FIELDS`] entry (shape, then
+    /// the cross-field presence rules such as "at least one service"), so
+    /// the CLI, import, a laptop's pull and the hub refuse the same things
+    /// with the same words; the checked values then fill the typed record.
     pub fn from_fields(fields: &Fields) -> Result<Record, ValidationErrors> {
         let mut errs = ValidationErrors::default();
-        let mut v = Validator {
-            fields,
-            errs: &mut errs,
-        };
-        let kind = v.parse::<Kind>("kind", true);
-        let allowed: &[&str] = match kind {
-            Some(Kind::Visit) => VISIT_FIELDS,
-            Some(Kind::Course) => COURSE_FIELDS,
-            None => &[],
-        };
-        if kind.is_some() {
-            for name in fields.keys() {
-                if !COMMON_FIELDS.contains(&name.as_str()) && !allowed.contains(&name.as_str()) {
-                    v.errs.push(
-                        name.as_str(),
-                        format!(
-                            "is not a field of a {}",
-                            kind.map(Kind::as_str).unwrap_or("")
-                        ),
-                    );
+        let kind_def = schema::field(Scope::Common, "kind").expect("kind is in the schema");
+        let kind =
+            match schema::validate_value(kind_def, fields.get("kind").unwrap_or(&Value::Null)) {
+                Ok(v) => v.as_str().and_then(|k| k.parse::<Kind>().ok()),
+                Err(e) => {
+                    errs.0.extend(e.0);
+                    None
                 }
-            }
+            };
+        let Some(kind) = kind else {
+            // Without a kind the body cannot be judged; still report what
+            // is wrong with the common fields.
+            let mut common = fields.clone();
+            common.retain(|k, _| k != "kind" && schema::field(Scope::Common, k).is_some());
+            let mut rest = ValidationErrors::default();
+            schema::check_scopes(&[Scope::Common], &common, None, &mut rest);
+            errs.0
+                .extend(rest.0.into_iter().filter(|e| e.field != "kind"));
+            return Err(errs);
+        };
+        let unknown = format!("is not a field of a {}", kind.as_str());
+        let checked =
+            schema::check_scopes(&Scope::of_kind(kind), fields, Some(&unknown), &mut errs);
+        if !errs.is_empty() {
+            return Err(errs);
         }
-        let id = v.text("id", true, MAX_SHORT_CHARS, false).and_then(|s| {
-            Uuid::parse_str(&s)
-                .map_err(|_| v.errs.push("id", "is not a UUID"))
-                .ok()
-        });
-        let org = v.slug("org");
-        let site = v.text("site", true, MAX_SHORT_CHARS, true);
-        let staff = v.text("staff", true, 40, true);
-        let device = v.text("device", true, MAX_SHORT_CHARS, false);
-        let created_at = v.timestamp("created_at");
-        let updated_at = v.timestamp("updated_at");
-        let body = match kind {
-            Some(Kind::Visit) => v.visit().map(Body::Visit),
-            Some(Kind::Course) => v.course().map(Body::Course),
-            None => None,
-        };
-        match (id, org, site, staff, device, created_at, updated_at, body) {
-            (
-                Some(id),
-                Some(org),
-                Some(site),
-                Some(staff),
-                Some(device),
-                Some(created_at),
-                Some(updated_at),
-                Some(body),
-            ) if errs.is_empty() => Ok(Record {
-                id,
-                org,
-                site,
-                staff,
-                device,
-                created_at,
-                updated_at,
-                body,
-            }),
-            _ => {
-                if errs.is_empty() {
-                    errs.push("record", "is incomplete");
+        match serde_json::from_value::<Record>(Value::Object(checked)) {
+            Ok(mut record) => {
+                if let Body::Course(c) = &mut record.body {
+                    c.sort_sessions();
                 }
+                Ok(record)
+            }
+            Err(e) => {
+                // The schema and the typed record disagree: a bug, but
+                // name it rather than panic on a record from the network.
+                errs.push("record", format!("does not fit the record type: {e}"));
                 Err(errs)
             }
         }
@@ -352,359 +322,23 @@ impl Course {
     }
 }
 
-/// Reads one field after another, collecting errors instead of stopping.
-struct Validator<'a> {
-    fields: &'a Fields,
-    errs: &'a mut ValidationErrors,
-}
-
-impl<'a> Validator<'a> {
-    fn raw(&self, name: &str) -> Option<&'a Value> {
-        self.fields.get(name).filter(|v| !v.is_null())
-    }
-
-    fn missing(&mut self, name: &str) {
-        self.errs.push(name, "is required");
-    }
-
-    fn text(&mut self, name: &str, required: bool, max: usize, screen: bool) -> Option<String> {
-        let Some(raw) = self.raw(name) else {
-            if required {
-                self.missing(name);
-            }
-            return None;
-        };
-        let Some(s) = raw.as_str() else {
-            self.errs.push(name, "must be text");
-            return None;
-        };
-        check_text(self.errs, name, s, required, max, screen)
-    }
-
-    fn opt_text(&mut self, name: &str, max: usize) -> Option<String> {
-        self.text(name, false, max, true)
-    }
-
-    fn slug(&mut self, name: &str) -> Option<String> {
-        let s = self.text(name, true, 64, false)?;
-        if is_slug(&s) {
-            Some(s)
-        } else {
-            self.errs.push(
-                name,
-                "must be a slug: lowercase letters a-z, digits and '-', e.g. mjolby",
-            );
-            None
-        }
-    }
-
-    fn parse<T: FromStr<Err = String>>(&mut self, name: &str, required: bool) -> Option<T> {
-        let Some(raw) = self.raw(name) else {
-            if required {
-                self.missing(name);
-            }
-            return None;
-        };
-        match raw.as_str().map(str::parse::<T>) {
-            Some(Ok(t)) => Some(t),
-            Some(Err(msg)) => {
-                self.errs.push(name, msg);
-                None
-            }
-            None => {
-                self.errs.push(name, "must be text");
-                None
-            }
-        }
-    }
-
-    fn date(&mut self, name: &str) -> Option<NaiveDate> {
-        let s = self.text(name, true, 32, false)?;
-        parse_date(&s).map_err(|m| self.errs.push(name, m)).ok()
-    }
-
-    fn time(&mut self, name: &str) -> Option<NaiveTime> {
-        let s = self.text(name, false, 32, false)?;
-        parse_time(&s).map_err(|m| self.errs.push(name, m)).ok()
-    }
-
-    fn timestamp(&mut self, name: &str) -> Option<DateTime<FixedOffset>> {
-        let s = self.text(name, true, 64, false)?;
-        DateTime::parse_from_rfc3339(&s)
-            .map_err(|_| {
-                self.errs.push(
-                    name,
-                    "must be an RFC 3339 time, e.g. 2025-03-04T10:15:00+01:00",
-                )
-            })
-            .ok()
-    }
-
-    fn int(&mut self, name: &str, min: i64, max: i64) -> Option<u16> {
-        let Some(raw) = self.raw(name) else {
-            self.missing(name);
-            return None;
-        };
-        let n = match raw {
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse::<i64>().ok(),
-            _ => None,
-        };
-        match n {
-            Some(n) if (min..=max).contains(&n) => u16::try_from(n).ok(),
-            Some(_) => {
-                self.errs
-                    .push(name, format!("must be between {min} and {max}"));
-                None
-            }
-            None => {
-                self.errs
-                    .push(name, format!("must be a whole number from {min} to {max}"));
-                None
-            }
-        }
-    }
-
-    fn bool(&mut self, name: &str) -> Option<bool> {
-        match self.raw(name) {
-            None => Some(false),
-            Some(Value::Bool(b)) => Some(*b),
-            Some(Value::String(s)) => match s.trim().to_lowercase().as_str() {
-                "true" | "yes" | "ja" | "1" => Some(true),
-                "false" | "no" | "nej" | "0" | "" => Some(false),
-                _ => {
-                    self.errs.push(name, "must be true or false");
-                    None
-                }
-            },
-            Some(_) => {
-                self.errs.push(name, "must be true or false");
-                None
-            }
-        }
-    }
-
-    fn list(&mut self, name: &str) -> Option<Vec<Value>> {
-        match self.raw(name) {
-            None => Some(Vec::new()),
-            Some(Value::Array(items)) => Some(items.clone()),
-            Some(_) => {
-                self.errs.push(name, "must be a list");
-                None
-            }
-        }
-    }
-
-    fn language(&mut self, name: &str) -> Option<String> {
-        let s = self.text(name, true, 8, false)?.to_lowercase();
-        if s.len() == 2 && s.bytes().all(|b| b.is_ascii_lowercase()) {
-            Some(s)
-        } else {
-            self.errs.push(
-                name,
-                "must be a two-letter ISO 639-1 code, e.g. sv, ar, so, en",
-            );
-            None
-        }
-    }
-
-    fn visit(&mut self) -> Option<Visit> {
-        let date = self.date("date");
-        let time = self.time("time");
-        let minutes = self.int("minutes", 1, MAX_VISIT_MINUTES);
-        let channel = self.parse::<Channel>("channel", true);
-        let services = self.list("services").and_then(|items| {
-            let mut out = Vec::new();
-            for item in items {
-                match item.as_str().map(str::trim) {
-                    Some(s) if !s.is_empty() && s.chars().count() <= MAX_SHORT_CHARS => {
-                        if let Err(e) = screen_field("services", s) {
-                            self.errs.push("services", refusal(&e));
-                            return None;
-                        }
-                        if !out.iter().any(|o: &String| o == s) {
-                            out.push(s.to_string());
-                        }
-                    }
-                    _ => {
-                        self.errs
-                            .push("services", "each service must be a non-empty name");
-                        return None;
-                    }
-                }
-            }
-            Some(out)
-        });
-        let category = self.parse::<Category>("category", true);
-        let outcome = self.parse::<Outcome>("outcome", true);
-        let referred_to = self.opt_text("referred_to", MAX_SHORT_CHARS);
-        let age_band = self.parse::<AgeBand>("age_band", true);
-        let language = self.language("language");
-        let assistive = self.list("assistive").and_then(|items| {
-            let mut out = Vec::new();
-            for item in items {
-                match item.as_str().map(str::parse::<Assistive>) {
-                    Some(Ok(a)) => {
-                        if !out.contains(&a) {
-                            out.push(a);
-                        }
-                    }
-                    Some(Err(m)) => {
-                        self.errs.push("assistive", m);
-                        return None;
-                    }
-                    None => {
-                        self.errs.push("assistive", "each entry must be text");
-                        return None;
-                    }
-                }
-            }
-            Some(out)
-        });
-        let barriers = self.list("barriers").and_then(|items| {
-            let mut out = Vec::new();
-            for item in items {
-                match self.barrier(item) {
-                    Some(b) => out.push(b),
-                    None => return None,
-                }
-            }
-            Some(out)
-        });
-        let sensitive = self.bool("sensitive");
-        let note = self.opt_text("note", MAX_NOTE_CHARS);
-        Some(Visit {
-            date: date?,
-            time,
-            minutes: minutes?,
-            channel: channel?,
-            services: services?,
-            category: category?,
-            outcome: outcome?,
-            referred_to,
-            age_band: age_band?,
-            language: language?,
-            assistive: assistive?,
-            barriers: barriers?,
-            sensitive: sensitive?,
-            note,
-        })
-    }
-
-    fn barrier(&mut self, item: Value) -> Option<Barrier> {
-        let field = "barriers";
-        let parsed = match item {
-            Value::String(s) => Barrier::parse_cli(&s),
-            Value::Object(_) => serde_json::from_value::<Barrier>(item)
-                .map_err(|_| "each barrier needs service and kind (and an optional note)".into()),
-            _ => Err("each barrier must be SERVICE:KIND[:NOTE] or an object".into()),
-        };
-        match parsed {
-            Ok(b) => {
-                let service = check_text(self.errs, field, &b.service, true, MAX_SHORT_CHARS, true);
-                let note = match &b.note {
-                    Some(n) => {
-                        check_text(self.errs, "barrier note", n, false, MAX_NOTE_CHARS, true)
-                            .map(Some)
-                    }
-                    None => Some(None),
-                };
-                Some(Barrier {
-                    service: service?,
-                    kind: b.kind,
-                    note: note?,
-                })
-            }
-            Err(m) => {
-                self.errs.push(field, m);
-                None
-            }
-        }
-    }
-
-    fn course(&mut self) -> Option<Course> {
-        let title = self.text("title", true, MAX_SHORT_CHARS, true);
-        let partner = self.opt_text("partner", MAX_SHORT_CHARS);
-        let target_group = self.opt_text("target_group", MAX_SHORT_CHARS);
-        let note = self.opt_text("note", MAX_NOTE_CHARS);
-        let sessions = self.list("sessions").and_then(|items| {
-            let mut out = Vec::new();
-            for (i, item) in items.into_iter().enumerate() {
-                let Value::Object(map) = item else {
-                    self.errs.push("sessions", "each session must be an object");
-                    return None;
-                };
-                let fields: Fields = map.into_iter().collect();
-                match session_from_fields(&fields) {
-                    Ok(s) => out.push(s),
-                    Err(e) => {
-                        for fe in e.0 {
-                            self.errs
-                                .push(format!("sessions[{i}].{}", fe.field), fe.message);
-                        }
-                        return None;
-                    }
-                }
-            }
-            Some(out)
-        });
-        let mut course = Course {
-            title: title?,
-            partner,
-            target_group,
-            sessions: sessions?,
-            note,
-        };
-        course.sort_sessions();
-        Some(course)
-    }
-}
-
 /// Validates one course session; field names in errors are the session's own.
 pub fn session_from_fields(fields: &Fields) -> Result<Session, ValidationErrors> {
     let mut errs = ValidationErrors::default();
-    let mut v = Validator {
+    let checked = schema::check_scopes(
+        &[Scope::Session],
         fields,
-        errs: &mut errs,
-    };
-    for name in fields.keys() {
-        if !SESSION_FIELDS.contains(&name.as_str()) {
-            v.errs
-                .push(name.as_str(), "is not a field of a course session");
-        }
+        Some("is not a field of a course session"),
+        &mut errs,
+    );
+    if !errs.is_empty() {
+        return Err(errs);
     }
-    let id = v.text("id", true, 64, false);
-    let date = v.date("date");
-    let time = v.time("time");
-    let minutes = v.int("minutes", 1, MAX_VISIT_MINUTES);
-    let participants = v.int("participants", 0, MAX_PARTICIPANTS);
-    let instructor = v.opt_text("instructor", MAX_SHORT_CHARS);
-    let note = v.opt_text("note", MAX_NOTE_CHARS);
-    match (id, date, minutes, participants) {
-        (Some(id), Some(date), Some(minutes), Some(participants)) if errs.is_empty() => {
-            Ok(Session {
-                id,
-                date,
-                time,
-                minutes,
-                participants,
-                instructor,
-                note,
-            })
-        }
-        _ => Err(errs),
-    }
+    serde_json::from_value::<Session>(Value::Object(checked)).map_err(|e| {
+        errs.push("session", format!("does not fit the session type: {e}"));
+        errs
+    })
 }
-
-pub const SESSION_FIELDS: &[&str] = &[
-    "id",
-    "date",
-    "time",
-    "minutes",
-    "participants",
-    "instructor",
-    "note",
-];
 
 impl Session {
     pub fn to_fields(&self) -> Fields {
@@ -716,7 +350,7 @@ impl Session {
 }
 
 /// Length, emptiness and privacy checks shared by every free-text field.
-fn check_text(
+pub(crate) fn check_text(
     errs: &mut ValidationErrors,
     name: &str,
     s: &str,
@@ -827,23 +461,7 @@ mod tests {
     use super::*;
 
     fn visit_fields() -> Fields {
-        let now = DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
-        let mut f = new_record_fields(Kind::Visit, "mjolby", "dev-1", now, Uuid::new_v4());
-        for (k, v) in [
-            ("site", json!("Mjölby bibliotek")),
-            ("staff", json!("AB")),
-            ("date", json!("2025-03-04")),
-            ("minutes", json!(30)),
-            ("channel", json!("drop_in")),
-            ("services", json!(["BankID", "Försäkringskassan"])),
-            ("category", json!("e_service")),
-            ("outcome", json!("solved")),
-            ("age_band", json!("65_79")),
-            ("language", json!("sv")),
-        ] {
-            f.insert(k.into(), v);
-        }
-        f
+        crate::fixtures::visit_fields("mjolby")
     }
 
     #[test]
@@ -975,7 +593,7 @@ mod tests {
     fn json_uses_contract_field_names() {
         let rec = Record::from_fields(&visit_fields()).unwrap();
         let v = serde_json::to_value(&rec).unwrap();
-        for k in COMMON_FIELDS.iter().chain(VISIT_FIELDS) {
+        for k in COMMON_FIELDS.iter().chain(VISIT_FIELDS.iter()) {
             assert!(v.get(k).is_some(), "missing {k} in {v}");
         }
         assert_eq!(v["kind"], "visit");

@@ -636,3 +636,41 @@ impl Backoff {
         floor + span.mul_f64(unit.clamp(0.0, 1.0))
     }
 }
+
+#[cfg(test)]
+mod services_rule_tests {
+    use super::*;
+    use crate::doc;
+    use crate::fixtures;
+    use crate::hub::{Held, merge_push};
+    use serde_json::json;
+
+    /// The hub validates through the same field table as the laptop, so a
+    /// pushed e-service visit naming no service is refused with the field
+    /// named, and a device visit without one is stored.
+    #[test]
+    fn the_hub_applies_the_services_rule() {
+        let rec = fixtures::with(
+            fixtures::visit_fields("mjolby"),
+            [("services", json!([])), ("category", json!("device"))],
+        );
+        let mut am = doc::create(&rec, automerge::ActorId::from([7u8; 16])).unwrap();
+        let push = prepare_push(rec.id, &mut am, None);
+        let applied = merge_push(&Held::Nothing, &push, "mjolby");
+        assert!(applied.store.is_some(), "{:?}", applied.outcome);
+
+        // The same document turned into an e-service visit: no longer valid.
+        doc::apply_patch(
+            &mut am,
+            &crate::Fields::from([("category".into(), json!("e_service"))]),
+        )
+        .unwrap();
+        let push = prepare_push(rec.id, &mut am, None);
+        let applied = merge_push(&Held::Nothing, &push, "mjolby");
+        match applied.outcome {
+            PushOutcome::Refused { reason } => assert!(reason.contains("services"), "{reason}"),
+            other => panic!("accepted: {other:?}"),
+        }
+        assert!(applied.store.is_none());
+    }
+}

@@ -40,9 +40,10 @@ use automerge::{ActorId, AutoCommit, ROOT};
 use chrono::{DateTime, FixedOffset};
 use outpost_proto::Fields;
 use outpost_proto::doc::{self, Snapshot};
+use outpost_proto::fixtures;
 use outpost_proto::hub::mem::{MemDoc, MemStorage};
 use outpost_proto::hub::{self, FeedEntry, HubStorage, Peer};
-use outpost_proto::record::{Kind, Record, Session as CourseSession, new_record_fields};
+use outpost_proto::record::{Kind, Record, Session as CourseSession};
 use outpost_proto::sync::{
     Backoff, Effect, FeedApply, FeedBody, Heads, Input, LocalHeld, Outcome, PullRequest,
     PullResponse, PushOutcome, PushRequest, PushResponse, Session, apply_feed_item, apply_merged,
@@ -157,40 +158,18 @@ fn ts(minute: i64) -> String {
 
 /// A valid visit, built like the unit tests in `proto/src/doc.rs`.
 fn visit_record(org: &str, device: &str, id: Uuid, minute: i64) -> Record {
-    let mut f = new_record_fields(Kind::Visit, org, device, sim_time(minute), id);
-    for (k, v) in [
-        ("site", json!("Mjölby bibliotek")),
-        ("staff", json!("AB")),
-        ("date", json!("2025-03-04")),
-        ("minutes", json!(30)),
-        ("channel", json!("drop_in")),
-        ("services", json!(["BankID"])),
-        ("category", json!("e_service")),
-        ("outcome", json!("solved")),
-        ("age_band", json!("65_79")),
-        ("language", json!("sv")),
-        ("note", json!("first note")),
-    ] {
-        f.insert(k.into(), v);
-    }
-    Record::from_fields(&f).unwrap()
+    fixtures::with(
+        fixtures::visit_fields_at(org, device, id, sim_time(minute)),
+        [("note", json!("first note"))],
+    )
 }
 
 /// A valid course with one session.
 fn course_record(org: &str, device: &str, id: Uuid, minute: i64, first_session: &str) -> Record {
-    let mut f = new_record_fields(Kind::Course, org, device, sim_time(minute), id);
-    for (k, v) in [
-        ("site", json!("Mjölby bibliotek")),
-        ("staff", json!("AB")),
-        ("title", json!("Kom igång med BankID")),
-        (
-            "sessions",
-            json!([{"id": first_session, "date": "2025-03-04", "minutes": 90, "participants": 6}]),
-        ),
-    ] {
-        f.insert(k.into(), v);
-    }
-    Record::from_fields(&f).unwrap()
+    fixtures::with(
+        fixtures::course_fields_at(org, device, id, sim_time(minute), first_session),
+        [],
+    )
 }
 
 const OUTCOMES: &[&str] = &["solved", "partly", "referred", "not_solved"];

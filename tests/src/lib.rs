@@ -32,7 +32,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use serde_json::Value;
 
@@ -128,17 +128,24 @@ fn result(out: Output) -> RunResult {
 }
 
 /// Visit flags that make a valid visit; [`TestDir::add_visit`] uses each one
-/// unless the caller gives that flag itself.
-pub const VISIT_DEFAULTS: &[(&str, &str)] = &[
-    ("--date", "2025-03-04"),
-    ("--minutes", "30"),
-    ("--channel", "drop_in"),
-    ("--service", "BankID"),
-    ("--category", "e_service"),
-    ("--outcome", "solved"),
-    ("--age-band", "65_79"),
-    ("--language", "sv"),
-];
+/// unless the caller gives that flag itself. They are the shared fixture
+/// visit ([`outpost_proto::fixtures::visit_body`]) spelled as the flags the
+/// field table gives its fields, so they follow both.
+pub static VISIT_DEFAULTS: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+    use outpost_proto::schema::{Scope, fields_of};
+    let body = outpost_proto::fixtures::visit_body();
+    fields_of(Scope::Visit)
+        .filter_map(|def| {
+            let flag = def.flag?;
+            let value = match body.get(def.name)? {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => items.first()?.as_str()?.to_string(),
+                other => other.to_string(),
+            };
+            Some((format!("--{}", flag.long), value))
+        })
+        .collect()
+});
 
 /// Default site and staff of [`TestDir::init`].
 pub const ORG: &str = "mjolby";
@@ -244,9 +251,9 @@ impl TestDir {
     /// does not give itself.
     pub fn visit_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec!["visit", "add"];
-        for (flag, value) in VISIT_DEFAULTS {
-            if !extra.contains(flag) {
-                args.extend([*flag, *value]);
+        for (flag, value) in VISIT_DEFAULTS.iter() {
+            if !extra.contains(&flag.as_str()) {
+                args.extend([flag.as_str(), value.as_str()]);
             }
         }
         args.extend_from_slice(extra);

@@ -926,6 +926,71 @@ fn an_empty_service_does_not_satisfy_the_required_service() {
     refused(&td, &["edit", &visit, "--service", ""], &["services"], &[]);
 }
 
+/// The services rule is proto's (DESIGN.md section 2): an e-service visit
+/// needs a service, a device (or internet basics, security, social media,
+/// other) visit may have none, on add and on edit alike.
+#[test]
+fn only_an_e_service_visit_needs_a_service() {
+    let (td, visit, _) = seeded();
+    let err = refused(
+        &td,
+        &TestDir::visit_args(&["--service", "", "--category", "e_service"]),
+        &["services", "e_service"],
+        &[],
+    );
+    assert!(
+        err.contains("device"),
+        "the error says who may have none: {err}"
+    );
+    let id = td.add_visit(&["--service", "", "--category", "device"]);
+    assert_eq!(td.show(&id)["services"], json!([]));
+    // Changing the category back needs a service again.
+    refused(
+        &td,
+        &["edit", &id, "--category", "e_service"],
+        &["services"],
+        &[],
+    );
+    td.ok(&[
+        "edit",
+        &id,
+        "--category",
+        "e_service",
+        "--service",
+        "BankID",
+    ]);
+    // A device visit may drop its services.
+    td.ok(&["edit", &visit, "--category", "device", "--service", ""]);
+    assert_eq!(td.show(&visit)["services"], json!([]));
+}
+
+/// `init` applies the same 40-character limit on staff as every record.
+#[test]
+fn init_refuses_staff_longer_than_40_characters() {
+    let td = TestDir::new();
+    let long = "x".repeat(41);
+    let err = td.fails(&[
+        "init",
+        "--org",
+        "mjolby",
+        "--site",
+        "Mjölby bibliotek",
+        "--staff",
+        &long,
+    ]);
+    assert!(err.contains("staff") && err.contains("40"), "{err}");
+    // Nothing was created: an init with a valid staff still works.
+    td.ok(&[
+        "init",
+        "--org",
+        "mjolby",
+        "--site",
+        "Mjölby bibliotek",
+        "--staff",
+        &"x".repeat(40),
+    ]);
+}
+
 #[test]
 fn the_privacy_screen_refuses_identities_without_echoing_them() {
     let (td, visit, course) = seeded();

@@ -248,6 +248,31 @@ fn a_bad_row_stops_the_whole_import_unless_skip_invalid() {
     assert_eq!(sorted_jsonl(a.path()).len(), 1);
 }
 
+/// The services rule applies to imported rows as to `visit add`.
+#[test]
+fn an_imported_e_service_visit_needs_a_service() {
+    let a = store("mjolby");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("old.csv");
+    std::fs::write(
+        &file,
+        "Datum,Minuter,Kanal,Tjänster,Kategori,Resultat,Åldersgrupp,Språk\n\
+         2024-05-01,20,drop_in,,e_service,solved,65_79,sv\n\
+         2024-05-02,20,drop_in,,device,solved,65_79,sv\n",
+    )
+    .unwrap();
+    let path = file.to_string_lossy().to_string();
+    let out = run(a.path(), &["import", &path]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2") && err.contains("services"), "{err}");
+    assert!(!err.contains("line 3"), "{err}");
+    ok(a.path(), &["import", &path, "--skip-invalid"]);
+    let lines = sorted_jsonl(a.path());
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains(r#""category":"device""#), "{}", lines[0]);
+}
+
 #[test]
 fn records_of_another_org_are_refused() {
     let a = store("mjolby");

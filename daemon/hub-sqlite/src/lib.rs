@@ -914,25 +914,7 @@ mod tests {
     }
 
     fn visit(org: &str, note: &str) -> Record {
-        use outpost_proto::record::{Kind, new_record_fields};
-        let now = chrono::DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
-        let mut f = new_record_fields(Kind::Visit, org, "dev-1", now, Uuid::new_v4());
-        for (k, v) in [
-            ("site", serde_json::json!("Mjölby bibliotek")),
-            ("staff", serde_json::json!("AB")),
-            ("date", serde_json::json!("2025-03-04")),
-            ("minutes", serde_json::json!(30)),
-            ("channel", serde_json::json!("drop_in")),
-            ("services", serde_json::json!(["BankID"])),
-            ("category", serde_json::json!("e_service")),
-            ("outcome", serde_json::json!("solved")),
-            ("age_band", serde_json::json!("65_79")),
-            ("language", serde_json::json!("sv")),
-            ("note", serde_json::json!(note)),
-        ] {
-            f.insert(k.into(), v);
-        }
-        Record::from_fields(&f).unwrap()
+        outpost_proto::fixtures::visit_with_note(org, note)
     }
 
     /// A new device of `mjolby`, enrolled.

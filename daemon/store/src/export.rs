@@ -51,60 +51,27 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{BufWriter, Write};
 use std::str::FromStr;
+use std::sync::LazyLock;
 
-use chrono::{Datelike, NaiveDate, SecondsFormat};
-use outpost_proto::Body;
+use chrono::{Datelike, NaiveDate};
 use outpost_proto::catalogue::Catalogue;
-use outpost_proto::record::{Barrier, BarrierKind, Course, Kind, Record, Session, Visit};
+use outpost_proto::fields::Fields;
+use outpost_proto::record::{Barrier, BarrierKind, Course, Kind, Record, Visit};
+use outpost_proto::schema::{self, Column, Scope, Shape};
 use rust_xlsxwriter as xlsx;
+use serde_json::Value;
 
-/// Visit CSV columns, in order (DESIGN.md section 6).
-pub const VISIT_COLUMNS: &[&str] = &[
-    "id",
-    "org",
-    "site",
-    "staff",
-    "date",
-    "time",
-    "minutes",
-    "channel",
-    "services",
-    "agencies",
-    "category",
-    "outcome",
-    "referred_to",
-    "age_band",
-    "language",
-    "assistive",
-    "barriers",
-    "sensitive",
-    "note",
-    "device",
-    "created_at",
-    "updated_at",
-];
+/// Visit CSV columns, in order (DESIGN.md section 6), from the field table
+/// ([`outpost_proto::schema::columns`]).
+pub static VISIT_COLUMNS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| schema::column_names(Kind::Visit));
 
 /// Course CSV columns, in order: one row per session.
-pub const COURSE_COLUMNS: &[&str] = &[
-    "id",
-    "org",
-    "site",
-    "staff",
-    "title",
-    "partner",
-    "target_group",
-    "course_note",
-    "session_id",
-    "session_date",
-    "session_time",
-    "session_minutes",
-    "participants",
-    "instructor",
-    "session_note",
-    "device",
-    "created_at",
-    "updated_at",
-];
+pub static COURSE_COLUMNS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| schema::column_names(Kind::Course));
+
+static VISIT_LAYOUT: LazyLock<Vec<Column>> = LazyLock::new(|| schema::columns(Kind::Visit));
+static COURSE_LAYOUT: LazyLock<Vec<Column>> = LazyLock::new(|| schema::columns(Kind::Course));
 
 /// XLSX sheet names.
 pub const VISIT_SHEET: &str = "Visits";
@@ -360,8 +327,8 @@ fn json_error(e: serde_json::Error) -> ExportError {
 
 fn columns(kind: Kind) -> &'static [&'static str] {
     match kind {
-        Kind::Visit => VISIT_COLUMNS,
-        Kind::Course => COURSE_COLUMNS,
+        Kind::Visit => &VISIT_COLUMNS,
+        Kind::Course => &COURSE_COLUMNS,
     }
 }
 
@@ -387,101 +354,112 @@ impl Cell<'_> {
     }
 }
 
-fn text(s: &str) -> Cell<'_> {
-    Cell::Text(Cow::Borrowed(s))
-}
-
-fn opt(s: &Option<String>) -> Cell<'_> {
-    s.as_deref().map_or(Cell::Empty, text)
-}
-
-fn time(t: Option<chrono::NaiveTime>) -> Cell<'static> {
-    t.map_or(Cell::Empty, |t| {
-        Cell::Text(Cow::Owned(t.format("%H:%M").to_string()))
-    })
-}
-
-/// RFC 3339 exactly as the record's JSON has it (chrono's serde form).
-fn timestamp(t: &chrono::DateTime<chrono::FixedOffset>) -> Cell<'static> {
-    Cell::Text(Cow::Owned(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
-}
-
 /// The rows of a record: one for a visit, one per session for a course.
-fn cells<'a>(record: &'a Record, catalogue: &Catalogue) -> Vec<Vec<Cell<'a>>> {
-    match &record.body {
-        Body::Visit(v) => vec![visit_cells(record, v, catalogue)],
-        Body::Course(c) => course_cells(record, c),
-    }
-}
-
-fn visit_cells<'a>(record: &'a Record, v: &'a Visit, catalogue: &Catalogue) -> Vec<Cell<'a>> {
-    let mut agencies: Vec<String> = Vec::new();
-    for s in &v.services {
-        let agency = catalogue.resolve(s).agency;
-        if !agencies.contains(&agency) {
-            agencies.push(agency);
+///
+/// Cells come from the record's JSON form, column by column of the field
+/// table, each rendered by its field's shape; so a field added to the table
+/// is exported without a change here.
+fn cells(record: &Record, catalogue: &Catalogue) -> Vec<Vec<Cell<'static>>> {
+    let fields = record.to_fields();
+    match record.kind() {
+        Kind::Visit => vec![row(&VISIT_LAYOUT, &fields, None, catalogue)],
+        Kind::Course => {
+            let sessions = match fields.get("sessions") {
+                Some(Value::Array(items)) => items.as_slice(),
+                _ => &[],
+            };
+            if sessions.is_empty() {
+                vec![row(&COURSE_LAYOUT, &fields, None, catalogue)]
+            } else {
+                sessions
+                    .iter()
+                    .map(|s| row(&COURSE_LAYOUT, &fields, Some(s), catalogue))
+                    .collect()
+            }
         }
     }
-    let list = |s: String| Cell::Text(Cow::Owned(s));
-    vec![
-        Cell::Text(Cow::Owned(record.id.to_string())),
-        text(&record.org),
-        text(&record.site),
-        text(&record.staff),
-        Cell::Date(v.date),
-        time(v.time),
-        Cell::Int(u64::from(v.minutes)),
-        text(v.channel.as_str()),
-        list(join_list(&v.services)),
-        list(join_list(&agencies)),
-        text(v.category.as_str()),
-        text(v.outcome.as_str()),
-        opt(&v.referred_to),
-        text(v.age_band.as_str()),
-        text(&v.language),
-        list(join_list(v.assistive.iter().map(|a| a.as_str()))),
-        list(join_list_escaped(v.barriers.iter().map(barrier_item))),
-        Cell::Bool(v.sensitive),
-        opt(&v.note),
-        text(&record.device),
-        timestamp(&record.created_at),
-        timestamp(&record.updated_at),
-    ]
 }
 
-fn course_cells<'a>(record: &'a Record, c: &'a Course) -> Vec<Vec<Cell<'a>>> {
-    let row = |s: Option<&'a Session>| {
-        vec![
-            Cell::Text(Cow::Owned(record.id.to_string())),
-            text(&record.org),
-            text(&record.site),
-            text(&record.staff),
-            text(&c.title),
-            opt(&c.partner),
-            opt(&c.target_group),
-            opt(&c.note),
-            s.map_or(Cell::Empty, |s| text(&s.id)),
-            s.map_or(Cell::Empty, |s| Cell::Date(s.date)),
-            s.map_or(Cell::Empty, |s| time(s.time)),
-            s.map_or(Cell::Empty, |s| Cell::Int(u64::from(s.minutes))),
-            s.map_or(Cell::Empty, |s| Cell::Int(u64::from(s.participants))),
-            s.map_or(Cell::Empty, |s| opt(&s.instructor)),
-            s.map_or(Cell::Empty, |s| opt(&s.note)),
-            text(&record.device),
-            timestamp(&record.created_at),
-            timestamp(&record.updated_at),
-        ]
+/// One row: session columns from `session`, the others from `fields`.
+fn row(
+    layout: &[Column],
+    fields: &Fields,
+    session: Option<&Value>,
+    catalogue: &Catalogue,
+) -> Vec<Cell<'static>> {
+    layout
+        .iter()
+        .map(|col| {
+            let value = if col.field.scope == Scope::Session {
+                session.and_then(|s| s.get(col.field.name))
+            } else {
+                fields.get(col.field.name)
+            };
+            let value = value.unwrap_or(&Value::Null);
+            if col.derived {
+                derived_cell(col.name, value, catalogue).unwrap_or(Cell::Empty)
+            } else {
+                field_cell(col.field.shape, value)
+            }
+        })
+        .collect()
+}
+
+/// A field's cell, by its shape (see the module docs for the formats).
+fn field_cell(shape: Shape, v: &Value) -> Cell<'static> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    if c.sessions.is_empty() {
-        vec![row(None)]
-    } else {
-        c.sessions.iter().map(|s| row(Some(s))).collect()
+    match (shape, v) {
+        (_, Value::Null) => Cell::Empty,
+        (Shape::Date, Value::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_or_else(|_| Cell::Text(Cow::Owned(s.clone())), Cell::Date),
+        (Shape::Int { .. }, Value::Number(n)) => n.as_u64().map_or(Cell::Empty, Cell::Int),
+        (Shape::Bool, Value::Bool(b)) => Cell::Bool(*b),
+        (Shape::TextList { .. } | Shape::EnumList(_), v) => {
+            Cell::Text(Cow::Owned(join_list(strings(v))))
+        }
+        (Shape::Barriers, v) => {
+            let barriers: Vec<Barrier> = serde_json::from_value(v.clone()).unwrap_or_default();
+            Cell::Text(Cow::Owned(join_list_escaped(
+                barriers.iter().map(barrier_item),
+            )))
+        }
+        (_, Value::String(s)) => Cell::Text(Cow::Owned(s.clone())),
+        (_, other) => Cell::Text(Cow::Owned(other.to_string())),
+    }
+}
+
+/// A derived (read-only) column's cell from its field's value; `None` for a
+/// column this exporter does not know, which a test rules out.
+fn derived_cell(column: &str, v: &Value, catalogue: &Catalogue) -> Option<Cell<'static>> {
+    match column {
+        // Each service's agency through the catalogue, each once, in order.
+        "agencies" => {
+            let mut agencies: Vec<String> = Vec::new();
+            for s in v.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                let agency = catalogue.resolve(s).agency;
+                if !agencies.contains(&agency) {
+                    agencies.push(agency);
+                }
+            }
+            Some(Cell::Text(Cow::Owned(join_list(&agencies))))
+        }
+        _ => None,
     }
 }
 
 /// A visit's CSV cells, in [`VISIT_COLUMNS`] order.
-pub fn visit_csv_row(record: &Record, visit: &Visit, catalogue: &Catalogue) -> Vec<String> {
-    visit_cells(record, visit, catalogue)
+pub fn visit_csv_row(record: &Record, _visit: &Visit, catalogue: &Catalogue) -> Vec<String> {
+    cells(record, catalogue)
+        .swap_remove(0)
         .iter()
         .map(|c| c.to_text().into_owned())
         .collect()
@@ -489,11 +467,17 @@ pub fn visit_csv_row(record: &Record, visit: &Visit, catalogue: &Catalogue) -> V
 
 /// A course's CSV rows, in [`COURSE_COLUMNS`] order: one per session, or one
 /// with empty session cells for a course without sessions.
-pub fn course_csv_rows(record: &Record, course: &Course) -> Vec<Vec<String>> {
-    course_cells(record, course)
+pub fn course_csv_rows(record: &Record, _course: &Course) -> Vec<Vec<String>> {
+    cells(record, builtin_catalogue())
         .iter()
         .map(|row| row.iter().map(|c| c.to_text().into_owned()).collect())
         .collect()
+}
+
+/// Courses have no derived columns, so any catalogue will do.
+fn builtin_catalogue() -> &'static Catalogue {
+    static BUILTIN: LazyLock<Catalogue> = LazyLock::new(Catalogue::builtin);
+    &BUILTIN
 }
 
 // ---- list cells -------------------------------------------------------------
@@ -707,8 +691,8 @@ impl Sheet {
         date: &xlsx::Format,
     ) -> Result<Sheet, xlsx::XlsxError> {
         let (name, columns) = match kind {
-            Kind::Visit => (VISIT_SHEET, VISIT_COLUMNS),
-            Kind::Course => (COURSE_SHEET, COURSE_COLUMNS),
+            Kind::Visit => (VISIT_SHEET, &VISIT_COLUMNS[..]),
+            Kind::Course => (COURSE_SHEET, &COURSE_COLUMNS[..]),
         };
         ws.set_name(name)?;
         for (col, title) in (0u16..).zip(columns.iter()) {
@@ -790,6 +774,8 @@ fn write_date(
 mod tests {
     use super::*;
     use chrono::{DateTime, NaiveTime};
+    use outpost_proto::Body;
+    use outpost_proto::record::Session;
     use outpost_proto::record::{AgeBand, Assistive, Category, Channel, Outcome};
     use std::io::Cursor;
     use uuid::Uuid;
@@ -1055,7 +1041,7 @@ mod tests {
             }
         );
         let rows = csv_rows(&bytes, b',');
-        assert_eq!(rows[0], COURSE_COLUMNS);
+        assert_eq!(rows[0], *COURSE_COLUMNS);
         assert_eq!(
             rows[1],
             [
@@ -1284,5 +1270,27 @@ mod tests {
         .unwrap();
         assert_eq!(summary.rows, 1);
         assert!(cursor.get_ref().starts_with(b"PK"));
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    /// Every derived column of the field table has a cell here: a derived
+    /// column added to the table without teaching the export fails.
+    #[test]
+    fn every_derived_column_is_known() {
+        for kind in Kind::ALL {
+            for col in schema::columns(*kind) {
+                if col.derived {
+                    assert!(
+                        derived_cell(col.name, &Value::Null, &Catalogue::builtin()).is_some(),
+                        "{kind}: derived column {} has no cell",
+                        col.name
+                    );
+                }
+            }
+        }
     }
 }

@@ -27,6 +27,7 @@ use chrono::{DateTime, FixedOffset};
 use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
+use outpost_proto::schema::{self, Scope};
 use outpost_proto::sync::{
     self, DocPush, FeedBody, FeedItem, Heads, Outcome, PullResponse, PushOutcome, PushResponse,
 };
@@ -219,18 +220,16 @@ impl Store {
 
     /// Creates a new store and device identity. Refuses to overwrite one.
     pub fn init(data_dir: &Path, org: &str, site: &str, staff: &str) -> Result<Store, StoreError> {
+        // The defaults go into every record, so they are checked by the
+        // same field table as a record's own org, site and staff (length
+        // limits included) rather than a rule of their own that may drift.
         let mut errs = ValidationErrors::default();
-        if !record::is_slug(org) {
-            errs.push(
-                "org",
-                "must be a slug: lowercase letters a-z, digits and '-', e.g. mjolby",
-            );
-        }
-        for (name, value) in [("site", site), ("staff", staff)] {
-            if value.trim().is_empty() {
-                errs.push(name, "must not be empty");
-            } else if let Err(e) = outpost_proto::screen::screen_field(name, value) {
-                errs.push(name, record::refusal(&e));
+        for (name, value) in [("org", org), ("site", site), ("staff", staff)] {
+            let def = schema::field(Scope::Common, name).expect("common fields are in the schema");
+            match schema::validate_value(def, &Value::String(value.to_string())) {
+                Ok(Value::Null) => errs.push(name, "must not be empty"),
+                Ok(_) => {}
+                Err(e) => errs.0.extend(e.0),
             }
         }
         errs.finish(())?;
@@ -1316,19 +1315,8 @@ mod tests {
 
     fn visit_fields(store: &Store) -> Fields {
         let mut f = store.new_fields(Kind::Visit, now());
-        for (k, v) in [
-            ("date", json!("2025-03-04")),
-            ("minutes", json!(30)),
-            ("channel", json!("drop_in")),
-            ("services", json!(["BankID"])),
-            ("category", json!("e_service")),
-            ("outcome", json!("solved")),
-            ("age_band", json!("65_79")),
-            ("language", json!("sv")),
-            ("note", json!("glömt koden till BankID")),
-        ] {
-            f.insert(k.into(), v);
-        }
+        f.extend(outpost_proto::fixtures::visit_body());
+        f.insert("note".into(), json!("glömt koden till BankID"));
         f
     }
 
@@ -1539,6 +1527,12 @@ mod tests {
             let mut uniq: Vec<&str> = Vec::new();
             for s in services { if !uniq.contains(&s) { uniq.push(s); } }
             f.insert("services".into(), json!(uniq));
+            // No service is valid only for the categories DESIGN.md allows.
+            let category = if uniq.is_empty() && !schema::CATEGORIES_WITHOUT_SERVICE.contains(&category.as_str()) {
+                outpost_proto::record::Category::Device
+            } else {
+                category
+            };
             f.insert("category".into(), json!(category.as_str()));
             f.insert("outcome".into(), json!(outcome.as_str()));
             if let Some(r) = referred_to { f.insert("referred_to".into(), json!(r)); }

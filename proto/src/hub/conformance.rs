@@ -21,7 +21,8 @@ use uuid::Uuid;
 use super::storage::{Expect, FeedEntry, Held, HubStorage, Put, PutResult};
 use super::{Peer, pull, push};
 use crate::doc;
-use crate::record::{Kind, Record, new_record_fields};
+use crate::fixtures;
+use crate::record::Record;
 use crate::sync::{
     DocPush, FeedBody, Heads, PROTOCOL_VERSION, PullRequest, PullResponse, PushOutcome, PushRequest,
 };
@@ -66,24 +67,8 @@ fn at(minute: u32) -> DateTime<Utc> {
 
 /// A valid visit of `org` with this id and note.
 fn visit(org: &str, id: Uuid, note: &str) -> Record {
-    let created = at(0).fixed_offset();
-    let mut f = new_record_fields(Kind::Visit, org, "conformance", created, id);
-    for (k, v) in [
-        ("site", json!("Mjölby bibliotek")),
-        ("staff", json!("AB")),
-        ("date", json!("2025-03-04")),
-        ("minutes", json!(30)),
-        ("channel", json!("drop_in")),
-        ("services", json!(["BankID"])),
-        ("category", json!("e_service")),
-        ("outcome", json!("solved")),
-        ("age_band", json!("65_79")),
-        ("language", json!("sv")),
-        ("note", json!(note)),
-    ] {
-        f.insert(k.into(), v);
-    }
-    Record::from_fields(&f).expect("the conformance fixture is a valid visit")
+    let fields = fixtures::visit_fields_at(org, "conformance", id, at(0).fixed_offset());
+    fixtures::with(fields, [("note", json!(note))])
 }
 
 fn id(n: u8) -> Uuid {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, FixedOffset};
 use outpost_proto::fields::Fields;
-use outpost_proto::record::{Kind, Record};
+use outpost_proto::record::Record;
 use serde_json::json;
 
 const SITES: &[&str] = &[
@@ -133,24 +133,15 @@ pub fn record_fields(i: u32, org: &str, device: &str, now: DateTime<FixedOffset>
     while note.chars().count() < 40 {
         note.push_str(" Uppföljning bokad.");
     }
-    let mut f = outpost_proto::record::new_record_fields(
-        Kind::Visit,
-        org,
-        device,
-        now,
-        id.parse().unwrap(),
-    );
+    // The shared valid visit, with this workload's varied values laid over.
+    let mut f = outpost_proto::fixtures::visit_fields_at(org, device, id.parse().unwrap(), now);
     for (k, v) in [
         ("site", json!(site)),
-        ("staff", json!("AB")),
         ("date", json!(date.to_string())),
         ("minutes", json!(minutes)),
-        ("channel", json!("drop_in")),
         ("services", json!([service])),
         ("category", json!(category)),
         ("outcome", json!(outcome)),
-        ("age_band", json!("65_79")),
-        ("language", json!("sv")),
         ("note", json!(note)),
     ] {
         f.insert(k.into(), v);

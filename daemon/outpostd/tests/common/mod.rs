@@ -187,19 +187,8 @@ impl Laptop {
     pub fn add_visit(&self, note: &str) -> String {
         let mut store = self.store();
         let mut f = store.new_fields(Kind::Visit, now());
-        for (k, v) in [
-            ("date", json!("2025-03-04")),
-            ("minutes", json!(30)),
-            ("channel", json!("drop_in")),
-            ("services", json!(["BankID"])),
-            ("category", json!("e_service")),
-            ("outcome", json!("solved")),
-            ("age_band", json!("65_79")),
-            ("language", json!("sv")),
-            ("note", json!(note)),
-        ] {
-            f.insert(k.into(), v);
-        }
+        f.extend(outpost_proto::fixtures::visit_body());
+        f.insert("note".into(), json!(note));
         store.add(&f).unwrap().id.to_string()
     }
 
