@@ -7,6 +7,9 @@
 //!   record, a projection of current values for reading, tombstones for
 //!   erasure. The CLI writes through it directly (offline-first: no daemon
 //!   needed); the daemon opens the same file.
+//! - [`transport`]: the [`transport::Transport`] trait a sync runs over
+//!   (HTTPS client, in-memory for tests) and its errors, typed as "retry
+//!   later" or "a person must act".
 //! - [`client`]: the laptop's HTTPS client to the hub.
 //! - [`sync`]: the laptop's sync driver: runs `proto::sync::Session`'s
 //!   effects against the store and the client.
@@ -27,3 +30,4 @@ pub mod logging;
 pub mod par;
 pub mod store;
 pub mod sync;
+pub mod transport;
