@@ -691,6 +691,10 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
         eprintln!("refused by the hub: {id}: {reason}");
     }
     if let Some(e) = &outcome.error {
+        if outcome.error_kind == Some(FailureKind::NeedsPerson) {
+            // Running it again will not help; the message says what will.
+            bail!("sync did not finish: {e}");
+        }
         bail!(
             "sync did not finish: {e}; what was exchanged is kept, run `outpost sync` again to go on"
         );
@@ -940,4 +944,55 @@ fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_with(error: Option<&str>, kind: Option<FailureKind>) -> SyncStatus {
+        SyncStatus {
+            last_error: error.map(str::to_string),
+            last_error_kind: kind,
+            ..SyncStatus::default()
+        }
+    }
+
+    #[test]
+    fn status_says_who_must_act_on_the_last_error() {
+        assert_eq!(next_step(&status_with(None, None), true), None);
+        let revoked = "the hub no longer accepts this laptop's token (revoked): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`";
+        let step = next_step(
+            &status_with(Some(revoked), Some(FailureKind::NeedsPerson)),
+            true,
+        )
+        .unwrap();
+        assert!(step.starts_with("a person must act"), "{step}");
+        assert!(step.contains("does not retry"), "{step}");
+        let step = next_step(
+            &status_with(
+                Some("could not reach the hub"),
+                Some(FailureKind::Transient),
+            ),
+            true,
+        )
+        .unwrap();
+        assert!(step.contains("retries by itself"), "{step}");
+        // An old status without a kind, and no daemon: sync by hand.
+        let step = next_step(&status_with(Some("could not reach the hub"), None), false).unwrap();
+        assert!(step.contains("`outpost sync`"), "{step}");
+        // The text form shows the error and the step under it.
+        let text = output::status_text(&json!({
+            "last_error": revoked,
+            "next_step": "a person must act, as the last error says",
+        }));
+        assert!(
+            text.contains(&format!("last error:    {revoked}")),
+            "{text}"
+        );
+        assert!(
+            text.contains("to do:         a person must act, as the last error says"),
+            "{text}"
+        );
+    }
 }

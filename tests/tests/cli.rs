@@ -1223,3 +1223,37 @@ fn a_closed_stdout_ends_every_command_quietly_with_success() {
         );
     }
 }
+
+// ---- status after a sync a person must fix --------------------------------------
+
+/// A sync stopped by a revoked token (saved by the daemon or `outpost
+/// sync`) shows in `outpost status` with what to do, and `--json` says
+/// it is a person's job, not something retrying fixes.
+#[test]
+fn status_tells_a_revoked_laptop_what_to_do() {
+    let td = TestDir::initialised();
+    let error = "the hub no longer accepts this laptop's token (this laptop's token is unknown or revoked): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`";
+    let saved = json!({
+        "last_attempt": "2026-12-06T10:00:00+01:00",
+        "last_success": null,
+        "last_error": error,
+        "last_error_kind": "needs_person",
+        "last_outcome": null,
+    });
+    let conn = rusqlite::Connection::open(td.db()).unwrap();
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('sync_status', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [saved.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let v = td.json(&["--json", "status"]);
+    assert_eq!(v["last_error"], error);
+    assert_eq!(v["last_error_kind"], "needs_person");
+    let step = v["next_step"].as_str().unwrap();
+    assert!(step.starts_with("a person must act"), "{step}");
+    let text = td.ok(&["status"]);
+    assert!(text.contains("outpost enroll HUB_URL CODE"), "{text}");
+    assert!(text.contains("to do:         a person must act"), "{text}");
+}
