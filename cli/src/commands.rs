@@ -961,7 +961,7 @@ mod tests {
     #[test]
     fn status_says_who_must_act_on_the_last_error() {
         assert_eq!(next_step(&status_with(None, None), true), None);
-        let revoked = "the hub no longer accepts this laptop's token (revoked): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`";
+        let revoked = "this laptop's token was not accepted by the hub (revoked): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`";
         let step = next_step(
             &status_with(Some(revoked), Some(FailureKind::NeedsPerson)),
             true,

@@ -86,7 +86,7 @@ pub enum TransportError {
     HubUnavailable { status: u16, message: String },
     /// 401: the device token is unknown or revoked.
     #[error(
-        "the hub no longer accepts this laptop's token ({message}): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`"
+        "this laptop's token was not accepted by the hub ({message}): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`"
     )]
     TokenRejected { message: String },
     /// 403: the token is valid but not for what was asked (another

@@ -213,6 +213,8 @@ fn revoked_wrong_token_and_used_code_are_refused() {
         .unwrap();
     a.add_visit("after revoke");
     let o = a.sync();
+    // Retrying cannot help: the daemon stops probing and status says so.
+    assert_eq!(o.error_kind, Some(sync::FailureKind::NeedsPerson));
     let e = o.error.unwrap();
     assert!(e.contains("enroll"), "{e}");
     assert_eq!(

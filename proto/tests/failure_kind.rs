@@ -29,12 +29,12 @@ fn failed_with(input: Input) -> Outcome {
 #[test]
 fn the_failure_kind_reaches_the_outcome() {
     let outcome = failed_with(Input::Failed(Failure::needs_person(
-        "the hub no longer accepts this laptop's token",
+        "this laptop's token was not accepted by the hub",
     )));
     assert_eq!(outcome.error_kind, Some(FailureKind::NeedsPerson));
     assert_eq!(
         outcome.error.as_deref(),
-        Some("the hub no longer accepts this laptop's token")
+        Some("this laptop's token was not accepted by the hub")
     );
     assert!(!outcome.complete());
 }

@@ -1232,7 +1232,7 @@ fn a_closed_stdout_ends_every_command_quietly_with_success() {
 #[test]
 fn status_tells_a_revoked_laptop_what_to_do() {
     let td = TestDir::initialised();
-    let error = "the hub no longer accepts this laptop's token (this laptop's token is unknown or revoked): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`";
+    let error = "this laptop's token was not accepted by the hub (this laptop's token is unknown or revoked): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`";
     let saved = json!({
         "last_attempt": "2026-12-06T10:00:00+01:00",
         "last_success": null,
