@@ -60,7 +60,7 @@ fn transport_failed(e: &TransportError) -> Input {
 }
 
 /// A local store failure: retried later (a busy or full disk may recover);
-/// if it persists, `outpost doctor` is the place to look.
+/// if it persists, the message names the store problem to fix.
 fn store_failed(what: &str, e: &StoreError) -> Input {
     Input::Failed(Failure::transient(format!("{what}: {e}")))
 }

@@ -104,7 +104,7 @@ pub enum TransportError {
     /// or missing `ca_file`, expired or self-signed certificate, name
     /// mismatch).
     #[error(
-        "could not set up a trusted HTTPS connection to {url}: check the hub's certificate and the `ca_file` in this laptop's config (`outpost doctor` shows it)"
+        "could not set up a trusted HTTPS connection to {url}: check the hub's certificate and the `ca_file` in this laptop's config.toml (or OUTPOST_CA_FILE)"
     )]
     Tls {
         url: String,
