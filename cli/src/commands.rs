@@ -13,10 +13,10 @@ use outpost_proto::record::{Kind, parse_date};
 use outpost_proto::stats::{Grouping, StatsBuilder};
 use outpost_store::config::{Paths, Settings};
 use outpost_store::export::{self, ExportOptions, Format};
-use outpost_store::store::{Filter, Store, StoreError};
+use outpost_store::store::{Filter, Store, SyncStatus};
 use serde_json::{Value, json};
 
-use outpost_proto::sync::{EnrollRequest, PROTOCOL_VERSION};
+use outpost_proto::sync::{EnrollRequest, FailureKind, PROTOCOL_VERSION};
 use outpost_store::client::HubClient;
 use outpost_store::sync::{SyncLock, SyncOptions};
 use reqwest::Method;
@@ -26,6 +26,22 @@ use crate::args::{
     ImportArgs, ListArgs, OrgCommand, RangeArgs, SessionArgs, StatsArgs, VisitCommand, VisitFields,
 };
 use crate::output;
+
+/// `println!` that returns the write error instead of panicking, so a
+/// closed stdout (`outpost stats | head -1`) reaches `main` as an
+/// `io::Error` of kind `BrokenPipe` and ends the command quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
+
+/// `print!` counterpart of [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
 
 /// Everything a command needs to know about where it runs.
 struct Ctx {
@@ -62,12 +78,13 @@ impl Ctx {
     }
 
     /// Prints a made id or code: the bare value, or `{"key": value}` with --json.
-    fn print_made(&self, key: &str, value: &str) {
+    fn print_made(&self, key: &str, value: &str) -> Result<()> {
         if self.json {
-            println!("{}", json!({ key: value }));
+            outln!("{}", json!({ key: value }));
         } else {
-            println!("{value}");
+            outln!("{value}");
         }
+        Ok(())
     }
 }
 
@@ -108,7 +125,7 @@ pub fn run(cli: Cli) -> Result<()> {
 fn init(ctx: &Ctx, org: &str, site: &str, staff: &str) -> Result<()> {
     let store = Store::init(&ctx.paths.data_dir, org, site, staff)?;
     let device = store.identity().device.clone();
-    ctx.print_made("device", &device);
+    ctx.print_made("device", &device)?;
     eprintln!(
         "Outpost store created in {} for {org}. Record a visit with `outpost visit add`.",
         ctx.paths.data_dir.display()
@@ -139,7 +156,7 @@ fn visit_add(ctx: &Ctx, a: VisitFields) -> Result<()> {
     f.extend(a.fields);
     warn_unknown_services(&catalogue, &services_of(&f));
     let record = store.add(&f)?;
-    ctx.print_made("id", &record.id.to_string());
+    ctx.print_made("id", &record.id.to_string())?;
     Ok(())
 }
 
@@ -160,7 +177,7 @@ fn course_add(ctx: &Ctx, a: CourseFields) -> Result<()> {
     f.extend(a.fields);
     f.insert("sessions".into(), Value::Array(Vec::new()));
     let record = store.add(&f)?;
-    ctx.print_made("id", &record.id.to_string());
+    ctx.print_made("id", &record.id.to_string())?;
     Ok(())
 }
 
@@ -168,7 +185,7 @@ fn course_session(ctx: &Ctx, a: SessionArgs) -> Result<()> {
     let mut store = ctx.open()?;
     let id = store.resolve_id(&a.id)?;
     let session = store.add_session(&id, &a.fields.fields, now())?;
-    ctx.print_made("session", &session.id);
+    ctx.print_made("session", &session.id)?;
     Ok(())
 }
 
@@ -187,7 +204,7 @@ fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
     }
     let record = store.edit(&id, &f, now())?;
     if ctx.json {
-        println!("{}", serde_json::to_string(&record)?);
+        outln!("{}", serde_json::to_string(&record)?);
     } else {
         eprintln!("updated {}", record.id);
     }
@@ -201,7 +218,7 @@ fn delete(ctx: &Ctx, id: &str) -> Result<()> {
     let id = store.resolve_id(id)?;
     store.delete(&id, now())?;
     if ctx.json {
-        println!("{}", json!({ "deleted": id }));
+        outln!("{}", json!({ "deleted": id }));
     } else {
         eprintln!(
             "erased {id} (its history too); the hub and other laptops erase it at their next sync"
@@ -245,24 +262,20 @@ fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
         // Streamed as one JSON array so 100,000 records never sit in memory.
         write!(out, "[")?;
         let mut first = true;
-        store.for_each(&filter, |r| {
+        store.try_for_each(&filter, |r| -> Result<()> {
             let sep = if first { "" } else { "," };
             first = false;
-            let line =
-                serde_json::to_string(&r.record).map_err(|source| StoreError::Projection {
-                    id: r.record.id.to_string(),
-                    source,
-                })?;
-            write!(out, "{sep}\n{line}").map_err(io_to_store)?;
+            let line = serde_json::to_string(&r.record)?;
+            write!(out, "{sep}\n{line}")?;
             Ok(())
         })?;
         writeln!(out, "{}]", if first { "" } else { "\n" })?;
     } else {
         let mut n = 0u64;
         writeln!(out, "{}", output::LIST_HEADER)?;
-        store.for_each(&filter, |r| {
+        store.try_for_each(&filter, |r| -> Result<()> {
             n += 1;
-            writeln!(out, "{}", output::list_line(&r.record)).map_err(io_to_store)?;
+            writeln!(out, "{}", output::list_line(&r.record))?;
             Ok(())
         })?;
         out.flush()?;
@@ -270,11 +283,6 @@ fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// Lets an I/O error (a closed pipe, a full disk) stop a store scan.
-fn io_to_store(e: std::io::Error) -> StoreError {
-    StoreError::Meta(format!("could not write output: {e}"))
 }
 
 fn show(ctx: &Ctx, id: &str) -> Result<()> {
@@ -291,9 +299,9 @@ fn show(ctx: &Ctx, id: &str) -> Result<()> {
         if let Value::Object(map) = &mut v {
             map.insert("conflicts".into(), Value::Object(stored.conflicts.clone()));
         }
-        println!("{v}");
+        outln!("{v}");
     } else {
-        print!("{}", output::show_text(&stored.record, &stored.conflicts));
+        out!("{}", output::show_text(&stored.record, &stored.conflicts));
     }
     Ok(())
 }
@@ -340,39 +348,49 @@ fn export_plan(a: &ExportArgs) -> Result<ExportPlan> {
 fn export_cmd(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     let plan = export_plan(&a)?;
     let store = ctx.open()?;
-    let records: Vec<Record> = store
-        .list(&plan.filter)?
-        .into_iter()
-        .map(|s| s.record)
-        .collect();
-    write_export(ctx, &a, &plan, records)
+    let total = store.count(&plan.filter)?;
+    write_export(ctx, &a, &plan, total, &mut |sink| {
+        store.try_for_each(&plan.filter, |r| sink(r.record))
+    })
 }
 
-/// Writes `records` in the planned format to `-o FILE` (atomically) or stdout.
-fn write_export(ctx: &Ctx, a: &ExportArgs, plan: &ExportPlan, records: Vec<Record>) -> Result<()> {
+/// A source of records for a streamed export or statistics: calls the sink
+/// once per record, in order, and stops at the sink's first error. Records
+/// flow one at a time from the store (or the hub's JSONL body) to the
+/// writer, so memory stays flat however many there are (DESIGN.md §7).
+type Feed<'a> = dyn FnMut(&mut dyn FnMut(Record) -> Result<()>) -> Result<()> + 'a;
+
+/// Writes the records `feed` yields in the planned format to `-o FILE`
+/// (atomically) or stdout. `total` sizes the progress bar (0: unknown).
+fn write_export(
+    ctx: &Ctx,
+    a: &ExportArgs,
+    plan: &ExportPlan,
+    total: u64,
+    feed: &mut Feed<'_>,
+) -> Result<()> {
     let catalogue = ctx.catalogue()?;
-    let bar = output::progress(records.len() as u64, a.output.is_some());
-    let records = records.into_iter().inspect(|_| bar.inc(1));
+    let bar = output::progress(total, a.output.is_some());
     let kind = plan.filter.kind;
     let (from, to) = (plan.filter.from, plan.filter.to);
-    // A course overlapping the range is exported with only the sessions
-    // inside it, so an export for March agrees with `stats` for March.
-    let records = records.map(move |mut r| {
-        if let outpost_proto::Body::Course(c) = &mut r.body {
-            c.sessions
-                .retain(|s| from.is_none_or(|f| s.date >= f) && to.is_none_or(|t| s.date <= t));
-        }
-        r
-    });
     // `only(kind)` gives an empty export the right header (or sheet).
-    let run = |out: &mut dyn Write| -> Result<export::ExportSummary> {
+    let mut run = |out: &mut dyn Write| -> Result<export::ExportSummary> {
         let mut exporter = export::Exporter::new(&catalogue, &plan.options, out)?;
         if let Some(k) = kind {
             exporter = exporter.only(k);
         }
-        for r in records {
+        feed(&mut |mut r: Record| {
+            bar.inc(1);
+            // A course overlapping the range is exported with only the
+            // sessions inside it, so an export for March agrees with
+            // `stats` for March.
+            if let outpost_proto::Body::Course(c) = &mut r.body {
+                c.sessions
+                    .retain(|s| from.is_none_or(|f| s.date >= f) && to.is_none_or(|t| s.date <= t));
+            }
             exporter.write(&r)?;
-        }
+            Ok(())
+        })?;
         Ok(exporter.finish()?)
     };
     match &a.output {
@@ -437,15 +455,14 @@ fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
         to,
         site: None,
     };
-    let mut records = Vec::new();
-    store.for_each(&filter, |r| {
-        records.push(r.record);
-        Ok(())
-    })?;
-    print_stats(ctx, &a, records)
+    print_stats(ctx, &a, &mut |sink| {
+        store.try_for_each(&filter, |r| sink(r.record))
+    })
 }
 
-fn print_stats(ctx: &Ctx, a: &StatsArgs, records: Vec<Record>) -> Result<()> {
+/// Counts the records `feed` yields one by one (the builder keeps only
+/// totals per group, never the records) and prints the statistics.
+fn print_stats(ctx: &Ctx, a: &StatsArgs, feed: &mut Feed<'_>) -> Result<()> {
     let catalogue = ctx.catalogue()?;
     let (from, to) = parse_range(&a.range)?;
     let by =
@@ -453,14 +470,15 @@ fn print_stats(ctx: &Ctx, a: &StatsArgs, records: Vec<Record>) -> Result<()> {
             .map(|b| b.parse::<Grouping>().map_err(|m| anyhow!("--by: {m}")))
             .transpose()?;
     let mut builder = StatsBuilder::new(&catalogue, from, to, by);
-    for r in &records {
-        builder.add(r);
-    }
+    feed(&mut |r| {
+        builder.add(&r);
+        Ok(())
+    })?;
     let stats = builder.finish();
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        outln!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
-        print!("{}", stats.to_text());
+        out!("{}", stats.to_text());
     }
     Ok(())
 }
@@ -490,13 +508,33 @@ fn status(ctx: &Ctx) -> Result<()> {
         "last_sync_attempt": sync.last_attempt,
         "last_sync_success": sync.last_success,
         "last_error": sync.last_error,
+        "last_error_kind": sync.last_error_kind,
+        "next_step": next_step(&sync, running),
     });
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        print!("{}", output::status_text(&v));
+        out!("{}", output::status_text(&v));
     }
     Ok(())
+}
+
+/// What the person reading `outpost status` should do about the last sync
+/// error, if anything. A "person must act" error's message ends with its
+/// remedy (e.g. re-enrol); this line says that it is theirs to do and that
+/// the daemon has stopped retrying. A transient error clears by itself.
+fn next_step(sync: &SyncStatus, daemon_running: bool) -> Option<String> {
+    sync.last_error.as_ref()?;
+    Some(match sync.last_error_kind {
+        Some(FailureKind::NeedsPerson) => "a person must act, as the last error says; the daemon does not retry until this laptop's token, hub URL or CA file changes (it checks again hourly)".to_string(),
+        Some(FailureKind::Transient) | None if daemon_running => {
+            "nothing: the daemon retries by itself until the hub can be reached".to_string()
+        }
+        Some(FailureKind::Transient) | None => {
+            "run `outpost sync` when the hub can be reached (or start outpostd to retry by itself)"
+                .to_string()
+        }
+    })
 }
 
 fn sync_now(ctx: &Ctx) -> Result<()> {
@@ -528,7 +566,7 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
         .down
         .load(std::sync::atomic::Ordering::Relaxed);
     if ctx.json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "complete": outcome.complete(),
@@ -542,10 +580,11 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
                 "bytes_up": up,
                 "bytes_down": down,
                 "error": outcome.error,
+                "error_kind": outcome.error_kind,
             })
         );
     } else {
-        println!(
+        outln!(
             "sent {} record(s) and {} erasure(s); received {} record(s) and {} erasure(s) ({} requests, {} up, {} down)",
             outcome.pushed_docs,
             outcome.pushed_erasures,
@@ -565,6 +604,10 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
         eprintln!("refused by the hub: {id}: {reason}");
     }
     if let Some(e) = &outcome.error {
+        if outcome.error_kind == Some(FailureKind::NeedsPerson) {
+            // Running it again will not help; the message says what will.
+            bail!("sync did not finish: {e}");
+        }
         bail!(
             "sync did not finish: {e}; what was exchanged is kept, run `outpost sync` again to go on"
         );
@@ -610,7 +653,7 @@ fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
         .save(&ctx.paths)
         .with_context(|| format!("could not write {}", ctx.paths.config_file.display()))?;
     if ctx.json {
-        println!(
+        outln!(
             "{}",
             json!({"org": resp.org, "hub_url": client.base(), "device": device})
         );
@@ -646,7 +689,7 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
                 Some(json!({"slug": slug, "name": name})),
             )?;
             if ctx.json {
-                println!("{}", json!({"org": slug}));
+                outln!("{}", json!({"org": slug}));
             } else {
                 eprintln!("added organisation {slug}");
             }
@@ -658,10 +701,10 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             let orgs: Vec<Value> =
                 serde_json::from_slice(&body).context("bad answer from the hub")?;
             if ctx.json {
-                println!("{}", Value::Array(orgs));
+                outln!("{}", Value::Array(orgs));
             } else {
                 for o in orgs {
-                    println!(
+                    outln!(
                         "{}\t{}",
                         o["slug"].as_str().unwrap_or(""),
                         o["name"].as_str().unwrap_or("")
@@ -680,7 +723,7 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             let code = v["code"]
                 .as_str()
                 .ok_or_else(|| anyhow!("the hub sent no code"))?;
-            ctx.print_made("code", code);
+            ctx.print_made("code", code)?;
         }
         AdminCommand::Devices { org } => {
             let query: Vec<(&str, String)> = org.into_iter().map(|o| ("org", o)).collect();
@@ -688,9 +731,9 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             let devices: Vec<Value> =
                 serde_json::from_slice(&body).context("bad answer from the hub")?;
             if ctx.json {
-                println!("{}", Value::Array(devices));
+                outln!("{}", Value::Array(devices));
             } else {
-                print!("{}", output::devices_text(&devices));
+                out!("{}", output::devices_text(&devices));
             }
         }
         AdminCommand::Revoke { device } => {
@@ -714,8 +757,9 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
         }
         AdminCommand::Export(e) => {
             let plan = export_plan(&e.export)?;
-            let records = fetch_records(&client, &plan.filter, e.org)?;
-            write_export(ctx, &e.export, &plan, records)?;
+            write_export(ctx, &e.export, &plan, 0, &mut |sink| {
+                fetch_records(&client, &plan.filter, e.org.clone(), sink)
+            })?;
         }
         AdminCommand::Stats(s) => {
             let (from, to) = parse_range(&s.stats.range)?;
@@ -725,15 +769,24 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
                 to,
                 site: None,
             };
-            let records = fetch_records(&client, &filter, s.org)?;
-            print_stats(ctx, &s.stats, records)?;
+            print_stats(ctx, &s.stats, &mut |sink| {
+                fetch_records(&client, &filter, s.org.clone(), sink)
+            })?;
         }
     }
     Ok(())
 }
 
-/// The hub's merged records (JSONL), filtered on the hub.
-fn fetch_records(client: &HubClient, filter: &Filter, org: Option<String>) -> Result<Vec<Record>> {
+/// The hub's merged records (JSONL), filtered on the hub, handed to `sink`
+/// line by line as the body arrives: an export of the whole hub is never
+/// held in memory on either side.
+fn fetch_records(
+    client: &HubClient,
+    filter: &Filter,
+    org: Option<String>,
+    sink: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<()> {
+    use std::io::BufRead;
     let mut query: Vec<(&str, String)> = Vec::new();
     if let Some(k) = filter.kind {
         query.push(("kind", k.as_str().to_string()));
@@ -747,15 +800,28 @@ fn fetch_records(client: &HubClient, filter: &Filter, org: Option<String>) -> Re
     if let Some(o) = org {
         query.push(("org", o));
     }
-    let body = client.admin(Method::GET, "/v1/admin/records", &query, None)?;
-    body.split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .enumerate()
-        .map(|(i, line)| {
-            serde_json::from_slice(line)
-                .with_context(|| format!("the hub sent a bad record on line {}", i + 1))
-        })
-        .collect()
+    let body = client.admin_stream(Method::GET, "/v1/admin/records", &query)?;
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, body);
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .context("the connection to the hub broke during the export; run it again")?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        let text = line.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_slice(text)
+            .with_context(|| format!("the hub sent a bad record on line {n}"))?;
+        sink(record)?;
+    }
+    Ok(())
 }
 
 fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
@@ -776,7 +842,7 @@ fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     let inserted = store.insert_records(&parsed.records)?;
     let existing = parsed.records.len() - inserted;
     if ctx.json {
-        println!(
+        outln!(
             "{}",
             json!({"imported": inserted, "already_present": existing, "invalid": parsed.bad})
         );
@@ -792,4 +858,55 @@ fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_with(error: Option<&str>, kind: Option<FailureKind>) -> SyncStatus {
+        SyncStatus {
+            last_error: error.map(str::to_string),
+            last_error_kind: kind,
+            ..SyncStatus::default()
+        }
+    }
+
+    #[test]
+    fn status_says_who_must_act_on_the_last_error() {
+        assert_eq!(next_step(&status_with(None, None), true), None);
+        let revoked = "this laptop's token was not accepted by the hub (revoked): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`";
+        let step = next_step(
+            &status_with(Some(revoked), Some(FailureKind::NeedsPerson)),
+            true,
+        )
+        .unwrap();
+        assert!(step.starts_with("a person must act"), "{step}");
+        assert!(step.contains("does not retry"), "{step}");
+        let step = next_step(
+            &status_with(
+                Some("could not reach the hub"),
+                Some(FailureKind::Transient),
+            ),
+            true,
+        )
+        .unwrap();
+        assert!(step.contains("retries by itself"), "{step}");
+        // An old status without a kind, and no daemon: sync by hand.
+        let step = next_step(&status_with(Some("could not reach the hub"), None), false).unwrap();
+        assert!(step.contains("`outpost sync`"), "{step}");
+        // The text form shows the error and the step under it.
+        let text = output::status_text(&json!({
+            "last_error": revoked,
+            "next_step": "a person must act, as the last error says",
+        }));
+        assert!(
+            text.contains(&format!("last error:    {revoked}")),
+            "{text}"
+        );
+        assert!(
+            text.contains("to do:         a person must act, as the last error says"),
+            "{text}"
+        );
+    }
 }

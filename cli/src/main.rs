@@ -19,6 +19,9 @@ fn main() -> ExitCode {
     outpost_base::logging::init_cli(std::env::var("OUTPOST_LOG").ok().as_deref());
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // `outpost list | head -1`: the reader has all it wanted. End
+        // quietly and successfully, as ripgrep and coreutils do.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // The chain carries the cause (e.g. which file, which field).
             eprintln!("error: {err}");
@@ -27,5 +30,48 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Whether `err` comes from writing to a stdout whose reader has gone.
+/// The write error may sit anywhere in the chain, and some writers (csv,
+/// XLSX) wrap the `io::Error` in their own type.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    let pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    err.chain().any(|cause| {
+        if let Some(e) = cause.downcast_ref::<std::io::Error>() {
+            return pipe(e);
+        }
+        if let Some(e) = cause.downcast_ref::<csv::Error>() {
+            return matches!(e.kind(), csv::ErrorKind::Io(e) if pipe(e));
+        }
+        if let Some(rust_xlsxwriter::XlsxError::IoError(e)) =
+            cause.downcast_ref::<rust_xlsxwriter::XlsxError>()
+        {
+            return pipe(e);
+        }
+        false
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_pipe_is_recognised_through_wrappers() {
+        let pipe = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(is_broken_pipe(&anyhow::Error::new(pipe())));
+        assert!(is_broken_pipe(
+            &anyhow::Error::new(pipe()).context("writing the list")
+        ));
+        assert!(is_broken_pipe(&anyhow::Error::new(
+            csv::Error::from(pipe())
+        )));
+        let export = outpost_store::export::ExportError::Io(pipe());
+        assert!(is_broken_pipe(&anyhow::Error::new(export)));
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(!is_broken_pipe(&anyhow::Error::new(full)));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }

@@ -393,9 +393,67 @@ pub enum Input {
     PushAnswered(PushResponse),
     PullAnswered(PullResponse),
     Applied,
-    /// The transport or the hub failed; the session ends and is retried
-    /// later from scratch (everything done so far is kept).
-    Failed(String),
+    /// The transport, the hub or the local store failed; the session ends
+    /// (everything done so far is kept). Whether and when to retry is up to
+    /// the driver, guided by the failure's [`FailureKind`].
+    Failed(Failure),
+}
+
+/// Whether retrying a failed sync later can help, or a person must act
+/// first. The daemon backs off and retries on [`FailureKind::Transient`];
+/// on [`FailureKind::NeedsPerson`] it stops probing (retrying a revoked
+/// token every few seconds only fills the hub's log) and `outpost status`
+/// says what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Network down, hub busy or restarting, a local write that may
+    /// succeed next time: try again later.
+    #[default]
+    Transient,
+    /// Token revoked or unknown, wrong organisation, protocol too old or
+    /// too new, TLS or CA misconfigured: nothing changes until a person
+    /// acts; the message says what to do.
+    NeedsPerson,
+}
+
+/// Why a session ended early: the kind decides retrying, the message is for
+/// people (it says what to do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn transient(message: impl Into<String>) -> Failure {
+        Failure::new(FailureKind::Transient, message)
+    }
+
+    pub fn needs_person(message: impl Into<String>) -> Failure {
+        Failure::new(FailureKind::NeedsPerson, message)
+    }
+}
+
+/// A bare message is a transient failure (a lost request or answer), so
+/// drivers and simulations that only know "it failed" keep working.
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::transient(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::transient(message)
+    }
 }
 
 /// How a session ended, for `outpost sync` and `outpost status`.
@@ -414,6 +472,10 @@ pub struct Outcome {
     pub refused: Vec<(Uuid, String)>,
     /// Set when the session stopped early.
     pub error: Option<String>,
+    /// Whether retrying can help, set together with `error`. Absent in
+    /// statuses saved before it existed; read as "unknown" then.
+    #[serde(default)]
+    pub error_kind: Option<FailureKind>,
 }
 
 impl Outcome {
@@ -492,9 +554,10 @@ impl Session {
         self.phase == Phase::Done
     }
 
-    fn finish(&mut self, error: Option<String>) -> Effect {
+    fn finish(&mut self, error: Option<Failure>) -> Effect {
         self.phase = Phase::Done;
-        self.outcome.error = error;
+        self.outcome.error_kind = error.as_ref().map(|f| f.kind);
+        self.outcome.error = error.map(|f| f.message);
         Effect::Done(self.outcome.clone())
     }
 
@@ -569,10 +632,10 @@ impl Session {
                     resp.epoch != 0 && self.feed_epoch != 0 && resp.epoch != self.feed_epoch;
                 if new_epoch || resp.next < self.cursor {
                     if self.reset_done {
-                        return self.finish(Some(format!(
+                        return self.finish(Some(Failure::transient(format!(
                             "the hub's feed changed again while this laptop re-read it (epoch {}, position {} after {}); try `outpost sync` again later",
                             resp.epoch, resp.next, self.cursor
-                        )));
+                        ))));
                     }
                     self.reset_done = true;
                     self.phase = Phase::Resetting { epoch: resp.epoch };
@@ -602,9 +665,9 @@ impl Session {
                     self.finish(None)
                 }
             }
-            (phase, input) => self.finish(Some(format!(
+            (phase, input) => self.finish(Some(Failure::needs_person(format!(
                 "sync session got {input:?} while in {phase:?}; this is a bug, please report it"
-            ))),
+            )))),
         }
     }
 }

@@ -1222,3 +1222,103 @@ fn concurrent_writers_all_succeed() {
     assert_eq!(ids.len(), 24);
     assert_eq!(td.list_ids(&[]), ids);
 }
+
+// ---- closed stdout ----------------------------------------------------------
+
+/// `outpost list | head -1`: when the reader of stdout goes away, every
+/// command that writes to stdout ends quietly and successfully, as
+/// ripgrep does, instead of reporting the broken pipe as an error.
+#[test]
+fn a_closed_stdout_ends_every_command_quietly_with_success() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let td = TestDir::initialised();
+    let first = td.add_visit(&["--note", "mall"]);
+    // Enough records that each command's output is far larger than a pipe
+    // buffer (64 KiB), so it is still writing when the reader goes away.
+    let template: Value = serde_json::from_str(td.ok(&["export", "--format", "jsonl"]).trim())
+        .expect("one JSONL record");
+    let mut jsonl = String::new();
+    for i in 0..1500u32 {
+        let mut r = template.clone();
+        r["id"] = json!(format!("5eed0000-0000-4000-8000-{i:012x}"));
+        jsonl.push_str(&r.to_string());
+        jsonl.push('\n');
+    }
+    let file = td.path().join("many.jsonl");
+    std::fs::write(&file, jsonl).unwrap();
+    td.ok(&["import", file.to_str().unwrap()]);
+
+    let commands: &[&[&str]] = &[
+        &["list"],
+        &["--json", "list"],
+        &["export", "--format", "csv", "--kind", "visit"],
+        &["export", "--format", "jsonl"],
+        &["export", "--format", "xlsx"],
+        &["stats", "--by", "month"],
+        &["--json", "stats", "--by", "service"],
+        &["--json", "show", &first],
+        &["status"],
+    ];
+    for args in commands {
+        // Read one line (or nothing: some answers are short), then close.
+        let mut child = td
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("could not start the outpost binary");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        // The reader is dropped here, closing the pipe.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "`outpost {}` with a closed stdout exited {}:\n{stderr}",
+            args.join(" "),
+            out.status
+        );
+        assert!(
+            stderr.trim().is_empty(),
+            "`outpost {}` with a closed stdout said:\n{stderr}",
+            args.join(" ")
+        );
+    }
+}
+
+// ---- status after a sync a person must fix --------------------------------------
+
+/// A sync stopped by a revoked token (saved by the daemon or `outpost
+/// sync`) shows in `outpost status` with what to do, and `--json` says
+/// it is a person's job, not something retrying fixes.
+#[test]
+fn status_tells_a_revoked_laptop_what_to_do() {
+    let td = TestDir::initialised();
+    let error = "this laptop's token was not accepted by the hub (this laptop's token is unknown or revoked): ask an admin for a new enrolment code and run `outpost enroll HUB_URL CODE`";
+    let saved = json!({
+        "last_attempt": "2026-12-06T10:00:00+01:00",
+        "last_success": null,
+        "last_error": error,
+        "last_error_kind": "needs_person",
+        "last_outcome": null,
+    });
+    let conn = rusqlite::Connection::open(td.db()).unwrap();
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES ('sync_status', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [saved.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+    let v = td.json(&["--json", "status"]);
+    assert_eq!(v["last_error"], error);
+    assert_eq!(v["last_error_kind"], "needs_person");
+    let step = v["next_step"].as_str().unwrap();
+    assert!(step.starts_with("a person must act"), "{step}");
+    let text = td.ok(&["status"]);
+    assert!(text.contains("outpost enroll HUB_URL CODE"), "{text}");
+    assert!(text.contains("to do:         a person must act"), "{text}");
+}

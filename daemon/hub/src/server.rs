@@ -476,18 +476,79 @@ async fn records(
         site: q.site,
     };
     let org = q.org;
-    let body = blocking(move || {
-        let mut out = Vec::new();
-        store.for_each_record(&admin, org.as_deref(), &filter, &mut |r| {
-            if let Ok(line) = serde_json::to_string(&r) {
-                out.extend_from_slice(line.as_bytes());
-                out.push(b'\n');
+    // Refuse an org the token may not see before the stream starts, so it
+    // gets a proper status instead of a cut-off body.
+    if let Some(o) = &org {
+        admin.check(o)?;
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        stream_records(store, admin, org, filter),
+    )
+        .into_response())
+}
+
+/// Bytes gathered per chunk of a streamed export.
+const EXPORT_CHUNK: usize = 64 * 1024;
+
+/// Streams the records' JSONL as the store reads them: a blocking task
+/// fills chunks into a small channel, and the body sends each one as it
+/// comes, so the hub holds a few chunks, never the whole export (100,000
+/// records used to be one ~100 MB `Vec`). A slow reader slows the task
+/// down (the channel is bounded); a reader that goes away ends it. A
+/// storage error mid-stream aborts the body, so the client sees a broken
+/// transfer rather than a silently short export.
+fn stream_records(
+    store: Shared,
+    admin: AdminAuth,
+    org: Option<String>,
+    filter: Filter,
+) -> axum::body::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(EXPORT_CHUNK);
+        let mut gone = false;
+        let result = store.for_each_record(&admin, org.as_deref(), &filter, &mut |r| {
+            if gone {
+                return;
             }
-        })?;
-        Ok(out)
-    })
-    .await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+            if serde_json::to_writer(&mut chunk, &r).is_ok() {
+                chunk.push(b'\n');
+            }
+            if chunk.len() >= EXPORT_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(EXPORT_CHUNK));
+                gone = tx.blocking_send(Ok(Bytes::from(full))).is_err();
+            }
+        });
+        let last = match result {
+            Ok(()) => Ok(Bytes::from(chunk)),
+            Err(e) => {
+                tracing::error!(error = %e, "record export stopped");
+                Err(std::io::Error::other(e.to_string()))
+            }
+        };
+        if !gone {
+            let _ = tx.blocking_send(last);
+        }
+    });
+    axum::body::Body::new(ChannelBody(rx))
+}
+
+/// An HTTP body fed by a channel of chunks (see [`stream_records`]).
+struct ChannelBody(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
+    }
 }
 
 async fn metrics(

@@ -213,6 +213,8 @@ fn revoked_wrong_token_and_used_code_are_refused() {
         .unwrap();
     a.add_visit("after revoke");
     let o = a.sync();
+    // Retrying cannot help: the daemon stops probing and status says so.
+    assert_eq!(o.error_kind, Some(sync::FailureKind::NeedsPerson));
     let e = o.error.unwrap();
     assert!(e.contains("enroll"), "{e}");
     assert_eq!(
@@ -338,6 +340,12 @@ fn tls_with_a_pinned_ca_works_and_a_wrong_ca_is_refused() {
     bad.ca = Some(wrong_ca);
     let err = bad.enroll(&hub.url(), &hub.invite("mjolby")).unwrap_err();
     assert!(err.contains("could not reach"), "{err}");
+    // An enrolled laptop whose pinned CA is wrong: a person must fix the
+    // trust settings, so this is not retried with backoff.
+    good.ca = bad.ca.clone();
+    let o = good.sync();
+    assert_eq!(o.error_kind, Some(sync::FailureKind::NeedsPerson), "{o:?}");
+    assert!(o.error.unwrap().contains("trusted HTTPS"));
 }
 
 /// A CA, and a certificate for localhost/127.0.0.1 signed by it (PEM).

@@ -21,6 +21,8 @@ use reqwest::header;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::transport::{Transport, TransportError};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("hub URL {0:?} is not valid: {1}")]
@@ -53,16 +55,27 @@ pub enum ClientError {
     Tls(String),
 }
 
-impl ClientError {
-    /// Whether retrying later may help (network down, hub restarting)
-    /// rather than a person having to act.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            ClientError::Unreachable { .. } => true,
-            ClientError::Refused { status, .. } => {
-                *status >= 500 || *status == 408 || *status == 429
+/// Sync failures are classified once, here: everything the HTTP client
+/// can hit maps to a [`TransportError`] whose kind says whether retrying
+/// can help (see [`crate::transport`]).
+impl From<ClientError> for TransportError {
+    fn from(e: ClientError) -> TransportError {
+        match e {
+            ClientError::Unreachable { url, source } => {
+                TransportError::from_send_error(&url, Box::new(source))
             }
-            _ => false,
+            ClientError::Refused { status, message } => {
+                TransportError::from_status(status, message)
+            }
+            ClientError::Unauthorized(message) => TransportError::TokenRejected { message },
+            ClientError::BadAnswer(message) => TransportError::BadAnswer(message),
+            e @ (ClientError::BadUrl(..)
+            | ClientError::InsecureUrl(_)
+            | ClientError::CaFile { .. }
+            | ClientError::CaPem(_)
+            | ClientError::Tls(_)) => TransportError::Config {
+                source: Box::new(e),
+            },
         }
     }
 }
@@ -207,12 +220,15 @@ impl HubClient {
         self.send_cbor(ENROLL_PATH, req)
     }
 
-    pub fn push(&self, req: &PushRequest) -> Result<PushResponse, ClientError> {
-        self.send_cbor(PUSH_PATH, req)
+    /// Sends one push batch (also the [`Transport`] implementation, kept
+    /// inherent so callers need not import the trait).
+    pub fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        Ok(self.send_cbor(PUSH_PATH, req)?)
     }
 
-    pub fn pull(&self, req: &PullRequest) -> Result<PullResponse, ClientError> {
-        self.send_cbor(PULL_PATH, req)
+    /// Asks for the next feed page (see [`HubClient::push`]).
+    pub fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        Ok(self.send_cbor(PULL_PATH, req)?)
     }
 
     /// Admin API: JSON in, raw body out (JSON or JSONL).
@@ -246,6 +262,52 @@ impl HubClient {
             return Err(error_from(status.as_u16(), &bytes));
         }
         Ok(bytes.to_vec())
+    }
+
+    /// Admin API for large answers (`/v1/admin/records`): the body is
+    /// returned unread, as a [`std::io::Read`], so the caller handles it as
+    /// it arrives instead of holding the whole hub's records in memory. An
+    /// error status is still read whole (it is a short JSON message).
+    pub fn admin_stream(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<reqwest::blocking::Response, ClientError> {
+        let url = format!("{}{path}", self.base);
+        // A longer bound than a sync request's: a 100,000-record export
+        // may take a while, and it is moving all along.
+        let mut rb = self
+            .http
+            .request(method, &url)
+            .query(query)
+            .timeout(Duration::from_secs(3600));
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        let resp = rb.send().map_err(|source| ClientError::Unreachable {
+            url: url.clone(),
+            source,
+        })?;
+        let status = resp.status();
+        if !status.is_success() {
+            let bytes = resp.bytes().map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+            return Err(error_from(status.as_u16(), &bytes));
+        }
+        Ok(resp)
+    }
+}
+
+impl Transport for HubClient {
+    fn push(&self, req: &PushRequest) -> Result<PushResponse, TransportError> {
+        HubClient::push(self, req)
+    }
+
+    fn pull(&self, req: &PullRequest) -> Result<PullResponse, TransportError> {
+        HubClient::pull(self, req)
     }
 }
 

@@ -28,7 +28,7 @@ pub struct Settings {
     pub sync_interval_secs: u64,
     /// Upper bound of the offline probe backoff, seconds.
     pub max_backoff_secs: u64,
-    /// `tracing` filter, e.g. `info` or `outpost_daemon=debug`.
+    /// `tracing` filter, e.g. `info` or `outpost_store=debug`.
     pub log: String,
     /// An extra service catalogue (TOML) to merge over the built-in one.
     pub catalogue_file: Option<PathBuf>,

@@ -9,8 +9,11 @@
 //!   CLI writes through it directly (offline-first: no daemon needed); the
 //!   daemon opens the same file.
 //! - [`client`]: the laptop's HTTPS client to the hub.
+//! - [`transport`]: how sync messages reach the hub: the [`transport::Transport`]
+//!   trait with typed errors ("retry later" or "a person must act");
+//!   [`client::HubClient`] is the HTTPS implementation.
 //! - [`sync`]: the sync driver: runs `outpost_proto::sync::Session`'s
-//!   effects against the store and the hub client.
+//!   effects against the store and a transport.
 //! - [`export`]: CSV / JSONL / XLSX writers over projected records.
 //! - [`instance`]: the one-daemon-per-data-dir lock, which `outpost
 //!   status` probes.
@@ -21,3 +24,4 @@ pub mod export;
 pub mod instance;
 pub mod store;
 pub mod sync;
+pub mod transport;

@@ -29,7 +29,8 @@ use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
 use outpost_proto::schema::{self, Scope};
 use outpost_proto::sync::{
-    self, DocPush, FeedBody, FeedItem, Heads, Outcome, PullResponse, PushOutcome, PushResponse,
+    self, DocPush, FailureKind, FeedBody, FeedItem, Heads, Outcome, PullResponse, PushOutcome,
+    PushResponse,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
@@ -589,36 +590,47 @@ impl Store {
     pub fn for_each(
         &self,
         filter: &Filter,
-        mut f: impl FnMut(StoredRecord) -> Result<(), StoreError>,
+        f: impl FnMut(StoredRecord) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut sql = String::from("SELECT id, body, conflicts FROM records WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        if let Some(kind) = filter.kind {
-            args.push(kind.as_str().to_string());
-            sql.push_str(&format!(" AND kind = ?{}", args.len()));
-        }
-        if let Some(from) = filter.from {
-            args.push(from.to_string());
-            sql.push_str(&format!(" AND date_to >= ?{}", args.len()));
-        }
-        if let Some(to) = filter.to {
-            args.push(to.to_string());
-            sql.push_str(&format!(" AND date_from <= ?{}", args.len()));
-        }
-        if let Some(site) = &filter.site {
-            args.push(site.to_string());
-            sql.push_str(&format!(" AND fold(site) = fold(?{})", args.len()));
-        }
-        sql.push_str(" ORDER BY date_from, created_at, id");
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(args.iter()))?;
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            let body: String = row.get(1)?;
-            let conflicts: Option<String> = row.get(2)?;
+        self.try_for_each(filter, f)
+    }
+
+    /// [`Store::for_each`] with the caller's error type, so a callback that
+    /// writes (an export, `list` into a pipe) can stop the scan with its
+    /// own error, e.g. an `io::Error` a caller must recognise as a closed
+    /// pipe, instead of flattening it into a store error.
+    pub fn try_for_each<E: From<StoreError>>(
+        &self,
+        filter: &Filter,
+        mut f: impl FnMut(StoredRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (where_sql, args) = filter_sql(filter);
+        let sql = format!(
+            "SELECT id, body, conflicts FROM records WHERE {where_sql} ORDER BY date_from, created_at, id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args.iter()))
+            .map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let id: String = row.get(0).map_err(StoreError::from)?;
+            let body: String = row.get(1).map_err(StoreError::from)?;
+            let conflicts: Option<String> = row.get(2).map_err(StoreError::from)?;
             f(parse_stored(&id, &body, conflicts.as_deref())?)?;
         }
         Ok(())
+    }
+
+    /// How many records match `filter` (for a progress bar before a
+    /// streamed export, which no longer has a list to take the length of).
+    pub fn count(&self, filter: &Filter) -> Result<u64, StoreError> {
+        let (where_sql, args) = filter_sql(filter);
+        let n: i64 = self.conn.query_row(
+            &format!("SELECT count(*) FROM records WHERE {where_sql}"),
+            rusqlite::params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
     }
 
     /// All matching records (convenience over [`Store::for_each`]).
@@ -677,6 +689,10 @@ pub struct SyncStatus {
     pub last_attempt: Option<String>,
     pub last_success: Option<String>,
     pub last_error: Option<String>,
+    /// Whether `last_error` clears by itself (retry) or needs a person.
+    /// Absent in statuses saved before it existed.
+    #[serde(default)]
+    pub last_error_kind: Option<FailureKind>,
     pub last_outcome: Option<Outcome>,
 }
 
@@ -770,13 +786,17 @@ impl Store {
         if outcome.complete() {
             status.last_success = Some(when);
             status.last_error = None;
+            status.last_error_kind = None;
         } else if let Some(e) = &outcome.error {
             status.last_error = Some(e.clone());
+            status.last_error_kind = outcome.error_kind;
         } else if let Some((id, reason)) = outcome.refused.first() {
             status.last_error = Some(format!(
                 "the hub refused {} record(s), e.g. {id}: {reason}",
                 outcome.refused.len()
             ));
+            // Refused records wait for someone to correct them.
+            status.last_error_kind = Some(FailureKind::NeedsPerson);
         }
         status.last_outcome = Some(outcome.clone());
         let text = serde_json::to_string(&status).map_err(|e| StoreError::Meta(e.to_string()))?;
@@ -1142,6 +1162,30 @@ fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
     ])?;
     set_seq(conn, seq)?;
     Ok(())
+}
+
+/// The WHERE clause (and its positional arguments) for `filter` over the
+/// `records` projection table.
+fn filter_sql(filter: &Filter) -> (String, Vec<String>) {
+    let mut sql = String::from("1 = 1");
+    let mut args: Vec<String> = Vec::new();
+    if let Some(kind) = filter.kind {
+        args.push(kind.as_str().to_string());
+        sql.push_str(&format!(" AND kind = ?{}", args.len()));
+    }
+    if let Some(from) = filter.from {
+        args.push(from.to_string());
+        sql.push_str(&format!(" AND date_to >= ?{}", args.len()));
+    }
+    if let Some(to) = filter.to {
+        args.push(to.to_string());
+        sql.push_str(&format!(" AND date_from <= ?{}", args.len()));
+    }
+    if let Some(site) = &filter.site {
+        args.push(site.to_string());
+        sql.push_str(&format!(" AND fold(site) = fold(?{})", args.len()));
+    }
+    (sql, args)
 }
 
 fn rfc3339(t: DateTime<FixedOffset>) -> String {

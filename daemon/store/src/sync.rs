@@ -10,11 +10,11 @@ use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
 use outpost_proto::sync::{
-    self, DEFAULT_PULL_PAGE, DEFAULT_PUSH_BATCH, Effect, Input, Outcome, Session,
+    self, DEFAULT_PULL_PAGE, DEFAULT_PUSH_BATCH, Effect, Failure, Input, Outcome, Session,
 };
 
-use crate::client::HubClient;
 use crate::store::{Store, StoreError};
+use crate::transport::{Transport, TransportError, error_chain};
 
 pub const SYNC_LOCK: &str = "sync.lock";
 
@@ -53,11 +53,25 @@ impl Default for SyncOptions {
     }
 }
 
+/// A transport failure as the session sees it: its kind, and the whole
+/// chain as the message (the stored status has no `caused by:` lines).
+fn transport_failed(e: &TransportError) -> Input {
+    Input::Failed(Failure::new(e.kind(), error_chain(e)))
+}
+
+/// A local store failure: retried later (a busy or full disk may recover);
+/// if it persists, the message names the store problem to fix.
+fn store_failed(what: &str, e: &StoreError) -> Input {
+    Input::Failed(Failure::transient(format!("{what}: {e}")))
+}
+
 /// Runs one sync session to its end and records the outcome in the store.
 /// `progress` is told after every applied batch (pushed, pulled so far).
+/// `transport` is anything that carries the exchanges: the HTTPS client,
+/// or an in-process one in tests (see [`crate::transport`]).
 pub fn run(
     store: &mut Store,
-    client: &HubClient,
+    transport: &dyn Transport,
     options: SyncOptions,
     now: DateTime<FixedOffset>,
     mut progress: impl FnMut(&Outcome),
@@ -80,36 +94,38 @@ pub fn run(
                         erased,
                         last_seq,
                     },
-                    Err(e) => Input::Failed(format!("could not read the local store: {e}")),
+                    Err(e) => store_failed("could not read the local store", &e),
                 }
             }
-            Effect::SendPush(req) => match client.push(&req) {
+            Effect::SendPush(req) => match transport.push(&req) {
                 Ok(resp) if resp.results.len() == req.docs.len() => Input::PushAnswered(resp),
-                Ok(_) => {
-                    Input::Failed("the hub answered a push with the wrong number of results".into())
-                }
-                Err(e) => Input::Failed(e.to_string()),
+                Ok(_) => transport_failed(&TransportError::BadAnswer(
+                    "the hub answered a push with the wrong number of results".into(),
+                )),
+                Err(e) => transport_failed(&e),
             },
             Effect::ApplyPush(resp) => match store.apply_push(&resp) {
                 Ok(()) => {
                     progress(session.outcome());
                     Input::Applied
                 }
-                Err(e) => Input::Failed(format!("could not save the hub's answer: {e}")),
+                Err(e) => store_failed("could not save the hub's answer", &e),
             },
-            Effect::SendPull(req) => match client.pull(&req) {
+            Effect::SendPull(req) => match transport.pull(&req) {
                 Ok(resp) => match sync::check_version(resp.v) {
                     Ok(()) => Input::PullAnswered(resp),
-                    Err(e) => Input::Failed(e.to_string()),
+                    Err(e) => transport_failed(&TransportError::Protocol {
+                        message: e.to_string(),
+                    }),
                 },
-                Err(e) => Input::Failed(e.to_string()),
+                Err(e) => transport_failed(&e),
             },
             Effect::ApplyPull(resp) => match store.apply_pull(&resp) {
                 Ok(()) => {
                     progress(session.outcome());
                     Input::Applied
                 }
-                Err(e) => Input::Failed(format!("could not save records from the hub: {e}")),
+                Err(e) => store_failed("could not save records from the hub", &e),
             },
             Effect::ResetSyncState => match store.reset_sync_state() {
                 Ok(()) => {
@@ -118,14 +134,14 @@ pub fn run(
                     );
                     Input::Applied
                 }
-                Err(e) => Input::Failed(format!("could not reset the sync state: {e}")),
+                Err(e) => store_failed("could not reset the sync state", &e),
             },
             Effect::Done(outcome) => break outcome,
         };
         effect = session.handle(input);
     };
     match &outcome.error {
-        Some(e) => tracing::warn!(error = %e, "sync stopped early"),
+        Some(e) => tracing::warn!(error = %e, kind = ?outcome.error_kind, "sync stopped early"),
         None => tracing::info!(
             pushed = outcome.pushed_docs,
             pulled = outcome.pulled_docs,
