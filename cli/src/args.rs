@@ -200,9 +200,11 @@ pub trait FlagSet: Default + Clone + std::fmt::Debug + Send + Sync + 'static {
     /// The scopes whose flagged fields the command takes (a flag shared by
     /// two scopes, like `--note` in `edit`, appears once).
     const SCOPES: &'static [Scope];
-    /// `edit`: an empty value clears an optional field, a list flag
-    /// replaces the whole list (`""` clears it), and a bool field gets
-    /// `--not-FLAG` too. Otherwise blank list items are dropped.
+    /// `edit`: only the flags given become fields; an empty value clears
+    /// an optional field, a list flag replaces the whole list (`""` clears
+    /// it), and a bool field also gets its `off` switch (`--not-sensitive`).
+    /// Otherwise absent lists are empty and absent switches false. Blank
+    /// list items are dropped either way.
     const EDIT: bool;
 }
 

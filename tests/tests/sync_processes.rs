@@ -359,15 +359,18 @@ fn the_daemon_syncs_by_itself_and_survives_kill_9() {
 fn visits_jsonl(path: &Path, org: &str, n: usize) {
     let mut text = String::new();
     for i in 0..n {
-        let rec = serde_json::json!({
-            "id": format!("{:08x}-0000-4000-8000-{:012x}", i, i),
-            "kind": "visit", "org": org, "site": "Mjölby bibliotek", "staff": "AB",
-            "device": "import", "created_at": "2025-03-04T10:00:00+01:00",
-            "updated_at": "2025-03-04T10:00:00+01:00", "date": "2025-03-04", "minutes": 30,
-            "channel": "drop_in", "services": ["BankID"], "category": "e_service",
-            "outcome": "solved", "age_band": "65_79", "language": "sv",
-            "note": format!("Hjälp med inloggning, besök nummer {i}"),
-        });
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", i, i);
+        let mut rec = outpost_proto::fixtures::visit_fields_at(
+            org,
+            "import",
+            id.parse().unwrap(),
+            outpost_proto::fixtures::now(),
+        );
+        rec.insert(
+            "note".into(),
+            serde_json::json!(format!("Hjälp med inloggning, besök nummer {i}")),
+        );
+        let rec = serde_json::Value::Object(rec.into_iter().collect());
         text.push_str(&rec.to_string());
         text.push('\n');
     }
