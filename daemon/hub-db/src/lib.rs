@@ -116,17 +116,21 @@ pub trait HubStore: HubStorage + Send + Sync + 'static {
         device_time: Option<i64>,
     ) -> Result<(), HubError>;
     fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError>;
-    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError>;
+    /// The organisation a device belongs to (None: no such device), so the
+    /// caller can decide whether an admin may act on it.
+    fn device_org(&self, device: &str) -> Result<Option<String>, HubError>;
+    /// Revokes a device's token at once (again: no change).
+    fn revoke(&self, device: &str, now: DateTime<Utc>) -> Result<(), HubError>;
     /// The organisations that hold a record with this id (ids are scoped
     /// by organisation, so more than one may).
     fn record_orgs(&self, id: &str) -> Result<Vec<String>, HubError>;
-    /// Streams projected records of the orgs `admin` may see.
+    /// Streams the projected records of `org` (None: every org) that
+    /// `filter` wants, in org and date order, until `f` returns false.
     fn for_each_record(
         &self,
-        admin: &AdminAuth,
         org: Option<&str>,
         filter: &Filter,
-        f: &mut dyn FnMut(Record),
+        f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError>;
 }
 

@@ -17,7 +17,7 @@
 //! that caused it (`origin`), `tombstones` the erased ids in the same feed,
 //! and `records` the projection of current values for admin export/stats.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
@@ -118,6 +118,7 @@ pub struct SqliteHubStore {
     conn: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    path: PathBuf,
 }
 
 impl std::fmt::Debug for SqliteHubStore {
@@ -156,7 +157,16 @@ impl SqliteHubStore {
             conn: Mutex::new(conn),
             readers,
             next_reader: AtomicUsize::new(0),
+            path,
         })
+    }
+
+    /// A new connection to the database with the shared set-up and
+    /// SQLite's default cache, for work that must not use the pooled ones.
+    fn open_conn(&self) -> Result<Connection, SqlError> {
+        let conn = Connection::open(&self.path)?;
+        outpost_base::sqlite::configure(&conn)?;
+        Ok(conn)
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>, SqlError> {
@@ -479,19 +489,23 @@ impl SqliteHubStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), SqlError> {
-        let conn = self.conn()?;
-        let org: Option<String> = conn
+    fn device_org(&self, device: &str) -> Result<Option<String>, SqlError> {
+        Ok(self
+            .reader()?
             .query_row("SELECT org FROM devices WHERE id = ?1", [device], |r| {
                 r.get(0)
             })
-            .optional()?;
-        let org = org.ok_or_else(|| HubError::NoSuchDevice(device.into()))?;
-        admin.check(&org)?;
-        conn.execute(
+            .optional()?)
+    }
+
+    fn revoke(&self, device: &str, now: DateTime<Utc>) -> Result<(), SqlError> {
+        let n = self.conn()?.execute(
             "UPDATE devices SET revoked_at = coalesce(revoked_at, ?1) WHERE id = ?2",
             params![ts(now), device],
         )?;
+        if n == 0 {
+            return Err(HubError::NoSuchDevice(device.into()).into());
+        }
         Ok(())
     }
 
@@ -504,17 +518,17 @@ impl SqliteHubStore {
 
     fn for_each_record(
         &self,
-        admin: &AdminAuth,
         org: Option<&str>,
         filter: &Filter,
-        f: &mut dyn FnMut(Record),
+        f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), SqlError> {
-        if let Some(o) = org {
-            admin.check(o)?;
-        }
-        let org = org.map(str::to_string).or_else(|| admin.org.clone());
-        let conn = self.reader()?;
-        let mut stmt = conn.prepare_cached(
+        // A connection of its own with a small page cache: an export reads
+        // every row once, so caching gains nothing, and on a shared reader
+        // it would fill the 32 MiB cache (hub memory then grows with the
+        // data) and push out the pages pulls keep hot.
+        let conn = self.open_conn()?;
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -2048;")?;
+        let mut stmt = conn.prepare(
             "SELECT body FROM records
              WHERE (?1 IS NULL OR org = ?1) AND (?2 IS NULL OR kind = ?2)
                AND (?3 IS NULL OR date_to >= ?3) AND (?4 IS NULL OR date_from <= ?4)
@@ -531,7 +545,11 @@ impl SqliteHubStore {
         while let Some(row) = rows.next()? {
             let body: String = row.get(0)?;
             match serde_json::from_str::<Record>(&body) {
-                Ok(r) => f(r),
+                Ok(r) => {
+                    if !f(r) {
+                        break;
+                    }
+                }
                 Err(e) => tracing::error!(error = %e, "damaged record projection on the hub"),
             }
         }
@@ -845,22 +863,22 @@ impl HubStore for SqliteHubStore {
     fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, HubError> {
         Ok(SqliteHubStore::devices(self, org)?)
     }
-    fn revoke(&self, device: &str, admin: &AdminAuth, now: DateTime<Utc>) -> Result<(), HubError> {
-        Ok(SqliteHubStore::revoke(self, device, admin, now)?)
+    fn device_org(&self, device: &str) -> Result<Option<String>, HubError> {
+        Ok(SqliteHubStore::device_org(self, device)?)
+    }
+    fn revoke(&self, device: &str, now: DateTime<Utc>) -> Result<(), HubError> {
+        Ok(SqliteHubStore::revoke(self, device, now)?)
     }
     fn record_orgs(&self, id: &str) -> Result<Vec<String>, HubError> {
         Ok(SqliteHubStore::record_orgs(self, id)?)
     }
     fn for_each_record(
         &self,
-        admin: &AdminAuth,
         org: Option<&str>,
         filter: &Filter,
-        f: &mut dyn FnMut(Record),
+        f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError> {
-        Ok(SqliteHubStore::for_each_record(
-            self, admin, org, filter, f,
-        )?)
+        Ok(SqliteHubStore::for_each_record(self, org, filter, f)?)
     }
 }
 
@@ -1236,12 +1254,10 @@ CREATE INDEX IF NOT EXISTS records_org_date ON records(org, date_from, created_a
         assert_eq!(rows, vec![(1, record.id), (2, erased)]);
         assert_eq!((meta.head, meta.epoch), (2, 77));
         let mut projected = Vec::new();
-        hub.for_each_record(
-            &AdminAuth { org: None },
-            None,
-            &Filter::default(),
-            &mut |r| projected.push(r.id),
-        )
+        hub.for_each_record(None, &Filter::default(), &mut |r| {
+            projected.push(r.id);
+            true
+        })
         .unwrap();
         assert_eq!(projected, vec![record.id]);
         // The same id can now be held by another org.

@@ -21,15 +21,13 @@ fn enrolled(hub: &Hub, org: &str, site: &str) -> Laptop {
 }
 
 fn hub_ids(hub: &Hub, org: &str) -> Vec<String> {
-    use outpost_hub_db::{AdminAuth, HubStore};
+    use outpost_hub_db::HubStore;
     let mut ids = Vec::new();
     hub.store
-        .for_each_record(
-            &AdminAuth { org: None },
-            Some(org),
-            &Filter::default(),
-            &mut |r| ids.push(r.id.to_string()),
-        )
+        .for_each_record(Some(org), &Filter::default(), &mut |r| {
+            ids.push(r.id.to_string());
+            true
+        })
         .unwrap();
     ids.sort();
     ids
@@ -206,11 +204,9 @@ fn revoked_wrong_token_and_used_code_are_refused() {
 
     a.add_visit("before revoke");
     assert!(a.sync().complete());
-    use outpost_hub_db::{AdminAuth, HubStore};
+    use outpost_hub_db::HubStore;
     let device = a.store().identity().device.clone();
-    hub.store
-        .revoke(&device, &AdminAuth { org: None }, chrono::Utc::now())
-        .unwrap();
+    hub.store.revoke(&device, chrono::Utc::now()).unwrap();
     a.add_visit("after revoke");
     let o = a.sync();
     // Retrying cannot help: the daemon stops probing and status says so.
@@ -666,4 +662,36 @@ fn an_admin_erasure_reaches_only_the_named_organisation() {
     // Now only mjölby holds it: the org-scoped admin may erase it unnamed.
     delete(&only_mjolby, None).unwrap();
     assert!(hub_ids(&hub, "mjolby").is_empty());
+}
+
+/// Authorisation is decided above storage: an admin token of one org
+/// cannot revoke another org's laptop, and is told no such device exists
+/// (not "forbidden", which would confirm it does).
+#[test]
+fn an_org_admin_cannot_revoke_another_orgs_laptop() {
+    use outpost_hub_db::HubStore;
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    hub.add_org("boxholm");
+    let b = enrolled(&hub, "boxholm", "B");
+    b.add_visit("boxholm's visit");
+    let device = b.store().identity().device.clone();
+    let only_mjolby = hub.store.create_admin_token(Some("mjolby")).unwrap();
+    let revoke = |token: &str| {
+        outpost_store::client::HubClient::new(&hub.url(), None, Some(token.to_string()))
+            .unwrap()
+            .admin(
+                reqwest::Method::POST,
+                &format!("/v1/admin/devices/{device}/revoke"),
+                &[],
+                None,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    let err = revoke(&only_mjolby).unwrap_err();
+    assert!(err.contains("404") || err.contains("no device"), "{err}");
+    assert!(b.sync().complete(), "the laptop still syncs");
+    revoke(&hub.admin).unwrap();
+    assert!(!b.sync().complete(), "revoked by an admin who may");
 }
