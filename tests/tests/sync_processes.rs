@@ -578,3 +578,100 @@ fn the_hub_reads_hub_toml_and_its_environment() {
     let err = refused(&[("OUTPOST_HUB_DATABASE", "postgres://hub@localhost/outpost")]);
     assert!(err.contains("database"), "{err}");
 }
+
+/// A laptop store and a hub database written by the previous version
+/// (`tests/fixtures/v1`, made by the release binaries of commit f1fb31a)
+/// open unchanged: every record reads back, the pending one syncs, the
+/// hub (migrated to organisation-scoped ids on open) serves the merged
+/// records to a new laptop, and the old erasure still holds.
+#[test]
+fn stores_made_by_the_previous_version_open_and_sync() {
+    const V1: &str = "9bceeffb-97f4-4d92-972f-5b1f62b3eedf";
+    const V2: &str = "b24ffa3b-d9b6-471c-8bbe-10b76a83ab9c";
+    const V3: &str = "b6be0dd3-f6fe-440d-8108-6cb7e69972e3";
+    const V4: &str = "5298f047-6d3e-479e-b9fb-d244d297dd40";
+    const COURSE: &str = "4e8b96cc-1619-40f3-8705-cd4ea9f997b4";
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1");
+    let copy = |from: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(fixtures.join(from)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
+        dir
+    };
+    let hub_dir = copy("hub");
+    let token = std::fs::read_to_string(fixtures.join("admin_token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut hub = HubProc {
+        dir: hub_dir,
+        url: format!("http://127.0.0.1:{port}"),
+        token,
+        child: None,
+    };
+    hub.spawn();
+
+    let laptop = copy("laptop");
+    let config = laptop.path().join("config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let moved = text.replace("http://127.0.0.1:47391", &hub.url);
+    assert_ne!(text, moved, "the fixture names the hub it synced with");
+    std::fs::write(&config, moved).unwrap();
+
+    let ids = |dir: &Path| -> Vec<String> {
+        let list: Value = serde_json::from_str(&ok(dir, &["list", "--json"])).unwrap();
+        let mut ids: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let mut want = vec![V1, V2, V4, COURSE];
+    want.sort();
+    assert_eq!(ids(laptop.path()), want, "every record reads back");
+    let v1: Value = serde_json::from_str(&ok(laptop.path(), &["show", V1, "--json"])).unwrap();
+    assert_eq!(v1["outcome"], "partly", "the edit is there: {v1}");
+    assert!(run(laptop.path(), &["show", V3]).status.code() != Some(0));
+
+    // The unsynced record goes up, nothing else changes.
+    let sync = run(laptop.path(), &["sync"]);
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    assert_eq!(ids(laptop.path()), want);
+
+    // A new laptop gets everything the old hub held, and not the erased one.
+    let scratch = tempfile::tempdir().unwrap();
+    let code = hub.admin(scratch.path(), &["invite", "--org", "mjolby"]);
+    let fresh = tempfile::tempdir().unwrap();
+    ok(
+        fresh.path(),
+        &[
+            "init",
+            "--org",
+            "mjolby",
+            "--site",
+            "Skänninge bibliotek",
+            "--staff",
+            "CD",
+        ],
+    );
+    ok(fresh.path(), &["enroll", &hub.url, &code]);
+    ok(fresh.path(), &["sync"]);
+    assert_eq!(ids(fresh.path()), want);
+    let course: Value =
+        serde_json::from_str(&ok(fresh.path(), &["show", COURSE, "--json"])).unwrap();
+    assert_eq!(course["sessions"][0]["participants"], 8, "{course}");
+}
