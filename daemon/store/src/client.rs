@@ -240,27 +240,10 @@ impl HubClient {
         body: Option<serde_json::Value>,
     ) -> Result<Vec<u8>, ClientError> {
         let url = format!("{}{path}", self.base);
-        let mut rb = self.http.request(method, &url).query(query);
-        if let Some(t) = &self.token {
-            rb = rb.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            rb = rb
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(b.to_string());
-        }
-        let resp = rb.send().map_err(|source| ClientError::Unreachable {
-            url: url.clone(),
-            source,
-        })?;
-        let status = resp.status();
-        let bytes = resp.bytes().map_err(|source| ClientError::Unreachable {
-            url: url.clone(),
-            source,
-        })?;
-        if !status.is_success() {
-            return Err(error_from(status.as_u16(), &bytes));
-        }
+        let resp = self.admin_send(method, &url, query, body, None)?;
+        let bytes = resp
+            .bytes()
+            .map_err(|source| ClientError::Unreachable { url, source })?;
         Ok(bytes.to_vec())
     }
 
@@ -277,24 +260,39 @@ impl HubClient {
         let url = format!("{}{path}", self.base);
         // A longer bound than a sync request's: a 100,000-record export
         // may take a while, and it is moving all along.
-        let mut rb = self
-            .http
-            .request(method, &url)
-            .query(query)
-            .timeout(Duration::from_secs(3600));
+        self.admin_send(method, &url, query, None, Some(Duration::from_secs(3600)))
+    }
+
+    /// Sends an admin request; a non-2xx answer becomes its error (read
+    /// whole: it is a short JSON message), a 2xx one is returned unread.
+    fn admin_send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        query: &[(&str, String)],
+        body: Option<serde_json::Value>,
+        timeout: Option<Duration>,
+    ) -> Result<reqwest::blocking::Response, ClientError> {
+        let mut rb = self.http.request(method, url).query(query);
+        if let Some(t) = timeout {
+            rb = rb.timeout(t);
+        }
         if let Some(t) = &self.token {
             rb = rb.bearer_auth(t);
         }
-        let resp = rb.send().map_err(|source| ClientError::Unreachable {
-            url: url.clone(),
+        if let Some(b) = body {
+            rb = rb
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(b.to_string());
+        }
+        let unreachable = |source| ClientError::Unreachable {
+            url: url.to_string(),
             source,
-        })?;
+        };
+        let resp = rb.send().map_err(unreachable)?;
         let status = resp.status();
         if !status.is_success() {
-            let bytes = resp.bytes().map_err(|source| ClientError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+            let bytes = resp.bytes().map_err(unreachable)?;
             return Err(error_from(status.as_u16(), &bytes));
         }
         Ok(resp)

@@ -389,19 +389,8 @@ mod tests {
 
     fn add_visit(store: &mut Store, note: &str) -> String {
         let mut f = store.new_fields(Kind::Visit, now());
-        for (k, v) in [
-            ("date", json!("2025-03-04")),
-            ("minutes", json!(30)),
-            ("channel", json!("drop_in")),
-            ("services", json!(["BankID"])),
-            ("category", json!("e_service")),
-            ("outcome", json!("solved")),
-            ("age_band", json!("65_79")),
-            ("language", json!("sv")),
-            ("note", json!(note)),
-        ] {
-            f.insert(k.into(), v);
-        }
+        f.extend(outpost_proto::fixtures::visit_body());
+        f.insert("note".into(), json!(note));
         store.add(&f).unwrap().id.to_string()
     }
 
