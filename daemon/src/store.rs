@@ -757,6 +757,11 @@ pub struct SyncStatus {
     pub last_outcome: Option<Outcome>,
 }
 
+/// Most bytes of stored documents one push batch carries (as a pull page
+/// carries at most `outpost_proto::hub::PULL_PAGE_BYTES`), so the batch
+/// can be counted in thousands of documents without an unbounded request.
+pub const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
 const META_PULL_CURSOR: &str = "pull_cursor";
 /// The hub feed epoch the pull cursor counts in (see `PullResponse::epoch`).
 const META_FEED_EPOCH: &str = "feed_epoch";
@@ -861,7 +866,8 @@ impl Store {
     }
 
     /// Up to `limit` pending documents and erasures with a change sequence
-    /// after `after_seq`, in sequence order, prepared for a push.
+    /// after `after_seq`, in sequence order, prepared for a push; fewer
+    /// once their bytes reach [`PUSH_BATCH_BYTES`].
     pub fn load_pending(
         &self,
         after_seq: i64,
@@ -875,7 +881,12 @@ impl Store {
         )?;
         let mut rows = stmt.query(params![after_seq, limit as i64])?;
         let (mut docs, mut erased, mut last_seq) = (Vec::new(), Vec::new(), after_seq);
+        let mut bytes = 0usize;
         while let Some(row) = rows.next()? {
+            if bytes >= PUSH_BATCH_BYTES {
+                // The rest comes in the next batch (`last_seq` stops here).
+                break;
+            }
             let seq: i64 = row.get(0)?;
             let id: String = row.get(1)?;
             last_seq = last_seq.max(seq);
@@ -890,6 +901,7 @@ impl Store {
             let data: Vec<u8> = row.get(2)?;
             let heads: Vec<u8> = row.get(3)?;
             let synced: Option<Vec<u8>> = row.get(4)?;
+            bytes += data.len();
             match synced {
                 // Never acknowledged: the stored bytes are already the
                 // whole document in `save()` form, no need to load it.
