@@ -226,15 +226,6 @@ fn open_conn(path: &Path, create: bool) -> Result<Connection, StoreError> {
     }
     let conn = Connection::open_with_flags(path, flags)?;
     configure(&conn)?;
-    // A 32 MiB page cache (SQLite's default is 2 MiB). Every record a sync
-    // stores or acknowledges descends three indexes keyed by random UUIDs
-    // (`docs` and `records` ids, `records_date`): about 19 MiB of index
-    // pages at 100,000 records. With 2 MiB nearly every descent missed the
-    // cache (a fresh laptop's pull of 100,000 records read about 600,000
-    // pages back from the OS), and a pull page's dirty pages spilled to the
-    // WAL mid-transaction, to be written again at commit. SQLite only
-    // allocates what it uses, so small stores stay small.
-    conn.execute_batch("PRAGMA cache_size = -32768;")?;
     Ok(conn)
 }
 
@@ -409,6 +400,25 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Gives this connection a 32 MiB page cache while it syncs (`true`),
+    /// or SQLite's default 2 MiB again (`false`). Every record a sync
+    /// stores or acknowledges descends three indexes keyed by random UUIDs
+    /// (`docs` and `records` ids, `records_date`): about 19 MiB of index
+    /// pages at 100,000 records. With 2 MiB nearly every descent missed the
+    /// cache (a fresh laptop's pull of 100,000 records read about 600,000
+    /// pages back from the OS), and a pull page's dirty pages spilled to the
+    /// WAL mid-transaction, to be written again at commit. Only syncs get
+    /// it: `list`, `export` and `stats` read each page once, and through a
+    /// large cache they only grew (73 -> 105 MiB peak at 100,000 records).
+    pub fn set_sync_cache(&self, on: bool) -> Result<(), StoreError> {
+        self.conn.execute_batch(if on {
+            "PRAGMA cache_size = -32768;"
+        } else {
+            "PRAGMA cache_size = -2000;"
+        })?;
+        Ok(())
     }
 
     /// The underlying connection, for the sync engine's own queries.
