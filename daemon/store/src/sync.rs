@@ -76,6 +76,19 @@ pub fn run(
     now: DateTime<FixedOffset>,
     mut progress: impl FnMut(&Outcome),
 ) -> Result<Outcome, StoreError> {
+    store.set_sync_cache(true)?;
+    let outcome = run_session(store, transport, options, now, &mut progress);
+    store.set_sync_cache(false)?;
+    outcome
+}
+
+fn run_session(
+    store: &mut Store,
+    transport: &dyn Transport,
+    options: SyncOptions,
+    now: DateTime<FixedOffset>,
+    progress: &mut impl FnMut(&Outcome),
+) -> Result<Outcome, StoreError> {
     let cursor = store.pull_cursor()?;
     let mut session = Session::new(
         cursor,
