@@ -594,17 +594,17 @@ fn held(conn: &Connection, org: &str, id: &str) -> Result<Held, SqlError> {
         .prepare_cached("SELECT doc, heads FROM docs WHERE org = ?1 AND id = ?2")?
         .query_row([org, id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
+    if let Some((data, heads)) = doc {
+        // A row and a tombstone never coexist (see `put_docs`).
+        return Ok(Held::Doc {
+            data,
+            heads: Heads(heads),
+        });
+    }
     let erased = conn
         .prepare_cached("SELECT 1 FROM tombstones WHERE org = ?1 AND id = ?2")?
         .exists([org, id])?;
-    Ok(match (doc, erased) {
-        (_, true) => Held::Erased,
-        (Some((data, heads)), false) => Held::Doc {
-            data,
-            heads: Heads(heads),
-        },
-        (None, false) => Held::Nothing,
-    })
+    Ok(if erased { Held::Erased } else { Held::Nothing })
 }
 
 impl SqliteHubStore {
@@ -627,18 +627,19 @@ impl SqliteHubStore {
         let mut results = Vec::with_capacity(puts.len());
         for put in puts {
             let id = put.id.to_string();
-            // Only the heads are compared: no need to read the document.
+            // Only the heads are compared: no need to read the document. A
+            // document row and a tombstone never coexist (an erasure deletes
+            // the row in the same transaction), so the tombstone is looked
+            // up only when there is no row.
             let current: Option<Vec<u8>> = tx
                 .prepare_cached("SELECT heads FROM docs WHERE org = ?1 AND id = ?2")?
                 .query_row([org, &id], |r| r.get(0))
                 .optional()?;
-            let erased = tx
-                .prepare_cached("SELECT 1 FROM tombstones WHERE org = ?1 AND id = ?2")?
-                .exists([org, &id])?;
-            let holds = match (&put.expect, current, erased) {
-                (_, _, true) => false,
-                (Expect::Absent, None, false) => true,
-                (Expect::Heads(want), Some(have), false) => want.0 == have,
+            let holds = match (&put.expect, current) {
+                (Expect::Heads(want), Some(have)) => want.0 == have,
+                (Expect::Absent, None) => !tx
+                    .prepare_cached("SELECT 1 FROM tombstones WHERE org = ?1 AND id = ?2")?
+                    .exists([org, &id])?,
                 _ => false,
             };
             if !holds {
@@ -726,14 +727,11 @@ impl SqliteHubStore {
         // LIMIT is needed and rows past the page are never read.
         let mut stmt = tx
             .prepare_cached(
-                "SELECT seq, id, origin FROM docs WHERE org = ?1 AND seq > ?2
+                "SELECT seq, id, origin, heads, doc FROM docs WHERE org = ?1 AND seq > ?2
                  UNION ALL
-                 SELECT seq, id, NULL FROM tombstones WHERE org = ?1 AND seq > ?2
+                 SELECT seq, id, NULL, NULL, NULL FROM tombstones WHERE org = ?1 AND seq > ?2
                  ORDER BY 1",
             )
-            .map_err(backend)?;
-        let mut body_stmt = tx
-            .prepare_cached("SELECT heads, doc FROM docs WHERE org = ?1 AND id = ?2")
             .map_err(backend)?;
         let mut rows = stmt.query(params![org, since]).map_err(backend)?;
         while let Some(row) = rows.next().map_err(backend)? {
@@ -752,10 +750,12 @@ impl SqliteHubStore {
                 id: uuid,
                 entry,
             };
+            // The body comes from the same row, read only when the visitor
+            // sends it (a device's own entries are skipped unread).
             let mut load = || {
-                body_stmt
-                    .query_row([org, id.as_str()], |r| Ok((Heads(r.get(0)?), r.get(1)?)))
-                    .map_err(backend)
+                let heads: Vec<u8> = row.get(3).map_err(backend)?;
+                let doc: Vec<u8> = row.get(4).map_err(backend)?;
+                Ok((Heads(heads), doc))
             };
             if !visit(feed_row, &mut load)? {
                 break;
