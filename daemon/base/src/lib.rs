@@ -6,8 +6,18 @@
 //! - [`logging`]: where `tracing` events go (files for daemons, stderr for
 //!   the CLI).
 //!
+//! - [`install_crypto_provider`]: the TLS set-up both the laptop's client
+//!   and the hub's server need before their first connection.
+//!
 //! Nothing here knows about records, sync or the hub.
 
 pub mod logging;
 pub mod paths;
 pub mod sqlite;
+
+/// Installs the ring crypto provider for rustls once per process (the
+/// workspace builds rustls without a default provider, so the laptop's
+/// client and the hub's server both call this before they use TLS).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -153,12 +153,6 @@ impl From<hub::HubError> for ApiError {
     }
 }
 
-/// Installs the ring crypto provider for rustls once per process (the
-/// workspace builds rustls without a default provider).
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// The protocol's view of an authenticated device.
 fn peer(who: &DeviceAuth) -> hub::Peer {
     hub::Peer {

@@ -91,11 +91,6 @@ pub struct Traffic {
     pub max_request_micros: AtomicU64,
 }
 
-/// Installs the ring crypto provider for rustls once per process.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 fn is_loopback_host(host: &str) -> bool {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.eq_ignore_ascii_case("localhost")
@@ -138,7 +133,7 @@ impl HubClient {
         ca_file: Option<&Path>,
         token: Option<String>,
     ) -> Result<HubClient, ClientError> {
-        install_crypto_provider();
+        outpost_base::install_crypto_provider();
         let base = check_hub_url(base_url)?;
         let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(10))

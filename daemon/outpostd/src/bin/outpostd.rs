@@ -188,7 +188,7 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %listen, "hub listening on {scheme}://{listen}");
     eprintln!("hub listening on {scheme}://{}", listener.local_addr()?);
-    server::install_crypto_provider();
+    outpost_base::install_crypto_provider();
     let store: Arc<dyn HubStore> = Arc::new(store);
     runtime()?.block_on(async {
         server::serve(listener, store, tls, shutdown_signal())

@@ -37,7 +37,7 @@ impl Hub {
 
     /// Starts a hub over `dir` (reused across restarts), with TLS when given.
     pub fn start_with(tls: Option<TlsFiles>, dir: tempfile::TempDir) -> Hub {
-        outpost_store::client::install_crypto_provider();
+        outpost_base::install_crypto_provider();
         let store = Arc::new(SqliteHubStore::open(dir.path()).unwrap());
         let admin = if store.has_admin_token().unwrap() {
             String::new()
