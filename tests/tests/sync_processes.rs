@@ -42,6 +42,27 @@ fn clean(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// A loopback port nothing listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port` (up to 30 s).
+fn listening(port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 fn run(dir: &Path, args: &[&str]) -> Output {
     clean(
         Command::new(bin("outpost"))
@@ -86,11 +107,7 @@ impl HubProc {
             String::from_utf8_lossy(&out.stderr)
         );
         let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut hub = HubProc {
             dir,
             url: format!("http://127.0.0.1:{port}"),
@@ -122,14 +139,10 @@ impl HubProc {
         .spawn()
         .unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the hub did not start listening within 30 s");
+        assert!(
+            listening(port.parse().unwrap()),
+            "the hub did not start listening within 30 s"
+        );
     }
 
     fn kill9(&mut self) {
@@ -528,13 +541,6 @@ fn the_hub_reads_hub_toml_and_its_environment() {
     .output()
     .unwrap();
     assert!(init.status.success());
-    let free_port = || {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
     let port = free_port();
     std::fs::write(
         dir.path().join("hub.toml"),
@@ -550,12 +556,7 @@ fn the_hub_reads_hub_toml_and_its_environment() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut up = false;
-    while Instant::now() < deadline && !up {
-        up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let up = listening(port);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(up, "the hub did not listen on the port hub.toml names");
@@ -605,11 +606,7 @@ fn stores_made_by_the_previous_version_open_and_sync() {
         .unwrap()
         .trim()
         .to_string();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut hub = HubProc {
         dir: hub_dir,
         url: format!("http://127.0.0.1:{port}"),
