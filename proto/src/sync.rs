@@ -307,13 +307,14 @@ pub fn apply_merged(
 }
 
 /// What a laptop holds for the id of a pulled feed item.
-#[derive(Debug, Clone, Copy)]
-pub enum LocalHeld<'a> {
+#[derive(Debug)]
+pub enum LocalHeld {
     Nothing,
     /// Erased on this laptop (a tombstone).
     Erased,
-    /// The stored document bytes.
-    Doc(&'a [u8]),
+    /// The stored document, loaded (boxed: it is large beside the other
+    /// variants).
+    Doc(Box<AutoCommit>),
 }
 
 /// What a laptop writes for one pulled feed item.
@@ -337,7 +338,7 @@ pub enum FeedApply {
 /// (SQLite, the simulation's) carries out. Pure CPU work.
 pub fn apply_feed_item(
     item: &FeedItem,
-    held: LocalHeld<'_>,
+    held: LocalHeld,
 ) -> Result<FeedApply, automerge::AutomergeError> {
     let FeedBody::Doc { heads, data } = &item.body else {
         return Ok(FeedApply::Erase);
@@ -347,8 +348,8 @@ pub fn apply_feed_item(
         LocalHeld::Nothing => Ok(FeedApply::New {
             am: AutoCommit::load(data)?,
         }),
-        LocalHeld::Doc(bytes) => {
-            let mut am = AutoCommit::load(bytes)?;
+        LocalHeld::Doc(am) => {
+            let mut am = *am;
             am.load_incremental(data)?;
             let pending = Heads::from_hashes(&am.get_heads()) != *heads;
             Ok(FeedApply::Merged { am, pending })

@@ -739,20 +739,17 @@ impl SimLaptop {
     }
 
     fn apply_pull(&mut self, resp: &PullResponse) {
-        let mut held_bytes;
         for item in &resp.items {
             match &item.body {
                 FeedBody::Doc { heads, .. } => {
                     let old = self.docs.remove(&item.id);
-                    let held = match (&old, self.tombs.contains_key(&item.id)) {
+                    let was_pending = old.as_ref().is_some_and(|d| d.pending);
+                    let old_seq = old.as_ref().map(|d| d.seq);
+                    let held = match (old, self.tombs.contains_key(&item.id)) {
                         (_, true) => LocalHeld::Erased,
-                        (Some(d), false) => {
-                            held_bytes = d.am.clone().save();
-                            LocalHeld::Doc(&held_bytes)
-                        }
+                        (Some(d), false) => LocalHeld::Doc(Box::new(d.am)),
                         (None, false) => LocalHeld::Nothing,
                     };
-                    let was_pending = old.as_ref().is_some_and(|d| d.pending);
                     let (mut am, pending) = match apply_feed_item(item, held).unwrap() {
                         FeedApply::Skip => continue,
                         FeedApply::Erase => unreachable!("a document item"),
@@ -762,8 +759,8 @@ impl SimLaptop {
                     if was_pending {
                         count(Event::PulledIntoPending);
                     }
-                    let seq = match &old {
-                        Some(d) => d.seq,
+                    let seq = match old_seq {
+                        Some(seq) => seq,
                         None => self.next_seq(),
                     };
                     // A loaded document gets a random actor; edits here must

@@ -1053,16 +1053,6 @@ enum Held {
     Nothing,
 }
 
-impl Held {
-    fn as_local(&self) -> sync::LocalHeld<'_> {
-        match self {
-            Held::Tombstone => sync::LocalHeld::Erased,
-            Held::Doc(bytes) => sync::LocalHeld::Doc(bytes),
-            Held::Nothing => sync::LocalHeld::Nothing,
-        }
-    }
-}
-
 fn held_for(conn: &Connection, item: &FeedItem) -> Result<Held, StoreError> {
     if matches!(item.body, FeedBody::Erased) {
         return Ok(Held::Nothing);
@@ -1111,11 +1101,18 @@ enum FeedMerge {
 /// `sync::apply_feed_item`) and projects the result. Pure CPU work.
 fn merge_feed_item(item: &FeedItem, held: &Held) -> Result<FeedMerge, StoreError> {
     let id = item.id.to_string();
-    let applied =
-        sync::apply_feed_item(item, held.as_local()).map_err(|source| StoreError::Load {
-            id: id.clone(),
-            source,
-        })?;
+    let load_err = |source| StoreError::Load {
+        id: id.clone(),
+        source,
+    };
+    let local = match held {
+        Held::Tombstone => sync::LocalHeld::Erased,
+        Held::Doc(bytes) => {
+            sync::LocalHeld::Doc(Box::new(AutoCommit::load(bytes).map_err(load_err)?))
+        }
+        Held::Nothing => sync::LocalHeld::Nothing,
+    };
+    let applied = sync::apply_feed_item(item, local).map_err(load_err)?;
     let acked = match &item.body {
         FeedBody::Doc { heads, .. } => heads.clone(),
         FeedBody::Erased => Heads::default(),
