@@ -23,8 +23,8 @@ pub fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
          PRAGMA foreign_keys = ON;",
     )?;
     // Checkpoint when the WAL passes 10,000 pages (40 MiB) rather than
-    // SQLite's 1,000. A sync writes its records in transactions of up to
-    // 2,000, and random-UUID keys make each one dirty thousands of index
+    // SQLite's 1,000. A sync writes its records in transactions of
+    // thousands (one push batch or pull page each), and random-UUID keys make each one dirty thousands of index
     // pages (about 4,500 at 100,000 records), so with 1,000 every commit
     // also checkpointed: reading each page back from the WAL, writing it
     // into the database and syncing the database file, two thirds of the

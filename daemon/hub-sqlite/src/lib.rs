@@ -4,8 +4,9 @@
 //! (`outpost_hub_db::HubStore`). No protocol decision is made here.
 //!
 //! Flow: one writer connection behind a mutex and a few WAL readers; reads
-//! (`get`, `scan_feed`, token checks, exports) use the readers, so a pull
-//! never queues behind a push; each write (`put`, `erase`, accounts) is one
+//! (`get`, `scan_feed`, token checks) use the readers, so a pull never
+//! queues behind a push, and an admin export reads on a connection of its
+//! own with a small cache (see `for_each_record`); each write (`put`, `erase`, accounts) is one
 //! short transaction. Errors are [`SqlError`] inside, converted to the
 //! traits' errors at their boundary.
 //!

@@ -4,8 +4,7 @@
 //! Layout and flow:
 //! - [`daemon`]: the laptop daemon's main loop: single instance per data
 //!   dir, syncing by itself (store watcher, timer, backoff while offline),
-//!   clean shutdown on SIGTERM / Ctrl-C. The staff web app will be served
-//!   from here.
+//!   clean shutdown on SIGTERM / Ctrl-C.
 //! - `src/bin/outpostd.rs`: argument parsing; `outpostd hub …` wires the
 //!   hub server (`outpost-hub`) to its SQLite backend
 //!   (`outpost-hub-sqlite`).
