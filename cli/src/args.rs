@@ -83,6 +83,13 @@ pub enum Command {
     },
     /// Hub administration: organisations, enrolment, devices, merged exports.
     Admin(AdminArgs),
+    /// Open the staff web app in the default browser (starts the daemon
+    /// if it is not running). The link works once.
+    Ui {
+        /// Print the one-time link instead of opening a browser.
+        #[arg(long)]
+        no_open: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -119,6 +119,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sync => sync_now(&ctx),
         Command::Enroll { hub_url, code } => enroll(&ctx, &hub_url, &code),
         Command::Admin(args) => admin(&ctx, args),
+        Command::Ui { no_open } => crate::ui::open(&ctx.paths, no_open),
     }
 }
 
@@ -510,6 +511,7 @@ fn status(ctx: &Ctx) -> Result<()> {
         "last_error": sync.last_error,
         "last_error_kind": sync.last_error_kind,
         "next_step": next_step(&sync, running),
+        "ui_url": outpost_store::ui::running_url(&ctx.paths.data_dir),
     });
     if ctx.json {
         outln!("{}", serde_json::to_string_pretty(&v)?);

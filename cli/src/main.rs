@@ -9,6 +9,7 @@ mod args;
 mod commands;
 mod import;
 mod output;
+mod ui;
 
 use std::process::ExitCode;
 

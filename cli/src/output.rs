@@ -168,6 +168,9 @@ pub fn status_text(v: &Value) -> String {
     let _ = writeln!(out, "last attempt:  {}", s("last_sync_attempt"));
     let _ = writeln!(out, "last success:  {}", s("last_sync_success"));
     let _ = writeln!(out, "last error:    {}", s("last_error"));
+    if let Some(Value::String(url)) = v.get("ui_url") {
+        let _ = writeln!(out, "web app:       {url} (open it with `outpost ui`)");
+    }
     if let Some(Value::String(step)) = v.get("next_step") {
         let _ = writeln!(out, "to do:         {step}");
     }

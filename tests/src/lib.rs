@@ -13,6 +13,9 @@
 //! - `tests/erasure.rs`: `delete` really removes a record's text (history
 //!   included) from the SQLite files.
 //! - `tests/sync_processes.rs`: hub and laptops as real processes.
+//! - `tests/web.rs`: the staff web app that `outpost ui` opens, through raw
+//!   HTTP (plain HTML forms, refusals) and a real Chromium (keyboard-only
+//!   entry, screenshots under `<target>/screenshots/`).
 //!
 //! # Why the binary is found by hand
 //!

@@ -1,5 +1,6 @@
 //! The laptop daemon's lifecycle: one instance per data dir (the lock in
-//! `outpost_store::instance`), syncing by itself, a clean stop.
+//! `outpost_store::instance`), syncing by itself, serving the staff web
+//! app (`outpost-web`) on 127.0.0.1, a clean stop.
 
 use std::future::Future;
 use std::path::Path;
@@ -147,6 +148,33 @@ pub async fn run(
         "outpostd started"
     );
 
+    // The staff web app runs beside the sync loop and stops with it. If it
+    // cannot listen (a configured `ui_port` taken) the daemon still syncs:
+    // records can be made with `outpost` meanwhile, and the log says why.
+    let (web_stop, web_stopped) = tokio::sync::watch::channel(false);
+    let web = match outpost_web::bind(settings.ui_port).await {
+        Ok(listener) => {
+            let config = outpost_web::WebConfig::from_settings(paths.clone(), &settings);
+            let mut stopped = web_stopped.clone();
+            Some(tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                };
+                if let Err(e) = outpost_web::serve(listener, config, stop).await {
+                    tracing::error!(error = %e, "the web app stopped");
+                }
+            }))
+        }
+        Err(e) => {
+            tracing::error!(
+                port = settings.ui_port,
+                error = %e,
+                "the web app could not listen on 127.0.0.1; set another ui_port (0 picks a free one)"
+            );
+            None
+        }
+    };
+
     // The watcher thread only pokes a channel; all work happens here.
     let (poke_tx, mut poke_rx) = tokio::sync::mpsc::channel::<()>(1);
     let store_file = Store::file(&paths.data_dir);
@@ -204,6 +232,10 @@ pub async fn run(
         trigger = Trigger::Timer;
     }
     tracing::info!("outpostd stopping");
+    let _ = web_stop.send(true);
+    if let Some(web) = web {
+        let _ = web.await;
+    }
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 //! Layout and flow:
 //! - [`daemon`]: the laptop daemon's main loop: single instance per data
 //!   dir, syncing by itself (store watcher, timer, backoff while offline),
-//!   clean shutdown on SIGTERM / Ctrl-C.
+//!   the staff web app (`outpost-web`) on 127.0.0.1 beside it, clean
+//!   shutdown on SIGTERM / Ctrl-C.
 //! - `src/bin/outpostd.rs`: argument parsing; `outpostd hub …` wires the
 //!   hub server (`outpost-hub`) to its SQLite backend
 //!   (`outpost-hub-sqlite`).

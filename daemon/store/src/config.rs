@@ -32,6 +32,18 @@ pub struct Settings {
     pub log: String,
     /// An extra service catalogue (TOML) to merge over the built-in one.
     pub catalogue_file: Option<PathBuf>,
+    /// The web app's port on 127.0.0.1; 0 lets the system pick a free one
+    /// (its address is then written to `ui.json` for `outpost ui`).
+    pub ui_port: u16,
+    /// Minutes without a request after which a web app session ends (a
+    /// shared laptop left open at a drop-in).
+    pub ui_idle_minutes: u64,
+    /// The web app's language: `sv` (default) or `en`.
+    pub ui_lang: String,
+    /// The visit form's channel when none was chosen before (e.g. `drop_in`).
+    pub default_channel: Option<String>,
+    /// The visit form's language of help when none was chosen before.
+    pub default_language: Option<String>,
 }
 
 impl Default for Settings {
@@ -43,6 +55,11 @@ impl Default for Settings {
             max_backoff_secs: 10 * 60,
             log: "info".into(),
             catalogue_file: None,
+            ui_port: 0,
+            ui_idle_minutes: 30,
+            ui_lang: "sv".into(),
+            default_channel: None,
+            default_language: None,
         }
     }
 }
@@ -62,7 +79,7 @@ impl Settings {
             value.trim().parse().map_err(|_| ConfigError::Env {
                 name: name.into(),
                 value,
-                reason: "expected a whole number of seconds".into(),
+                reason: "expected a whole number".into(),
             })
         };
         if let Some(v) = var("OUTPOST_HUB_URL") {
@@ -82,6 +99,19 @@ impl Settings {
         }
         if let Some(v) = var("OUTPOST_CATALOGUE_FILE") {
             self.catalogue_file = Some(v.into());
+        }
+        if let Some(v) = var("OUTPOST_UI_PORT") {
+            self.ui_port = v.trim().parse().map_err(|_| ConfigError::Env {
+                name: "OUTPOST_UI_PORT".into(),
+                value: v,
+                reason: "expected a port number (0 picks a free one)".into(),
+            })?;
+        }
+        if let Some(v) = var("OUTPOST_UI_IDLE_MINUTES") {
+            self.ui_idle_minutes = num("OUTPOST_UI_IDLE_MINUTES", v)?;
+        }
+        if let Some(v) = var("OUTPOST_UI_LANG") {
+            self.ui_lang = v;
         }
         Ok(())
     }

@@ -17,6 +17,8 @@
 //! - [`export`]: CSV / JSONL / XLSX writers over projected records.
 //! - [`instance`]: the one-daemon-per-data-dir lock, which `outpost
 //!   status` probes.
+//! - [`ui`]: where `outpost ui` and the daemon's web app meet: the app's
+//!   address file and one-time launch tokens.
 
 pub mod client;
 pub mod config;
@@ -25,3 +27,4 @@ pub mod instance;
 pub mod store;
 pub mod sync;
 pub mod transport;
+pub mod ui;
