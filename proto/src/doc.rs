@@ -30,10 +30,24 @@ use crate::fields::Fields;
 use crate::record::{Kind, Record, Session};
 
 /// Marks the layout version, so a later layout can still read old documents.
-const SCHEMA_KEY: &str = "$schema";
-const SCHEMA_VERSION: i64 = 1;
-const SESSIONS: &str = "sessions";
-const LIST_FIELDS: &[&str] = &["services", "assistive", "barriers"];
+pub const SCHEMA_KEY: &str = "$schema";
+pub const SCHEMA_VERSION: i64 = 1;
+pub const SESSIONS: &str = "sessions";
+/// Fields stored as one JSON-encoded string each (see the module notes).
+pub const LIST_FIELDS: &[&str] = &["services", "assistive", "barriers"];
+
+/// The layout version a document says it has (`$schema`), if it is a
+/// whole number.
+pub fn layout_version<D: ReadDoc>(doc: &D) -> Option<i64> {
+    match doc.get(ROOT, SCHEMA_KEY).ok()?? {
+        (AmValue::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Int(i) => Some(*i),
+            ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocError {

@@ -49,6 +49,7 @@ pub mod schema;
 pub mod screen;
 pub mod stats;
 pub mod sync;
+pub mod untrusted;
 
 pub use fields::{FieldError, Fields, ValidationErrors};
 pub use record::{Body, Course, Kind, Record, Session, Visit};
