@@ -826,8 +826,8 @@ fn fetch_records(
 
 fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     let mut store = ctx.open()?;
-    let format = crate::import::ImportFormat::parse(a.format.as_deref(), &a.file)?;
-    let parsed = crate::import::parse_file(&a.file, format, store.identity(), now())?;
+    let format = outpost_cli::import::ImportFormat::parse(a.format.as_deref(), &a.file)?;
+    let parsed = outpost_cli::import::parse_file(&a.file, format, store.identity(), now())?;
     for bad in &parsed.bad {
         eprintln!("line {}: {}", bad.line, bad.problems.join("; "));
     }

@@ -78,7 +78,18 @@ pub fn parse_file(
             path.display()
         )
     })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    parse_text(&text, format, me, now)
+}
+
+/// [`parse_file`] on text already read: every row parsed, validated and
+/// screened; nothing written.
+pub fn parse_text(
+    text: &str,
+    format: ImportFormat,
+    me: &Identity,
+    now: DateTime<FixedOffset>,
+) -> Result<Parsed> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let rows = match format {
         ImportFormat::Jsonl => jsonl_rows(text),
         ImportFormat::Csv => csv_rows(text)?,
@@ -91,6 +102,25 @@ pub fn parse_file(
         }
     }
     Ok(parsed)
+}
+
+/// Fuzz entry (`fuzz/`, and the corpus replay test): arbitrary bytes
+/// imported as CSV and as JSONL by a fixed laptop identity.
+#[doc(hidden)]
+pub fn fuzz_rows(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let me = Identity {
+        device: "d1e5c0de-0000-4000-8000-000000000001".into(),
+        org: "mjolby".into(),
+        site: "Mjölby bibliotek".into(),
+        staff: "AB".into(),
+    };
+    let now = DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap_or_default();
+    for format in [ImportFormat::Csv, ImportFormat::Jsonl] {
+        let _ = parse_text(text, format, &me, now);
+    }
 }
 
 type Row = (usize, Result<Fields, Vec<String>>);

@@ -7,7 +7,6 @@
 
 mod args;
 mod commands;
-mod import;
 mod output;
 
 use std::process::ExitCode;

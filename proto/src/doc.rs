@@ -343,20 +343,20 @@ mod tests {
     #[test]
     fn one_record_created_on_two_replicas_merges_without_hiding_sessions() {
         let now = chrono::DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
-        let mut f = new_record_fields(Kind::Course, "mjolby", "dev-1", now, uuid::Uuid::new_v4());
+        let mut f = new_record_fields(Kind::Course, "mjolby", "d1e5c0de-0000-4000-8000-000000000001", now, uuid::Uuid::new_v4());
         f.insert("site".into(), json!("Mjölby bibliotek"));
         f.insert("staff".into(), json!("AB"));
         f.insert("title".into(), json!("Nybörjarkurs"));
         f.insert(
             "sessions".into(),
-            json!([{"id": "s1", "date": "2025-03-04", "minutes": 60, "participants": 5}]),
+            json!([{"id": "00000000-0000-4000-8000-000000000051", "date": "2025-03-04", "minutes": 60, "participants": 5}]),
         );
         let rec = Record::from_fields(&f).unwrap();
         // Two laptops import the same export: two independent documents.
         let mut a = create(&rec, ActorId::from([1u8; 16])).unwrap();
         let mut b = create(&rec, ActorId::from([2u8; 16])).unwrap();
         let s2: Session = serde_json::from_value(
-            json!({"id": "s2", "date": "2025-03-11", "minutes": 60, "participants": 7}),
+            json!({"id": "00000000-0000-4000-8000-000000000052", "date": "2025-03-11", "minutes": 60, "participants": 7}),
         )
         .unwrap();
         put_session(&mut b, &s2, "2025-03-11T10:00:00+01:00").unwrap();

@@ -18,7 +18,7 @@ pub fn now() -> DateTime<FixedOffset> {
 }
 
 /// The device id the fixtures use when none is given.
-pub const DEVICE: &str = "dev-1";
+pub const DEVICE: &str = "d1e5c0de-0000-4000-8000-000000000001";
 
 /// The visit-specific fields of a valid visit (no common fields), for
 /// callers that start from a store's `new_fields`: a solved 30-minute

@@ -42,6 +42,8 @@ pub mod fields;
 pub mod filter;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fuzzing;
 pub mod hub;
 pub mod par;
 pub mod record;

@@ -560,20 +560,20 @@ mod tests {
     #[test]
     fn course_sessions_validate_and_sort() {
         let now = DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
-        let mut f = new_record_fields(Kind::Course, "mjolby", "dev-1", now, Uuid::new_v4());
+        let mut f = new_record_fields(Kind::Course, "mjolby", "d1e5c0de-0000-4000-8000-000000000001", now, Uuid::new_v4());
         f.insert("site".into(), json!("Mjölby bibliotek"));
         f.insert("staff".into(), json!("AB"));
         f.insert("title".into(), json!("Nybörjarkurs internet"));
         f.insert(
             "sessions".into(),
             json!([
-                {"id": "b", "date": "2025-03-11", "minutes": 90, "participants": 8},
-                {"id": "a", "date": "2025-03-04", "minutes": 90, "participants": 10, "time": "13:00"},
+                {"id": "00000000-0000-4000-8000-00000000000b", "date": "2025-03-11", "minutes": 90, "participants": 8},
+                {"id": "00000000-0000-4000-8000-00000000000a", "date": "2025-03-04", "minutes": 90, "participants": 10, "time": "13:00"},
             ]),
         );
         let rec = Record::from_fields(&f).unwrap();
         let Body::Course(c) = &rec.body else { panic!() };
-        assert_eq!(c.sessions[0].id, "a");
+        assert_eq!(c.sessions[0].id, "00000000-0000-4000-8000-00000000000a");
         assert_eq!(
             rec.date_range(),
             Some((
@@ -583,7 +583,7 @@ mod tests {
         );
         f.insert(
             "sessions".into(),
-            json!([{"id": "c", "date": "2025-03-04", "minutes": 90, "participants": 501}]),
+            json!([{"id": "00000000-0000-4000-8000-00000000000c", "date": "2025-03-04", "minutes": 90, "participants": 501}]),
         );
         let errs = Record::from_fields(&f).unwrap_err();
         assert_eq!(errs.0[0].field, "sessions[0].participants");

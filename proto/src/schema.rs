@@ -295,14 +295,8 @@ pub static FIELDS: &[FieldDef] = &[
         "Personalens initialer, om inte datorns förval.",
         "Staff initials, if not this laptop's default.",
     ),
-    FieldDef::new(
-        "device",
-        Common,
-        Shape::Text {
-            max: MAX_SHORT_CHARS,
-            screened: false,
-        },
-    )
+    // A UUID, like every id: a fixed shape leaves no room for free text.
+    FieldDef::new("device", Common, Shape::Uuid)
     .last()
     .label("Enhet", "Device")
     .help("Enheten som skapade posten.", "The device that created the record."),
@@ -428,14 +422,7 @@ pub static FIELDS: &[FieldDef] = &[
         .label("Tillfällen", "Sessions")
         .help("Kursens tillfällen.", "The course's meetings."),
     // ---- course session ----
-    FieldDef::new(
-        "id",
-        S,
-        Shape::Text {
-            max: 64,
-            screened: false,
-        },
-    )
+    FieldDef::new("id", S, Shape::Uuid)
     .column(Some("session_id"))
     .label("Tillfälle-id", "Session id")
     .help("Tillfällets id, skapat på enheten.", "The session's id, made on the device."),
@@ -721,6 +708,12 @@ fn check(def: &FieldDef, fields: &Fields, errs: &mut ValidationErrors) -> Option
             }
         ),
         Shape::Date => text_or_null!(32, false, |s| match parse_date(&s) {
+            // A shape check, never against a clock: any day of this
+            // century is a date someone may record.
+            Ok(d) if !(FIRST_DATE..=LAST_DATE).contains(&d.format("%Y-%m-%d").to_string().as_str()) => {
+                errs.push(name, "must be a day between 2000-01-01 and 2099-12-31");
+                None
+            }
             Ok(d) => Some(json!(d.format("%Y-%m-%d").to_string())),
             Err(m) => {
                 errs.push(name, m);
@@ -880,8 +873,28 @@ fn check(def: &FieldDef, fields: &Fields, errs: &mut ValidationErrors) -> Option
     }
 }
 
+/// Earliest and latest day a date field accepts (`YYYY-MM-DD` compares
+/// as text in date order).
+const FIRST_DATE: &str = "2000-01-01";
+const LAST_DATE: &str = "2099-12-31";
+
+/// Most entries of a list field (services, assistive, barriers): a visit
+/// is about a handful; 3,000 services was an attack that broke XLSX export.
+pub const MAX_LIST_ITEMS: usize = 50;
+/// Most sessions of one course (two a week for five years).
+pub const MAX_SESSIONS: usize = 500;
+
 fn list<'v>(name: &str, raw: &'v Value, errs: &mut ValidationErrors) -> Option<&'v Vec<Value>> {
+    let max = if name == "sessions" {
+        MAX_SESSIONS
+    } else {
+        MAX_LIST_ITEMS
+    };
     match raw {
+        Value::Array(items) if items.len() > max => {
+            errs.push(name, format!("has more than {max} entries"));
+            None
+        }
         Value::Array(items) => Some(items),
         _ => {
             errs.push(name, "must be a list");
@@ -946,17 +959,17 @@ mod tests {
     fn full_course() -> Fields {
         let mut f = fixtures::course_fields_at(
             "mjolby",
-            "dev-1",
+            "d1e5c0de-0000-4000-8000-000000000001",
             uuid::Uuid::new_v4(),
             fixtures::now(),
-            "s1",
+            "00000000-0000-4000-8000-000000000051",
         );
         f.insert("partner".into(), json!("SeniorNet"));
         f.insert("target_group".into(), json!("seniorer"));
         f.insert("note".into(), json!("en anteckning"));
         f.insert(
             "sessions".into(),
-            json!([{"id": "s1", "date": "2025-03-04", "time": "13:00", "minutes": 90,
+            json!([{"id": "00000000-0000-4000-8000-000000000051", "date": "2025-03-04", "time": "13:00", "minutes": 90,
                     "participants": 6, "instructor": "CD", "note": "bra"}]),
         );
         f

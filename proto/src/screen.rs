@@ -385,6 +385,10 @@ fn judge_groups(
             && (1..=3).contains(&len(from))
             && (from + 1..=to).all(|g| len(g) == 3 && seps[g - 1] == b' ')
     };
+    if thousands(0, groups.len() - 1) {
+        // `1 804 865 887 kr`: one amount, however its digits read.
+        return None;
+    }
     for first in 0..groups.len() {
         let mut digits: Vec<u8> = Vec::with_capacity(19);
         for last in first..groups.len() {
@@ -403,7 +407,7 @@ fn judge_groups(
                     return Some((groups[first].0, kind));
                 }
             }
-            if digits.len() >= 13 && !thousands(first, last) && luhn_valid(&digits) {
+            if digits.len() >= 13 && luhn_valid(&digits) {
                 return Some((groups[first].0, SensitiveKind::PaymentCard));
             }
         }

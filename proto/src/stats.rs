@@ -636,7 +636,7 @@ mod tests {
             org: "mjolby".into(),
             site: site.into(),
             staff: "AB".into(),
-            device: "dev-1".into(),
+            device: "d1e5c0de-0000-4000-8000-000000000001".into(),
             created_at: now,
             updated_at: now,
             body,

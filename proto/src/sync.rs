@@ -48,6 +48,8 @@ use automerge::{AutoCommit, ChangeHash};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::untrusted::{self, Refusal};
+
 /// Bumped on any incompatible change to the wire types.
 pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest request or response body the hub accepts, compressed.
@@ -298,9 +300,13 @@ pub fn apply_merged(
     am: &mut AutoCommit,
     hub_heads: &Heads,
     missing: &[u8],
-) -> Result<(Heads, bool), automerge::AutomergeError> {
+) -> Result<(Heads, bool), Refusal> {
     if !missing.is_empty() {
-        am.load_incremental(missing)?;
+        let known = am.get_heads();
+        // On a refusal `am` is left empty: the caller keeps what it stored.
+        let mut merged = untrusted::merge(std::mem::take(am), missing)?;
+        untrusted::check(&mut merged, &known)?;
+        *am = merged;
     }
     let local = Heads::from_hashes(&am.get_heads());
     Ok((hub_heads.clone(), local != *hub_heads))
@@ -336,21 +342,24 @@ pub enum FeedApply {
 
 /// Laptop, for one pulled feed item: the decision every laptop store
 /// (SQLite, the simulation's) carries out. Pure CPU work.
-pub fn apply_feed_item(
-    item: &FeedItem,
-    held: LocalHeld,
-) -> Result<FeedApply, automerge::AutomergeError> {
+pub fn apply_feed_item(item: &FeedItem, held: LocalHeld) -> Result<FeedApply, Refusal> {
     let FeedBody::Doc { heads, data } = &item.body else {
         return Ok(FeedApply::Erase);
     };
+    // The hub screens what it stores, but a laptop trusts no outside
+    // byte: a decoder panic, a bound or personal data anywhere in the
+    // history refuses this item alone (the store quarantines it).
     match held {
         LocalHeld::Erased => Ok(FeedApply::Skip),
-        LocalHeld::Nothing => Ok(FeedApply::New {
-            am: AutoCommit::load(data)?,
-        }),
-        LocalHeld::Doc(am) => {
-            let mut am = *am;
-            am.load_incremental(data)?;
+        LocalHeld::Nothing => {
+            let mut am = untrusted::load(data)?;
+            untrusted::check(&mut am, &[])?;
+            Ok(FeedApply::New { am })
+        }
+        LocalHeld::Doc(mut am) => {
+            let known = am.get_heads();
+            let mut am = untrusted::merge(*am, data)?;
+            untrusted::check(&mut am, &known)?;
             let pending = Heads::from_hashes(&am.get_heads()) != *heads;
             Ok(FeedApply::Merged { am, pending })
         }

@@ -33,7 +33,7 @@ use crate::screen::{ScreenError, screen_field};
 
 /// Largest document accepted, in stored (`save()`) bytes. An ordinary record
 /// with years of edits is a few KB; 6 MB of hidden history was an attack.
-pub const MAX_DOC_BYTES: usize = 256 * 1024;
+pub const MAX_DOC_BYTES: usize = 1024 * 1024;
 /// Most changes in one document's history (each edit is one change).
 pub const MAX_CHANGES: usize = 1_000;
 /// Most operations in one document's history (a new visit is about 25).

@@ -47,6 +47,17 @@ impl Default for Settings {
     }
 }
 
+/// Fuzz entry (`fuzz/`, and the corpus replay test): a `config.toml` as
+/// [`Settings::load`] reads it.
+#[cfg(feature = "test-support")]
+pub fn fuzz_config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(mut s) = toml::from_str::<Settings>(text)
+    {
+        let _ = s.apply_env(|_| None);
+    }
+}
+
 impl Settings {
     /// Defaults, then the TOML file (if present), then `OUTPOST_*` env vars.
     pub fn load(paths: &Paths) -> Result<Settings, ConfigError> {

@@ -790,7 +790,7 @@ mod tests {
             org: "mjolby".into(),
             site: "Mjölby bibliotek".into(),
             staff: "AB".into(),
-            device: "dev-1".into(),
+            device: "d1e5c0de-0000-4000-8000-000000000001".into(),
             created_at: DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap(),
             updated_at: DateTime::parse_from_rfc3339("2025-03-05T08:00:30.5Z").unwrap(),
             body,
@@ -939,7 +939,7 @@ mod tests {
                     "note",
                     "Hjälpte med \"deklaration\", steg 1; sen klart\nny rad"
                 ),
-                ("device", "dev-1"),
+                ("device", "d1e5c0de-0000-4000-8000-000000000001"),
                 ("created_at", "2025-03-04T10:15:00+01:00"),
                 ("updated_at", "2025-03-05T08:00:30.500Z"),
             ]
@@ -1060,7 +1060,7 @@ mod tests {
                 "8",
                 "CD",
                 "",
-                "dev-1",
+                "d1e5c0de-0000-4000-8000-000000000001",
                 "2025-03-04T10:15:00+01:00",
                 "2025-03-05T08:00:30.500Z",
             ]
@@ -1070,7 +1070,7 @@ mod tests {
         // The course without sessions: one row, session cells empty.
         assert_eq!(rows[3][4], "Nybörjarkurs internet");
         assert!(rows[3][8..15].iter().all(String::is_empty), "{:?}", rows[3]);
-        assert_eq!(rows[3][15], "dev-1");
+        assert_eq!(rows[3][15], "d1e5c0de-0000-4000-8000-000000000001");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
 use outpost_proto::schema::{self, Scope};
+use outpost_proto::untrusted::{self, Refusal};
 use outpost_proto::sync::{
     self, DocPush, FailureKind, FeedBody, FeedItem, Heads, Outcome, PullResponse, PushOutcome,
     PushResponse,
@@ -126,7 +127,7 @@ pub enum StoreError {
     Load {
         id: String,
         #[source]
-        source: automerge::AutomergeError,
+        source: Refusal,
     },
     #[error("the store was written by a newer Outpost (schema {0}); upgrade outpost")]
     NewerSchema(i64),
@@ -885,7 +886,7 @@ impl Store {
                     full: true,
                 }),
                 Some(acked) => {
-                    let mut am = AutoCommit::load(&data).map_err(|source| StoreError::Load {
+                    let mut am = untrusted::load(&data).map_err(|source| StoreError::Load {
                         id: id.clone(),
                         source,
                     })?;
@@ -1108,7 +1109,7 @@ fn merge_feed_item(item: &FeedItem, held: &Held) -> Result<FeedMerge, StoreError
     let local = match held {
         Held::Tombstone => sync::LocalHeld::Erased,
         Held::Doc(bytes) => {
-            sync::LocalHeld::Doc(Box::new(AutoCommit::load(bytes).map_err(load_err)?))
+            sync::LocalHeld::Doc(Box::new(untrusted::load(bytes).map_err(load_err)?))
         }
         Held::Nothing => sync::LocalHeld::Nothing,
     };
@@ -1267,7 +1268,7 @@ fn load_doc(conn: &Connection, id: &str) -> Result<AutoCommit, StoreError> {
         .query_row([id], |r| r.get(0))
         .optional()?;
     match bytes {
-        Some(b) => AutoCommit::load(&b).map_err(|source| StoreError::Load {
+        Some(b) => untrusted::load(&b).map_err(|source| StoreError::Load {
             id: id.to_string(),
             source,
         }),

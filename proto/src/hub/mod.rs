@@ -28,11 +28,11 @@ pub mod conformance;
 
 use std::collections::HashSet;
 
-use automerge::AutoCommit;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::doc;
+use crate::untrusted;
 use crate::par::par_map;
 use crate::record::Record;
 use crate::sync::{
@@ -112,9 +112,11 @@ fn answer(outcome: PushOutcome) -> Merged {
 pub fn merge_push(held: &Held, push: &DocPush, org: &str) -> Merged {
     // `merge_push`: whether the pushed bytes still have to be merged into
     // the hub's copy (false when the document was loaded from them).
-    let (mut am, before, merge_pushed) = match held {
+    // Every decode below goes through `untrusted`: a decoder panic or a
+    // bound refuses this one document; the rest of the batch goes on.
+    let (am, before, merge_pushed) = match held {
         Held::Erased => return answer(PushOutcome::Erased),
-        Held::Doc { data, .. } => match AutoCommit::load(data) {
+        Held::Doc { data, .. } => match untrusted::load(data) {
             Ok(mut am) => {
                 let before = am.get_heads();
                 (am, before, true)
@@ -125,19 +127,29 @@ pub fn merge_push(held: &Held, push: &DocPush, org: &str) -> Merged {
         // New to the hub: `load` the whole document directly. Going
         // through `load_incremental` on an empty document does the same
         // work plus patch bookkeeping, a quarter of the hub's push time.
-        Held::Nothing => match AutoCommit::load(&push.data) {
+        Held::Nothing => match untrusted::load(&push.data) {
             Ok(am) => (am, Vec::new(), false),
-            Err(_) => return refused("the document bytes are damaged"),
+            Err(r) => return refused(r.to_string()),
         },
     };
-    if merge_pushed && am.load_incremental(&push.data).is_err() {
-        return refused("the document bytes are damaged");
-    }
+    let mut am = if merge_pushed {
+        match untrusted::merge(am, &push.data) {
+            Ok(am) => am,
+            Err(r) => return refused(r.to_string()),
+        }
+    } else {
+        am
+    };
     if !am.get_missing_deps(&[]).is_empty() {
         if push.full {
             return refused("the document is incomplete (changes are missing from it)");
         }
         return answer(PushOutcome::NeedFull);
+    }
+    // The whole history, not only the current values: what the hub held
+    // before was checked when it came in.
+    if let Err(r) = untrusted::check(&mut am, &before) {
+        return refused(r.to_string());
     }
     let snapshot = match doc::read(&am) {
         Ok(s) => s,
