@@ -74,6 +74,14 @@ pub enum Command {
     Status,
     /// Sync with the hub now, in this process, and report what moved.
     Sync,
+    /// Check the store (integrity, every record loads and validates),
+    /// config, catalogue, hub and clock, and say what to do.
+    Doctor,
+    /// Records kept aside because they could not be loaded or validated.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Enrol this laptop with a hub using a one-time code from an admin.
     Enroll {
         /// The hub's URL, e.g. https://outpost.mjolby.se
@@ -83,6 +91,23 @@ pub enum Command {
     },
     /// Hub administration: organisations, enrolment, devices, merged exports.
     Admin(AdminArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List quarantined records with the reason.
+    List,
+    /// Try a record again after its cause was fixed (nothing else changes).
+    Retry {
+        /// Record id.
+        id: String,
+    },
+    /// Erase a quarantined record on this laptop only (the hub keeps its
+    /// copy; `outpost delete` erases everywhere).
+    Erase {
+        /// Record id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -117,6 +117,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status => status(&ctx),
         Command::Import(args) => import_cmd(&ctx, args),
         Command::Sync => sync_now(&ctx),
+        Command::Doctor => doctor(&ctx),
+        Command::Quarantine { command } => quarantine(&ctx, command),
         Command::Enroll { hub_url, code } => enroll(&ctx, &hub_url, &code),
         Command::Admin(args) => admin(&ctx, args),
     }
@@ -510,6 +512,7 @@ fn status(ctx: &Ctx) -> Result<()> {
         "last_error": sync.last_error,
         "last_error_kind": sync.last_error_kind,
         "next_step": next_step(&sync, running),
+        "quarantined": store.quarantined()?,
     });
     if ctx.json {
         outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -517,6 +520,149 @@ fn status(ctx: &Ctx) -> Result<()> {
         out!("{}", output::status_text(&v));
     }
     Ok(())
+}
+
+fn quarantine(ctx: &Ctx, command: crate::args::QuarantineCommand) -> Result<()> {
+    use crate::args::QuarantineCommand as Q;
+    let mut store = ctx.open()?;
+    match command {
+        Q::List => {
+            let list = store.quarantined()?;
+            if ctx.json {
+                outln!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                eprintln!("no record is quarantined");
+            } else {
+                for q in &list {
+                    outln!("{}  {}  ({}, since {})", q.id, q.reason, q.source, q.at);
+                }
+                eprintln!(
+                    "fix the cause (upgrade Outpost, restore the record) and run `outpost quarantine retry ID`, or `outpost quarantine erase ID` to drop this laptop's copy"
+                );
+            }
+        }
+        Q::Retry { id } => {
+            store.quarantine_retry(&id)?;
+            eprintln!("record {id} is back in use; it syncs at the next sync");
+        }
+        Q::Erase { id } => {
+            store.quarantine_erase(&id)?;
+            eprintln!("record {id} was erased on this laptop; the hub keeps its copy");
+        }
+    }
+    Ok(())
+}
+
+/// One `doctor` finding: what was checked, whether it is fine, and what
+/// to do when not.
+fn finding(check: &str, ok: bool, detail: String) -> Value {
+    json!({"check": check, "ok": ok, "detail": detail})
+}
+
+fn doctor(ctx: &Ctx) -> Result<()> {
+    let mut findings = Vec::new();
+    let settings = ctx.settings();
+    findings.push(match &settings {
+        Ok(_) => finding("config", true, "config.toml and OUTPOST_* settings read".into()),
+        Err(e) => finding("config", false, format!("{e:#}; fix the file or the variable")),
+    });
+    let mut store = ctx.open()?;
+    let integrity: String = store
+        .connection()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    findings.push(finding(
+        "store integrity",
+        integrity == "ok",
+        if integrity == "ok" {
+            "SQLite integrity check passed".into()
+        } else {
+            format!("SQLite reports damage ({integrity}); restore outpost.db from a backup")
+        },
+    ));
+    let newly = store.check_documents()?;
+    let quarantined = store.quarantined()?;
+    findings.push(finding(
+        "records",
+        quarantined.is_empty(),
+        if quarantined.is_empty() {
+            "every record loads and validates".into()
+        } else {
+            format!(
+                "{} record(s) quarantined ({} found now); see `outpost quarantine list`",
+                quarantined.len(),
+                newly
+            )
+        },
+    ));
+    if let Ok(settings) = &settings {
+        if let Some(path) = &settings.catalogue_file {
+            let text = std::fs::read_to_string(path);
+            let checked = text
+                .map_err(anyhow::Error::from)
+                .and_then(|t| {
+                    outpost_proto::catalogue::Catalogue::builtin()
+                        .with_overrides(&t, &path.display().to_string())
+                        .map_err(anyhow::Error::from)
+                });
+            findings.push(match checked {
+                Ok(_) => finding("catalogue", true, format!("{} reads", path.display())),
+                Err(e) => finding("catalogue", false, format!("{e:#}; fix the file")),
+            });
+        }
+        findings.push(match &settings.hub_url {
+            None => finding("hub", true, "not enrolled; nothing to reach".into()),
+            Some(url) => match hub_clock(url) {
+                Ok(skew) if skew.abs() > 300 => finding(
+                    "hub",
+                    false,
+                    format!("{url} answers, but this laptop's clock is {skew} s off the hub's; set the clock"),
+                ),
+                Ok(_) => finding("hub", true, format!("{url} answers; clocks agree")),
+                Err(e) => finding(
+                    "hub",
+                    false,
+                    format!("{url} does not answer ({e:#}); records wait here until it does"),
+                ),
+            },
+        });
+    }
+    let all_ok = findings.iter().all(|f| f["ok"] == json!(true));
+    if ctx.json {
+        outln!("{}", serde_json::to_string_pretty(&json!({"ok": all_ok, "checks": findings}))?);
+    } else {
+        for f in &findings {
+            let mark = if f["ok"] == json!(true) { "ok  " } else { "FIX " };
+            outln!(
+                "{mark}{}: {}",
+                f["check"].as_str().unwrap_or(""),
+                f["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if !all_ok {
+        bail!("doctor found problems; each line marked FIX says what to do");
+    }
+    Ok(())
+}
+
+/// Seconds this laptop's clock is ahead of the hub's (from the health
+/// answer's `Date` header).
+fn hub_clock(url: &str) -> Result<i64> {
+    outpost_base::install_crypto_provider();
+    let resp = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?
+        .get(format!("{}/v1/health", url.trim_end_matches('/')))
+        .send()?;
+    let date = resp
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok());
+    if !resp.status().is_success() {
+        bail!("health answers {}", resp.status());
+    }
+    Ok(date.map_or(0, |d| chrono::Utc::now().timestamp() - d.timestamp()))
 }
 
 /// What the person reading `outpost status` should do about the last sync

@@ -48,8 +48,6 @@ pub enum HubError {
     Invalid(String),
     #[error("the hub has not been initialised; run `outpostd hub init --data-dir DIR`")]
     NotInitialized,
-    #[error("the hub store is poisoned by an earlier panic; restart the hub")]
-    Poisoned,
 }
 
 /// A device as admins see it.
@@ -97,6 +95,11 @@ impl AdminAuth {
 /// takes an `org` trusts that the caller may act on it.
 pub trait HubStore: HubStorage + Send + Sync + 'static {
     fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError>;
+    /// Whether writes work now (what `/v1/health` reports): the write
+    /// connection is usable and the database takes a write lock.
+    fn health(&self) -> Result<(), HubError> {
+        Ok(())
+    }
     fn has_admin_token(&self) -> Result<bool, HubError>;
     fn admin(&self, token: &str) -> Result<AdminAuth, HubError>;
     fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError>;

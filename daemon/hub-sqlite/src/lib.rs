@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use chrono::{DateTime, Utc};
 use outpost_hub_db::{
@@ -105,6 +105,24 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// A connection whose lock a panicking thread held: usable again once any
+/// transaction it left open is rolled back (rusqlite's `Transaction`
+/// already rolls back while unwinding; this covers a bare `BEGIN`). A
+/// poisoned lock used to stop every write of every organisation until the
+/// hub was restarted.
+fn recover<'a>(
+    lock: Result<MutexGuard<'a, Connection>, PoisonError<MutexGuard<'a, Connection>>>,
+) -> MutexGuard<'a, Connection> {
+    lock.unwrap_or_else(|poisoned| {
+        let conn = poisoned.into_inner();
+        if !conn.is_autocommit() {
+            tracing::warn!("rolling back a transaction left open by a panic");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn
+    })
+}
+
 /// How many read connections serve pulls, token checks and exports.
 const READERS: usize = 4;
 
@@ -185,9 +203,7 @@ impl SqliteHubStore {
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>, SqlError> {
-        self.conn
-            .lock()
-            .map_err(|_| SqlError::from(HubError::Poisoned))
+        Ok(recover(self.conn.lock()))
     }
 
     /// A free read connection, or the next one in turn when all are busy.
@@ -196,13 +212,11 @@ impl SqliteHubStore {
             match reader.try_lock() {
                 Ok(guard) => return Ok(guard),
                 Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Poisoned(_)) => return Err(HubError::Poisoned.into()),
+                Err(TryLockError::Poisoned(p)) => return Ok(recover(Err(p))),
             }
         }
         let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        self.readers[turn]
-            .lock()
-            .map_err(|_| SqlError::from(HubError::Poisoned))
+        Ok(recover(self.readers[turn].lock()))
     }
 
     /// Gives every organisation's feed a new epoch. Run after the hub's
@@ -871,6 +885,13 @@ impl From<SqlError> for StorageError {
 /// The accounts side, for the HTTP layer (errors converted to
 /// [`HubError`]).
 impl HubStore for SqliteHubStore {
+    fn health(&self) -> Result<(), HubError> {
+        let conn = self.conn()?;
+        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(HubError::backend)?;
+        Ok(())
+    }
+
     fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError> {
         Ok(SqliteHubStore::create_admin_token(self, org)?)
     }

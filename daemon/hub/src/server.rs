@@ -130,7 +130,7 @@ impl From<HubError> for ApiError {
             HubError::OrgExists(_) | HubError::DeviceExists(_) => StatusCode::CONFLICT,
             HubError::BadCode => StatusCode::FORBIDDEN,
             HubError::Invalid(_) => StatusCode::BAD_REQUEST,
-            HubError::Backend(_) | HubError::Poisoned | HubError::NotInitialized => {
+            HubError::Backend(_) | HubError::NotInitialized => {
                 tracing::error!(error = %e, "hub storage error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -249,8 +249,16 @@ fn version(v: u16) -> Result<(), ApiError> {
     sync::check_version(v).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-async fn health() -> &'static str {
-    "ok"
+/// `ok` while writes work; 503 with the reason when they do not, so a
+/// supervisor or an admin sees a hub that answers but cannot store.
+async fn health(State(store): State<Shared>) -> Result<&'static str, ApiError> {
+    blocking(move || store.health()).await.map_err(|e| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the hub cannot write: {}; check the disk and the hub's log", e.1),
+        )
+    })?;
+    Ok("ok")
 }
 
 async fn enroll(State(store): State<Shared>, body: Bytes) -> Result<Response, ApiError> {

@@ -82,10 +82,60 @@ CREATE INDEX IF NOT EXISTS tombstones_pending ON tombstones(seq) WHERE pending =
 /// (a no-op once they exist; tables are never rebuilt). `load_pending`
 /// and `has_pending` read only the pending rows through them: without
 /// `tombstones_pending` every push scans all tombstones and sorts them.
+///
+/// `quarantine` (added the same way): records that cannot be loaded or
+/// validated, kept aside so the rest syncs. `source` is `pull` (the hub's
+/// copy was refused; `doc` keeps its bytes unless they held personal data,
+/// which is never written anywhere) or `store` (the copy here does not
+/// load; it stays in `docs`, out of every push).
 const LATER_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS docs_pending ON docs(seq) WHERE pending = 1;
 CREATE INDEX IF NOT EXISTS tombstones_pending ON tombstones(seq) WHERE pending = 1;
+CREATE TABLE IF NOT EXISTS quarantine (
+    id     TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    doc    BLOB,
+    at     TEXT NOT NULL
+) STRICT;
 ";
+
+/// A record kept aside (see `quarantine` in [`LATER_INDEXES`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantined {
+    pub id: String,
+    pub reason: String,
+    /// `pull` (the hub's copy was refused) or `store` (the copy here).
+    pub source: String,
+    pub at: String,
+}
+
+const FROM_PULL: &str = "pull";
+const FROM_STORE: &str = "store";
+
+/// Keeps a record aside with its reason (replacing an earlier entry).
+/// Bytes refused for personal data are never kept.
+fn quarantine(
+    conn: &Connection,
+    id: &str,
+    reason: &str,
+    source: &str,
+    keep: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    tracing::warn!(record = %id, %source, %reason, "record quarantined");
+    conn.prepare_cached(
+        "INSERT INTO quarantine(id, reason, source, doc, at) VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+         ON CONFLICT(id) DO UPDATE SET reason = excluded.reason, source = excluded.source, doc = excluded.doc, at = excluded.at",
+    )?
+    .execute(params![id, reason, source, keep])?;
+    Ok(())
+}
+
+/// The bytes worth keeping for a retry: none when they were refused for
+/// personal data.
+fn keepable<'a>(refusal: &Refusal, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    (!matches!(refusal, Refusal::Screen(_))).then_some(bytes)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -139,6 +189,12 @@ pub enum StoreError {
     },
     #[error("store metadata is damaged: {0}")]
     Meta(String),
+    #[error(
+        "record {id} is still quarantined: {reason}; fix the cause (upgrade Outpost, restore the record) and retry, or `outpost quarantine erase {id}`"
+    )]
+    StillQuarantined { id: String, reason: String },
+    #[error("record {0} is not quarantined; `outpost quarantine list` shows those that are")]
+    NotQuarantined(String),
 }
 
 fn sqlite_hint(e: &rusqlite::Error) -> String {
@@ -849,6 +905,7 @@ impl Store {
     ) -> Result<(Vec<DocPush>, Vec<Uuid>, i64), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, id, doc, heads, synced_heads, 0 FROM docs WHERE pending = 1 AND seq > ?1
+               AND id NOT IN (SELECT id FROM quarantine)
              UNION ALL
              SELECT seq, id, NULL, NULL, NULL, 1 FROM tombstones WHERE pending = 1 AND seq > ?1
              ORDER BY 1 LIMIT ?2",
@@ -885,17 +942,17 @@ impl Store {
                     data,
                     full: true,
                 }),
-                Some(acked) => {
-                    let mut am = untrusted::load(&data).map_err(|source| StoreError::Load {
-                        id: id.clone(),
-                        source,
-                    })?;
-                    docs.push(sync::prepare_push(
+                Some(acked) => match untrusted::load(&data) {
+                    Ok(mut am) => docs.push(sync::prepare_push(
                         uuid,
                         &mut am,
                         Some(&decode_heads(&acked)),
-                    ));
-                }
+                    )),
+                    // One damaged record never stops the push of the rest.
+                    Err(refusal) => {
+                        quarantine(&self.conn, &id, &refusal.to_string(), FROM_STORE, None)?;
+                    }
+                },
             }
         }
         Ok((docs, erased, last_seq))
@@ -924,16 +981,20 @@ impl Store {
                     let mut am = match load_doc(&tx, &id) {
                         Ok(am) => am,
                         Err(StoreError::NotFound(_) | StoreError::Deleted(_)) => continue,
+                        Err(StoreError::Load { source, .. }) => {
+                            quarantine(&tx, &id, &source.to_string(), FROM_STORE, None)?;
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     };
-                    let (acked, pending) =
-                        sync::apply_merged(&mut am, heads, missing).map_err(|source| {
-                            StoreError::Load {
-                                id: id.clone(),
-                                source,
-                            }
-                        })?;
-                    save_merged(&tx, &id, &mut am, &acked, pending)?;
+                    match sync::apply_merged(&mut am, heads, missing) {
+                        Ok((acked, pending)) => save_merged(&tx, &id, &mut am, &acked, pending)?,
+                        // The hub's changes are refused; the copy here stays
+                        // as it was and is kept out of sync until retried.
+                        Err(refusal) => {
+                            quarantine(&tx, &id, &refusal.to_string(), FROM_PULL, None)?;
+                        }
+                    }
                 }
                 PushOutcome::NeedFull => {
                     let seq = next_seq(&tx)? + 1;
@@ -958,6 +1019,153 @@ impl Store {
         if erased_any {
             self.checkpoint()?;
         }
+        Ok(())
+    }
+
+    /// Records kept aside because they could not be loaded or validated.
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, reason, source, at FROM quarantine ORDER BY at, id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Quarantined {
+                id: r.get(0)?,
+                reason: r.get(1)?,
+                source: r.get(2)?,
+                at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Loads, checks and validates every stored document (`outpost
+    /// doctor`); quarantines those that fail. Returns how many it newly
+    /// quarantined.
+    pub fn check_documents(&mut self) -> Result<usize, StoreError> {
+        let ids: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id FROM docs WHERE id NOT IN (SELECT id FROM quarantine)")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut found = 0;
+        for id in ids {
+            let verdict = load_doc(&self.conn, &id).and_then(|mut am| {
+                untrusted::check(&mut am, &[]).map_err(|source| StoreError::Load {
+                    id: id.clone(),
+                    source,
+                })?;
+                Record::from_fields(&read_snapshot(&id, &am)?.fields)?;
+                Ok(())
+            });
+            let reason = match verdict {
+                Ok(()) => continue,
+                Err(StoreError::Load { source, .. }) => source.to_string(),
+                Err(e) => e.to_string(),
+            };
+            quarantine(&self.conn, &id, &reason, FROM_STORE, None)?;
+            found += 1;
+        }
+        Ok(found)
+    }
+
+    /// Tries a quarantined record again (after its cause was fixed: an
+    /// upgrade, a restored copy). A copy here that now loads and validates
+    /// is back in use and pending; a refused copy of the hub's is fetched
+    /// again at the next sync (the pull cursor starts over: merging what
+    /// is already here is a no-op). Errs, still quarantined, while it
+    /// fails.
+    pub fn quarantine_retry(&mut self, id: &str) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, Option<Vec<u8>>)> = tx
+            .query_row(
+                "SELECT source, doc FROM quarantine WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((source, kept)) = row else {
+            return Err(StoreError::NotQuarantined(id.to_string()));
+        };
+        let still = |tx: &Connection, reason: String| -> Result<(), StoreError> {
+            quarantine(tx, id, &reason, &source, kept.as_deref())?;
+            Err(StoreError::StillQuarantined {
+                id: id.to_string(),
+                reason,
+            })
+        };
+        if source == FROM_STORE {
+            let checked = load_doc(&tx, id).and_then(|mut am| {
+                untrusted::check(&mut am, &[]).map_err(|source| StoreError::Load {
+                    id: id.to_string(),
+                    source,
+                })?;
+                let snapshot = read_snapshot(id, &am)?;
+                let record = Record::from_fields(&snapshot.fields)?;
+                Ok((record, conflicts_json(&snapshot)))
+            });
+            let (record, conflicts) = match checked {
+                Ok(ok) => ok,
+                Err(StoreError::Load { source, .. }) => {
+                    let r = still(&tx, source.to_string());
+                    tx.commit()?;
+                    return r;
+                }
+                Err(e) => {
+                    let r = still(&tx, e.to_string());
+                    tx.commit()?;
+                    return r;
+                }
+            };
+            write_projection(&tx, &record, &conflicts)?;
+            let seq = next_seq(&tx)? + 1;
+            tx.execute(
+                "UPDATE docs SET pending = 1, synced_heads = NULL, seq = ?2 WHERE id = ?1",
+                params![id, seq],
+            )?;
+            set_seq(&tx, seq)?;
+        } else {
+            if let Some(bytes) = &kept
+                && let Err(refusal) = untrusted::load_checked(bytes)
+            {
+                let r = still(&tx, refusal.to_string());
+                tx.commit()?;
+                return r;
+            }
+            tx.execute(
+                "DELETE FROM meta WHERE key IN (?1, ?2)",
+                params![META_PULL_CURSOR, META_FEED_EPOCH],
+            )?;
+        }
+        tx.execute("DELETE FROM quarantine WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Erases a quarantined record on this laptop only: the hub and other
+    /// laptops keep theirs (`outpost delete` erases everywhere). An
+    /// acknowledged tombstone keeps the refused copy from coming back.
+    pub fn quarantine_erase(&mut self, id: &str) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if tx.execute("DELETE FROM quarantine WHERE id = ?1", [id])? == 0 {
+            return Err(StoreError::NotQuarantined(id.to_string()));
+        }
+        tx.execute("DELETE FROM docs WHERE id = ?1", [id])?;
+        tx.execute("DELETE FROM records WHERE id = ?1", [id])?;
+        let seq = next_seq(&tx)? + 1;
+        tx.execute(
+            "INSERT INTO tombstones(id, deleted_at, pending, seq) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 0, ?2)
+             ON CONFLICT(id) DO NOTHING",
+            params![id, seq],
+        )?;
+        set_seq(&tx, seq)?;
+        tx.commit()?;
+        self.checkpoint()?;
         Ok(())
     }
 
@@ -1000,6 +1208,11 @@ impl Store {
                     erased_any = true;
                 }
                 FeedMerge::Skip => {}
+                FeedMerge::Quarantine {
+                    reason,
+                    source,
+                    keep,
+                } => quarantine(&tx, &id, &reason, source, keep.as_deref())?,
                 FeedMerge::New { heads, projection } => {
                     let FeedBody::Doc { data, .. } = &item.body else {
                         unreachable!("only a document merges as new")
@@ -1083,6 +1296,13 @@ type Projection = Result<(Record, serde_json::Map<String, Value>), String>;
 /// The outcome of merging one feed item, ready to write.
 enum FeedMerge {
     Erase,
+    /// Refused (it does not load, is out of bounds, carries personal data
+    /// or does not validate): kept aside, the rest of the page goes on.
+    Quarantine {
+        reason: String,
+        source: &'static str,
+        keep: Option<Vec<u8>>,
+    },
     /// Erased here; our tombstone reaches the hub next push.
     Skip,
     New {
@@ -1102,35 +1322,62 @@ enum FeedMerge {
 /// `sync::apply_feed_item`) and projects the result. Pure CPU work.
 fn merge_feed_item(item: &FeedItem, held: &Held) -> Result<FeedMerge, StoreError> {
     let id = item.id.to_string();
-    let load_err = |source| StoreError::Load {
-        id: id.clone(),
-        source,
-    };
     let local = match held {
         Held::Tombstone => sync::LocalHeld::Erased,
-        Held::Doc(bytes) => {
-            sync::LocalHeld::Doc(Box::new(untrusted::load(bytes).map_err(load_err)?))
-        }
+        Held::Doc(bytes) => match untrusted::load(bytes) {
+            Ok(am) => sync::LocalHeld::Doc(Box::new(am)),
+            Err(refusal) => {
+                return Ok(FeedMerge::Quarantine {
+                    reason: refusal.to_string(),
+                    source: FROM_STORE,
+                    keep: None,
+                });
+            }
+        },
         Held::Nothing => sync::LocalHeld::Nothing,
     };
-    let applied = sync::apply_feed_item(item, local).map_err(load_err)?;
     let acked = match &item.body {
         FeedBody::Doc { heads, .. } => heads.clone(),
         FeedBody::Erased => Heads::default(),
     };
+    let refused = |reason: String, keep: Option<&[u8]>| FeedMerge::Quarantine {
+        reason,
+        source: FROM_PULL,
+        keep: keep.map(<[u8]>::to_vec),
+    };
+    let applied = match sync::apply_feed_item(item, local) {
+        Ok(applied) => applied,
+        Err(refusal) => {
+            let keep = match &item.body {
+                FeedBody::Doc { data, .. } => keepable(&refusal, data),
+                FeedBody::Erased => None,
+            };
+            return Ok(refused(refusal.to_string(), keep));
+        }
+    };
+    let data = match &item.body {
+        FeedBody::Doc { data, .. } => Some(data.as_slice()),
+        FeedBody::Erased => None,
+    };
     Ok(match applied {
         sync::FeedApply::Erase => FeedMerge::Erase,
         sync::FeedApply::Skip => FeedMerge::Skip,
-        sync::FeedApply::New { am } => FeedMerge::New {
-            heads: acked,
-            projection: projection_of(&id, &am)?,
+        sync::FeedApply::New { am } => match projection_of(&id, &am)? {
+            Ok(projection) => FeedMerge::New {
+                heads: acked,
+                projection: Ok(projection),
+            },
+            Err(e) => refused(format!("the record does not validate: {e}"), data),
         },
-        sync::FeedApply::Merged { mut am, pending } => FeedMerge::Merged {
-            projection: projection_of(&id, &am)?,
-            bytes: am.save(),
-            heads: encode_heads(&am.get_heads()),
-            acked,
-            pending,
+        sync::FeedApply::Merged { mut am, pending } => match projection_of(&id, &am)? {
+            Ok(projection) => FeedMerge::Merged {
+                projection: Ok(projection),
+                bytes: am.save(),
+                heads: encode_heads(&am.get_heads()),
+                acked,
+                pending,
+            },
+            Err(e) => refused(format!("the merged record does not validate: {e}"), data),
         },
     })
 }
@@ -1187,6 +1434,8 @@ fn project_only(conn: &Connection, id: &str, am: &AutoCommit) -> Result<(), Stor
 /// acknowledged tombstone.
 fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM docs WHERE id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM quarantine WHERE id = ?1")?
         .execute([id])?;
     conn.prepare_cached("DELETE FROM records WHERE id = ?1")?
         .execute([id])?;
