@@ -368,7 +368,7 @@ mod tests {
         course.insert("note".into(), json!("kursanteckning"));
         course.insert(
             "sessions".into(),
-            json!([{"id": "s1", "date": "2025-03-04", "time": "13:00", "minutes": 90,
+            json!([{"id": fixtures::uuid_for("s1"), "date": "2025-03-04", "time": "13:00", "minutes": 90,
                     "participants": 6, "instructor": "CD", "note": "bra"}]),
         );
         vec![visit, fixtures::with(course, [])]
