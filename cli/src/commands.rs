@@ -563,8 +563,16 @@ fn doctor(ctx: &Ctx) -> Result<()> {
     let mut findings = Vec::new();
     let settings = ctx.settings();
     findings.push(match &settings {
-        Ok(_) => finding("config", true, "config.toml and OUTPOST_* settings read".into()),
-        Err(e) => finding("config", false, format!("{e:#}; fix the file or the variable")),
+        Ok(_) => finding(
+            "config",
+            true,
+            "config.toml and OUTPOST_* settings read".into(),
+        ),
+        Err(e) => finding(
+            "config",
+            false,
+            format!("{e:#}; fix the file or the variable"),
+        ),
     });
     let mut store = ctx.open()?;
     let integrity: String = store
@@ -597,13 +605,11 @@ fn doctor(ctx: &Ctx) -> Result<()> {
     if let Ok(settings) = &settings {
         if let Some(path) = &settings.catalogue_file {
             let text = std::fs::read_to_string(path);
-            let checked = text
-                .map_err(anyhow::Error::from)
-                .and_then(|t| {
-                    outpost_proto::catalogue::Catalogue::builtin()
-                        .with_overrides(&t, &path.display().to_string())
-                        .map_err(anyhow::Error::from)
-                });
+            let checked = text.map_err(anyhow::Error::from).and_then(|t| {
+                outpost_proto::catalogue::Catalogue::builtin()
+                    .with_overrides(&t, &path.display().to_string())
+                    .map_err(anyhow::Error::from)
+            });
             findings.push(match checked {
                 Ok(_) => finding("catalogue", true, format!("{} reads", path.display())),
                 Err(e) => finding("catalogue", false, format!("{e:#}; fix the file")),
@@ -628,10 +634,17 @@ fn doctor(ctx: &Ctx) -> Result<()> {
     }
     let all_ok = findings.iter().all(|f| f["ok"] == json!(true));
     if ctx.json {
-        outln!("{}", serde_json::to_string_pretty(&json!({"ok": all_ok, "checks": findings}))?);
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"ok": all_ok, "checks": findings}))?
+        );
     } else {
         for f in &findings {
-            let mark = if f["ok"] == json!(true) { "ok  " } else { "FIX " };
+            let mark = if f["ok"] == json!(true) {
+                "ok  "
+            } else {
+                "FIX "
+            };
             outln!(
                 "{mark}{}: {}",
                 f["check"].as_str().unwrap_or(""),

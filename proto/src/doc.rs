@@ -343,7 +343,13 @@ mod tests {
     #[test]
     fn one_record_created_on_two_replicas_merges_without_hiding_sessions() {
         let now = chrono::DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
-        let mut f = new_record_fields(Kind::Course, "mjolby", "d1e5c0de-0000-4000-8000-000000000001", now, uuid::Uuid::new_v4());
+        let mut f = new_record_fields(
+            Kind::Course,
+            "mjolby",
+            "d1e5c0de-0000-4000-8000-000000000001",
+            now,
+            uuid::Uuid::new_v4(),
+        );
         f.insert("site".into(), json!("Mjölby bibliotek"));
         f.insert("staff".into(), json!("AB"));
         f.insert("title".into(), json!("Nybörjarkurs"));

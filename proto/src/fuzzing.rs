@@ -106,4 +106,3 @@ pub fn catalogue_toml(data: &[u8]) {
         let _ = catalogue::Catalogue::builtin().with_overrides(text, "fuzz.toml");
     }
 }
-

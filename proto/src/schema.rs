@@ -710,7 +710,10 @@ fn check(def: &FieldDef, fields: &Fields, errs: &mut ValidationErrors) -> Option
         Shape::Date => text_or_null!(32, false, |s| match parse_date(&s) {
             // A shape check, never against a clock: any day of this
             // century is a date someone may record.
-            Ok(d) if !(FIRST_DATE..=LAST_DATE).contains(&d.format("%Y-%m-%d").to_string().as_str()) => {
+            Ok(d)
+                if !(FIRST_DATE..=LAST_DATE)
+                    .contains(&d.format("%Y-%m-%d").to_string().as_str()) =>
+            {
                 errs.push(name, "must be a day between 2000-01-01 and 2099-12-31");
                 None
             }

@@ -112,7 +112,11 @@ fn write_seeds() {
     write(
         "push_body",
         "edit",
-        &push(vec![sync::prepare_push(visit.id, &mut edited, Some(&acked))]),
+        &push(vec![sync::prepare_push(
+            visit.id,
+            &mut edited,
+            Some(&acked),
+        )]),
     );
     let item = |id, am: &mut AutoCommit| FeedItem {
         id,
@@ -138,9 +142,15 @@ fn write_seeds() {
     write("pull_body", "page", &sync::encode_body(&pull).unwrap());
 
     for (name, text) in [
-        ("note", "Besökaren behövde hjälp med BankID 2025-03-04 kl 10:30, 1 250 kr"),
+        (
+            "note",
+            "Besökaren behövde hjälp med BankID 2025-03-04 kl 10:30, 1 250 kr",
+        ),
         ("pnr", "pnr 19811218-9876 och 070-123 45 67"),
-        ("evasion", "1981\u{200D}1218 9876 anna\u{FF20}example\u{FF0E}se"),
+        (
+            "evasion",
+            "1981\u{200D}1218 9876 anna\u{FF20}example\u{FF0E}se",
+        ),
         ("card", "4111 1111 1111 1111"),
         ("digits", "१९८११२१८-९८७६ 𝟏𝟗𝟖"),
     ] {
@@ -165,6 +175,9 @@ fn write_seeds() {
         fixtures::DEVICE
     ));
     write("import_rows", "visit-csv", csv.as_bytes());
-    let jsonl = serde_json::to_string(&visit).unwrap() + "\n" + &serde_json::to_string(&course).unwrap() + "\n";
+    let jsonl = serde_json::to_string(&visit).unwrap()
+        + "\n"
+        + &serde_json::to_string(&course).unwrap()
+        + "\n";
     write("import_rows", "records-jsonl", jsonl.as_bytes());
 }

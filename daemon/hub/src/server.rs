@@ -255,7 +255,10 @@ async fn health(State(store): State<Shared>) -> Result<&'static str, ApiError> {
     blocking(move || store.health()).await.map_err(|e| {
         ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("the hub cannot write: {}; check the disk and the hub's log", e.1),
+            format!(
+                "the hub cannot write: {}; check the disk and the hub's log",
+                e.1
+            ),
         )
     })?;
     Ok("ok")

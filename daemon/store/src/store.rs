@@ -28,11 +28,11 @@ use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
 use outpost_proto::schema::{self, Scope};
-use outpost_proto::untrusted::{self, Refusal};
 use outpost_proto::sync::{
     self, DocPush, FailureKind, FeedBody, FeedItem, Heads, Outcome, PullResponse, PushOutcome,
     PushResponse,
 };
+use outpost_proto::untrusted::{self, Refusal};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use uuid::Uuid;
@@ -309,6 +309,7 @@ impl Store {
         let mut conn = open_conn(&path, true)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(LATER_INDEXES)?;
         let existing: Option<String> = tx
             .query_row("SELECT value FROM meta WHERE key = 'device'", [], |r| {
                 r.get(0)
@@ -1912,7 +1913,7 @@ mod tests {
             if let Some(p) = partner { f.insert("partner".into(), json!(p)); }
             let sessions: Vec<Value> = sessions.into_iter().enumerate().map(|(i, (d, m, p, n))| {
                 let date = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(d as u64);
-                json!({"id": format!("s{i}"), "date": date.to_string(), "minutes": m, "participants": p, "instructor": n})
+                json!({"id": uuid::Uuid::from_u128(i as u128 + 1).to_string(), "date": date.to_string(), "minutes": m, "participants": p, "instructor": n})
             }).collect();
             f.insert("sessions".into(), Value::Array(sessions));
             let rec = Record::from_fields(&f).unwrap();

@@ -32,13 +32,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::doc;
-use crate::untrusted;
 use crate::par::par_map;
 use crate::record::Record;
 use crate::sync::{
     DocPush, DocResult, FeedBody, FeedItem, Heads, PROTOCOL_VERSION, PullRequest, PullResponse,
     PushOutcome, PushRequest, PushResponse, WireError, check_version,
 };
+use crate::untrusted;
 
 pub use storage::{
     Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, StorageError,
