@@ -570,4 +570,144 @@ mod tests {
         assert_eq!(outcome.error_kind, Some(FailureKind::NeedsPerson));
         assert!(outcome.error.unwrap().contains("upgrade"));
     }
+
+    /// Plants `data` in the hub's storage as if another laptop had pushed
+    /// it past an older hub: the laptop's pull is the last line of defence.
+    fn plant_at_hub(s: &Setup, id: uuid::Uuid, data: &[u8], heads: &[automerge::ChangeHash]) {
+        use outpost_proto::hub::{Expect, HubStorage, Put};
+        let record = outpost_proto::fixtures::visit("mjolby");
+        let heads = outpost_proto::sync::Heads::from_hashes(heads);
+        s.hub
+            .put(
+                "mjolby",
+                &[Put {
+                    id,
+                    expect: Expect::Absent,
+                    data,
+                    heads: &heads,
+                    origin: "another-laptop",
+                    record: &record,
+                    received_at: Utc::now(),
+                }],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn a_pulled_record_with_a_personnummer_in_its_history_is_quarantined_and_the_rest_applies() {
+        use automerge::transaction::Transactable;
+        let mut s = setup();
+        let good = outpost_proto::fixtures::visit("mjolby");
+        let mut good_doc = outpost_proto::doc::create(&good, automerge::ActorId::random()).unwrap();
+        plant_at_hub(&s, good.id, &good_doc.save(), &good_doc.get_heads());
+        let bad = outpost_proto::fixtures::visit("mjolby");
+        let mut am = outpost_proto::doc::create(&bad, automerge::ActorId::random()).unwrap();
+        am.put(automerge::ROOT, "note", "19121212-1212").unwrap();
+        am.commit();
+        am.put(automerge::ROOT, "note", "kort").unwrap();
+        am.commit();
+        plant_at_hub(&s, bad.id, &am.save(), &am.get_heads());
+
+        let transport = hub_transport(&s);
+        let outcome = crate::sync::run(
+            &mut s.laptop,
+            &transport,
+            SyncOptions::default(),
+            now(),
+            |_| {},
+        )
+        .unwrap();
+        assert!(outcome.complete(), "{outcome:?}");
+        assert!(s.laptop.get(&good.id.to_string()).unwrap().is_some());
+        assert!(s.laptop.get(&bad.id.to_string()).unwrap().is_none());
+        let q = s.laptop.quarantined().unwrap();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!(q[0].id, bad.id.to_string());
+        assert!(q[0].reason.contains("history"), "{q:?}");
+        // Refused bytes are written nowhere: not even kept for a retry.
+        let kept: Option<Vec<u8>> = s
+            .laptop
+            .connection()
+            .query_row("SELECT doc FROM quarantine", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, None);
+    }
+
+    #[test]
+    fn a_damaged_record_is_quarantined_while_the_rest_syncs_then_retry_after_a_fix() {
+        let mut s = setup();
+        let ids: Vec<String> = (0..3)
+            .map(|i| add_visit(&mut s.laptop, &format!("visit {i}")))
+            .collect();
+        let transport = hub_transport(&s);
+        let sync = |s: &mut Setup| {
+            crate::sync::run(
+                &mut s.laptop,
+                &transport,
+                SyncOptions::default(),
+                now(),
+                |_| {},
+            )
+            .unwrap()
+        };
+        assert!(sync(&mut s).complete());
+        // Both edited; then the first one's stored bytes get damaged.
+        for id in &ids[..2] {
+            let mut patch = outpost_proto::Fields::new();
+            patch.insert("minutes".into(), json!(45));
+            s.laptop.edit(id, &patch, now()).unwrap();
+        }
+        let original: Vec<u8> = s
+            .laptop
+            .connection()
+            .query_row("SELECT doc FROM docs WHERE id = ?1", [&ids[0]], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        s.laptop
+            .connection()
+            .execute(
+                "UPDATE docs SET doc = x'856f4a83deadbeef' WHERE id = ?1",
+                [&ids[0]],
+            )
+            .unwrap();
+
+        let outcome = sync(&mut s);
+        assert!(outcome.error.is_none(), "{outcome:?}");
+        let q = s.laptop.quarantined().unwrap();
+        assert_eq!(
+            q.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+            [ids[0].as_str()]
+        );
+        assert_eq!(q[0].source, "store");
+        // The other edit reached the hub; the damaged record is not erased
+        // there.
+        let hub = s.hub.clone();
+        let hub_minutes = |id: &str| {
+            let docs = hub.docs("mjolby");
+            let d = &docs[&id.parse::<uuid::Uuid>().unwrap()];
+            let am = automerge::AutoCommit::load(&d.data).unwrap();
+            outpost_proto::doc::read(&am).unwrap().fields["minutes"].clone()
+        };
+        assert_eq!(hub_minutes(&ids[1]), json!(45));
+        assert_eq!(hub_minutes(&ids[0]), json!(30));
+
+        // Still damaged: retry says so and keeps it aside.
+        assert!(matches!(
+            s.laptop.quarantine_retry(&ids[0]),
+            Err(crate::store::StoreError::StillQuarantined { .. })
+        ));
+        // The fix (a restored copy), then retry: back in use, and it syncs.
+        s.laptop
+            .connection()
+            .execute(
+                "UPDATE docs SET doc = ?2 WHERE id = ?1",
+                rusqlite::params![ids[0], original],
+            )
+            .unwrap();
+        s.laptop.quarantine_retry(&ids[0]).unwrap();
+        assert!(s.laptop.quarantined().unwrap().is_empty());
+        assert!(sync(&mut s).complete());
+        assert_eq!(hub_minutes(&ids[0]), json!(45));
+    }
 }
