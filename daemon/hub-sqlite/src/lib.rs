@@ -957,6 +957,40 @@ mod tests {
     use outpost_proto::hub::{self, Peer};
     use outpost_proto::sync::{DocPush, PROTOCOL_VERSION, PullRequest, PushOutcome, PushRequest};
 
+    /// A thread that panics while it holds the writer (and a reader), in
+    /// the middle of a transaction, leaves no poisoned state: writes of
+    /// every org work afterwards and health says so.
+    #[test]
+    fn a_panic_while_a_connection_is_held_poisons_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = SqliteHubStore::open(dir.path()).unwrap();
+        hub.add_org("mjolby", "Mjölby kommun").unwrap();
+        let panicked = std::thread::scope(|s| {
+            s.spawn(|| {
+                let conn = hub.conn().unwrap();
+                let _reader = hub.reader().unwrap();
+                conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO orgs(slug, name, created_at) VALUES ('half', 'x', '2025-01-01T00:00:00Z');")
+                    .unwrap();
+                panic!("a decoder panicked here");
+            })
+            .join()
+            .is_err()
+        });
+        assert!(panicked);
+        assert!(
+            hub.conn.is_poisoned(),
+            "the test must really poison the lock"
+        );
+        HubStore::health(&hub).unwrap();
+        hub.add_org("boxholm", "Boxholms kommun").unwrap();
+        hub.invite("mjolby", Utc::now()).unwrap();
+        let orgs: Vec<String> = hub.orgs().unwrap().into_iter().map(|(s, _)| s).collect();
+        assert!(
+            !orgs.contains(&"half".to_string()),
+            "the open transaction was rolled back"
+        );
+    }
+
     #[test]
     fn an_enrolment_code_works_once_and_expires() {
         let dir = tempfile::tempdir().unwrap();

@@ -695,3 +695,87 @@ fn an_org_admin_cannot_revoke_another_orgs_laptop() {
     revoke(&hub.admin).unwrap();
     assert!(!b.sync().complete(), "revoked by an admin who may");
 }
+
+/// Crafted Automerge bytes: the decoder panics the fuzzer found (kept in
+/// `fuzz/regressions/automerge_doc/`), a checksum-valid document cut in
+/// half and Automerge's magic number followed by junk.
+fn crafted_documents() -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/regressions/automerge_doc");
+    let mut docs: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let rec = outpost_proto::fixtures::visit("mjolby");
+    let mut am = outpost_proto::doc::create(&rec, automerge::ActorId::random()).unwrap();
+    let mut whole = am.save();
+    whole.truncate(whole.len() / 2);
+    docs.push(whole);
+    docs.push(b"\x85\x6f\x4a\x83\xde\xad\xbe\xef\x00\xff\xff\xff\xff\x0f".to_vec());
+    docs
+}
+
+/// Issue 9: one org's laptop pushes crafted documents; each is refused on
+/// its own, the hub's writes go on for every org (a sync of another org,
+/// an admin's invite), and `/v1/health` says so throughout.
+#[test]
+fn a_crafted_document_from_one_org_stops_nothing_for_any_other() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    hub.add_org("boxholm");
+    let a = enrolled(&hub, "mjolby", "A");
+    let b = enrolled(&hub, "boxholm", "B");
+    let http = reqwest::blocking::Client::new();
+    let health = || {
+        http.get(format!("{}/v1/health", hub.url()))
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(health(), 200);
+    for crafted in crafted_documents() {
+        let req = PushRequest {
+            v: PROTOCOL_VERSION,
+            device_time: 0,
+            docs: vec![sync::DocPush {
+                id: uuid::Uuid::new_v4(),
+                heads: sync::Heads::default(),
+                data: crafted,
+                full: true,
+            }],
+            erased: vec![],
+        };
+        let r = http
+            .post(format!("{}{}", hub.url(), sync::PUSH_PATH))
+            .bearer_auth(a.token.clone().unwrap())
+            .body(sync::encode_body(&req).unwrap())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let resp: sync::PushResponse = sync::decode_body(&r.bytes().unwrap()).unwrap();
+        assert!(
+            matches!(resp.results[0].outcome, sync::PushOutcome::Refused { .. }),
+            "{resp:?}"
+        );
+        assert_eq!(health(), 200);
+    }
+    // Another org's sync and an admin's invite: writes work.
+    let visit = b.add_visit("fine");
+    let o = b.sync();
+    assert!(o.complete(), "{o:?}");
+    assert_eq!(hub_ids(&hub, "boxholm"), vec![visit]);
+    let r = http
+        .post(format!("{}/v1/admin/invites", hub.url()))
+        .bearer_auth(&hub.admin)
+        .header("content-type", "application/json")
+        .body(json!({"org": "boxholm"}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The pushing org itself goes on too.
+    a.add_visit("also fine");
+    assert!(a.sync().complete());
+    assert_eq!(health(), 200);
+}
