@@ -441,4 +441,24 @@ mod tests {
             parsed.bad
         );
     }
+
+    /// Issue 9: `device` and session ids have a fixed shape (UUIDs), so a
+    /// personnummer in them is refused like one in a note.
+    #[test]
+    fn personal_data_in_device_and_session_ids_is_refused() {
+        let mut visit = serde_json::to_value(fixtures::visit("mjolby")).unwrap();
+        visit["device"] = json!("19121212-1212");
+        let mut course = serde_json::to_value(fixtures::course("mjolby")).unwrap();
+        course["sessions"][0]["id"] = json!("19121212-1212");
+        let clean = serde_json::to_value(fixtures::visit("mjolby")).unwrap();
+        let text = format!("{visit}\n{course}\n{clean}\n");
+        let parsed = parse_text(&text, ImportFormat::Jsonl, &me(), fixtures::now()).unwrap();
+        assert_eq!(parsed.records.len(), 1, "{:?}", parsed.bad);
+        assert_eq!(parsed.bad.len(), 2, "{:?}", parsed.bad);
+        assert!(parsed.bad[0].problems.iter().any(|p| p.contains("device")), "{:?}", parsed.bad);
+        assert!(parsed.bad[1].problems.iter().any(|p| p.contains("sessions[0].id")), "{:?}", parsed.bad);
+        let all = format!("{:?}", parsed.bad);
+        assert!(!all.contains("1212"), "a refusal echoes the value: {all}");
+    }
+
 }
