@@ -455,10 +455,20 @@ mod tests {
         let parsed = parse_text(&text, ImportFormat::Jsonl, &me(), fixtures::now()).unwrap();
         assert_eq!(parsed.records.len(), 1, "{:?}", parsed.bad);
         assert_eq!(parsed.bad.len(), 2, "{:?}", parsed.bad);
-        assert!(parsed.bad[0].problems.iter().any(|p| p.contains("device")), "{:?}", parsed.bad);
-        assert!(parsed.bad[1].problems.iter().any(|p| p.contains("sessions[0].id")), "{:?}", parsed.bad);
+        assert!(
+            parsed.bad[0].problems.iter().any(|p| p.contains("device")),
+            "{:?}",
+            parsed.bad
+        );
+        assert!(
+            parsed.bad[1]
+                .problems
+                .iter()
+                .any(|p| p.contains("sessions[0].id")),
+            "{:?}",
+            parsed.bad
+        );
         let all = format!("{:?}", parsed.bad);
         assert!(!all.contains("1212"), "a refusal echoes the value: {all}");
     }
-
 }

@@ -251,3 +251,78 @@ fn garbage_and_truncated_bytes_refuse_one_document_and_the_batch_goes_on() {
     ));
     assert!(hub.docs(ORG).contains_key(&good_id));
 }
+
+/// Documents that panic Automerge 0.12's loader: checksum-valid, with a
+/// change's dependency index pointing past the document's changes (made
+/// by hand from a valid two-change record, see `fuzz/README.md`).
+fn panicking_documents() -> Vec<(String, Vec<u8>)> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/automerge_doc");
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.display().to_string(), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty());
+    out
+}
+
+#[test]
+fn a_document_that_panics_automerge_is_refused_on_its_own() {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for (name, bytes) in panicking_documents() {
+        // The bytes really panic Automerge's loader...
+        let raw = std::panic::catch_unwind(|| AutoCommit::load(&bytes));
+        assert!(raw.is_err(), "{name} no longer panics Automerge: {raw:?}");
+        // ...and are one refusal here, at the hub and in a laptop's pull.
+        assert_eq!(
+            untrusted::load(&bytes).err(),
+            Some(Refusal::DecoderPanic),
+            "{name}"
+        );
+        let (_, held) = visit_doc();
+        assert!(untrusted::merge(held, &bytes).is_err(), "{name}");
+        let id = uuid::Uuid::new_v4();
+        let hub = MemStorage::with_orgs(&[ORG]);
+        let (good_id, mut good) = visit_doc();
+        let req = PushRequest {
+            v: PROTOCOL_VERSION,
+            device_time: 0,
+            docs: vec![
+                DocPush {
+                    id,
+                    heads: Heads::default(),
+                    data: bytes.clone(),
+                    full: true,
+                },
+                sync::prepare_push(good_id, &mut good, None),
+            ],
+            erased: vec![],
+        };
+        let resp = hub::push(&hub, &peer(), &req, Utc::now()).unwrap();
+        match &resp.results[0].outcome {
+            PushOutcome::Refused { reason } => assert!(reason.contains("crashed"), "{reason}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        assert!(matches!(
+            resp.results[1].outcome,
+            PushOutcome::Merged { .. }
+        ));
+        let item = FeedItem {
+            id,
+            body: FeedBody::Doc {
+                heads: Heads::default(),
+                data: bytes.clone(),
+            },
+        };
+        assert_eq!(
+            sync::apply_feed_item(&item, LocalHeld::Nothing).err(),
+            Some(Refusal::DecoderPanic)
+        );
+    }
+    std::panic::set_hook(quiet);
+}

@@ -39,7 +39,10 @@ fn a_damaged_record_is_quarantined_listed_and_retried_after_a_fix() {
     let q = status["quarantined"].as_array().unwrap();
     assert_eq!(q.len(), 1, "{status}");
     assert_eq!(q[0]["id"], bad.as_str());
-    assert!(q[0]["reason"].as_str().unwrap().contains("damaged"), "{status}");
+    assert!(
+        q[0]["reason"].as_str().unwrap().contains("damaged"),
+        "{status}"
+    );
     assert!(t.ok(&["status"]).contains(&bad));
     let listed = t.json(&["quarantine", "list", "--json"]);
     assert_eq!(listed[0]["id"], bad.as_str());
@@ -53,7 +56,10 @@ fn a_damaged_record_is_quarantined_listed_and_retried_after_a_fix() {
     // The fix: a restored copy. Retry brings it back.
     set_doc_bytes(&t, &bad, &original);
     t.ok(&["quarantine", "retry", &bad]);
-    assert_eq!(t.json(&["quarantine", "list", "--json"]), serde_json::json!([]));
+    assert_eq!(
+        t.json(&["quarantine", "list", "--json"]),
+        serde_json::json!([])
+    );
     assert!(t.run(&["doctor"]).0.success());
 
     // Erase is local only and names what it does.

@@ -710,4 +710,62 @@ mod tests {
         assert!(sync(&mut s).complete());
         assert_eq!(hub_minutes(&ids[0]), json!(45));
     }
+
+    /// Issue 9: bytes that panic Automerge's loader (see
+    /// `fuzz/regressions/automerge_doc`), in a pull and in the store: each
+    /// time that record is quarantined and everything else syncs.
+    #[test]
+    fn a_document_that_panics_automerge_is_quarantined_in_a_pull_and_in_the_store() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/automerge_doc");
+        let crafted = std::fs::read(dir.join("deps-index-out-of-range")).unwrap();
+        let mut s = setup();
+        // In a pull, beside a good record.
+        let bad = uuid::Uuid::new_v4();
+        plant_at_hub(&s, bad, &crafted, &[]);
+        let good = add_visit(&mut s.laptop, "fine");
+        let transport = hub_transport(&s);
+        let sync = |s: &mut Setup| {
+            crate::sync::run(
+                &mut s.laptop,
+                &transport,
+                SyncOptions::default(),
+                now(),
+                |_| {},
+            )
+            .unwrap()
+        };
+        let outcome = sync(&mut s);
+        assert!(outcome.error.is_none(), "{outcome:?}");
+        assert!(hub_ids(&s.hub).contains(&good));
+        let q = s.laptop.quarantined().unwrap();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!(q[0].id, bad.to_string());
+        assert!(q[0].reason.contains("crashed"), "{q:?}");
+
+        // In the store: the same bytes as a synced record's document.
+        let mine = add_visit(&mut s.laptop, "also fine");
+        assert!(sync(&mut s).error.is_none());
+        let mut patch = outpost_proto::Fields::new();
+        patch.insert("minutes".into(), json!(45));
+        s.laptop.edit(&mine, &patch, now()).unwrap();
+        let other = add_visit(&mut s.laptop, "and this one");
+        s.laptop
+            .connection()
+            .execute(
+                "UPDATE docs SET doc = ?2 WHERE id = ?1",
+                rusqlite::params![mine, crafted],
+            )
+            .unwrap();
+        let outcome = sync(&mut s);
+        assert!(outcome.error.is_none(), "{outcome:?}");
+        assert!(hub_ids(&s.hub).contains(&other));
+        let q = s.laptop.quarantined().unwrap();
+        assert!(
+            q.iter().any(|q| q.id == mine && q.source == "store"),
+            "{q:?}"
+        );
+        // Reading the store stays up too.
+        assert!(s.laptop.get(&other).unwrap().is_some());
+    }
 }
