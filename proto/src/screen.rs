@@ -354,10 +354,11 @@ fn find_grouped(text: &str) -> Option<(usize, SensitiveKind)> {
             .chars()
             .next()
             .is_some_and(|c| c.is_alphanumeric() || c == '_');
-        if !glued_before && !glued_after {
-            if let Some(found) = judge_groups(b, &groups, &seps) {
-                return Some(found);
-            }
+        if !glued_before
+            && !glued_after
+            && let Some(found) = judge_groups(b, &groups, &seps)
+        {
+            return Some(found);
         }
         i = pos.max(i + 1);
     }
@@ -427,7 +428,7 @@ fn luhn_valid(digits: &[u8]) -> bool {
             p / 10 + p % 10
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Digits counted before giving up on a candidate: the longest acceptable
