@@ -17,6 +17,10 @@
 //!   `+` or a parenthesised area code, digit groups joined by single spaces,
 //!   hyphens or parentheses, and at least 8 digits in all.
 //! - E-mail addresses (`local@domain.tld`).
+//! - Payment card numbers: 13–19 digits passing the Luhn check, grouped
+//!   or not.
+//! - Identity and card numbers with spaces, dots or dashes between any of
+//!   their digit groups (`19811218 9876`, `19 81 12 18 98 76`).
 //!
 //! A refusal names the field and the kind of data, never the value, so the
 //! error message itself cannot leak into logs or sync error reports.
@@ -47,10 +51,19 @@
 //!   `01.02.2024` out.
 //! - `@handles`, `@` on its own and "name at domain" are not e-mail.
 //!
-//! Arabic-Indic and full-width digits, non-breaking and thin spaces and
-//! typographic dashes are folded to their ASCII forms first, since text
-//! pasted from phones and web pages uses them and an identity number is no
-//! less identifying in another script.
+//! - Grouped digits: an amount grouped in thousands (`1 804 865 887 kr`) is
+//!   never read as one, and a written date followed by a space ends the
+//!   number (`2025-03-04 1030` is a date and a time); an organisation
+//!   number (`212000-0613`) has no valid month, so it passes.
+//!
+//! Text is read as people see it first ([`normalise`]): Unicode NFKC
+//! (full-width and mathematical digits and letters, `＠`, `．`),
+//! Default_Ignorable code points removed (zero-width joiners, invisible
+//! separators, the combining grapheme joiner), every Unicode decimal digit
+//! read as ASCII (Arabic-Indic, Devanagari, ...), spaces and dashes of any
+//! kind as ` ` and `-`. Text pasted from phones and web pages uses them,
+//! an evader uses them on purpose, and an identity number is no less
+//! identifying in another script.
 
 use std::borrow::Cow;
 use std::fmt;
