@@ -1073,10 +1073,10 @@ impl Store {
 
     /// Tries a quarantined record again (after its cause was fixed: an
     /// upgrade, a restored copy). A copy here that now loads and validates
-    /// is back in use and pending; a refused copy of the hub's is fetched
-    /// again at the next sync (the pull cursor starts over: merging what
-    /// is already here is a no-op). Errs, still quarantined, while it
-    /// fails.
+    /// is back in use and pending (errs, still quarantined, while it fails
+    /// to); a refused copy of the hub's is fetched again at the next sync
+    /// (the pull cursor starts over: merging what is already here is a
+    /// no-op), which quarantines it again if the cause remains.
     pub fn quarantine_retry(&mut self, id: &str) -> Result<(), StoreError> {
         let tx = self
             .conn
@@ -1129,17 +1129,11 @@ impl Store {
             )?;
             set_seq(&tx, seq)?;
         } else {
-            if let Some(bytes) = &kept
-                && let Err(refusal) = untrusted::load_checked(bytes)
-            {
-                let r = still(&tx, refusal.to_string());
-                tx.commit()?;
-                return r;
-            }
-            tx.execute(
-                "DELETE FROM meta WHERE key IN (?1, ?2)",
-                params![META_PULL_CURSOR, META_FEED_EPOCH],
-            )?;
+            // The fix is the hub's (a restored copy) or this build's (an
+            // upgrade): the next sync fetches the hub's copy again and
+            // decides afresh. Read the org's feed again from the start (same epoch: nothing
+            // is resent); merging what is already here is a no-op.
+            tx.execute("DELETE FROM meta WHERE key = ?1", [META_PULL_CURSOR])?;
         }
         tx.execute("DELETE FROM quarantine WHERE id = ?1", [id])?;
         tx.commit()?;

@@ -768,4 +768,59 @@ mod tests {
         // Reading the store stays up too.
         assert!(s.laptop.get(&other).unwrap().is_some());
     }
+
+    /// A record refused in a pull comes in with `retry` once the hub holds
+    /// a good copy (here: the hub's copy replaced, as an admin's restore
+    /// would); until then a retry quarantines it again at the next sync.
+    #[test]
+    fn a_record_refused_in_a_pull_comes_in_after_retry_once_the_hub_copy_is_fixed() {
+        use outpost_proto::hub::{Expect, HubStorage, Put};
+        let mut s = setup();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/automerge_doc");
+        let crafted = std::fs::read(dir.join("deps-index-out-of-range")).unwrap();
+        let rec = outpost_proto::fixtures::visit("mjolby");
+        plant_at_hub(&s, rec.id, &crafted, &[]);
+        let transport = hub_transport(&s);
+        let sync = |s: &mut Setup| {
+            crate::sync::run(
+                &mut s.laptop,
+                &transport,
+                SyncOptions::default(),
+                now(),
+                |_| {},
+            )
+            .unwrap()
+        };
+        sync(&mut s);
+        let id = rec.id.to_string();
+        assert_eq!(s.laptop.quarantined().unwrap().len(), 1);
+        // Retried while the hub still holds the bad copy: back aside.
+        s.laptop.quarantine_retry(&id).unwrap();
+        sync(&mut s);
+        assert_eq!(s.laptop.quarantined().unwrap().len(), 1);
+        // The hub's copy is replaced by a good one.
+        let mut am = outpost_proto::doc::create(&rec, automerge::ActorId::random()).unwrap();
+        let heads = outpost_proto::sync::Heads::from_hashes(&am.get_heads());
+        let held = s.hub.get("mjolby", &[rec.id]).unwrap().remove(0);
+        s.hub
+            .put(
+                "mjolby",
+                &[Put {
+                    id: rec.id,
+                    expect: held.expect(),
+                    data: &am.save(),
+                    heads: &heads,
+                    origin: "another-laptop",
+                    record: &rec,
+                    received_at: Utc::now(),
+                }],
+            )
+            .unwrap();
+        assert!(!matches!(held.expect(), Expect::Absent));
+        s.laptop.quarantine_retry(&id).unwrap();
+        assert!(sync(&mut s).complete());
+        assert!(s.laptop.quarantined().unwrap().is_empty());
+        assert!(s.laptop.get(&id).unwrap().is_some());
+    }
 }
