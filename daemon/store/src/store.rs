@@ -943,7 +943,9 @@ impl Store {
                     set_seq(&tx, seq)?;
                 }
                 PushOutcome::Erased => {
-                    erase_local(&tx, &id)?;
+                    let seq = next_seq(&tx)? + 1;
+                    erase_local(&tx, &id, seq)?;
+                    set_seq(&tx, seq)?;
                     erased_any = true;
                 }
                 PushOutcome::Refused { .. } => {}
@@ -987,6 +989,12 @@ impl Store {
             None
         };
         let mut erased_any = false;
+        // The change counter is read once and written once per page: this
+        // transaction is the store's only writer, so a local count is
+        // exact. (Read and written per stored document it cost two
+        // statements on `meta` for every record a fresh laptop pulls.)
+        let start_seq = next_seq(&tx)?;
+        let mut seq = start_seq;
         for item in &resp.items {
             let merged = match merged_ahead.as_mut().and_then(Iterator::next) {
                 Some(merged) => merged,
@@ -995,7 +1003,8 @@ impl Store {
             let id = item.id.to_string();
             match merged? {
                 FeedMerge::Erase => {
-                    erase_local(&tx, &id)?;
+                    seq += 1;
+                    erase_local(&tx, &id, seq)?;
                     erased_any = true;
                 }
                 FeedMerge::Skip => {}
@@ -1004,12 +1013,11 @@ impl Store {
                         unreachable!("only a document merges as new")
                     };
                     // Store the hub's bytes as they are: already `save()` form.
-                    let seq = next_seq(&tx)? + 1;
+                    seq += 1;
                     tx.prepare_cached(
                         "INSERT INTO docs(id, doc, heads, synced_heads, pending, seq) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
                     )?
                     .execute(params![id, data, heads.0, heads.0, seq])?;
-                    set_seq(&tx, seq)?;
                     write_checked_projection(&tx, &id, projection)?;
                 }
                 FeedMerge::Merged {
@@ -1026,6 +1034,9 @@ impl Store {
                     write_checked_projection(&tx, &id, projection)?;
                 }
             }
+        }
+        if seq != start_seq {
+            set_seq(&tx, seq)?;
         }
         let set_meta = |key: &str, value: String| {
             tx.prepare_cached(
@@ -1183,13 +1194,13 @@ fn project_only(conn: &Connection, id: &str, am: &AutoCommit) -> Result<(), Stor
 }
 
 /// Erasure that came from elsewhere: drop document and projection, keep an
-/// acknowledged tombstone.
-fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
+/// acknowledged tombstone at change sequence `seq` (the caller counts, and
+/// saves the counter).
+fn erase_local(conn: &Connection, id: &str, seq: i64) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM docs WHERE id = ?1")?
         .execute([id])?;
     conn.prepare_cached("DELETE FROM records WHERE id = ?1")?
         .execute([id])?;
-    let seq = next_seq(conn)? + 1;
     conn.prepare_cached(
         "INSERT INTO tombstones(id, deleted_at, pending, seq) VALUES (?1, ?2, 0, ?3)
          ON CONFLICT(id) DO UPDATE SET pending = 0",
@@ -1199,7 +1210,6 @@ fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
         rfc3339(chrono::Local::now().fixed_offset()),
         seq
     ])?;
-    set_seq(conn, seq)?;
     Ok(())
 }
 
@@ -1231,8 +1241,9 @@ fn rfc3339(t: DateTime<FixedOffset>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-// next_seq/set_seq run once per stored document during a sync, so their
-// statements are cached rather than parsed each time.
+// next_seq/set_seq run for every local change and every push answer that
+// re-queues or erases a document, so their statements are cached rather
+// than parsed each time (a pulled page counts locally, see `apply_pull`).
 fn next_seq(conn: &Connection) -> Result<i64, StoreError> {
     let s: String = conn
         .prepare_cached("SELECT value FROM meta WHERE key = 'seq'")?
