@@ -370,12 +370,17 @@ pub struct EditArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct RangeArgs {
-    /// First day to include, YYYY-MM-DD.
-    #[arg(long)]
+    /// First day to include: YYYY-MM-DD, or YYYY-MM / YYYY for the first day
+    /// of that month or year.
+    #[arg(long, value_name = "DATE")]
     pub from: Option<String>,
-    /// Last day to include, YYYY-MM-DD.
-    #[arg(long)]
+    /// Last day to include: YYYY-MM-DD, or YYYY-MM / YYYY for the last day of
+    /// that month or year.
+    #[arg(long, value_name = "DATE")]
     pub to: Option<String>,
+    /// One calendar year, YYYY (the same as --from YYYY --to YYYY).
+    #[arg(long, value_name = "YYYY", conflicts_with_all = ["from", "to"])]
+    pub year: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -412,8 +417,10 @@ pub struct ExportArgs {
 pub struct StatsArgs {
     #[command(flatten)]
     pub range: RangeArgs,
-    /// Group by site, month, service or agency.
-    #[arg(long)]
+    /// Group by one or more of: site, year, quarter, month, week, service,
+    /// agency, channel, category, outcome, age_band, language, assistive,
+    /// partner, staff (comma-separated, e.g. `site,month`).
+    #[arg(long, value_name = "DIMENSIONS")]
     pub by: Option<String>,
 }
 

@@ -9,7 +9,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use outpost_proto::Record;
 use outpost_proto::catalogue::{AgencyScope, Catalogue};
 use outpost_proto::fields::Fields;
-use outpost_proto::record::{Kind, parse_date};
+use outpost_proto::record::Kind;
 use outpost_proto::stats::{Grouping, StatsBuilder};
 use outpost_store::config::{Paths, Settings};
 use outpost_store::export::{self, ExportOptions, Format};
@@ -233,18 +233,8 @@ fn parse_kind(kind: Option<&str>) -> Result<Option<Kind>> {
 }
 
 fn parse_range(r: &RangeArgs) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
-    let parse = |flag: &str, v: &Option<String>| -> Result<Option<NaiveDate>> {
-        v.as_deref()
-            .map(|s| parse_date(s).map_err(|m| anyhow!("--{flag}: {m}")))
-            .transpose()
-    };
-    let (from, to) = (parse("from", &r.from)?, parse("to", &r.to)?);
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        bail!("--from {f} is after --to {t}; swap them");
-    }
-    Ok((from, to))
+    outpost_proto::filter::parse_range(r.year.as_deref(), r.from.as_deref(), r.to.as_deref())
+        .map_err(|m| anyhow!(m))
 }
 
 fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
@@ -465,10 +455,10 @@ fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
 fn print_stats(ctx: &Ctx, a: &StatsArgs, feed: &mut Feed<'_>) -> Result<()> {
     let catalogue = ctx.catalogue()?;
     let (from, to) = parse_range(&a.range)?;
-    let by =
-        a.by.as_deref()
-            .map(|b| b.parse::<Grouping>().map_err(|m| anyhow!("--by: {m}")))
-            .transpose()?;
+    let by = match a.by.as_deref() {
+        Some(b) => Grouping::parse_list(b).map_err(|m| anyhow!("--by: {m}"))?,
+        None => Vec::new(),
+    };
     let mut builder = StatsBuilder::new(&catalogue, from, to, by);
     feed(&mut |r| {
         builder.add(&r);
