@@ -67,6 +67,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Counts for reporting.
     Stats(StatsArgs),
+    /// Write the annual report for a year as one self-contained .html file
+    /// (charts and tables, printable).
+    Report(ReportArgs),
     /// Import records from CSV or JSONL (the export formats); all or nothing
     /// unless --skip-invalid.
     Import(ImportArgs),
@@ -135,6 +138,8 @@ pub enum AdminCommand {
     Export(AdminExportArgs),
     /// Statistics over the merged records of every laptop.
     Stats(AdminStatsArgs),
+    /// The annual report over the merged records of an organisation.
+    Report(AdminReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,6 +162,28 @@ pub struct AdminExportArgs {
     /// Only this organisation.
     #[arg(long)]
     pub org: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The year to report, YYYY.
+    #[arg(long, value_name = "YYYY")]
+    pub year: i32,
+    /// The report file to write; .html.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Language of labels and number formats: sv (default) or en.
+    #[arg(long, default_value = "sv")]
+    pub lang: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminReportArgs {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// The organisation to report on.
+    #[arg(long)]
+    pub org: String,
 }
 
 #[derive(Debug, Args)]

@@ -314,6 +314,68 @@ fn stats_by_site_and_month_agree_with_a_plain_count_over_the_export() {
         .sum();
     assert_eq!(t["course_participants"], json!(largest));
     assert_eq!(t["people_reached"], json!(visits + largest));
+
+    // The annual report shows the same figures, in Swedish formats, from one
+    // file that loads nothing.
+    let html_path = td.path().join("rapport-2025.html");
+    td.ok(&[
+        "report",
+        "--year",
+        "2025",
+        "-o",
+        html_path.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.contains("Årsrapport 2025 – mjolby"), "{html}");
+    let other: u64 = want.values().map(|p| p.other).sum();
+    let share = format!("{:.1}\u{a0}%", other as f64 * 100.0 / visits as f64).replace('.', ",");
+    assert!(
+        html.contains(&share),
+        "other-agency share {share} in the report"
+    );
+    let swedish = |n: u64| {
+        let d = n.to_string();
+        let mut out = String::new();
+        for (i, c) in d.chars().enumerate() {
+            if i > 0 && (d.len() - i) % 3 == 0 {
+                out.push('\u{a0}');
+            }
+            out.push(c);
+        }
+        out
+    };
+    for (label, n) in [
+        ("Besök", visits),
+        ("Personer nådda (uppskattat)", visits + largest),
+        ("Deltagartillfällen", participations),
+        ("Kursdeltagare (uppskattat)", largest),
+    ] {
+        let cell = format!(
+            "<th scope=\"row\">{label}</th><td class=\"num\">{}</td>",
+            swedish(n)
+        );
+        assert!(html.contains(&cell), "{cell} in the report's summary");
+    }
+    for banned in ["<script", "src=", "href=", "@import", "url("] {
+        assert!(
+            !html.contains(banned),
+            "the report must load nothing: {banned}"
+        );
+    }
+    let en_path = td.path().join("report-2025.html");
+    td.ok(&[
+        "report",
+        "--year",
+        "2025",
+        "--lang",
+        "en",
+        "-o",
+        en_path.to_str().unwrap(),
+    ]);
+    let en = std::fs::read_to_string(&en_path).unwrap();
+    assert!(en.contains("Annual report 2025") && en.contains(r#"lang="en""#));
+    let err = td.fails(&["report", "--year", "2025", "-o", "r.pdf"]);
+    assert!(err.contains(".html"), "{err}");
 }
 
 #[test]
