@@ -337,7 +337,7 @@ fn stats_by_site_and_month_agree_with_a_plain_count_over_the_export() {
         let d = n.to_string();
         let mut out = String::new();
         for (i, c) in d.chars().enumerate() {
-            if i > 0 && (d.len() - i) % 3 == 0 {
+            if i > 0 && (d.len() - i).is_multiple_of(3) {
                 out.push('\u{a0}');
             }
             out.push(c);
