@@ -429,3 +429,80 @@ fn unknown_dimensions_and_mixed_ranges_are_refused_with_the_choices() {
     let err = td.fails(&["stats", "--from", "2025-13"]);
     assert!(err.contains("YYYY-MM"), "{err}");
 }
+
+/// The HTML report as a person sees it: rendered by headless Chromium, with
+/// a screenshot under `target/screenshots/` for review, and the figures read
+/// back from the rendered page's text.
+#[test]
+fn the_html_report_renders_in_chromium() {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!("chromium is needed to render the report; install it with: apt-get install -y chromium chromium-driver")
+        });
+    let td = TestDir::initialised();
+    td.add_visit(&["--service", "BankID", "--date", "2025-03-04"]);
+    td.add_visit(&["--service", "Skola", "--date", "2025-05-04"]);
+    let course = td.add_course("Nybörjarkurs internet", &["--partner", "Medborgarskolan"]);
+    td.add_session(&course, "2025-03-10", 90, 8);
+    td.add_session(&course, "2025-03-17", 90, 9);
+    let html = td.path().join("rapport.html");
+    td.ok(&["report", "--year", "2025", "-o", html.to_str().unwrap()]);
+
+    let shots = outpost_tests::outpost_bin()
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("the target directory")
+        .join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let png = shots.join("report-2025-sv.png");
+    let _ = std::fs::remove_file(&png);
+    let url = format!("file://{}", html.display());
+    let profile = td.path().join("chromium-profile");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(chromium)
+            .args(["--headless=new", "--no-sandbox", "--disable-gpu"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .expect("chromium runs");
+        assert!(
+            out.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    run(&[
+        &format!("--screenshot={}", png.display()),
+        "--window-size=1000,2400",
+    ]);
+    let bytes = std::fs::read(&png).expect("chromium wrote the screenshot");
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000,
+        "a real picture of the report, not a blank page ({} bytes)",
+        bytes.len()
+    );
+    let dom = String::from_utf8(run(&["--dump-dom"])).unwrap();
+    assert!(dom.contains("Årsrapport 2025"), "{dom}");
+    // 2 visits + 9 (the course's largest session); 17 participations.
+    assert!(
+        dom.contains(r#"<th scope="row">Personer nådda (uppskattat)</th><td class="num">11</td>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains(r#"<th scope="row">Deltagartillfällen</th><td class="num">17</td>"#),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("50,0"),
+        "one of two visits is another agency's: {dom}"
+    );
+}
