@@ -9,10 +9,11 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use outpost_proto::Record;
 use outpost_proto::catalogue::{AgencyScope, Catalogue};
 use outpost_proto::fields::Fields;
-use outpost_proto::record::{Kind, parse_date};
+use outpost_proto::record::Kind;
 use outpost_proto::stats::{Grouping, StatsBuilder};
 use outpost_store::config::{Paths, Settings};
 use outpost_store::export::{self, ExportOptions, Format};
+use outpost_store::report::{Lang, ReportBuilder};
 use outpost_store::store::{Filter, Store, SyncStatus};
 use serde_json::{Value, json};
 
@@ -23,7 +24,8 @@ use reqwest::Method;
 
 use crate::args::{
     AdminArgs, AdminCommand, Cli, Command, CourseCommand, CourseFields, EditArgs, ExportArgs,
-    ImportArgs, ListArgs, OrgCommand, RangeArgs, SessionArgs, StatsArgs, VisitCommand, VisitFields,
+    ImportArgs, ListArgs, OrgCommand, RangeArgs, ReportArgs, SessionArgs, StatsArgs, VisitCommand,
+    VisitFields,
 };
 use crate::output;
 
@@ -114,6 +116,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Show { id } => show(&ctx, &id),
         Command::Export(args) => export_cmd(&ctx, args),
         Command::Stats(args) => stats(&ctx, args),
+        Command::Report(args) => report_cmd(&ctx, args),
         Command::Status => status(&ctx),
         Command::Import(args) => import_cmd(&ctx, args),
         Command::Sync => sync_now(&ctx),
@@ -233,18 +236,8 @@ fn parse_kind(kind: Option<&str>) -> Result<Option<Kind>> {
 }
 
 fn parse_range(r: &RangeArgs) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
-    let parse = |flag: &str, v: &Option<String>| -> Result<Option<NaiveDate>> {
-        v.as_deref()
-            .map(|s| parse_date(s).map_err(|m| anyhow!("--{flag}: {m}")))
-            .transpose()
-    };
-    let (from, to) = (parse("from", &r.from)?, parse("to", &r.to)?);
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        bail!("--from {f} is after --to {t}; swap them");
-    }
-    Ok((from, to))
+    outpost_proto::filter::parse_range(r.year.as_deref(), r.from.as_deref(), r.to.as_deref())
+        .map_err(|m| anyhow!(m))
 }
 
 fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
@@ -460,15 +453,91 @@ fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
     })
 }
 
+fn report_cmd(ctx: &Ctx, a: ReportArgs) -> Result<()> {
+    let store = ctx.open()?;
+    let org = store.identity().org.clone();
+    let filter = Filter {
+        kind: None,
+        from: chrono::NaiveDate::from_ymd_opt(a.year, 1, 1),
+        to: chrono::NaiveDate::from_ymd_opt(a.year, 12, 31),
+        site: None,
+    };
+    write_report(ctx, &a, &org, &mut |sink| {
+        store.try_for_each(&filter, |r| sink(r.record))
+    })
+}
+
+/// Builds the annual report from the records `feed` yields (only counts are
+/// kept) and writes it to the output file.
+fn write_report(ctx: &Ctx, a: &ReportArgs, org: &str, feed: &mut Feed<'_>) -> Result<()> {
+    let lang: Lang = a.lang.parse().map_err(|m: String| anyhow!("--lang: {m}"))?;
+    if !(2000..=2099).contains(&a.year) {
+        bail!(
+            "--year {} is outside 2000–2099; write the year as YYYY",
+            a.year
+        );
+    }
+    let ext = a
+        .output
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if ext != "html" && ext != "htm" {
+        bail!(
+            "{}: the report is written as .html (one file with charts and tables that any browser opens and prints); name the file e.g. report-{}.html",
+            a.output.display(),
+            a.year
+        );
+    }
+    let catalogue = ctx.catalogue()?;
+    let sites = outpost_proto::sites::SiteList::default();
+    let mut builder = ReportBuilder::new(&catalogue, &sites, a.year);
+    feed(&mut |r| {
+        builder.add(&r);
+        Ok(())
+    })?;
+    let report = builder.finish(org, &catalogue_label(ctx, lang)?);
+    let html = report.to_html(lang);
+    write_atomically(&a.output, |file| {
+        file.write_all(html.as_bytes())?;
+        Ok(())
+    })?;
+    eprintln!(
+        "wrote the {} report for {org} to {}",
+        a.year,
+        a.output.display()
+    );
+    Ok(())
+}
+
+/// Which catalogue resolved services to agencies, for the report to name.
+fn catalogue_label(ctx: &Ctx, lang: Lang) -> Result<String> {
+    let settings = ctx.settings()?;
+    let file = settings.catalogue_file.unwrap_or_else(|| {
+        ctx.paths
+            .config_file
+            .with_file_name(outpost_store::config::CATALOGUE_FILE)
+    });
+    let builtin = match lang {
+        Lang::Sv => format!("inbyggd (Outpost {})", env!("CARGO_PKG_VERSION")),
+        Lang::En => format!("built-in (Outpost {})", env!("CARGO_PKG_VERSION")),
+    };
+    Ok(if file.exists() {
+        format!("{builtin} + {}", file.display())
+    } else {
+        builtin
+    })
+}
+
 /// Counts the records `feed` yields one by one (the builder keeps only
 /// totals per group, never the records) and prints the statistics.
 fn print_stats(ctx: &Ctx, a: &StatsArgs, feed: &mut Feed<'_>) -> Result<()> {
     let catalogue = ctx.catalogue()?;
     let (from, to) = parse_range(&a.range)?;
-    let by =
-        a.by.as_deref()
-            .map(|b| b.parse::<Grouping>().map_err(|m| anyhow!("--by: {m}")))
-            .transpose()?;
+    let by = match a.by.as_deref() {
+        Some(b) => Grouping::parse_list(b).map_err(|m| anyhow!("--by: {m}"))?,
+        None => Vec::new(),
+    };
     let mut builder = StatsBuilder::new(&catalogue, from, to, by);
     feed(&mut |r| {
         builder.add(&r);
@@ -759,6 +828,18 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             let plan = export_plan(&e.export)?;
             write_export(ctx, &e.export, &plan, 0, &mut |sink| {
                 fetch_records(&client, &plan.filter, e.org.clone(), sink)
+            })?;
+        }
+        AdminCommand::Report(r) => {
+            let filter = Filter {
+                kind: None,
+                from: chrono::NaiveDate::from_ymd_opt(r.report.year, 1, 1),
+                to: chrono::NaiveDate::from_ymd_opt(r.report.year, 12, 31),
+                site: None,
+            };
+            let org = r.org.clone();
+            write_report(ctx, &r.report, &org, &mut |sink| {
+                fetch_records(&client, &filter, Some(org.clone()), sink)
             })?;
         }
         AdminCommand::Stats(s) => {

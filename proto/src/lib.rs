@@ -18,6 +18,10 @@
 //! - [`screen`]: finds personnummer/samordningsnummer, phone numbers and
 //!   e-mail addresses in free text, without ever echoing them.
 //! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
+//! - [`sites`]: an org's site list and the case- and accent-insensitive
+//!   match of a typed site to it.
+//! - [`stats`]: streaming statistics over records, grouped by one or more
+//!   dimensions.
 //! - [`sync`]: the sync protocol: wire types, the laptop's per-document
 //!   decisions and session state machine, backoff.
 //! - [`hub`]: the hub's side of the protocol (push, pull, erase) over a
@@ -47,6 +51,7 @@ pub mod par;
 pub mod record;
 pub mod schema;
 pub mod screen;
+pub mod sites;
 pub mod stats;
 pub mod sync;
 

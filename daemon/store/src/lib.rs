@@ -15,6 +15,8 @@
 //! - [`sync`]: the sync driver: runs `outpost_proto::sync::Session`'s
 //!   effects against the store and a transport.
 //! - [`export`]: CSV / JSONL / XLSX writers over projected records.
+//! - [`report`]: the annual report (HTML with inline SVG charts), laid out
+//!   from `outpost_proto::stats` figures.
 //! - [`instance`]: the one-daemon-per-data-dir lock, which `outpost
 //!   status` probes.
 
@@ -22,6 +24,7 @@ pub mod client;
 pub mod config;
 pub mod export;
 pub mod instance;
+pub mod report;
 pub mod store;
 pub mod sync;
 pub mod transport;
