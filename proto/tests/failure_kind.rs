@@ -17,7 +17,9 @@ fn failed_with(input: Input) -> Outcome {
         Effect::SendPull(PullRequest {
             v: PROTOCOL_VERSION,
             since: 0,
-            limit: 10
+            limit: 10,
+            epoch: 0,
+            sig: Vec::new(),
         })
     );
     match s.handle(input) {
