@@ -634,6 +634,24 @@ fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
     Ok(())
 }
 
+/// The admin token: from `--token-file`, else `OUTPOST_ADMIN_TOKEN`.
+fn admin_token(file: Option<&Path>) -> Result<String> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("could not read the admin token file {}", path.display()))?,
+        None => std::env::var("OUTPOST_ADMIN_TOKEN").map_err(|_| {
+            anyhow!(
+                "give the admin token in the environment variable OUTPOST_ADMIN_TOKEN or with --token-file FILE (a file only you can read)"
+            )
+        })?,
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        bail!("the admin token is empty; it is the line `outpostd hub init` printed");
+    }
+    Ok(token)
+}
+
 fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
     let hub = match &a.hub {
         Some(h) => h.clone(),
@@ -643,7 +661,8 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             .and_then(|s| s.hub_url)
             .ok_or_else(|| anyhow!("give the hub's URL with --hub URL (or OUTPOST_HUB_URL)"))?,
     };
-    let client = HubClient::new(&hub, a.ca_file.as_deref(), Some(a.token.clone()))?;
+    let token = admin_token(a.token_file.as_deref())?;
+    let client = HubClient::new(&hub, a.ca_file.as_deref(), Some(token))?;
     let get = |path: &str, query: &[(&str, String)]| client.admin(Method::GET, path, query, None);
     match a.command {
         AdminCommand::Org {

@@ -70,6 +70,27 @@ pub fn private_database(db: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Space below which a filesystem counts as full: SQLite grows its files
+/// in steps of up to a few hundred KiB, so with less than this a write
+/// fails with whatever error the step happened to hit (SQLite often
+/// reports a full tmpfs as a "disk I/O error" while resizing its
+/// shared-memory file, not as "database or disk is full").
+pub const FULL_BELOW_BYTES: u64 = 1024 * 1024;
+
+/// Whether the filesystem holding `path` (or its nearest existing parent)
+/// is full, so an I/O error there can be told to people as "the disk is
+/// full". False when it cannot be told.
+pub fn is_full(path: &Path) -> bool {
+    let mut at = Some(path);
+    while let Some(p) = at {
+        if let Ok(st) = rustix::fs::statvfs(p) {
+            return st.f_bavail.saturating_mul(st.f_frsize) < FULL_BELOW_BYTES;
+        }
+        at = p.parent();
+    }
+    false
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplaceError {
     #[error(

@@ -895,7 +895,7 @@ pub fn router_with(store: Shared, key: CursorKey, limits: Limits) -> Router {
         .route("/v1/admin/records/{id}", axum::routing::delete(erase))
         .route("/v1/admin/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(store.clone(), require_admin));
-    Router::new()
+    let routes = Router::new()
         .route("/v1/health", get(health))
         .route(ENROLL_PATH, post(enroll))
         .merge(sync_routes)
@@ -909,12 +909,18 @@ pub fn router_with(store: Shared, key: CursorKey, limits: Limits) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(Extension(request_metrics.clone()))
-        .layer(middleware::from_fn_with_state(request_metrics, track))
+        .layer(middleware::from_fn_with_state(request_metrics, track));
+    error_layers(routes).with_state(store)
+}
+
+/// The outermost layers: a panic becomes a logged, generic 500, and every
+/// error answer becomes `{"error": ...}` JSON.
+fn error_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_answer,
         ))
         .layer(middleware::from_fn(json_errors))
-        .with_state(store)
 }
 
 /// TLS material for the hub.
@@ -1092,5 +1098,33 @@ pub async fn serve_with(
             configure(server.http_builder());
             server.serve(app).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// A handler that panics answers the one error shape, without the
+    /// panic's text.
+    #[tokio::test]
+    async fn a_panic_answers_a_generic_json_500() {
+        let app = error_layers(Router::new().route(
+            "/boom",
+            get(|| async {
+                panic!("secret internals: /var/lib/outpost-hub/hub.db");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        ));
+        let resp = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, serde_json::json!({ "error": INTERNAL_ERROR }));
     }
 }

@@ -140,6 +140,21 @@ pub enum StoreError {
     Meta(String),
 }
 
+impl StoreError {
+    /// Whether reading or writing the store's files failed (a full disk
+    /// among the causes; SQLite may report one as a plain I/O error).
+    pub fn is_io(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::DiskFull)
+            ),
+            StoreError::CreateDir { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 fn sqlite_hint(e: &rusqlite::Error) -> String {
     use rusqlite::ErrorCode;
     match e.sqlite_error_code() {

@@ -37,6 +37,15 @@ impl Hub {
 
     /// Starts a hub over `dir` (reused across restarts), with TLS when given.
     pub fn start_with(tls: Option<TlsFiles>, dir: tempfile::TempDir) -> Hub {
+        Self::start_limited(tls, dir, server::Limits::default())
+    }
+
+    /// [`Hub::start_with`] with the given limits.
+    pub fn start_limited(
+        tls: Option<TlsFiles>,
+        dir: tempfile::TempDir,
+        limits: server::Limits,
+    ) -> Hub {
         outpost_base::install_crypto_provider();
         let store = Arc::new(SqliteHubStore::open(dir.path()).unwrap());
         let admin = if store.has_admin_token().unwrap() {
@@ -56,7 +65,7 @@ impl Hub {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                server::serve(listener, shared, tls, async {
+                server::serve_with(listener, shared, tls, limits, async {
                     let _ = rx.await;
                 })
                 .await
