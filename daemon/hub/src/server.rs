@@ -108,7 +108,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(120),
+            // Under REQUEST_TIMEOUT, so a body that is too slow gets this
+            // timeout's own message; 16 MiB at about 3 Mbit/s.
+            body_timeout: Duration::from_secs(50),
             max_connections: 4096,
             enroll_failures_per_minute: 10,
             feed: FeedLimits::default(),
