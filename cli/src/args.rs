@@ -93,9 +93,12 @@ pub struct AdminArgs {
     /// The hub's URL (default: this laptop's hub).
     #[arg(long, env = "OUTPOST_HUB_URL")]
     pub hub: Option<String>,
-    /// Admin token (from `outpostd hub init`).
-    #[arg(long, env = "OUTPOST_ADMIN_TOKEN", hide_env_values = true)]
-    pub token: String,
+    /// A file holding the admin token (from `outpostd hub init`); without
+    /// it the token comes from the environment variable
+    /// OUTPOST_ADMIN_TOKEN. Never on the command line, where every user of
+    /// the machine could read it in the process list.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// A CA certificate (PEM) to trust for the hub.
     #[arg(long, env = "OUTPOST_CA_FILE")]
     pub ca_file: Option<PathBuf>,

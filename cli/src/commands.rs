@@ -17,7 +17,7 @@ use outpost_store::report::{Lang, ReportBuilder};
 use outpost_store::store::{Filter, Store, SyncStatus};
 use serde_json::{Value, json};
 
-use outpost_proto::sync::{EnrollRequest, FailureKind, PROTOCOL_VERSION};
+use outpost_proto::sync::FailureKind;
 use outpost_store::client::HubClient;
 use outpost_store::sync::{SyncLock, SyncOptions};
 use reqwest::Method;
@@ -407,36 +407,12 @@ fn write_export(
     Ok(())
 }
 
-/// Writes to a temp file beside `path`, then renames it over, so a failed
-/// export never leaves half a file where the old one was.
+/// Writes `path` through a new temporary file beside it, renamed over it
+/// at the end (see `outpost_base::files::replace_atomically`: no symlink
+/// followed, no device or pipe replaced, the mode of an existing file
+/// kept, new files 0600), so a failed export never leaves half a file.
 fn write_atomically<T>(path: &Path, f: impl FnOnce(&mut std::fs::File) -> Result<T>) -> Result<T> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.partial",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    let mut file = std::fs::File::create(&tmp)
-        .with_context(|| format!("could not create {}", tmp.display()))?;
-    let result = f(&mut file).and_then(|v| {
-        file.sync_all()?;
-        Ok(v)
-    });
-    match result {
-        Ok(v) => {
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("could not write {}", path.display()))?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    outpost_base::files::replace_atomically(path, |file| f(file))
 }
 
 fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
@@ -653,8 +629,15 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
             })
         );
     } else {
+        // The counts are what this laptop applied (see `sync::Session`):
+        // after a failure they say what was kept, not what was in flight.
+        let lead = if outcome.error.is_some() {
+            "before it stopped, this laptop sent and kept"
+        } else {
+            "sent"
+        };
         outln!(
-            "sent {} record(s) and {} erasure(s); received {} record(s) and {} erasure(s) ({} requests, {} up, {} down)",
+            "{lead} {} record(s) and {} erasure(s); received {} record(s) and {} erasure(s) ({} requests, {} up, {} down)",
             outcome.pushed_docs,
             outcome.pushed_erasures,
             outcome.pulled_docs,
@@ -691,32 +674,16 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
 }
 
 fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
-    let store = ctx.open()?;
+    let mut store = ctx.open()?;
     let mut settings = ctx.settings()?;
     let client = HubClient::new(hub_url, settings.ca_file.as_deref(), None)?;
-    let device = uuid::Uuid::parse_str(&store.identity().device)
-        .context("this laptop's device id is damaged")?;
-    let resp = client.enroll(&EnrollRequest {
-        v: PROTOCOL_VERSION,
-        code: code.to_string(),
-        device,
-        device_time: now().timestamp(),
-    })?;
-    if resp.org != store.identity().org {
-        bail!(
-            "this code enrols laptops of organisation '{}', but this laptop was set up for '{}'; ask for a code for '{}'",
-            resp.org,
-            store.identity().org,
-            store.identity().org
-        );
-    }
-    let mut store = store;
     let previous = settings.hub_url.clone();
+    let (device, resp) =
+        outpost_store::enrol::enroll(&mut store, &client, code, now().timestamp())?;
     if previous.as_deref() != Some(client.base()) && previous.is_some() {
         // A different hub knows nothing of what the old one acknowledged.
         store.reset_sync_state()?;
     }
-    store.set_hub_token(Some(&resp.token))?;
     settings.hub_url = Some(client.base().to_string());
     settings
         .save(&ctx.paths)
@@ -736,6 +703,24 @@ fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
     Ok(())
 }
 
+/// The admin token: from `--token-file`, else `OUTPOST_ADMIN_TOKEN`.
+fn admin_token(file: Option<&Path>) -> Result<String> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("could not read the admin token file {}", path.display()))?,
+        None => std::env::var("OUTPOST_ADMIN_TOKEN").map_err(|_| {
+            anyhow!(
+                "give the admin token in the environment variable OUTPOST_ADMIN_TOKEN or with --token-file FILE (a file only you can read)"
+            )
+        })?,
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        bail!("the admin token is empty; it is the line `outpostd hub init` printed");
+    }
+    Ok(token)
+}
+
 fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
     let hub = match &a.hub {
         Some(h) => h.clone(),
@@ -745,7 +730,8 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             .and_then(|s| s.hub_url)
             .ok_or_else(|| anyhow!("give the hub's URL with --hub URL (or OUTPOST_HUB_URL)"))?,
     };
-    let client = HubClient::new(&hub, a.ca_file.as_deref(), Some(a.token.clone()))?;
+    let token = admin_token(a.token_file.as_deref())?;
+    let client = HubClient::new(&hub, a.ca_file.as_deref(), Some(token))?;
     let get = |path: &str, query: &[(&str, String)]| client.admin(Method::GET, path, query, None);
     match a.command {
         AdminCommand::Org {

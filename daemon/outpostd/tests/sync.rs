@@ -111,6 +111,8 @@ fn three_laptops_converge_field_for_field_and_another_org_sees_nothing() {
             v: PROTOCOL_VERSION,
             since: 0,
             limit: 10_000,
+            epoch: 0,
+            sig: Vec::new(),
         })
         .unwrap();
     assert!(

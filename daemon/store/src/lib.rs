@@ -9,6 +9,7 @@
 //!   CLI writes through it directly (offline-first: no daemon needed); the
 //!   daemon opens the same file.
 //! - [`client`]: the laptop's HTTPS client to the hub.
+//! - [`enrol`]: enrolling with a hub (a new device id when re-enrolling).
 //! - [`transport`]: how sync messages reach the hub: the [`transport::Transport`]
 //!   trait with typed errors ("retry later" or "a person must act");
 //!   [`client::HubClient`] is the HTTPS implementation.
@@ -22,6 +23,7 @@
 
 pub mod client;
 pub mod config;
+pub mod enrol;
 pub mod export;
 pub mod instance;
 pub mod report;

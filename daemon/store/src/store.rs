@@ -140,6 +140,21 @@ pub enum StoreError {
     Meta(String),
 }
 
+impl StoreError {
+    /// Whether reading or writing the store's files failed (a full disk
+    /// among the causes; SQLite may report one as a plain I/O error).
+    pub fn is_io(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::DiskFull)
+            ),
+            StoreError::CreateDir { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 fn sqlite_hint(e: &rusqlite::Error) -> String {
     use rusqlite::ErrorCode;
     match e.sqlite_error_code() {
@@ -244,11 +259,17 @@ impl Store {
             }
         }
         errs.finish(())?;
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+        // The store holds records and the device token: only this user
+        // may read it (SQLite gives its -wal and -shm files the same mode).
+        outpost_base::files::private_dir(data_dir).map_err(|source| StoreError::CreateDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let path = Self::file(data_dir);
+        outpost_base::files::private_database(&path).map_err(|source| StoreError::CreateDir {
+            path: path.clone(),
+            source,
+        })?;
         let mut conn = open_conn(&path, true)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
@@ -307,6 +328,11 @@ impl Store {
         let path = Self::file(data_dir);
         if !path.exists() {
             return Err(StoreError::NotInitialized(data_dir.to_path_buf()));
+        }
+        // Stores made by earlier releases were readable by everyone:
+        // tighten them (best effort: a read-only medium still opens).
+        if let Err(e) = outpost_base::files::private_database(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not make the store private (0600)");
         }
         let conn = open_conn(&path, false)?;
         let meta = |key: &str| -> Result<Option<String>, StoreError> {
@@ -734,6 +760,8 @@ pub const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const META_PULL_CURSOR: &str = "pull_cursor";
 /// The hub feed epoch the pull cursor counts in (see `PullResponse::epoch`).
 const META_FEED_EPOCH: &str = "feed_epoch";
+/// The hub's signature of the saved cursor (hex), sent back with pulls.
+const META_CURSOR_SIG: &str = "cursor_sig";
 const META_HUB_TOKEN: &str = "hub_token";
 const META_SYNC_STATUS: &str = "sync_status";
 
@@ -770,6 +798,24 @@ impl Store {
         self.meta_set(META_HUB_TOKEN, token)
     }
 
+    /// Keeps a new enrolment: this laptop's device id (new when it enrolls
+    /// again) and its token, in one transaction. Records keep the device
+    /// that created them; new ones get the new id.
+    pub fn set_enrolment(&mut self, device: &str, token: &str) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (key, value) in [("device", device), (META_HUB_TOKEN, token)] {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
+        self.identity.device = device.to_string();
+        Ok(())
+    }
+
     pub fn pull_cursor(&self) -> Result<u64, StoreError> {
         Ok(self
             .meta_get(META_PULL_CURSOR)?
@@ -785,6 +831,14 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// The hub's signature of the saved cursor (empty if none).
+    pub fn cursor_sig(&self) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .meta_get(META_CURSOR_SIG)?
+            .and_then(|v| hex::decode(v).ok())
+            .unwrap_or_default())
+    }
+
     /// Forgets what the hub acknowledged, so the next sync sends and
     /// fetches everything again (after enrolling with a different hub, or
     /// when the hub's feed was restored from a backup).
@@ -795,8 +849,8 @@ impl Store {
         tx.execute("UPDATE docs SET synced_heads = NULL, pending = 1", [])?;
         tx.execute("UPDATE tombstones SET pending = 1", [])?;
         tx.execute(
-            "DELETE FROM meta WHERE key IN (?1, ?2)",
-            [META_PULL_CURSOR, META_FEED_EPOCH],
+            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
+            [META_PULL_CURSOR, META_FEED_EPOCH, META_CURSOR_SIG],
         )?;
         tx.commit()?;
         Ok(())
@@ -856,8 +910,9 @@ impl Store {
         let (mut docs, mut erased, mut last_seq) = (Vec::new(), Vec::new(), after_seq);
         let mut bytes = 0usize;
         while let Some(row) = rows.next()? {
-            if bytes >= PUSH_BATCH_BYTES {
-                // The rest comes in the next batch (`last_seq` stops here).
+            if bytes >= PUSH_BATCH_BYTES || erased.len() >= sync::MAX_ERASURES_PER_PUSH {
+                // The rest comes in the next batch (`last_seq` stops here);
+                // the hub refuses a push with more erasures than that.
                 break;
             }
             let seq: i64 = row.get(0)?;
@@ -1045,6 +1100,7 @@ impl Store {
             .execute(params![key, value])
         };
         set_meta(META_PULL_CURSOR, resp.next.to_string())?;
+        set_meta(META_CURSOR_SIG, hex::encode(&resp.sig))?;
         if resp.epoch != 0 {
             set_meta(META_FEED_EPOCH, resp.epoch.to_string())?;
         }
