@@ -146,11 +146,8 @@ fn jsonl_rows(text: &str) -> Vec<Row> {
 fn csv_rows(text: &str) -> Result<Vec<Row>> {
     let first = text.lines().next().unwrap_or("");
     // `--excel` exports use `;`; plain ones `,`.
-    let delimiter = if first.matches(';').count() > first.matches(',').count() {
-        b';'
-    } else {
-        b','
-    };
+    let excel = first.matches(';').count() > first.matches(',').count();
+    let delimiter = if excel { b';' } else { b',' };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(false)
@@ -215,6 +212,13 @@ fn csv_rows(text: &str) -> Result<Vec<Row>> {
         let mut problems = Vec::new();
         for (col, cell) in cols.iter().zip(rec.iter()) {
             let Some(col) = col else { continue };
+            // An `--excel` export put an apostrophe before cells a
+            // spreadsheet would run as formulas; exactly that one goes.
+            let cell = if excel {
+                outpost_store::export::excel_uncell(cell)
+            } else {
+                cell
+            };
             let cell = cell.trim();
             // Derived columns (agencies) are for reading; empty cells are
             // absent fields.

@@ -27,6 +27,10 @@
 //! - `fuzzing` (feature `test-support`): the entry points the fuzz targets
 //!   in `fuzz/` and the stable corpus replay test share.
 //! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
+//! - [`sites`]: an org's site list and the case- and accent-insensitive
+//!   match of a typed site to it.
+//! - [`stats`]: streaming statistics over records, grouped by one or more
+//!   dimensions.
 //! - [`sync`]: the sync protocol: wire types, the laptop's per-document
 //!   decisions and session state machine, backoff.
 //! - [`hub`]: the hub's side of the protocol (push, pull, erase) over a
@@ -58,6 +62,7 @@ pub mod par;
 pub mod record;
 pub mod schema;
 pub mod screen;
+pub mod sites;
 pub mod stats;
 pub mod sync;
 pub mod untrusted;

@@ -284,7 +284,7 @@ impl Record {
         if !errs.is_empty() {
             return Err(errs);
         }
-        match serde_json::from_value::<Record>(Value::Object(checked)) {
+        match Record::from_checked(kind, checked) {
             Ok(mut record) => {
                 if let Body::Course(c) = &mut record.body {
                     c.sort_sessions();
@@ -298,6 +298,48 @@ impl Record {
                 Err(errs)
             }
         }
+    }
+
+    /// The typed record from the checked map of `kind`. The common fields
+    /// and the body are deserialized apart: through `Record`'s flattened,
+    /// `kind`-tagged body, serde first copies every field into a buffer of
+    /// its own and then reads the body from that, allocations repeated for
+    /// every record a sync validates (each one it stores, on the hub and
+    /// on the laptop). The result is the same.
+    fn from_checked(
+        kind: Kind,
+        checked: serde_json::Map<String, Value>,
+    ) -> Result<Record, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Common {
+            id: Uuid,
+            org: String,
+            site: String,
+            staff: String,
+            device: String,
+            created_at: DateTime<FixedOffset>,
+            updated_at: DateTime<FixedOffset>,
+        }
+        // Split in key order, so each map is built in one pass.
+        let (common, body): (Vec<_>, Vec<_>) = checked
+            .into_iter()
+            .partition(|(name, _)| COMMON_FIELDS.contains(&name.as_str()));
+        let object = |entries: Vec<(String, Value)>| Value::Object(entries.into_iter().collect());
+        let c: Common = serde_json::from_value(object(common))?;
+        let body = match kind {
+            Kind::Visit => Body::Visit(serde_json::from_value(object(body))?),
+            Kind::Course => Body::Course(serde_json::from_value(object(body))?),
+        };
+        Ok(Record {
+            id: c.id,
+            org: c.org,
+            site: c.site,
+            staff: c.staff,
+            device: c.device,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            body,
+        })
     }
 
     /// The dates this record covers: the visit day, or the first and last

@@ -548,6 +548,16 @@ pub fn normalize_enum(s: &str) -> String {
 
 /// Finds `s` among `values` the way [`normalize_enum`] matches.
 pub fn parse_enum(s: &str, values: &'static [&'static str]) -> Result<&'static str, String> {
+    // A stored or synced value is already in normal form (lowercase ASCII,
+    // digits, `_`), which `normalize_enum` leaves as it is: match it
+    // without building the normalised copy (validation runs for every
+    // record a sync stores).
+    if s.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && let Some(v) = values.iter().copied().find(|v| *v == s)
+    {
+        return Ok(v);
+    }
     let norm = normalize_enum(s);
     values
         .iter()
@@ -581,9 +591,20 @@ pub(crate) fn check_scopes(
     errs: &mut ValidationErrors,
 ) -> serde_json::Map<String, Value> {
     if let Some(msg) = unknown_msg {
-        for name in fields.keys() {
-            if !scopes.iter().any(|s| field(*s, name).is_some()) {
-                errs.push(name.as_str(), msg);
+        // Names are distinct across the scopes of one check (a test says
+        // so), so when as many of the scopes' fields are present as there
+        // are keys, no key is unknown: the search per key (a scan of the
+        // whole table) is only needed to name the unknown ones.
+        let known = scopes
+            .iter()
+            .flat_map(|s| fields_of(*s))
+            .filter(|d| fields.contains_key(d.name))
+            .count();
+        if known != fields.len() {
+            for name in fields.keys() {
+                if !scopes.iter().any(|s| field(*s, name).is_some()) {
+                    errs.push(name.as_str(), msg);
+                }
             }
         }
     }
@@ -942,6 +963,52 @@ mod tests {
     use super::*;
     use crate::fixtures;
     use crate::record::{COURSE_FIELDS, Record, VISIT_FIELDS};
+
+    /// `check_scopes` counts present fields to skip its unknown-field
+    /// search, which is only right while no name occurs twice in the
+    /// scopes checked together.
+    #[test]
+    fn field_names_are_distinct_in_each_check() {
+        use crate::record::Kind;
+        let sets: Vec<Vec<Scope>> = vec![
+            vec![Scope::Common],
+            vec![Scope::Session],
+            Scope::of_kind(Kind::Visit).to_vec(),
+            Scope::of_kind(Kind::Course).to_vec(),
+        ];
+        for scopes in sets {
+            let mut names: Vec<&str> = scopes
+                .iter()
+                .flat_map(|s| fields_of(*s))
+                .map(|d| d.name)
+                .collect();
+            let all = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), all, "a name repeats in {scopes:?}");
+        }
+    }
+
+    /// Every enum value of the table is in normal form, so the exact-match
+    /// shortcut of `parse_enum` answers what normalising would; other
+    /// spellings still normalise.
+    #[test]
+    fn enum_values_are_normal_and_parse_alike() {
+        for def in FIELDS {
+            let Some(values) = def.shape.values() else {
+                continue;
+            };
+            for v in values {
+                assert_eq!(normalize_enum(v), *v, "{}: {v}", def.name);
+                assert_eq!(parse_enum(v, values), Ok(*v));
+            }
+        }
+        assert_eq!(
+            parse_enum(" Drop-In ", crate::record::Channel::NAMES),
+            Ok("drop_in")
+        );
+        assert!(parse_enum("drop_inn", crate::record::Channel::NAMES).is_err());
+    }
 
     /// A visit with every optional field filled in too.
     fn full_visit() -> Fields {

@@ -293,11 +293,13 @@ impl SimHub {
 
     fn handle_pull(&mut self, device: Uuid, org: &str, req: &PullRequest) -> PullResponse {
         let next_epoch = &mut self.next_epoch;
-        let resp = hub::pull(&self.storage, &peer(device, org), req, || {
+        let key = hub::CursorKey::new([9; 32]);
+        let resp = hub::pull(&self.storage, &peer(device, org), req, &key, || {
             *next_epoch += 1;
             *next_epoch
         })
-        .unwrap();
+        .unwrap()
+        .response;
         // The feed entries this page passed over that the device caused.
         let own = device.to_string();
         let mut skipped = 0;
@@ -541,6 +543,7 @@ struct SimLaptop {
     seq: i64,
     cursor: u64,
     feed_epoch: u64,
+    cursor_sig: Vec<u8>,
     batch: usize,
     page: u32,
     inflight: Option<(Session, Effect)>,
@@ -559,6 +562,7 @@ impl SimLaptop {
             seq: 0,
             cursor: 0,
             feed_epoch: 0,
+            cursor_sig: Vec::new(),
             batch: 2000,
             page: 2000,
             inflight: None,
@@ -801,6 +805,7 @@ impl SimLaptop {
             }
         }
         self.cursor = resp.next;
+        self.cursor_sig = resp.sig.clone();
         if resp.epoch != 0 {
             self.feed_epoch = resp.epoch;
         }
@@ -817,14 +822,16 @@ impl SimLaptop {
         }
         self.cursor = 0;
         self.feed_epoch = 0;
+        self.cursor_sig = Vec::new();
     }
 
     // --- sessions ---
 
     fn start_session(&mut self, now: i64) {
         assert!(self.inflight.is_none());
-        let session =
-            Session::new(self.cursor, now, self.batch, self.page).with_feed_epoch(self.feed_epoch);
+        let session = Session::new(self.cursor, now, self.batch, self.page)
+            .with_feed_epoch(self.feed_epoch)
+            .with_cursor_sig(self.cursor_sig.clone());
         let effect = session.start();
         trace(|| format!("{}: session starts (cursor {})", self.name, self.cursor));
         self.inflight = Some((session, effect));

@@ -138,6 +138,7 @@ fn write_seeds() {
         next: 3,
         more: false,
         epoch: 1,
+        sig: vec![0; 32],
     };
     write("pull_body", "page", &sync::encode_body(&pull).unwrap());
 

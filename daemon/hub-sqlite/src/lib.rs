@@ -99,6 +99,10 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (org, id)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS records_org_date ON records(org, date_from, created_at, id);
+CREATE TABLE IF NOT EXISTS secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
 ";
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -147,9 +151,14 @@ impl std::fmt::Debug for SqliteHubStore {
 
 impl SqliteHubStore {
     pub fn open(data_dir: &Path) -> Result<SqliteHubStore, SqlError> {
-        std::fs::create_dir_all(data_dir)
+        // hub.db holds every org's records: only the hub's user may read
+        // it (SQLite gives its -wal and -shm files the same mode).
+        outpost_base::files::private_dir(data_dir)
             .map_err(|e| HubError::Invalid(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join(HUB_FILE);
+        outpost_base::files::private_database(&path).map_err(|e| {
+            HubError::Invalid(format!("cannot make {} private: {e}", path.display()))
+        })?;
         let open = || -> Result<Connection, SqlError> {
             let conn = Connection::open(&path)?;
             outpost_base::sqlite::configure(&conn)?;
@@ -426,10 +435,31 @@ impl SqliteHubStore {
         Ok(code)
     }
 
+    fn cursor_key(&self) -> Result<[u8; 32], SqlError> {
+        let conn = self.conn()?;
+        let fresh: [u8; 32] = rand::random();
+        conn.execute(
+            "INSERT INTO secrets(name, value) VALUES ('cursor_key', ?1) ON CONFLICT DO NOTHING",
+            [fresh.as_slice()],
+        )?;
+        let stored: Vec<u8> = conn.query_row(
+            "SELECT value FROM secrets WHERE name = 'cursor_key'",
+            [],
+            |r| r.get(0),
+        )?;
+        <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
+            HubError::Invalid(
+                "the hub's cursor key in hub.db is damaged; delete the row `cursor_key` of table `secrets` (laptops then re-read the feed once)".into(),
+            )
+            .into()
+        })
+    }
+
     fn enroll(
         &self,
         code: &str,
         device: Uuid,
+        laptop_org: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(String, String), SqlError> {
         let mut conn = self.conn()?;
@@ -450,6 +480,12 @@ impl SqliteHubStore {
             .unwrap_or(true);
         if used.is_some() || expired {
             return Err(HubError::BadCode.into());
+        }
+        if let Some(want) = laptop_org
+            && want != org
+        {
+            // Nothing is written: the code stays usable by its own org.
+            return Err(HubError::CodeForOtherOrg(want.to_string()).into());
         }
         let exists = tx
             .prepare_cached("SELECT 1 FROM devices WHERE id = ?1")?
@@ -910,13 +946,18 @@ impl HubStore for SqliteHubStore {
     fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, HubError> {
         Ok(SqliteHubStore::invite(self, org, now)?)
     }
+    fn cursor_key(&self) -> Result<[u8; 32], HubError> {
+        Ok(SqliteHubStore::cursor_key(self)?)
+    }
+
     fn enroll(
         &self,
         code: &str,
         device: Uuid,
+        org: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(String, String), HubError> {
-        Ok(SqliteHubStore::enroll(self, code, device, now)?)
+        Ok(SqliteHubStore::enroll(self, code, device, org, now)?)
     }
     fn device(&self, token: &str) -> Result<DeviceAuth, HubError> {
         Ok(SqliteHubStore::device(self, token)?)
@@ -1000,17 +1041,26 @@ mod tests {
         let code = hub.invite("mjolby", now).unwrap();
         let late = now + CODE_TTL + chrono::TimeDelta::minutes(1);
         assert!(matches!(
-            hub.enroll(&code, Uuid::new_v4(), late),
+            hub.enroll(&code, Uuid::new_v4(), None, late),
             Err(SqlError::Hub(HubError::BadCode))
         ));
-        // Lower case and spaces as a person might type it still work.
-        let typed = code.to_lowercase().replace('-', " - ");
-        let typed = typed.replace(' ', "");
-        let (org, token) = hub.enroll(&typed, Uuid::new_v4(), now).unwrap();
+        // A laptop of another org is refused, and nothing is bound: no
+        // device, and the code still works for its own org.
+        let stranger = Uuid::new_v4();
+        assert!(matches!(
+            hub.enroll(&code, stranger, Some("linkoping"), now),
+            Err(SqlError::Hub(HubError::CodeForOtherOrg(o))) if o == "linkoping"
+        ));
+        assert_eq!(hub.device_org(&stranger.to_string()).unwrap(), None);
+        // Lower case, without dashes, as a person might type it, works.
+        let typed = code.to_lowercase().replace('-', "");
+        let (org, token) = hub
+            .enroll(&typed, Uuid::new_v4(), Some("mjolby"), now)
+            .unwrap();
         assert_eq!(org, "mjolby");
         assert!(hub.device(&token).is_ok());
         assert!(matches!(
-            hub.enroll(&code, Uuid::new_v4(), now),
+            hub.enroll(&code, Uuid::new_v4(), None, now),
             Err(SqlError::Hub(HubError::BadCode))
         ));
         assert!(matches!(
@@ -1041,7 +1091,7 @@ mod tests {
     /// A new device of `mjolby`, enrolled.
     fn enrolled(hub: &SqliteHubStore) -> Peer {
         let code = hub.invite("mjolby", Utc::now()).unwrap();
-        let (_, token) = hub.enroll(&code, Uuid::new_v4(), Utc::now()).unwrap();
+        let (_, token) = hub.enroll(&code, Uuid::new_v4(), None, Utc::now()).unwrap();
         let who = hub.device(&token).unwrap();
         Peer {
             device: who.device,
@@ -1186,10 +1236,14 @@ mod tests {
                         v: PROTOCOL_VERSION,
                         since,
                         limit: 5,
+                        epoch: 0,
+                        sig: Vec::new(),
                     },
+                    &hub::CursorKey::new([1; 32]),
                     || 1,
                 )
-                .unwrap();
+                .unwrap()
+                .response;
                 assert!(page.items.len() <= 5);
                 items += page.items.len();
                 pages.push(page.items.len());

@@ -197,6 +197,21 @@ pub enum StoreError {
     NotQuarantined(String),
 }
 
+impl StoreError {
+    /// Whether reading or writing the store's files failed (a full disk
+    /// among the causes; SQLite may report one as a plain I/O error).
+    pub fn is_io(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::DiskFull)
+            ),
+            StoreError::CreateDir { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 fn sqlite_hint(e: &rusqlite::Error) -> String {
     use rusqlite::ErrorCode;
     match e.sqlite_error_code() {
@@ -301,11 +316,17 @@ impl Store {
             }
         }
         errs.finish(())?;
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+        // The store holds records and the device token: only this user
+        // may read it (SQLite gives its -wal and -shm files the same mode).
+        outpost_base::files::private_dir(data_dir).map_err(|source| StoreError::CreateDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let path = Self::file(data_dir);
+        outpost_base::files::private_database(&path).map_err(|source| StoreError::CreateDir {
+            path: path.clone(),
+            source,
+        })?;
         let mut conn = open_conn(&path, true)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
@@ -365,6 +386,11 @@ impl Store {
         let path = Self::file(data_dir);
         if !path.exists() {
             return Err(StoreError::NotInitialized(data_dir.to_path_buf()));
+        }
+        // Stores made by earlier releases were readable by everyone:
+        // tighten them (best effort: a read-only medium still opens).
+        if let Err(e) = outpost_base::files::private_database(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not make the store private (0600)");
         }
         let conn = open_conn(&path, false)?;
         let meta = |key: &str| -> Result<Option<String>, StoreError> {
@@ -792,6 +818,8 @@ pub const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const META_PULL_CURSOR: &str = "pull_cursor";
 /// The hub feed epoch the pull cursor counts in (see `PullResponse::epoch`).
 const META_FEED_EPOCH: &str = "feed_epoch";
+/// The hub's signature of the saved cursor (hex), sent back with pulls.
+const META_CURSOR_SIG: &str = "cursor_sig";
 const META_HUB_TOKEN: &str = "hub_token";
 const META_SYNC_STATUS: &str = "sync_status";
 
@@ -828,6 +856,24 @@ impl Store {
         self.meta_set(META_HUB_TOKEN, token)
     }
 
+    /// Keeps a new enrolment: this laptop's device id (new when it enrolls
+    /// again) and its token, in one transaction. Records keep the device
+    /// that created them; new ones get the new id.
+    pub fn set_enrolment(&mut self, device: &str, token: &str) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (key, value) in [("device", device), (META_HUB_TOKEN, token)] {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
+        self.identity.device = device.to_string();
+        Ok(())
+    }
+
     pub fn pull_cursor(&self) -> Result<u64, StoreError> {
         Ok(self
             .meta_get(META_PULL_CURSOR)?
@@ -843,6 +889,14 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// The hub's signature of the saved cursor (empty if none).
+    pub fn cursor_sig(&self) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .meta_get(META_CURSOR_SIG)?
+            .and_then(|v| hex::decode(v).ok())
+            .unwrap_or_default())
+    }
+
     /// Forgets what the hub acknowledged, so the next sync sends and
     /// fetches everything again (after enrolling with a different hub, or
     /// when the hub's feed was restored from a backup).
@@ -853,8 +907,8 @@ impl Store {
         tx.execute("UPDATE docs SET synced_heads = NULL, pending = 1", [])?;
         tx.execute("UPDATE tombstones SET pending = 1", [])?;
         tx.execute(
-            "DELETE FROM meta WHERE key IN (?1, ?2)",
-            [META_PULL_CURSOR, META_FEED_EPOCH],
+            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
+            [META_PULL_CURSOR, META_FEED_EPOCH, META_CURSOR_SIG],
         )?;
         tx.commit()?;
         Ok(())
@@ -915,8 +969,9 @@ impl Store {
         let (mut docs, mut erased, mut last_seq) = (Vec::new(), Vec::new(), after_seq);
         let mut bytes = 0usize;
         while let Some(row) = rows.next()? {
-            if bytes >= PUSH_BATCH_BYTES {
-                // The rest comes in the next batch (`last_seq` stops here).
+            if bytes >= PUSH_BATCH_BYTES || erased.len() >= sync::MAX_ERASURES_PER_PUSH {
+                // The rest comes in the next batch (`last_seq` stops here);
+                // the hub refuses a push with more erasures than that.
                 break;
             }
             let seq: i64 = row.get(0)?;
@@ -1006,7 +1061,9 @@ impl Store {
                     set_seq(&tx, seq)?;
                 }
                 PushOutcome::Erased => {
-                    erase_local(&tx, &id)?;
+                    let seq = next_seq(&tx)? + 1;
+                    erase_local(&tx, &id, seq)?;
+                    set_seq(&tx, seq)?;
                     erased_any = true;
                 }
                 PushOutcome::Refused { .. } => {}
@@ -1191,6 +1248,12 @@ impl Store {
             None
         };
         let mut erased_any = false;
+        // The change counter is read once and written once per page: this
+        // transaction is the store's only writer, so a local count is
+        // exact. (Read and written per stored document it cost two
+        // statements on `meta` for every record a fresh laptop pulls.)
+        let start_seq = next_seq(&tx)?;
+        let mut seq = start_seq;
         for item in &resp.items {
             let merged = match merged_ahead.as_mut().and_then(Iterator::next) {
                 Some(merged) => merged,
@@ -1199,7 +1262,8 @@ impl Store {
             let id = item.id.to_string();
             match merged? {
                 FeedMerge::Erase => {
-                    erase_local(&tx, &id)?;
+                    seq += 1;
+                    erase_local(&tx, &id, seq)?;
                     erased_any = true;
                 }
                 FeedMerge::Skip => {}
@@ -1213,12 +1277,11 @@ impl Store {
                         unreachable!("only a document merges as new")
                     };
                     // Store the hub's bytes as they are: already `save()` form.
-                    let seq = next_seq(&tx)? + 1;
+                    seq += 1;
                     tx.prepare_cached(
                         "INSERT INTO docs(id, doc, heads, synced_heads, pending, seq) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
                     )?
                     .execute(params![id, data, heads.0, heads.0, seq])?;
-                    set_seq(&tx, seq)?;
                     write_checked_projection(&tx, &id, projection)?;
                 }
                 FeedMerge::Merged {
@@ -1236,6 +1299,9 @@ impl Store {
                 }
             }
         }
+        if seq != start_seq {
+            set_seq(&tx, seq)?;
+        }
         let set_meta = |key: &str, value: String| {
             tx.prepare_cached(
                 "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -1243,6 +1309,7 @@ impl Store {
             .execute(params![key, value])
         };
         set_meta(META_PULL_CURSOR, resp.next.to_string())?;
+        set_meta(META_CURSOR_SIG, hex::encode(&resp.sig))?;
         if resp.epoch != 0 {
             set_meta(META_FEED_EPOCH, resp.epoch.to_string())?;
         }
@@ -1426,15 +1493,15 @@ fn project_only(conn: &Connection, id: &str, am: &AutoCommit) -> Result<(), Stor
 }
 
 /// Erasure that came from elsewhere: drop document and projection, keep an
-/// acknowledged tombstone.
-fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
+/// acknowledged tombstone at change sequence `seq` (the caller counts, and
+/// saves the counter).
+fn erase_local(conn: &Connection, id: &str, seq: i64) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM docs WHERE id = ?1")?
         .execute([id])?;
     conn.prepare_cached("DELETE FROM quarantine WHERE id = ?1")?
         .execute([id])?;
     conn.prepare_cached("DELETE FROM records WHERE id = ?1")?
         .execute([id])?;
-    let seq = next_seq(conn)? + 1;
     conn.prepare_cached(
         "INSERT INTO tombstones(id, deleted_at, pending, seq) VALUES (?1, ?2, 0, ?3)
          ON CONFLICT(id) DO UPDATE SET pending = 0",
@@ -1444,7 +1511,6 @@ fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
         rfc3339(chrono::Local::now().fixed_offset()),
         seq
     ])?;
-    set_seq(conn, seq)?;
     Ok(())
 }
 
@@ -1476,8 +1542,9 @@ fn rfc3339(t: DateTime<FixedOffset>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-// next_seq/set_seq run once per stored document during a sync, so their
-// statements are cached rather than parsed each time.
+// next_seq/set_seq run for every local change and every push answer that
+// re-queues or erases a document, so their statements are cached rather
+// than parsed each time (a pulled page counts locally, see `apply_pull`).
 fn next_seq(conn: &Connection) -> Result<i64, StoreError> {
     let s: String = conn
         .prepare_cached("SELECT value FROM meta WHERE key = 'seq'")?

@@ -327,6 +327,8 @@ mod tests {
                 v: PROTOCOL_VERSION,
                 since: 0,
                 limit: 10,
+                epoch: 0,
+                sig: Vec::new(),
             },
         )
         .unwrap_err();
@@ -424,7 +426,8 @@ mod tests {
             },
             move |req: &PullRequest| {
                 auth2()?;
-                hub::pull(&*hub2, &who2, req, || 7)
+                hub::pull(&*hub2, &who2, req, &hub::CursorKey::new([7; 32]), || 7)
+                    .map(|p| p.response)
                     .map_err(|e| TransportError::from_status(400, e.to_string()))
             },
         )
@@ -556,6 +559,7 @@ mod tests {
                     next: 0,
                     more: false,
                     epoch: 0,
+                    sig: Vec::new(),
                 })
             },
         );
