@@ -174,16 +174,20 @@ use std::os::unix::fs::FileTypeExt;
 #[test]
 fn a_value_too_long_for_an_xlsx_cell_names_the_record_and_field() {
     let td = TestDir::initialised();
-    let services: Vec<String> = (0..3000).map(|i| format!("Tjänst nummer {i}")).collect();
-    let mut args = vec!["--note", "många"];
-    for s in &services {
-        args.extend(["--service", s.as_str()]);
+    // A valid record stays within its bounds (50 barriers, notes of 2,000
+    // characters) yet its barriers cell can pass XLSX's 32,767 characters:
+    // 50 barriers with 1,000-character notes.
+    let note = "lång anteckning om inloggningen ".repeat(32);
+    let barriers: Vec<String> = (0..50).map(|_| format!("BankID:login:{note}")).collect();
+    let mut args = vec!["--service", "BankID"];
+    for b in &barriers {
+        args.extend(["--barrier", b.as_str()]);
     }
     let id = td.add_visit(&args);
     let out = td.path().join("all.xlsx");
     let stderr = td.fails(&["export", "--format", "xlsx", "-o", out.to_str().unwrap()]);
     assert!(stderr.contains(&id), "{stderr}");
-    assert!(stderr.contains("services"), "{stderr}");
+    assert!(stderr.contains("barriers"), "{stderr}");
     assert!(stderr.contains("32767"), "{stderr}");
     assert!(!stderr.contains("TMPDIR"), "{stderr}");
     assert!(!out.exists(), "nothing half-written");
