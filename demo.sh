@@ -13,12 +13,16 @@ demo=${OUTPOST_DEMO_DIR:-./demo-data}
 port=${OUTPOST_DEMO_PORT:-7878}
 hub_url="http://127.0.0.1:$port"
 rm -rf "$demo"
+# Everything here (databases, the admin token file) is for this user only.
+umask 077
 mkdir -p "$demo"
 unset OUTPOST_DATA_DIR OUTPOST_HUB_URL OUTPOST_ADMIN_TOKEN
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Start a hub on $hub_url"
-token=$("$bin/outpostd" hub init --data-dir "$demo/hub" 2>/dev/null)
+# The admin token goes to a file only this user can read, and from there
+# to `outpost admin --token-file`: never into argv, where `ps` shows it.
+"$bin/outpostd" hub init --data-dir "$demo/hub" 2>/dev/null >"$demo/admin-token"
 "$bin/outpostd" hub --data-dir "$demo/hub" --listen "127.0.0.1:$port" 2>"$demo/hub.log" &
 hub_pid=$!
 trap 'kill $hub_pid 2>/dev/null || true' EXIT
@@ -26,7 +30,7 @@ for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
-admin() { "$bin/outpost" --data-dir "$demo/admin" admin --hub "$hub_url" --token "$token" "$@"; }
+admin() { "$bin/outpost" --data-dir "$demo/admin" admin --hub "$hub_url" --token-file "$demo/admin-token" "$@"; }
 admin org add mjolby "Mjölby kommun"
 
 say "Two laptops, enrolled with one-time codes"

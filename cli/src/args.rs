@@ -67,6 +67,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Counts for reporting.
     Stats(StatsArgs),
+    /// Write the annual report for a year as one self-contained .html file
+    /// (charts and tables, printable).
+    Report(ReportArgs),
     /// Import records from CSV or JSONL (the export formats); all or nothing
     /// unless --skip-invalid.
     Import(ImportArgs),
@@ -74,6 +77,14 @@ pub enum Command {
     Status,
     /// Sync with the hub now, in this process, and report what moved.
     Sync,
+    /// Check the store (integrity, every record loads and validates),
+    /// config, catalogue, hub and clock, and say what to do.
+    Doctor,
+    /// Records kept aside because they could not be loaded or validated.
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Enrol this laptop with a hub using a one-time code from an admin.
     Enroll {
         /// The hub's URL, e.g. https://outpost.mjolby.se
@@ -92,14 +103,34 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// List quarantined records with the reason.
+    List,
+    /// Try a record again after its cause was fixed (nothing else changes).
+    Retry {
+        /// Record id.
+        id: String,
+    },
+    /// Erase a quarantined record on this laptop only (the hub keeps its
+    /// copy; `outpost delete` erases everywhere).
+    Erase {
+        /// Record id.
+        id: String,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct AdminArgs {
     /// The hub's URL (default: this laptop's hub).
     #[arg(long, env = "OUTPOST_HUB_URL")]
     pub hub: Option<String>,
-    /// Admin token (from `outpostd hub init`).
-    #[arg(long, env = "OUTPOST_ADMIN_TOKEN", hide_env_values = true)]
-    pub token: String,
+    /// A file holding the admin token (from `outpostd hub init`); without
+    /// it the token comes from the environment variable
+    /// OUTPOST_ADMIN_TOKEN. Never on the command line, where every user of
+    /// the machine could read it in the process list.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// A CA certificate (PEM) to trust for the hub.
     #[arg(long, env = "OUTPOST_CA_FILE")]
     pub ca_file: Option<PathBuf>,
@@ -142,6 +173,8 @@ pub enum AdminCommand {
     Export(AdminExportArgs),
     /// Statistics over the merged records of every laptop.
     Stats(AdminStatsArgs),
+    /// The annual report over the merged records of an organisation.
+    Report(AdminReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +197,28 @@ pub struct AdminExportArgs {
     /// Only this organisation.
     #[arg(long)]
     pub org: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The year to report, YYYY.
+    #[arg(long, value_name = "YYYY")]
+    pub year: i32,
+    /// The report file to write; .html.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Language of labels and number formats: sv (default) or en.
+    #[arg(long, default_value = "sv")]
+    pub lang: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminReportArgs {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// The organisation to report on.
+    #[arg(long)]
+    pub org: String,
 }
 
 #[derive(Debug, Args)]
@@ -377,12 +432,17 @@ pub struct EditArgs {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct RangeArgs {
-    /// First day to include, YYYY-MM-DD.
-    #[arg(long)]
+    /// First day to include: YYYY-MM-DD, or YYYY-MM / YYYY for the first day
+    /// of that month or year.
+    #[arg(long, value_name = "DATE")]
     pub from: Option<String>,
-    /// Last day to include, YYYY-MM-DD.
-    #[arg(long)]
+    /// Last day to include: YYYY-MM-DD, or YYYY-MM / YYYY for the last day of
+    /// that month or year.
+    #[arg(long, value_name = "DATE")]
     pub to: Option<String>,
+    /// One calendar year, YYYY (the same as --from YYYY --to YYYY).
+    #[arg(long, value_name = "YYYY", conflicts_with_all = ["from", "to"])]
+    pub year: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -419,8 +479,10 @@ pub struct ExportArgs {
 pub struct StatsArgs {
     #[command(flatten)]
     pub range: RangeArgs,
-    /// Group by site, month, service or agency.
-    #[arg(long)]
+    /// Group by one or more of: site, year, quarter, month, week, service,
+    /// agency, channel, category, outcome, age_band, language, assistive,
+    /// partner, staff (comma-separated, e.g. `site,month`).
+    #[arg(long, value_name = "DIMENSIONS")]
     pub by: Option<String>,
 }
 

@@ -9,21 +9,23 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use outpost_proto::Record;
 use outpost_proto::catalogue::{AgencyScope, Catalogue};
 use outpost_proto::fields::Fields;
-use outpost_proto::record::{Kind, parse_date};
+use outpost_proto::record::Kind;
 use outpost_proto::stats::{Grouping, StatsBuilder};
 use outpost_store::config::{Paths, Settings};
 use outpost_store::export::{self, ExportOptions, Format};
+use outpost_store::report::{Lang, ReportBuilder};
 use outpost_store::store::{Filter, Store, SyncStatus};
 use serde_json::{Value, json};
 
-use outpost_proto::sync::{EnrollRequest, FailureKind, PROTOCOL_VERSION};
+use outpost_proto::sync::FailureKind;
 use outpost_store::client::HubClient;
 use outpost_store::sync::{SyncLock, SyncOptions};
 use reqwest::Method;
 
 use crate::args::{
     AdminArgs, AdminCommand, Cli, Command, CourseCommand, CourseFields, EditArgs, ExportArgs,
-    ImportArgs, ListArgs, OrgCommand, RangeArgs, SessionArgs, StatsArgs, VisitCommand, VisitFields,
+    ImportArgs, ListArgs, OrgCommand, RangeArgs, ReportArgs, SessionArgs, StatsArgs, VisitCommand,
+    VisitFields,
 };
 use crate::output;
 
@@ -114,9 +116,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Show { id } => show(&ctx, &id),
         Command::Export(args) => export_cmd(&ctx, args),
         Command::Stats(args) => stats(&ctx, args),
+        Command::Report(args) => report_cmd(&ctx, args),
         Command::Status => status(&ctx),
         Command::Import(args) => import_cmd(&ctx, args),
         Command::Sync => sync_now(&ctx),
+        Command::Doctor => doctor(&ctx),
+        Command::Quarantine { command } => quarantine(&ctx, command),
         Command::Enroll { hub_url, code } => enroll(&ctx, &hub_url, &code),
         Command::Admin(args) => admin(&ctx, args),
         Command::Ui { no_open } => crate::ui::open(&ctx.paths, no_open),
@@ -234,18 +239,8 @@ fn parse_kind(kind: Option<&str>) -> Result<Option<Kind>> {
 }
 
 fn parse_range(r: &RangeArgs) -> Result<(Option<NaiveDate>, Option<NaiveDate>)> {
-    let parse = |flag: &str, v: &Option<String>| -> Result<Option<NaiveDate>> {
-        v.as_deref()
-            .map(|s| parse_date(s).map_err(|m| anyhow!("--{flag}: {m}")))
-            .transpose()
-    };
-    let (from, to) = (parse("from", &r.from)?, parse("to", &r.to)?);
-    if let (Some(f), Some(t)) = (from, to)
-        && f > t
-    {
-        bail!("--from {f} is after --to {t}; swap them");
-    }
-    Ok((from, to))
+    outpost_proto::filter::parse_range(r.year.as_deref(), r.from.as_deref(), r.to.as_deref())
+        .map_err(|m| anyhow!(m))
 }
 
 fn list(ctx: &Ctx, a: ListArgs) -> Result<()> {
@@ -415,36 +410,12 @@ fn write_export(
     Ok(())
 }
 
-/// Writes to a temp file beside `path`, then renames it over, so a failed
-/// export never leaves half a file where the old one was.
+/// Writes `path` through a new temporary file beside it, renamed over it
+/// at the end (see `outpost_base::files::replace_atomically`: no symlink
+/// followed, no device or pipe replaced, the mode of an existing file
+/// kept, new files 0600), so a failed export never leaves half a file.
 fn write_atomically<T>(path: &Path, f: impl FnOnce(&mut std::fs::File) -> Result<T>) -> Result<T> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.partial",
-        path.file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    let mut file = std::fs::File::create(&tmp)
-        .with_context(|| format!("could not create {}", tmp.display()))?;
-    let result = f(&mut file).and_then(|v| {
-        file.sync_all()?;
-        Ok(v)
-    });
-    match result {
-        Ok(v) => {
-            std::fs::rename(&tmp, path)
-                .with_context(|| format!("could not write {}", path.display()))?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    outpost_base::files::replace_atomically(path, |file| f(file))
 }
 
 fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
@@ -461,15 +432,91 @@ fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
     })
 }
 
+fn report_cmd(ctx: &Ctx, a: ReportArgs) -> Result<()> {
+    let store = ctx.open()?;
+    let org = store.identity().org.clone();
+    let filter = Filter {
+        kind: None,
+        from: chrono::NaiveDate::from_ymd_opt(a.year, 1, 1),
+        to: chrono::NaiveDate::from_ymd_opt(a.year, 12, 31),
+        site: None,
+    };
+    write_report(ctx, &a, &org, &mut |sink| {
+        store.try_for_each(&filter, |r| sink(r.record))
+    })
+}
+
+/// Builds the annual report from the records `feed` yields (only counts are
+/// kept) and writes it to the output file.
+fn write_report(ctx: &Ctx, a: &ReportArgs, org: &str, feed: &mut Feed<'_>) -> Result<()> {
+    let lang: Lang = a.lang.parse().map_err(|m: String| anyhow!("--lang: {m}"))?;
+    if !(2000..=2099).contains(&a.year) {
+        bail!(
+            "--year {} is outside 2000–2099; write the year as YYYY",
+            a.year
+        );
+    }
+    let ext = a
+        .output
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if ext != "html" && ext != "htm" {
+        bail!(
+            "{}: the report is written as .html (one file with charts and tables that any browser opens and prints); name the file e.g. report-{}.html",
+            a.output.display(),
+            a.year
+        );
+    }
+    let catalogue = ctx.catalogue()?;
+    let sites = outpost_proto::sites::SiteList::default();
+    let mut builder = ReportBuilder::new(&catalogue, &sites, a.year);
+    feed(&mut |r| {
+        builder.add(&r);
+        Ok(())
+    })?;
+    let report = builder.finish(org, &catalogue_label(ctx, lang)?);
+    let html = report.to_html(lang);
+    write_atomically(&a.output, |file| {
+        file.write_all(html.as_bytes())?;
+        Ok(())
+    })?;
+    eprintln!(
+        "wrote the {} report for {org} to {}",
+        a.year,
+        a.output.display()
+    );
+    Ok(())
+}
+
+/// Which catalogue resolved services to agencies, for the report to name.
+fn catalogue_label(ctx: &Ctx, lang: Lang) -> Result<String> {
+    let settings = ctx.settings()?;
+    let file = settings.catalogue_file.unwrap_or_else(|| {
+        ctx.paths
+            .config_file
+            .with_file_name(outpost_store::config::CATALOGUE_FILE)
+    });
+    let builtin = match lang {
+        Lang::Sv => format!("inbyggd (Outpost {})", env!("CARGO_PKG_VERSION")),
+        Lang::En => format!("built-in (Outpost {})", env!("CARGO_PKG_VERSION")),
+    };
+    Ok(if file.exists() {
+        format!("{builtin} + {}", file.display())
+    } else {
+        builtin
+    })
+}
+
 /// Counts the records `feed` yields one by one (the builder keeps only
 /// totals per group, never the records) and prints the statistics.
 fn print_stats(ctx: &Ctx, a: &StatsArgs, feed: &mut Feed<'_>) -> Result<()> {
     let catalogue = ctx.catalogue()?;
     let (from, to) = parse_range(&a.range)?;
-    let by =
-        a.by.as_deref()
-            .map(|b| b.parse::<Grouping>().map_err(|m| anyhow!("--by: {m}")))
-            .transpose()?;
+    let by = match a.by.as_deref() {
+        Some(b) => Grouping::parse_list(b).map_err(|m| anyhow!("--by: {m}"))?,
+        None => Vec::new(),
+    };
     let mut builder = StatsBuilder::new(&catalogue, from, to, by);
     feed(&mut |r| {
         builder.add(&r);
@@ -512,6 +559,7 @@ fn status(ctx: &Ctx) -> Result<()> {
         "last_error_kind": sync.last_error_kind,
         "next_step": next_step(&sync, running),
         "ui_url": outpost_store::ui::running_url(&ctx.paths.data_dir),
+        "quarantined": store.quarantined()?,
     });
     if ctx.json {
         outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -519,6 +567,162 @@ fn status(ctx: &Ctx) -> Result<()> {
         out!("{}", output::status_text(&v));
     }
     Ok(())
+}
+
+fn quarantine(ctx: &Ctx, command: crate::args::QuarantineCommand) -> Result<()> {
+    use crate::args::QuarantineCommand as Q;
+    let mut store = ctx.open()?;
+    match command {
+        Q::List => {
+            let list = store.quarantined()?;
+            if ctx.json {
+                outln!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                eprintln!("no record is quarantined");
+            } else {
+                for q in &list {
+                    outln!("{}  {}  ({}, since {})", q.id, q.reason, q.source, q.at);
+                }
+                eprintln!(
+                    "fix the cause (upgrade Outpost, restore the record) and run `outpost quarantine retry ID`, or `outpost quarantine erase ID` to drop this laptop's copy"
+                );
+            }
+        }
+        Q::Retry { id } => {
+            store.quarantine_retry(&id)?;
+            eprintln!("record {id} is back in use; it syncs at the next sync");
+        }
+        Q::Erase { id } => {
+            store.quarantine_erase(&id)?;
+            eprintln!("record {id} was erased on this laptop; the hub keeps its copy");
+        }
+    }
+    Ok(())
+}
+
+/// One `doctor` finding: what was checked, whether it is fine, and what
+/// to do when not.
+fn finding(check: &str, ok: bool, detail: String) -> Value {
+    json!({"check": check, "ok": ok, "detail": detail})
+}
+
+fn doctor(ctx: &Ctx) -> Result<()> {
+    let mut findings = Vec::new();
+    let settings = ctx.settings();
+    findings.push(match &settings {
+        Ok(_) => finding(
+            "config",
+            true,
+            "config.toml and OUTPOST_* settings read".into(),
+        ),
+        Err(e) => finding(
+            "config",
+            false,
+            format!("{e:#}; fix the file or the variable"),
+        ),
+    });
+    let mut store = ctx.open()?;
+    let integrity: String = store
+        .connection()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    findings.push(finding(
+        "store integrity",
+        integrity == "ok",
+        if integrity == "ok" {
+            "SQLite integrity check passed".into()
+        } else {
+            format!("SQLite reports damage ({integrity}); restore outpost.db from a backup")
+        },
+    ));
+    let newly = store.check_documents()?;
+    let quarantined = store.quarantined()?;
+    findings.push(finding(
+        "records",
+        quarantined.is_empty(),
+        if quarantined.is_empty() {
+            "every record loads and validates".into()
+        } else {
+            format!(
+                "{} record(s) quarantined ({} found now); see `outpost quarantine list`",
+                quarantined.len(),
+                newly
+            )
+        },
+    ));
+    if let Ok(settings) = &settings {
+        if let Some(path) = &settings.catalogue_file {
+            let text = std::fs::read_to_string(path);
+            let checked = text.map_err(anyhow::Error::from).and_then(|t| {
+                outpost_proto::catalogue::Catalogue::builtin()
+                    .with_overrides(&t, &path.display().to_string())
+                    .map_err(anyhow::Error::from)
+            });
+            findings.push(match checked {
+                Ok(_) => finding("catalogue", true, format!("{} reads", path.display())),
+                Err(e) => finding("catalogue", false, format!("{e:#}; fix the file")),
+            });
+        }
+        findings.push(match &settings.hub_url {
+            None => finding("hub", true, "not enrolled; nothing to reach".into()),
+            Some(url) => match hub_clock(url) {
+                Ok(skew) if skew.abs() > 300 => finding(
+                    "hub",
+                    false,
+                    format!("{url} answers, but this laptop's clock is {skew} s off the hub's; set the clock"),
+                ),
+                Ok(_) => finding("hub", true, format!("{url} answers; clocks agree")),
+                Err(e) => finding(
+                    "hub",
+                    false,
+                    format!("{url} does not answer ({e:#}); records wait here until it does"),
+                ),
+            },
+        });
+    }
+    let all_ok = findings.iter().all(|f| f["ok"] == json!(true));
+    if ctx.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"ok": all_ok, "checks": findings}))?
+        );
+    } else {
+        for f in &findings {
+            let mark = if f["ok"] == json!(true) {
+                "ok  "
+            } else {
+                "FIX "
+            };
+            outln!(
+                "{mark}{}: {}",
+                f["check"].as_str().unwrap_or(""),
+                f["detail"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if !all_ok {
+        bail!("doctor found problems; each line marked FIX says what to do");
+    }
+    Ok(())
+}
+
+/// Seconds this laptop's clock is ahead of the hub's (from the health
+/// answer's `Date` header).
+fn hub_clock(url: &str) -> Result<i64> {
+    outpost_base::install_crypto_provider();
+    let resp = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?
+        .get(format!("{}/v1/health", url.trim_end_matches('/')))
+        .send()?;
+    let date = resp
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok());
+    if !resp.status().is_success() {
+        bail!("health answers {}", resp.status());
+    }
+    Ok(date.map_or(0, |d| chrono::Utc::now().timestamp() - d.timestamp()))
 }
 
 /// What the person reading `outpost status` should do about the last sync
@@ -586,8 +790,15 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
             })
         );
     } else {
+        // The counts are what this laptop applied (see `sync::Session`):
+        // after a failure they say what was kept, not what was in flight.
+        let lead = if outcome.error.is_some() {
+            "before it stopped, this laptop sent and kept"
+        } else {
+            "sent"
+        };
         outln!(
-            "sent {} record(s) and {} erasure(s); received {} record(s) and {} erasure(s) ({} requests, {} up, {} down)",
+            "{lead} {} record(s) and {} erasure(s); received {} record(s) and {} erasure(s) ({} requests, {} up, {} down)",
             outcome.pushed_docs,
             outcome.pushed_erasures,
             outcome.pulled_docs,
@@ -624,32 +835,16 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
 }
 
 fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
-    let store = ctx.open()?;
+    let mut store = ctx.open()?;
     let mut settings = ctx.settings()?;
     let client = HubClient::new(hub_url, settings.ca_file.as_deref(), None)?;
-    let device = uuid::Uuid::parse_str(&store.identity().device)
-        .context("this laptop's device id is damaged")?;
-    let resp = client.enroll(&EnrollRequest {
-        v: PROTOCOL_VERSION,
-        code: code.to_string(),
-        device,
-        device_time: now().timestamp(),
-    })?;
-    if resp.org != store.identity().org {
-        bail!(
-            "this code enrols laptops of organisation '{}', but this laptop was set up for '{}'; ask for a code for '{}'",
-            resp.org,
-            store.identity().org,
-            store.identity().org
-        );
-    }
-    let mut store = store;
     let previous = settings.hub_url.clone();
+    let (device, resp) =
+        outpost_store::enrol::enroll(&mut store, &client, code, now().timestamp())?;
     if previous.as_deref() != Some(client.base()) && previous.is_some() {
         // A different hub knows nothing of what the old one acknowledged.
         store.reset_sync_state()?;
     }
-    store.set_hub_token(Some(&resp.token))?;
     settings.hub_url = Some(client.base().to_string());
     settings
         .save(&ctx.paths)
@@ -669,6 +864,24 @@ fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
     Ok(())
 }
 
+/// The admin token: from `--token-file`, else `OUTPOST_ADMIN_TOKEN`.
+fn admin_token(file: Option<&Path>) -> Result<String> {
+    let token = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("could not read the admin token file {}", path.display()))?,
+        None => std::env::var("OUTPOST_ADMIN_TOKEN").map_err(|_| {
+            anyhow!(
+                "give the admin token in the environment variable OUTPOST_ADMIN_TOKEN or with --token-file FILE (a file only you can read)"
+            )
+        })?,
+    };
+    let token = token.trim().to_string();
+    if token.is_empty() {
+        bail!("the admin token is empty; it is the line `outpostd hub init` printed");
+    }
+    Ok(token)
+}
+
 fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
     let hub = match &a.hub {
         Some(h) => h.clone(),
@@ -678,7 +891,8 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             .and_then(|s| s.hub_url)
             .ok_or_else(|| anyhow!("give the hub's URL with --hub URL (or OUTPOST_HUB_URL)"))?,
     };
-    let client = HubClient::new(&hub, a.ca_file.as_deref(), Some(a.token.clone()))?;
+    let token = admin_token(a.token_file.as_deref())?;
+    let client = HubClient::new(&hub, a.ca_file.as_deref(), Some(token))?;
     let get = |path: &str, query: &[(&str, String)]| client.admin(Method::GET, path, query, None);
     match a.command {
         AdminCommand::Org {
@@ -763,6 +977,18 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
                 fetch_records(&client, &plan.filter, e.org.clone(), sink)
             })?;
         }
+        AdminCommand::Report(r) => {
+            let filter = Filter {
+                kind: None,
+                from: chrono::NaiveDate::from_ymd_opt(r.report.year, 1, 1),
+                to: chrono::NaiveDate::from_ymd_opt(r.report.year, 12, 31),
+                site: None,
+            };
+            let org = r.org.clone();
+            write_report(ctx, &r.report, &org, &mut |sink| {
+                fetch_records(&client, &filter, Some(org.clone()), sink)
+            })?;
+        }
         AdminCommand::Stats(s) => {
             let (from, to) = parse_range(&s.stats.range)?;
             let filter = Filter {
@@ -828,8 +1054,8 @@ fn fetch_records(
 
 fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     let mut store = ctx.open()?;
-    let format = crate::import::ImportFormat::parse(a.format.as_deref(), &a.file)?;
-    let parsed = crate::import::parse_file(&a.file, format, store.identity(), now())?;
+    let format = outpost_cli::import::ImportFormat::parse(a.format.as_deref(), &a.file)?;
+    let parsed = outpost_cli::import::parse_file(&a.file, format, store.identity(), now())?;
     for bad in &parsed.bad {
         eprintln!("line {}: {}", bad.line, bad.problems.join("; "));
     }

@@ -78,7 +78,18 @@ pub fn parse_file(
             path.display()
         )
     })?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    parse_text(&text, format, me, now)
+}
+
+/// [`parse_file`] on text already read: every row parsed, validated and
+/// screened; nothing written.
+pub fn parse_text(
+    text: &str,
+    format: ImportFormat,
+    me: &Identity,
+    now: DateTime<FixedOffset>,
+) -> Result<Parsed> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let rows = match format {
         ImportFormat::Jsonl => jsonl_rows(text),
         ImportFormat::Csv => csv_rows(text)?,
@@ -91,6 +102,25 @@ pub fn parse_file(
         }
     }
     Ok(parsed)
+}
+
+/// Fuzz entry (`fuzz/`, and the corpus replay test): arbitrary bytes
+/// imported as CSV and as JSONL by a fixed laptop identity.
+#[doc(hidden)]
+pub fn fuzz_rows(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let me = Identity {
+        device: "d1e5c0de-0000-4000-8000-000000000001".into(),
+        org: "mjolby".into(),
+        site: "Mjölby bibliotek".into(),
+        staff: "AB".into(),
+    };
+    let now = DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap_or_default();
+    for format in [ImportFormat::Csv, ImportFormat::Jsonl] {
+        let _ = parse_text(text, format, &me, now);
+    }
 }
 
 type Row = (usize, Result<Fields, Vec<String>>);
@@ -116,11 +146,8 @@ fn jsonl_rows(text: &str) -> Vec<Row> {
 fn csv_rows(text: &str) -> Result<Vec<Row>> {
     let first = text.lines().next().unwrap_or("");
     // `--excel` exports use `;`; plain ones `,`.
-    let delimiter = if first.matches(';').count() > first.matches(',').count() {
-        b';'
-    } else {
-        b','
-    };
+    let excel = first.matches(';').count() > first.matches(',').count();
+    let delimiter = if excel { b';' } else { b',' };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(false)
@@ -185,6 +212,13 @@ fn csv_rows(text: &str) -> Result<Vec<Row>> {
         let mut problems = Vec::new();
         for (col, cell) in cols.iter().zip(rec.iter()) {
             let Some(col) = col else { continue };
+            // An `--excel` export put an apostrophe before cells a
+            // spreadsheet would run as formulas; exactly that one goes.
+            let cell = if excel {
+                outpost_store::export::excel_uncell(cell)
+            } else {
+                cell
+            };
             let cell = cell.trim();
             // Derived columns (agencies) are for reading; empty cells are
             // absent fields.
@@ -338,7 +372,7 @@ mod tests {
         course.insert("note".into(), json!("kursanteckning"));
         course.insert(
             "sessions".into(),
-            json!([{"id": "s1", "date": "2025-03-04", "time": "13:00", "minutes": 90,
+            json!([{"id": fixtures::uuid_for("s1"), "date": "2025-03-04", "time": "13:00", "minutes": 90,
                     "participants": 6, "instructor": "CD", "note": "bra"}]),
         );
         vec![visit, fixtures::with(course, [])]
@@ -410,5 +444,35 @@ mod tests {
             "{:?}",
             parsed.bad
         );
+    }
+
+    /// Issue 9: `device` and session ids have a fixed shape (UUIDs), so a
+    /// personnummer in them is refused like one in a note.
+    #[test]
+    fn personal_data_in_device_and_session_ids_is_refused() {
+        let mut visit = serde_json::to_value(fixtures::visit("mjolby")).unwrap();
+        visit["device"] = json!("19121212-1212");
+        let mut course = serde_json::to_value(fixtures::course("mjolby")).unwrap();
+        course["sessions"][0]["id"] = json!("19121212-1212");
+        let clean = serde_json::to_value(fixtures::visit("mjolby")).unwrap();
+        let text = format!("{visit}\n{course}\n{clean}\n");
+        let parsed = parse_text(&text, ImportFormat::Jsonl, &me(), fixtures::now()).unwrap();
+        assert_eq!(parsed.records.len(), 1, "{:?}", parsed.bad);
+        assert_eq!(parsed.bad.len(), 2, "{:?}", parsed.bad);
+        assert!(
+            parsed.bad[0].problems.iter().any(|p| p.contains("device")),
+            "{:?}",
+            parsed.bad
+        );
+        assert!(
+            parsed.bad[1]
+                .problems
+                .iter()
+                .any(|p| p.contains("sessions[0].id")),
+            "{:?}",
+            parsed.bad
+        );
+        let all = format!("{:?}", parsed.bad);
+        assert!(!all.contains("1212"), "a refusal echoes the value: {all}");
     }
 }

@@ -7,7 +7,6 @@
 
 mod args;
 mod commands;
-mod import;
 mod output;
 mod ui;
 
@@ -18,11 +17,32 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
     outpost_base::logging::init_cli(std::env::var("OUTPOST_LOG").ok().as_deref());
+    let data_dir = outpost_store::config::Paths::resolve(cli.data_dir.as_deref())
+        .ok()
+        .map(|p| p.data_dir);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `outpost list | head -1`: the reader has all it wanted. End
         // quietly and successfully, as ripgrep and coreutils do.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err)
+            if is_io(&err)
+                && data_dir
+                    .as_deref()
+                    .is_some_and(outpost_base::files::is_full) =>
+        {
+            // SQLite may call a full disk "disk I/O error"; say what it is.
+            // Every write is one transaction, so a failed one kept nothing.
+            let dir = data_dir.as_deref().unwrap_or(std::path::Path::new("."));
+            eprintln!(
+                "error: the disk holding {} is full: nothing was saved. Free some space and run the command again",
+                dir.display()
+            );
+            for cause in err.chain() {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
         Err(err) => {
             // The chain carries the cause (e.g. which file, which field).
             eprintln!("error: {err}");
@@ -32,6 +52,16 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `err` is a failed read or write of a file (SQLite's or ours).
+fn is_io(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some()
+            || cause
+                .downcast_ref::<outpost_store::store::StoreError>()
+                .is_some_and(outpost_store::store::StoreError::is_io)
+    })
 }
 
 /// Whether `err` comes from writing to a stdout whose reader has gone.

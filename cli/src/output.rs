@@ -174,6 +174,21 @@ pub fn status_text(v: &Value) -> String {
     if let Some(Value::String(step)) = v.get("next_step") {
         let _ = writeln!(out, "to do:         {step}");
     }
+    if let Some(Value::Array(q)) = v.get("quarantined").filter(|q| q != &&Value::Array(vec![])) {
+        let _ = writeln!(
+            out,
+            "quarantined:   {} record(s), kept aside while the rest syncs (`outpost quarantine list`):",
+            q.len()
+        );
+        for item in q {
+            let _ = writeln!(
+                out,
+                "  {}  {}",
+                plain(item.get("id").unwrap_or(&Value::Null)),
+                plain(item.get("reason").unwrap_or(&Value::Null))
+            );
+        }
+    }
     out
 }
 

@@ -30,10 +30,24 @@ use crate::fields::Fields;
 use crate::record::{Kind, Record, Session};
 
 /// Marks the layout version, so a later layout can still read old documents.
-const SCHEMA_KEY: &str = "$schema";
-const SCHEMA_VERSION: i64 = 1;
-const SESSIONS: &str = "sessions";
-const LIST_FIELDS: &[&str] = &["services", "assistive", "barriers"];
+pub const SCHEMA_KEY: &str = "$schema";
+pub const SCHEMA_VERSION: i64 = 1;
+pub const SESSIONS: &str = "sessions";
+/// Fields stored as one JSON-encoded string each (see the module notes).
+pub const LIST_FIELDS: &[&str] = &["services", "assistive", "barriers"];
+
+/// The layout version a document says it has (`$schema`), if it is a
+/// whole number.
+pub fn layout_version<D: ReadDoc>(doc: &D) -> Option<i64> {
+    match doc.get(ROOT, SCHEMA_KEY).ok()?? {
+        (AmValue::Scalar(s), _) => match s.as_ref() {
+            ScalarValue::Int(i) => Some(*i),
+            ScalarValue::Uint(u) => i64::try_from(*u).ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocError {
@@ -329,20 +343,26 @@ mod tests {
     #[test]
     fn one_record_created_on_two_replicas_merges_without_hiding_sessions() {
         let now = chrono::DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
-        let mut f = new_record_fields(Kind::Course, "mjolby", "dev-1", now, uuid::Uuid::new_v4());
+        let mut f = new_record_fields(
+            Kind::Course,
+            "mjolby",
+            "d1e5c0de-0000-4000-8000-000000000001",
+            now,
+            uuid::Uuid::new_v4(),
+        );
         f.insert("site".into(), json!("Mjölby bibliotek"));
         f.insert("staff".into(), json!("AB"));
         f.insert("title".into(), json!("Nybörjarkurs"));
         f.insert(
             "sessions".into(),
-            json!([{"id": "s1", "date": "2025-03-04", "minutes": 60, "participants": 5}]),
+            json!([{"id": "00000000-0000-4000-8000-000000000051", "date": "2025-03-04", "minutes": 60, "participants": 5}]),
         );
         let rec = Record::from_fields(&f).unwrap();
         // Two laptops import the same export: two independent documents.
         let mut a = create(&rec, ActorId::from([1u8; 16])).unwrap();
         let mut b = create(&rec, ActorId::from([2u8; 16])).unwrap();
         let s2: Session = serde_json::from_value(
-            json!({"id": "s2", "date": "2025-03-11", "minutes": 60, "participants": 7}),
+            json!({"id": "00000000-0000-4000-8000-000000000052", "date": "2025-03-11", "minutes": 60, "participants": 7}),
         )
         .unwrap();
         put_session(&mut b, &s2, "2025-03-11T10:00:00+01:00").unwrap();

@@ -18,7 +18,7 @@ pub fn now() -> DateTime<FixedOffset> {
 }
 
 /// The device id the fixtures use when none is given.
-pub const DEVICE: &str = "dev-1";
+pub const DEVICE: &str = "d1e5c0de-0000-4000-8000-000000000001";
 
 /// The visit-specific fields of a valid visit (no common fields), for
 /// callers that start from a store's `new_fields`: a solved 30-minute
@@ -45,9 +45,19 @@ fn place(f: &mut Fields) {
     f.insert("staff".into(), json!("AB"));
 }
 
-/// Every field of a valid visit of `org`, made by `device` at `now`.
+/// A UUID for a test's short name (`"dev-1"`, `"s1"`): ids are UUIDs in
+/// records, and tests read better with names. A UUID stays as it is.
+pub fn uuid_for(name: &str) -> String {
+    match Uuid::parse_str(name) {
+        Ok(u) => u.to_string(),
+        Err(_) => Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes()).to_string(),
+    }
+}
+
+/// Every field of a valid visit of `org`, made by `device` (a UUID, or a
+/// name turned into one by [`uuid_for`]) at `now`.
 pub fn visit_fields_at(org: &str, device: &str, id: Uuid, now: DateTime<FixedOffset>) -> Fields {
-    let mut f = new_record_fields(Kind::Visit, org, device, now, id);
+    let mut f = new_record_fields(Kind::Visit, org, &uuid_for(device), now, id);
     place(&mut f);
     f.extend(visit_body());
     f
@@ -77,12 +87,12 @@ pub fn course_fields_at(
     now: DateTime<FixedOffset>,
     session: &str,
 ) -> Fields {
-    let mut f = new_record_fields(Kind::Course, org, device, now, id);
+    let mut f = new_record_fields(Kind::Course, org, &uuid_for(device), now, id);
     place(&mut f);
     f.insert("title".into(), json!("Kom igång med BankID"));
     f.insert(
         "sessions".into(),
-        json!([{"id": session, "date": "2025-03-04", "minutes": 90, "participants": 6}]),
+        json!([{"id": uuid_for(session), "date": "2025-03-04", "minutes": 90, "participants": 6}]),
     );
     f
 }

@@ -15,9 +15,22 @@
 //!   screen.
 //! - `fixtures` (cargo feature `test-support`): valid records shared by
 //!   every crate's tests.
-//! - [`screen`]: finds personnummer/samordningsnummer, phone numbers and
-//!   e-mail addresses in free text, without ever echoing them.
+//! - [`screen`]: finds personnummer/samordningsnummer, phone numbers,
+//!   e-mail addresses and payment card numbers in free text, after reading
+//!   it as people see it (NFKC, invisible characters removed, any script's
+//!   digits), without ever echoing them.
+//! - [`untrusted`]: every outside Automerge byte (hub push, laptop pull,
+//!   the laptop's own store) is loaded and merged here: bounded, with a
+//!   decoder panic contained to that one document, and screened whole
+//!   (every key and every value in the history), so the hub, import and a
+//!   laptop's pull apply one rule.
+//! - `fuzzing` (feature `test-support`): the entry points the fuzz targets
+//!   in `fuzz/` and the stable corpus replay test share.
 //! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
+//! - [`sites`]: an org's site list and the case- and accent-insensitive
+//!   match of a typed site to it.
+//! - [`stats`]: streaming statistics over records, grouped by one or more
+//!   dimensions.
 //! - [`sync`]: the sync protocol: wire types, the laptop's per-document
 //!   decisions and session state machine, backoff.
 //! - [`hub`]: the hub's side of the protocol (push, pull, erase) over a
@@ -42,13 +55,17 @@ pub mod fields;
 pub mod filter;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fuzzing;
 pub mod hub;
 pub mod par;
 pub mod record;
 pub mod schema;
 pub mod screen;
+pub mod sites;
 pub mod stats;
 pub mod sync;
+pub mod untrusted;
 
 pub use fields::{FieldError, Fields, ValidationErrors};
 pub use record::{Body, Course, Kind, Record, Session, Visit};

@@ -284,7 +284,7 @@ impl Record {
         if !errs.is_empty() {
             return Err(errs);
         }
-        match serde_json::from_value::<Record>(Value::Object(checked)) {
+        match Record::from_checked(kind, checked) {
             Ok(mut record) => {
                 if let Body::Course(c) = &mut record.body {
                     c.sort_sessions();
@@ -298,6 +298,48 @@ impl Record {
                 Err(errs)
             }
         }
+    }
+
+    /// The typed record from the checked map of `kind`. The common fields
+    /// and the body are deserialized apart: through `Record`'s flattened,
+    /// `kind`-tagged body, serde first copies every field into a buffer of
+    /// its own and then reads the body from that, allocations repeated for
+    /// every record a sync validates (each one it stores, on the hub and
+    /// on the laptop). The result is the same.
+    fn from_checked(
+        kind: Kind,
+        checked: serde_json::Map<String, Value>,
+    ) -> Result<Record, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Common {
+            id: Uuid,
+            org: String,
+            site: String,
+            staff: String,
+            device: String,
+            created_at: DateTime<FixedOffset>,
+            updated_at: DateTime<FixedOffset>,
+        }
+        // Split in key order, so each map is built in one pass.
+        let (common, body): (Vec<_>, Vec<_>) = checked
+            .into_iter()
+            .partition(|(name, _)| COMMON_FIELDS.contains(&name.as_str()));
+        let object = |entries: Vec<(String, Value)>| Value::Object(entries.into_iter().collect());
+        let c: Common = serde_json::from_value(object(common))?;
+        let body = match kind {
+            Kind::Visit => Body::Visit(serde_json::from_value(object(body))?),
+            Kind::Course => Body::Course(serde_json::from_value(object(body))?),
+        };
+        Ok(Record {
+            id: c.id,
+            org: c.org,
+            site: c.site,
+            staff: c.staff,
+            device: c.device,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            body,
+        })
     }
 
     /// The dates this record covers: the visit day, or the first and last
@@ -560,20 +602,26 @@ mod tests {
     #[test]
     fn course_sessions_validate_and_sort() {
         let now = DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
-        let mut f = new_record_fields(Kind::Course, "mjolby", "dev-1", now, Uuid::new_v4());
+        let mut f = new_record_fields(
+            Kind::Course,
+            "mjolby",
+            "d1e5c0de-0000-4000-8000-000000000001",
+            now,
+            Uuid::new_v4(),
+        );
         f.insert("site".into(), json!("Mjölby bibliotek"));
         f.insert("staff".into(), json!("AB"));
         f.insert("title".into(), json!("Nybörjarkurs internet"));
         f.insert(
             "sessions".into(),
             json!([
-                {"id": "b", "date": "2025-03-11", "minutes": 90, "participants": 8},
-                {"id": "a", "date": "2025-03-04", "minutes": 90, "participants": 10, "time": "13:00"},
+                {"id": "00000000-0000-4000-8000-00000000000b", "date": "2025-03-11", "minutes": 90, "participants": 8},
+                {"id": "00000000-0000-4000-8000-00000000000a", "date": "2025-03-04", "minutes": 90, "participants": 10, "time": "13:00"},
             ]),
         );
         let rec = Record::from_fields(&f).unwrap();
         let Body::Course(c) = &rec.body else { panic!() };
-        assert_eq!(c.sessions[0].id, "a");
+        assert_eq!(c.sessions[0].id, "00000000-0000-4000-8000-00000000000a");
         assert_eq!(
             rec.date_range(),
             Some((
@@ -583,7 +631,7 @@ mod tests {
         );
         f.insert(
             "sessions".into(),
-            json!([{"id": "c", "date": "2025-03-04", "minutes": 90, "participants": 501}]),
+            json!([{"id": "00000000-0000-4000-8000-00000000000c", "date": "2025-03-04", "minutes": 90, "participants": 501}]),
         );
         let errs = Record::from_fields(&f).unwrap_err();
         assert_eq!(errs.0[0].field, "sessions[0].participants");

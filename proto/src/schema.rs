@@ -295,14 +295,8 @@ pub static FIELDS: &[FieldDef] = &[
         "Personalens initialer, om inte datorns förval.",
         "Staff initials, if not this laptop's default.",
     ),
-    FieldDef::new(
-        "device",
-        Common,
-        Shape::Text {
-            max: MAX_SHORT_CHARS,
-            screened: false,
-        },
-    )
+    // A UUID, like every id: a fixed shape leaves no room for free text.
+    FieldDef::new("device", Common, Shape::Uuid)
     .last()
     .label("Enhet", "Device")
     .help("Enheten som skapade posten.", "The device that created the record."),
@@ -428,14 +422,7 @@ pub static FIELDS: &[FieldDef] = &[
         .label("Tillfällen", "Sessions")
         .help("Kursens tillfällen.", "The course's meetings."),
     // ---- course session ----
-    FieldDef::new(
-        "id",
-        S,
-        Shape::Text {
-            max: 64,
-            screened: false,
-        },
-    )
+    FieldDef::new("id", S, Shape::Uuid)
     .column(Some("session_id"))
     .label("Tillfälle-id", "Session id")
     .help("Tillfällets id, skapat på enheten.", "The session's id, made on the device."),
@@ -561,6 +548,16 @@ pub fn normalize_enum(s: &str) -> String {
 
 /// Finds `s` among `values` the way [`normalize_enum`] matches.
 pub fn parse_enum(s: &str, values: &'static [&'static str]) -> Result<&'static str, String> {
+    // A stored or synced value is already in normal form (lowercase ASCII,
+    // digits, `_`), which `normalize_enum` leaves as it is: match it
+    // without building the normalised copy (validation runs for every
+    // record a sync stores).
+    if s.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && let Some(v) = values.iter().copied().find(|v| *v == s)
+    {
+        return Ok(v);
+    }
     let norm = normalize_enum(s);
     values
         .iter()
@@ -594,9 +591,20 @@ pub(crate) fn check_scopes(
     errs: &mut ValidationErrors,
 ) -> serde_json::Map<String, Value> {
     if let Some(msg) = unknown_msg {
-        for name in fields.keys() {
-            if !scopes.iter().any(|s| field(*s, name).is_some()) {
-                errs.push(name.as_str(), msg);
+        // Names are distinct across the scopes of one check (a test says
+        // so), so when as many of the scopes' fields are present as there
+        // are keys, no key is unknown: the search per key (a scan of the
+        // whole table) is only needed to name the unknown ones.
+        let known = scopes
+            .iter()
+            .flat_map(|s| fields_of(*s))
+            .filter(|d| fields.contains_key(d.name))
+            .count();
+        if known != fields.len() {
+            for name in fields.keys() {
+                if !scopes.iter().any(|s| field(*s, name).is_some()) {
+                    errs.push(name.as_str(), msg);
+                }
             }
         }
     }
@@ -721,6 +729,15 @@ fn check(def: &FieldDef, fields: &Fields, errs: &mut ValidationErrors) -> Option
             }
         ),
         Shape::Date => text_or_null!(32, false, |s| match parse_date(&s) {
+            // A shape check, never against a clock: any day of this
+            // century is a date someone may record.
+            Ok(d)
+                if !(FIRST_DATE..=LAST_DATE)
+                    .contains(&d.format("%Y-%m-%d").to_string().as_str()) =>
+            {
+                errs.push(name, "must be a day between 2000-01-01 and 2099-12-31");
+                None
+            }
             Ok(d) => Some(json!(d.format("%Y-%m-%d").to_string())),
             Err(m) => {
                 errs.push(name, m);
@@ -880,8 +897,28 @@ fn check(def: &FieldDef, fields: &Fields, errs: &mut ValidationErrors) -> Option
     }
 }
 
+/// Earliest and latest day a date field accepts (`YYYY-MM-DD` compares
+/// as text in date order).
+const FIRST_DATE: &str = "2000-01-01";
+const LAST_DATE: &str = "2099-12-31";
+
+/// Most entries of a list field (services, assistive, barriers): a visit
+/// is about a handful; 3,000 services was an attack that broke XLSX export.
+pub const MAX_LIST_ITEMS: usize = 50;
+/// Most sessions of one course (two a week for five years).
+pub const MAX_SESSIONS: usize = 500;
+
 fn list<'v>(name: &str, raw: &'v Value, errs: &mut ValidationErrors) -> Option<&'v Vec<Value>> {
+    let max = if name == "sessions" {
+        MAX_SESSIONS
+    } else {
+        MAX_LIST_ITEMS
+    };
     match raw {
+        Value::Array(items) if items.len() > max => {
+            errs.push(name, format!("has more than {max} entries"));
+            None
+        }
         Value::Array(items) => Some(items),
         _ => {
             errs.push(name, "must be a list");
@@ -927,6 +964,52 @@ mod tests {
     use crate::fixtures;
     use crate::record::{COURSE_FIELDS, Record, VISIT_FIELDS};
 
+    /// `check_scopes` counts present fields to skip its unknown-field
+    /// search, which is only right while no name occurs twice in the
+    /// scopes checked together.
+    #[test]
+    fn field_names_are_distinct_in_each_check() {
+        use crate::record::Kind;
+        let sets: Vec<Vec<Scope>> = vec![
+            vec![Scope::Common],
+            vec![Scope::Session],
+            Scope::of_kind(Kind::Visit).to_vec(),
+            Scope::of_kind(Kind::Course).to_vec(),
+        ];
+        for scopes in sets {
+            let mut names: Vec<&str> = scopes
+                .iter()
+                .flat_map(|s| fields_of(*s))
+                .map(|d| d.name)
+                .collect();
+            let all = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), all, "a name repeats in {scopes:?}");
+        }
+    }
+
+    /// Every enum value of the table is in normal form, so the exact-match
+    /// shortcut of `parse_enum` answers what normalising would; other
+    /// spellings still normalise.
+    #[test]
+    fn enum_values_are_normal_and_parse_alike() {
+        for def in FIELDS {
+            let Some(values) = def.shape.values() else {
+                continue;
+            };
+            for v in values {
+                assert_eq!(normalize_enum(v), *v, "{}: {v}", def.name);
+                assert_eq!(parse_enum(v, values), Ok(*v));
+            }
+        }
+        assert_eq!(
+            parse_enum(" Drop-In ", crate::record::Channel::NAMES),
+            Ok("drop_in")
+        );
+        assert!(parse_enum("drop_inn", crate::record::Channel::NAMES).is_err());
+    }
+
     /// A visit with every optional field filled in too.
     fn full_visit() -> Fields {
         let mut f = fixtures::visit_fields("mjolby");
@@ -946,17 +1029,17 @@ mod tests {
     fn full_course() -> Fields {
         let mut f = fixtures::course_fields_at(
             "mjolby",
-            "dev-1",
+            "d1e5c0de-0000-4000-8000-000000000001",
             uuid::Uuid::new_v4(),
             fixtures::now(),
-            "s1",
+            "00000000-0000-4000-8000-000000000051",
         );
         f.insert("partner".into(), json!("SeniorNet"));
         f.insert("target_group".into(), json!("seniorer"));
         f.insert("note".into(), json!("en anteckning"));
         f.insert(
             "sessions".into(),
-            json!([{"id": "s1", "date": "2025-03-04", "time": "13:00", "minutes": 90,
+            json!([{"id": "00000000-0000-4000-8000-000000000051", "date": "2025-03-04", "time": "13:00", "minutes": 90,
                     "participants": 6, "instructor": "CD", "note": "bra"}]),
         );
         f

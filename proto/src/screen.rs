@@ -17,6 +17,10 @@
 //!   `+` or a parenthesised area code, digit groups joined by single spaces,
 //!   hyphens or parentheses, and at least 8 digits in all.
 //! - E-mail addresses (`local@domain.tld`).
+//! - Payment card numbers: 13–19 digits passing the Luhn check, grouped
+//!   or not.
+//! - Identity and card numbers with spaces, dots or dashes between any of
+//!   their digit groups (`19811218 9876`, `19 81 12 18 98 76`).
 //!
 //! A refusal names the field and the kind of data, never the value, so the
 //! error message itself cannot leak into logs or sync error reports.
@@ -47,10 +51,19 @@
 //!   `01.02.2024` out.
 //! - `@handles`, `@` on its own and "name at domain" are not e-mail.
 //!
-//! Arabic-Indic and full-width digits, non-breaking and thin spaces and
-//! typographic dashes are folded to their ASCII forms first, since text
-//! pasted from phones and web pages uses them and an identity number is no
-//! less identifying in another script.
+//! - Grouped digits: an amount grouped in thousands (`1 804 865 887 kr`) is
+//!   never read as one, and a written date followed by a space ends the
+//!   number (`2025-03-04 1030` is a date and a time); an organisation
+//!   number (`212000-0613`) has no valid month, so it passes.
+//!
+//! Text is read as people see it first ([`normalise`]): Unicode NFKC
+//! (full-width and mathematical digits and letters, `＠`, `．`),
+//! Default_Ignorable code points removed (zero-width joiners, invisible
+//! separators, the combining grapheme joiner), every Unicode decimal digit
+//! read as ASCII (Arabic-Indic, Devanagari, ...), spaces and dashes of any
+//! kind as ` ` and `-`. Text pasted from phones and web pages uses them,
+//! an evader uses them on purpose, and an identity number is no less
+//! identifying in another script.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -67,6 +80,7 @@ pub enum SensitiveKind {
     CoordinationNumber,
     PhoneNumber,
     Email,
+    PaymentCard,
 }
 
 impl fmt::Display for SensitiveKind {
@@ -76,6 +90,7 @@ impl fmt::Display for SensitiveKind {
             SensitiveKind::CoordinationNumber => "a coordination number (samordningsnummer)",
             SensitiveKind::PhoneNumber => "a phone number",
             SensitiveKind::Email => "an e-mail address",
+            SensitiveKind::PaymentCard => "a payment card number",
         })
     }
 }
@@ -110,9 +125,11 @@ pub fn screen_field(field: &str, text: &str) -> Result<(), ScreenError> {
 /// number start at the same place, the identity number is reported.
 pub fn find_sensitive(text: &str) -> Option<SensitiveKind> {
     // Most notes are prose; everything screened needs a digit or an `@`.
+    // Most notes are prose; everything screened needs a digit or an `@`
+    // (in any script or width: `﹫`, `＠` and digits fold to those).
     if !text
         .chars()
-        .any(|c| c.is_numeric() || c == '@' || c == '\u{FF20}')
+        .any(|c| c.is_numeric() || matches!(c, '@' | '\u{FE6B}' | '\u{FF20}'))
     {
         return None;
     }
@@ -122,45 +139,70 @@ pub fn find_sensitive(text: &str) -> Option<SensitiveKind> {
     let id = shapes.iter().find_map(|s| s.kind.map(|k| (s.start, k)));
     let email = EMAIL.find(&text).map(|m| (m.start(), SensitiveKind::Email));
     let phone = find_phone(&text, &shapes).map(|at| (at, SensitiveKind::PhoneNumber));
+    let grouped = find_grouped(&text);
 
     // `min_by_key` keeps the first of equal keys, so the order here is the
     // tie-break.
-    [id, email, phone]
+    [id, email, phone, grouped]
         .into_iter()
         .flatten()
         .min_by_key(|&(start, _)| start)
         .map(|(_, kind)| kind)
 }
 
-/// Folds look-alike characters to ASCII so the patterns below need only
-/// handle one spelling. Every mapping is one char to one char or a removal,
-/// so positions keep their order.
-fn normalise(text: &str) -> Cow<'_, str> {
-    // None: keep `c`; Some(None): drop it; Some(Some(r)): replace it by `r`.
-    let fold = |c: char| -> Option<Option<char>> {
-        let ascii_digit = |base: char| char::from_digit(u32::from(c) - u32::from(base), 10);
-        Some(match c {
-            '\u{0660}'..='\u{0669}' => ascii_digit('\u{0660}'),
-            '\u{06F0}'..='\u{06F9}' => ascii_digit('\u{06F0}'),
-            '\u{FF10}'..='\u{FF19}' => ascii_digit('\u{FF10}'),
-            '\u{00A0}' | '\u{2000}'..='\u{200A}' | '\u{202F}' | '\u{205F}' | '\u{3000}' => {
-                Some(' ')
-            }
-            '\u{2010}'..='\u{2013}' | '\u{2212}' | '\u{FE63}' | '\u{FF0D}' => Some('-'),
-            '\u{FF0B}' => Some('+'),
-            '\u{FF20}' => Some('@'),
-            // Invisible characters that web pages and word processors slip
-            // into numbers.
-            '\u{00AD}' | '\u{200B}' | '\u{2060}' | '\u{FEFF}' => None,
-            _ => return None,
-        })
-    };
-    if !text.chars().any(|c| fold(c).is_some()) {
+/// Unicode decimal digit zeros (general category Nd): each starts a run of
+/// ten digits 0–9. NFKC already folds full-width and mathematical digits;
+/// these are the scripts it leaves alone (Arabic-Indic, Devanagari, ...).
+const DIGIT_ZEROS: &[u32] = &[
+    0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
+    0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50,
+    0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x11F50, 0x16A60, 0x16AC0,
+    0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0, 0x1E950,
+    0x1FBF0,
+];
+
+/// The ASCII digit a Unicode decimal digit stands for.
+fn decimal_digit(c: char) -> Option<char> {
+    let cp = u32::from(c);
+    let i = DIGIT_ZEROS.partition_point(|&z| z <= cp).checked_sub(1)?;
+    let value = cp - DIGIT_ZEROS[i];
+    (value < 10).then(|| char::from(b'0' + value as u8))
+}
+
+/// Unicode's Default_Ignorable_Code_Point: invisible characters (zero-width
+/// joiners, invisible separators, the combining grapheme joiner, variation
+/// selectors, bidi controls, ...) that a web page, a word processor or an
+/// evader slips into a number.
+fn default_ignorable(c: char) -> bool {
+    matches!(u32::from(c),
+        0xAD | 0x34F | 0x61C | 0x115F..=0x1160 | 0x17B4..=0x17B5 | 0x180B..=0x180F
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0x3164 | 0xFE00..=0xFE0F
+        | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFF8 | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF)
+}
+
+/// Reads text as people see it, so the patterns below need only handle one
+/// spelling: Unicode NFKC (full-width and mathematical letters, digits and
+/// punctuation become plain ones), Default_Ignorable code points removed,
+/// every decimal digit as its ASCII digit, every space as ` ` and every
+/// dash as `-`.
+pub fn normalise(text: &str) -> Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization;
+    // Plain ASCII without control characters is already in this form.
+    if text.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
         return Cow::Borrowed(text);
     }
     Cow::Owned(
-        text.chars()
-            .filter_map(|c| fold(c).unwrap_or(Some(c)))
+        text.nfkc()
+            .filter(|&c| !default_ignorable(c))
+            .map(|c| match c {
+                _ if c.is_ascii() => c,
+                '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' => '-',
+                _ if c.is_whitespace() => ' ',
+                _ => decimal_digit(c).unwrap_or(c),
+            })
             .collect(),
     )
 }
@@ -271,6 +313,135 @@ fn find_phone(text: &str, shapes: &[IdShape]) -> Option<usize> {
         .enumerate()
         .filter(|&(_, b)| matches!(b, b'0' | b'+' | b'('))
         .find_map(|(i, _)| phone_at(text, i, &id_starts))
+}
+
+/// Most digit groups looked at in one run of grouped digits, so a long
+/// run of `1 1 1 1 ...` stays linear work.
+const MAX_GROUPS: usize = 32;
+
+/// Identity numbers written with spaces, dots or dashes between any of
+/// their digit groups (`19811218 9876`, `19 81 12 18 98 76`), and payment
+/// card numbers (13–19 digits passing the Luhn check, grouped or not).
+/// Returns where the first one starts.
+///
+/// What keeps ordinary notes out: only runs of groups joined by one
+/// separator each are read, never digits out of a word or a longer run;
+/// a thousands-grouped amount (`1 234 567 890 123`) is not read; and a
+/// written date (`2025-03-04`, `13.05.2024`) followed by a space ends the
+/// number (`2025-03-04 1030` is a date and a time).
+fn find_grouped(text: &str) -> Option<(usize, SensitiveKind)> {
+    let b = text.as_bytes();
+    let is_digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let mut i = 0;
+    while i < b.len() {
+        if !is_digit(i) {
+            i += 1;
+            continue;
+        }
+        let glued_before = text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        // One run: groups (start, end) and the separator before each.
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut seps: Vec<u8> = Vec::new();
+        let mut pos = i;
+        loop {
+            let at = pos;
+            while is_digit(pos) {
+                pos += 1;
+            }
+            groups.push((at, pos));
+            let sep = b.get(pos).copied();
+            if groups.len() < MAX_GROUPS
+                && matches!(sep, Some(b' ' | b'.' | b'-'))
+                && is_digit(pos + 1)
+            {
+                seps.push(sep.unwrap_or(b' '));
+                pos += 1;
+            } else {
+                break;
+            }
+        }
+        let glued_after = text[pos..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if !glued_before
+            && !glued_after
+            && let Some(found) = judge_groups(b, &groups, &seps)
+        {
+            return Some(found);
+        }
+        i = pos.max(i + 1);
+    }
+    None
+}
+
+/// The first identity or card number in one run of digit groups.
+fn judge_groups(
+    b: &[u8],
+    groups: &[(usize, usize)],
+    seps: &[u8],
+) -> Option<(usize, SensitiveKind)> {
+    let len = |g: usize| groups[g].1 - groups[g].0;
+    // `seps[k]` sits between group k and k + 1. A date written with two
+    // equal separators, then a space: the date ends there.
+    let date_ends = |k: usize| -> bool {
+        k >= 2
+            && seps.get(k) == Some(&b' ')
+            && seps[k - 2] == seps[k - 1]
+            && matches!(seps[k - 1], b'-' | b'.')
+            && matches!((len(k - 2), len(k - 1), len(k)), (4, 2, 2) | (2, 2, 4))
+    };
+    let thousands = |from: usize, to: usize| -> bool {
+        to > from
+            && (1..=3).contains(&len(from))
+            && (from + 1..=to).all(|g| len(g) == 3 && seps[g - 1] == b' ')
+    };
+    if thousands(0, groups.len() - 1) {
+        // `1 804 865 887 kr`: one amount, however its digits read.
+        return None;
+    }
+    for first in 0..groups.len() {
+        let mut digits: Vec<u8> = Vec::with_capacity(19);
+        for last in first..groups.len() {
+            if last > first && date_ends(last - 1) {
+                break;
+            }
+            let (s, e) = groups[last];
+            digits.extend(b[s..e].iter().map(|d| d - b'0'));
+            if digits.len() > 19 {
+                break;
+            }
+            if last > first && matches!(digits.len(), 10 | 12) {
+                let (date, tail) = digits.split_at(digits.len() - 4);
+                let ascii = |ds: &[u8]| ds.iter().map(|d| d + b'0').collect::<Vec<u8>>();
+                if let Some(kind) = judge_id(&ascii(date), &ascii(tail)) {
+                    return Some((groups[first].0, kind));
+                }
+            }
+            if digits.len() >= 13 && luhn_valid(&digits) {
+                return Some((groups[first].0, SensitiveKind::PaymentCard));
+            }
+        }
+    }
+    None
+}
+
+/// Whether `digits` (each 0–9) end in their Luhn check digit, as payment
+/// card numbers do.
+fn luhn_valid(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let p = u32::from(d) * if i % 2 == 1 { 2 } else { 1 };
+            p / 10 + p % 10
+        })
+        .sum();
+    sum.is_multiple_of(10)
 }
 
 /// Digits counted before giving up on a candidate: the longest acceptable
@@ -680,6 +851,77 @@ mod tests {
             ("ساعدت الزائر في تسجيل الدخول إلى خدمة الضرائب", None),
             ("Hänvisad till Försäkringskassan, 3 av 4 steg klara", None),
             ("", None),
+        ]);
+    }
+
+    /// Issue 9's evasions: each hides a number or address the screen must
+    /// still find once the text is normalised.
+    #[test]
+    fn evasions_are_found_after_normalising() {
+        check(&[
+            // Zero-width joiner and non-joiner inside a personnummer.
+            ("19811218\u{200D}-9876", Some(PersonalIdentityNumber)),
+            ("1981\u{200C}1218-9876", Some(PersonalIdentityNumber)),
+            // Invisible separator, combining grapheme joiner.
+            ("811218\u{2063}-9876", Some(PersonalIdentityNumber)),
+            ("811218-98\u{034F}76", Some(PersonalIdentityNumber)),
+            ("070\u{2063}123\u{2063}45\u{2063}67", Some(PhoneNumber)),
+            // Mathematical bold and Devanagari digits.
+            (
+                "\u{1D7CF}\u{1D7D7}\u{1D7D6}\u{1D7CF}\u{1D7CF}\u{1D7D0}\u{1D7CF}\u{1D7D6}-\u{1D7D7}\u{1D7D6}\u{1D7D5}\u{1D7D4}",
+                Some(PersonalIdentityNumber),
+            ),
+            ("१९८११२१८-९८७६", Some(PersonalIdentityNumber)),
+            ("०७०-१२३ ४५ ६७", Some(PhoneNumber)),
+            // Spaces, dots and dashes between digit groups.
+            ("19811218 9876", Some(PersonalIdentityNumber)),
+            ("811218 9876", Some(PersonalIdentityNumber)),
+            ("19 81 12 18 98 76", Some(PersonalIdentityNumber)),
+            ("1981.12.18.9876", Some(PersonalIdentityNumber)),
+            ("1981-12-18-9876", Some(PersonalIdentityNumber)),
+            // Full-width and small forms in an e-mail address.
+            ("anna\u{FF20}example\u{FF0E}se", Some(Email)),
+            ("anna@example\u{FF0E}se", Some(Email)),
+            ("ａｎｎａ＠ｅｘａｍｐｌｅ．ｓｅ", Some(Email)),
+            ("anna\u{200B}@example.se", Some(Email)),
+            // Payment cards, grouped or not.
+            ("4111 1111 1111 1111", Some(PaymentCard)),
+            ("kort 4111-1111-1111-1111 spärrat", Some(PaymentCard)),
+            ("5555555555554444", Some(PaymentCard)),
+            ("378282246310005", Some(PaymentCard)),
+            (
+                "4111\u{200B}1111\u{200B}1111\u{200B}1111",
+                Some(PaymentCard),
+            ),
+        ]);
+    }
+
+    /// What staff ordinarily type must pass, beside the refusals above.
+    #[test]
+    fn ordinary_notes_pass() {
+        check(&[
+            ("Besök 2025-03-04 kl 10:30", None),
+            ("2025-03-04 1030", None),
+            ("Möte 2019-12-04 1234 kr", None),
+            ("13.05.2024 1234", None),
+            ("kl 08:30–16:00, lunch 12.00-13.00", None),
+            ("Betalade 1 250 kr, sedan 12 500,50 kr", None),
+            ("Summa 1 234 567 890 123 kr", None),
+            ("Ärende 2024-1234 hos Försäkringskassan", None),
+            ("Dnr 123456789", None),
+            ("Postnummer 582 22 Linköping", None),
+            ("Org.nr 212000-0613 (kommunen)", None),
+            ("Skatteverket 202100-5448", None),
+            ("Appen version 1.0.12, Android 14.2.1", None),
+            ("BankID 7.12.0 på iOS 17.4", None),
+            ("10.0.0.1 och 192.168.1.10", None),
+            ("3 av 4 steg, 50 %, 2 timmar", None),
+            ("Ärende 4711-2233", None),
+            ("01.02.2024", None),
+            ("2023–2024", None),
+            ("Kvitto nr 100 200 300", None),
+            ("1177 Vårdguiden, 112 vid nödfall", None),
+            ("ok\u{200D}👍", None),
         ]);
     }
 

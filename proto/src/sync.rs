@@ -48,6 +48,8 @@ use automerge::{AutoCommit, ChangeHash};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::untrusted::{self, Refusal};
+
 /// Bumped on any incompatible change to the wire types.
 pub const PROTOCOL_VERSION: u16 = 1;
 /// Largest request or response body the hub accepts, compressed.
@@ -69,6 +71,10 @@ pub const DEFAULT_PUSH_BATCH: usize = 10_000;
 /// pages for 2,000 records at 100,000), so fewer, larger pages write far
 /// fewer pages in all, and take fewer round trips.
 pub const DEFAULT_PULL_PAGE: u32 = 10_000;
+/// Most erasures one push may carry: the laptop cuts its batches there,
+/// and the hub refuses larger pushes by default (each erasure goes to every
+/// laptop of the org, see `hub::limits`).
+pub const MAX_ERASURES_PER_PUSH: usize = 1_000;
 
 pub const PUSH_PATH: &str = "/v1/sync/push";
 pub const PULL_PATH: &str = "/v1/sync/pull";
@@ -163,6 +169,14 @@ pub struct PullRequest {
     /// Feed position already applied (0 for a fresh laptop).
     pub since: u64,
     pub limit: u32,
+    /// The epoch `since` counts in, and the hub's signature of the cursor
+    /// as it came with the page that set it (`PullResponse::sig`); empty
+    /// for a fresh laptop. A cursor beyond the feed makes the hub start a
+    /// new epoch only when this signature checks (see `hub::cursor`).
+    #[serde(default)]
+    pub epoch: u64,
+    #[serde(default, with = "serde_bytes")]
+    pub sig: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +195,10 @@ pub struct PullResponse {
     /// from before epochs).
     #[serde(default)]
     pub epoch: u64,
+    /// The hub's signature of (org, `epoch`, `next`): saved with the
+    /// cursor and sent back with the next pull. Empty from older hubs.
+    #[serde(default, with = "serde_bytes")]
+    pub sig: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -207,6 +225,11 @@ pub struct EnrollRequest {
     pub code: String,
     pub device: Uuid,
     pub device_time: i64,
+    /// The organisation this laptop was set up for: a code of another org
+    /// is refused and binds nothing. Absent from older laptops (which
+    /// check the answer's org themselves).
+    #[serde(default)]
+    pub org: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,9 +321,13 @@ pub fn apply_merged(
     am: &mut AutoCommit,
     hub_heads: &Heads,
     missing: &[u8],
-) -> Result<(Heads, bool), automerge::AutomergeError> {
+) -> Result<(Heads, bool), Refusal> {
     if !missing.is_empty() {
-        am.load_incremental(missing)?;
+        let known = am.get_heads();
+        // On a refusal `am` is left empty: the caller keeps what it stored.
+        let mut merged = untrusted::merge(std::mem::take(am), missing)?;
+        untrusted::check(&mut merged, &known)?;
+        *am = merged;
     }
     let local = Heads::from_hashes(&am.get_heads());
     Ok((hub_heads.clone(), local != *hub_heads))
@@ -336,21 +363,24 @@ pub enum FeedApply {
 
 /// Laptop, for one pulled feed item: the decision every laptop store
 /// (SQLite, the simulation's) carries out. Pure CPU work.
-pub fn apply_feed_item(
-    item: &FeedItem,
-    held: LocalHeld,
-) -> Result<FeedApply, automerge::AutomergeError> {
+pub fn apply_feed_item(item: &FeedItem, held: LocalHeld) -> Result<FeedApply, Refusal> {
     let FeedBody::Doc { heads, data } = &item.body else {
         return Ok(FeedApply::Erase);
     };
+    // The hub screens what it stores, but a laptop trusts no outside
+    // byte: a decoder panic, a bound or personal data anywhere in the
+    // history refuses this item alone (the store quarantines it).
     match held {
         LocalHeld::Erased => Ok(FeedApply::Skip),
-        LocalHeld::Nothing => Ok(FeedApply::New {
-            am: AutoCommit::load(data)?,
-        }),
-        LocalHeld::Doc(am) => {
-            let mut am = *am;
-            am.load_incremental(data)?;
+        LocalHeld::Nothing => {
+            let mut am = untrusted::load(data)?;
+            untrusted::check(&mut am, &[])?;
+            Ok(FeedApply::New { am })
+        }
+        LocalHeld::Doc(mut am) => {
+            let known = am.get_heads();
+            let mut am = untrusted::merge(*am, data)?;
+            untrusted::check(&mut am, &known)?;
             let pending = Heads::from_hashes(&am.get_heads()) != *heads;
             Ok(FeedApply::Merged { am, pending })
         }
@@ -377,8 +407,9 @@ pub enum Effect {
     ApplyPush(PushResponse),
     /// Send this pull; answer [`Input::PullAnswered`] or [`Input::Failed`].
     SendPull(PullRequest),
-    /// Apply the page and save `next` as the cursor (and the page's
-    /// `epoch`, when not 0) in one transaction; answer [`Input::Applied`].
+    /// Apply the page and save `next` as the cursor (with the page's
+    /// `sig`, and its `epoch` when not 0) in one transaction; answer
+    /// [`Input::Applied`].
     ApplyPull(PullResponse),
     /// The hub's feed is not the one the saved cursor counts in (new epoch,
     /// or it went backwards): forget every acknowledgement (all documents
@@ -521,9 +552,15 @@ pub struct Session {
     device_time: i64,
     /// The feed epoch the saved cursor counts in (0: none yet).
     feed_epoch: u64,
+    /// The hub's signature of the saved cursor (empty: none).
+    cursor_sig: Vec<u8>,
     /// A session resets at most once; a hub that keeps changing its feed
     /// under it is an error to report, not a loop.
     reset_done: bool,
+    /// What the answer being applied adds to the outcome: counted only once
+    /// the driver reports it applied, so a session that fails half-way
+    /// reports only what this laptop really kept.
+    unapplied: Outcome,
     outcome: Outcome,
 }
 
@@ -539,7 +576,9 @@ impl Session {
             pull_page: pull_page.max(1),
             device_time,
             feed_epoch: 0,
+            cursor_sig: Vec::new(),
             reset_done: false,
+            unapplied: Outcome::default(),
             outcome: Outcome::default(),
         }
     }
@@ -547,6 +586,12 @@ impl Session {
     /// The feed epoch the laptop saved with its cursor (0 if none).
     pub fn with_feed_epoch(mut self, epoch: u64) -> Session {
         self.feed_epoch = epoch;
+        self
+    }
+
+    /// The hub's signature saved with the cursor (empty if none).
+    pub fn with_cursor_sig(mut self, sig: Vec<u8>) -> Session {
+        self.cursor_sig = sig;
         self
     }
 
@@ -579,7 +624,19 @@ impl Session {
             v: PROTOCOL_VERSION,
             since: self.cursor,
             limit: self.pull_page,
+            epoch: self.feed_epoch,
+            sig: self.cursor_sig.clone(),
         })
+    }
+
+    /// Adds the answer just applied to the outcome.
+    fn count_applied(&mut self) {
+        let done = std::mem::take(&mut self.unapplied);
+        self.outcome.pushed_docs += done.pushed_docs;
+        self.outcome.pushed_erasures += done.pushed_erasures;
+        self.outcome.pulled_docs += done.pulled_docs;
+        self.outcome.pulled_erasures += done.pulled_erasures;
+        self.outcome.refused.extend(done.refused);
     }
 
     /// Feeds one input; returns the next effect.
@@ -609,18 +666,20 @@ impl Session {
                 })
             }
             (Phase::Pushing, Input::PushAnswered(resp)) => {
+                let mut counts = Outcome::default();
                 for r in &resp.results {
                     match &r.outcome {
                         PushOutcome::Refused { reason } => {
-                            self.outcome.refused.push((r.id, reason.clone()));
+                            counts.refused.push((r.id, reason.clone()));
                         }
                         PushOutcome::Merged { .. } | PushOutcome::Erased => {
-                            self.outcome.pushed_docs += 1;
+                            counts.pushed_docs += 1;
                         }
                         PushOutcome::NeedFull => {}
                     }
                 }
-                self.outcome.pushed_erasures += resp.erased.len() as u64;
+                counts.pushed_erasures = resp.erased.len() as u64;
+                self.unapplied = counts;
                 // Move past this batch. A NeedFull document gets a new
                 // change sequence when the answer is applied, so it comes
                 // round again (whole) later in this same session.
@@ -629,14 +688,16 @@ impl Session {
                 Effect::ApplyPush(resp)
             }
             (Phase::ApplyingPush, Input::Applied) => {
+                self.count_applied();
                 self.phase = Phase::Loading;
                 self.start()
             }
             (Phase::Pulling, Input::PullAnswered(resp)) => {
+                let mut counts = Outcome::default();
                 for item in &resp.items {
                     match item.body {
-                        FeedBody::Doc { .. } => self.outcome.pulled_docs += 1,
-                        FeedBody::Erased => self.outcome.pulled_erasures += 1,
+                        FeedBody::Doc { .. } => counts.pulled_docs += 1,
+                        FeedBody::Erased => counts.pulled_erasures += 1,
                     }
                 }
                 let new_epoch =
@@ -652,10 +713,17 @@ impl Session {
                     self.phase = Phase::Resetting { epoch: resp.epoch };
                     return Effect::ResetSyncState;
                 }
+                self.unapplied = counts;
                 self.phase = Phase::ApplyingPull {
                     more: resp.more,
                     next: resp.next,
                 };
+                // What the driver saves with the page; the next pull of
+                // this session sends it back.
+                self.cursor_sig = resp.sig.clone();
+                if resp.epoch != 0 {
+                    self.feed_epoch = resp.epoch;
+                }
                 Effect::ApplyPull(resp)
             }
             (Phase::Resetting { epoch }, Input::Applied) => {
@@ -663,11 +731,13 @@ impl Session {
                 self.after_seq = 0;
                 self.batch_last_seq = 0;
                 self.cursor = 0;
+                self.cursor_sig = Vec::new();
                 self.feed_epoch = epoch;
                 self.phase = Phase::Loading;
                 self.start()
             }
             (Phase::ApplyingPull { more, next }, Input::Applied) => {
+                self.count_applied();
                 let progressed = next > self.cursor;
                 self.cursor = next;
                 if more && progressed {

@@ -17,7 +17,9 @@ fn failed_with(input: Input) -> Outcome {
         Effect::SendPull(PullRequest {
             v: PROTOCOL_VERSION,
             since: 0,
-            limit: 10
+            limit: 10,
+            epoch: 0,
+            sig: Vec::new(),
         })
     );
     match s.handle(input) {
@@ -59,4 +61,50 @@ fn outcomes_saved_before_failure_kinds_still_parse() {
     })
     .unwrap();
     assert_eq!(new["error_kind"], "needs_person");
+}
+
+/// A page received but not applied (the disk filled up while saving it)
+/// is not reported as received: the outcome says what the laptop kept.
+#[test]
+fn a_failed_session_counts_only_what_was_applied() {
+    use outpost_proto::sync::{FeedBody, FeedItem, PullResponse};
+    let page = |n: usize, next: u64| PullResponse {
+        v: PROTOCOL_VERSION,
+        items: (0..n)
+            .map(|_| FeedItem {
+                id: uuid::Uuid::new_v4(),
+                body: FeedBody::Erased,
+            })
+            .collect(),
+        next,
+        more: true,
+        epoch: 5,
+        sig: vec![1],
+    };
+    let mut s = Session::new(0, 0, 10, 10);
+    s.handle(Input::PendingLoaded {
+        docs: vec![],
+        erased: vec![],
+        last_seq: 0,
+    });
+    assert!(matches!(
+        s.handle(Input::PullAnswered(page(3, 3))),
+        Effect::ApplyPull(_)
+    ));
+    // Applied: the next pull sends back the page's signed cursor.
+    match s.handle(Input::Applied) {
+        Effect::SendPull(req) => {
+            assert_eq!((req.since, req.epoch, req.sig), (3, 5, vec![1]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        s.handle(Input::PullAnswered(page(4, 7))),
+        Effect::ApplyPull(_)
+    ));
+    let outcome = match s.handle(Input::Failed(Failure::transient("the disk is full"))) {
+        Effect::Done(o) => o,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(outcome.pulled_erasures, 3, "only the applied page counts");
 }

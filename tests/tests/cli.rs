@@ -746,8 +746,8 @@ fn stats_counts_visits_minutes_people_and_other_agency_share() {
     assert_eq!(t["course_sessions"], json!(2), "{s}");
     assert_eq!(
         t["people_reached"],
-        json!(4 + 12 + 8),
-        "visits + participants: {s}"
+        json!(4 + 12),
+        "visits + course participants, estimated as the largest session: {s}"
     );
     // Minutes of help: visit minutes plus course-session minutes.
     assert_eq!(t["minutes"], json!(30 + 45 + 20 + 15 + 90 + 60), "{s}");
@@ -770,7 +770,8 @@ fn stats_counts_visits_minutes_people_and_other_agency_share() {
         .collect();
     assert_eq!(groups.len(), 2, "{by}");
     assert_eq!(groups[SITE]["visits"], json!(3), "{by}");
-    assert_eq!(groups[SITE]["people_reached"], json!(3 + 20), "{by}");
+    assert_eq!(groups[SITE]["people_reached"], json!(3 + 12), "{by}");
+    assert_eq!(groups[SITE]["participations"], json!(12 + 8), "{by}");
     assert_eq!(groups["Skänninge bibliotek"]["visits"], json!(1), "{by}");
     assert_eq!(groups["Skänninge bibliotek"]["minutes"], json!(20), "{by}");
     assert_eq!(

@@ -89,6 +89,8 @@ struct HubProc {
     url: String,
     token: String,
     child: Option<Child>,
+    /// Open-file soft limit the hub process is started with (`prlimit`).
+    nofile: Option<u64>,
 }
 
 impl HubProc {
@@ -113,6 +115,7 @@ impl HubProc {
             url: format!("http://127.0.0.1:{port}"),
             token,
             child: None,
+            nofile: None,
         };
         hub.spawn();
         hub
@@ -128,16 +131,27 @@ impl HubProc {
 
     fn spawn(&mut self) {
         let port = self.url.rsplit(':').next().unwrap().to_string();
+        // Under `prlimit --nofile=SOFT:` when asked: the soft limit a
+        // packaged hub used to keep (the hard limit stays).
+        let mut cmd = match self.nofile {
+            Some(soft) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={soft}:"))
+                    .arg("--")
+                    .arg(bin("outpostd"));
+                c
+            }
+            None => Command::new(bin("outpostd")),
+        };
         let child = clean(
-            Command::new(bin("outpostd"))
-                .args(["hub", "--data-dir"])
+            cmd.args(["hub", "--data-dir"])
                 .arg(self.dir.path())
                 .args(["--listen", &format!("127.0.0.1:{port}")]),
         )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .expect("could not start the hub (prlimit comes with util-linux: apt-get install -y util-linux)");
         self.child = Some(child);
         assert!(
             listening(port.parse().unwrap()),
@@ -153,7 +167,11 @@ impl HubProc {
     }
 
     fn admin(&self, scratch: &Path, args: &[&str]) -> String {
-        let mut full = vec!["admin", "--hub", &self.url, "--token", &self.token];
+        // The token goes in a file, never in argv (DESIGN §3).
+        let file = scratch.join("admin-token");
+        std::fs::write(&file, &self.token).unwrap();
+        let file = file.to_string_lossy().into_owned();
+        let mut full = vec!["admin", "--hub", &self.url, "--token-file", &file];
         full.extend_from_slice(args);
         ok(scratch, &full)
     }
@@ -612,6 +630,7 @@ fn stores_made_by_the_previous_version_open_and_sync() {
         url: format!("http://127.0.0.1:{port}"),
         token,
         child: None,
+        nofile: None,
     };
     hub.spawn();
 
@@ -671,4 +690,109 @@ fn stores_made_by_the_previous_version_open_and_sync() {
     let course: Value =
         serde_json::from_str(&ok(fresh.path(), &["show", COURSE, "--json"])).unwrap();
     assert_eq!(course["sessions"][0]["participants"], 8, "{course}");
+}
+
+/// `VmRSS` of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// The open-file soft limit of a process.
+fn nofile_soft(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// Hostile sockets (DESIGN §7): a hub started at the usual soft limit of
+/// 1,024 open files, with 1,000 idle or half-sent connections open, still
+/// completes a normal sync; then tokenless 15 MiB bodies are refused from
+/// their headers, and the hub's memory comes back down. Liveness only, with
+/// generous bounds; `bench/hostile.sh` measures the figures.
+#[test]
+fn a_sync_completes_beside_1000_idle_or_half_sent_sockets_and_tokenless_bodies_cost_no_memory() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    // This process holds the 1,000 sockets.
+    rlimit::increase_nofile_limit(4096).unwrap();
+    let mut hub = HubProc::start();
+    let scratch = tempfile::tempdir().unwrap();
+    hub.admin(scratch.path(), &["org", "add", "mjolby", "Mjölby kommun"]);
+    hub.kill9();
+    hub.nofile = Some(1024);
+    hub.spawn();
+    let pid = hub.child.as_ref().unwrap().id();
+    assert!(
+        nofile_soft(pid) > 1024,
+        "the hub raises its own open-file soft limit at start"
+    );
+    let a = laptop(&hub, "mjolby", "Mjölby bibliotek");
+    add_visit(a.path(), "före");
+    let addr = hub.url.trim_start_matches("http://").to_string();
+
+    let mut sockets = Vec::new();
+    for i in 0..1000 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        if i % 2 == 1 {
+            // Half-sent: a request head that never ends.
+            s.write_all(b"POST /v1/sync/push HTTP/1.1\r\nHost: hub\r\nContent-Le")
+                .unwrap();
+        }
+        sockets.push(s);
+    }
+    // A normal sync, with all of them open.
+    let out = run(a.path(), &["sync"]);
+    assert!(
+        out.status.success(),
+        "sync beside 1,000 idle sockets failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(sockets);
+
+    // Tokenless 15 MiB bodies, 8 at a time: each is refused from its
+    // headers, so the hub buffers none of them.
+    let before = rss_kib(pid);
+    let body = vec![b'x'; 15 * 1024 * 1024];
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..5 {
+                    let mut s = TcpStream::connect(&addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                    let head = format!(
+                        "POST /v1/sync/push HTTP/1.1\r\nHost: hub\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes());
+                    // The hub may answer and close before the body is sent.
+                    let _ = s.write_all(&body);
+                    let mut answer = [0u8; 64];
+                    let n = s.read(&mut answer).unwrap_or(0);
+                    let text = String::from_utf8_lossy(&answer[..n]);
+                    assert!(
+                        n == 0 || text.starts_with("HTTP/1.1 401"),
+                        "a tokenless body got {text:?}"
+                    );
+                }
+            });
+        }
+    });
+    let after = rss_kib(pid);
+    assert!(
+        after.saturating_sub(before) < 100 * 1024,
+        "40 tokenless 15 MiB bodies grew the hub from {before} KiB to {after} KiB"
+    );
+    add_visit(a.path(), "efter");
+    ok(a.path(), &["sync"]);
 }

@@ -3,6 +3,8 @@
 //! - [`sqlite`]: how every database connection is set up (WAL, full sync,
 //!   secure delete, the `fold()` function for Swedish text);
 //! - [`paths`]: data and config directories, and reading a settings file;
+//! - [`files`]: private modes for data dirs, databases and secrets, and
+//!   writing a file a person named safely (exclusive temp file, rename);
 //! - [`logging`]: where `tracing` events go (files for daemons, stderr for
 //!   the CLI).
 //!
@@ -11,6 +13,7 @@
 //!
 //! Nothing here knows about records, sync or the hub.
 
+pub mod files;
 pub mod logging;
 pub mod paths;
 pub mod sqlite;

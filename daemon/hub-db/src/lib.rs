@@ -38,7 +38,16 @@ pub enum HubError {
         "the enrolment code is unknown, already used or expired; ask an admin for a new one (`outpost admin invite --org ORG`)"
     )]
     BadCode,
-    #[error("device {0} is already enrolled")]
+    /// The code is valid but for another organisation than the one the
+    /// laptop was set up for (named here: the laptop sent it). Nothing was
+    /// bound and the code stays usable by a laptop of its own org.
+    #[error(
+        "this enrolment code is for another organisation than this laptop's ({0}); nothing was enrolled. Ask an admin for a code for {0} (`outpost admin invite --org {0}`)"
+    )]
+    CodeForOtherOrg(String),
+    #[error(
+        "device {0} is already enrolled; run `outpost enroll` again (it enrols under a new device id)"
+    )]
     DeviceExists(Uuid),
     #[error("no device {0}")]
     NoSuchDevice(String),
@@ -48,8 +57,6 @@ pub enum HubError {
     Invalid(String),
     #[error("the hub has not been initialised; run `outpostd hub init --data-dir DIR`")]
     NotInitialized,
-    #[error("the hub store is poisoned by an earlier panic; restart the hub")]
-    Poisoned,
 }
 
 /// A device as admins see it.
@@ -97,17 +104,30 @@ impl AdminAuth {
 /// takes an `org` trusts that the caller may act on it.
 pub trait HubStore: HubStorage + Send + Sync + 'static {
     fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError>;
+    /// Whether writes work now (what `/v1/health` reports): the write
+    /// connection is usable and the database takes a write lock.
+    fn health(&self) -> Result<(), HubError> {
+        Ok(())
+    }
     fn has_admin_token(&self) -> Result<bool, HubError>;
     fn admin(&self, token: &str) -> Result<AdminAuth, HubError>;
     fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError>;
     fn orgs(&self) -> Result<Vec<(String, String)>, HubError>;
     fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, HubError>;
+    /// Binds `device` to the org of a valid, unused code and answers (org,
+    /// device token). With `org` (the laptop's own), a code of another org
+    /// is refused with [`HubError::CodeForOtherOrg`] and binds nothing.
     fn enroll(
         &self,
         code: &str,
         device: Uuid,
+        org: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(String, String), HubError>;
+    /// The hub's secret for signing pull cursors
+    /// (`outpost_proto::hub::cursor`), made on first use and kept in the
+    /// database (so a restored backup verifies the cursors issued before).
+    fn cursor_key(&self) -> Result<[u8; 32], HubError>;
     fn device(&self, token: &str) -> Result<DeviceAuth, HubError>;
     fn seen(
         &self,
@@ -171,7 +191,38 @@ pub fn new_code() -> String {
 }
 
 /// An enrolment code as typed by a person, in the form it is hashed in:
-/// upper case, without spaces.
+/// letters and digits only, upper case, regrouped in fours with dashes
+/// (the form [`new_code`] prints). So `abcd efgh jkmn pqrs`,
+/// `ABCDEFGHJKMNPQRS` and `abcd-efgh-jkmn-pqrs` are one code, and codes
+/// stored by earlier releases (hashed in the printed form) still match.
 pub fn normalize_code(code: &str) -> String {
-    code.trim().to_uppercase().replace(' ', "")
+    let chars: Vec<char> = code
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    chars
+        .chunks(4)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_reads_the_same_in_any_case_with_or_without_dashes_and_spaces() {
+        let code = new_code();
+        assert_eq!(normalize_code(&code), code);
+        for typed in [
+            code.to_lowercase(),
+            code.replace('-', ""),
+            code.replace('-', " "),
+            format!("  {} ", code.to_lowercase().replace('-', " - ")),
+        ] {
+            assert_eq!(normalize_code(&typed), code, "{typed:?}");
+        }
+    }
 }

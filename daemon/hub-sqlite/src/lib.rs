@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use chrono::{DateTime, Utc};
 use outpost_hub_db::{
@@ -99,10 +99,32 @@ CREATE TABLE IF NOT EXISTS records (
     PRIMARY KEY (org, id)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS records_org_date ON records(org, date_from, created_at, id);
+CREATE TABLE IF NOT EXISTS secrets (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) STRICT;
 ";
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A connection whose lock a panicking thread held: usable again once any
+/// transaction it left open is rolled back (rusqlite's `Transaction`
+/// already rolls back while unwinding; this covers a bare `BEGIN`). A
+/// poisoned lock used to stop every write of every organisation until the
+/// hub was restarted.
+fn recover<'a>(
+    lock: Result<MutexGuard<'a, Connection>, PoisonError<MutexGuard<'a, Connection>>>,
+) -> MutexGuard<'a, Connection> {
+    lock.unwrap_or_else(|poisoned| {
+        let conn = poisoned.into_inner();
+        if !conn.is_autocommit() {
+            tracing::warn!("rolling back a transaction left open by a panic");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn
+    })
 }
 
 /// How many read connections serve pulls, token checks and exports.
@@ -129,9 +151,14 @@ impl std::fmt::Debug for SqliteHubStore {
 
 impl SqliteHubStore {
     pub fn open(data_dir: &Path) -> Result<SqliteHubStore, SqlError> {
-        std::fs::create_dir_all(data_dir)
+        // hub.db holds every org's records: only the hub's user may read
+        // it (SQLite gives its -wal and -shm files the same mode).
+        outpost_base::files::private_dir(data_dir)
             .map_err(|e| HubError::Invalid(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join(HUB_FILE);
+        outpost_base::files::private_database(&path).map_err(|e| {
+            HubError::Invalid(format!("cannot make {} private: {e}", path.display()))
+        })?;
         let open = || -> Result<Connection, SqlError> {
             let conn = Connection::open(&path)?;
             outpost_base::sqlite::configure(&conn)?;
@@ -185,9 +212,7 @@ impl SqliteHubStore {
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>, SqlError> {
-        self.conn
-            .lock()
-            .map_err(|_| SqlError::from(HubError::Poisoned))
+        Ok(recover(self.conn.lock()))
     }
 
     /// A free read connection, or the next one in turn when all are busy.
@@ -196,13 +221,11 @@ impl SqliteHubStore {
             match reader.try_lock() {
                 Ok(guard) => return Ok(guard),
                 Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Poisoned(_)) => return Err(HubError::Poisoned.into()),
+                Err(TryLockError::Poisoned(p)) => return Ok(recover(Err(p))),
             }
         }
         let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        self.readers[turn]
-            .lock()
-            .map_err(|_| SqlError::from(HubError::Poisoned))
+        Ok(recover(self.readers[turn].lock()))
     }
 
     /// Gives every organisation's feed a new epoch. Run after the hub's
@@ -412,10 +435,31 @@ impl SqliteHubStore {
         Ok(code)
     }
 
+    fn cursor_key(&self) -> Result<[u8; 32], SqlError> {
+        let conn = self.conn()?;
+        let fresh: [u8; 32] = rand::random();
+        conn.execute(
+            "INSERT INTO secrets(name, value) VALUES ('cursor_key', ?1) ON CONFLICT DO NOTHING",
+            [fresh.as_slice()],
+        )?;
+        let stored: Vec<u8> = conn.query_row(
+            "SELECT value FROM secrets WHERE name = 'cursor_key'",
+            [],
+            |r| r.get(0),
+        )?;
+        <[u8; 32]>::try_from(stored.as_slice()).map_err(|_| {
+            HubError::Invalid(
+                "the hub's cursor key in hub.db is damaged; delete the row `cursor_key` of table `secrets` (laptops then re-read the feed once)".into(),
+            )
+            .into()
+        })
+    }
+
     fn enroll(
         &self,
         code: &str,
         device: Uuid,
+        laptop_org: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(String, String), SqlError> {
         let mut conn = self.conn()?;
@@ -436,6 +480,12 @@ impl SqliteHubStore {
             .unwrap_or(true);
         if used.is_some() || expired {
             return Err(HubError::BadCode.into());
+        }
+        if let Some(want) = laptop_org
+            && want != org
+        {
+            // Nothing is written: the code stays usable by its own org.
+            return Err(HubError::CodeForOtherOrg(want.to_string()).into());
         }
         let exists = tx
             .prepare_cached("SELECT 1 FROM devices WHERE id = ?1")?
@@ -871,6 +921,13 @@ impl From<SqlError> for StorageError {
 /// The accounts side, for the HTTP layer (errors converted to
 /// [`HubError`]).
 impl HubStore for SqliteHubStore {
+    fn health(&self) -> Result<(), HubError> {
+        let conn = self.conn()?;
+        conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
+            .map_err(HubError::backend)?;
+        Ok(())
+    }
+
     fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError> {
         Ok(SqliteHubStore::create_admin_token(self, org)?)
     }
@@ -889,13 +946,18 @@ impl HubStore for SqliteHubStore {
     fn invite(&self, org: &str, now: DateTime<Utc>) -> Result<String, HubError> {
         Ok(SqliteHubStore::invite(self, org, now)?)
     }
+    fn cursor_key(&self) -> Result<[u8; 32], HubError> {
+        Ok(SqliteHubStore::cursor_key(self)?)
+    }
+
     fn enroll(
         &self,
         code: &str,
         device: Uuid,
+        org: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(String, String), HubError> {
-        Ok(SqliteHubStore::enroll(self, code, device, now)?)
+        Ok(SqliteHubStore::enroll(self, code, device, org, now)?)
     }
     fn device(&self, token: &str) -> Result<DeviceAuth, HubError> {
         Ok(SqliteHubStore::device(self, token)?)
@@ -936,6 +998,40 @@ mod tests {
     use outpost_proto::hub::{self, Peer};
     use outpost_proto::sync::{DocPush, PROTOCOL_VERSION, PullRequest, PushOutcome, PushRequest};
 
+    /// A thread that panics while it holds the writer (and a reader), in
+    /// the middle of a transaction, leaves no poisoned state: writes of
+    /// every org work afterwards and health says so.
+    #[test]
+    fn a_panic_while_a_connection_is_held_poisons_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = SqliteHubStore::open(dir.path()).unwrap();
+        hub.add_org("mjolby", "Mjölby kommun").unwrap();
+        let panicked = std::thread::scope(|s| {
+            s.spawn(|| {
+                let conn = hub.conn().unwrap();
+                let _reader = hub.reader().unwrap();
+                conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO orgs(slug, name, created_at) VALUES ('half', 'x', '2025-01-01T00:00:00Z');")
+                    .unwrap();
+                panic!("a decoder panicked here");
+            })
+            .join()
+            .is_err()
+        });
+        assert!(panicked);
+        assert!(
+            hub.conn.is_poisoned(),
+            "the test must really poison the lock"
+        );
+        HubStore::health(&hub).unwrap();
+        hub.add_org("boxholm", "Boxholms kommun").unwrap();
+        hub.invite("mjolby", Utc::now()).unwrap();
+        let orgs: Vec<String> = hub.orgs().unwrap().into_iter().map(|(s, _)| s).collect();
+        assert!(
+            !orgs.contains(&"half".to_string()),
+            "the open transaction was rolled back"
+        );
+    }
+
     #[test]
     fn an_enrolment_code_works_once_and_expires() {
         let dir = tempfile::tempdir().unwrap();
@@ -945,17 +1041,26 @@ mod tests {
         let code = hub.invite("mjolby", now).unwrap();
         let late = now + CODE_TTL + chrono::TimeDelta::minutes(1);
         assert!(matches!(
-            hub.enroll(&code, Uuid::new_v4(), late),
+            hub.enroll(&code, Uuid::new_v4(), None, late),
             Err(SqlError::Hub(HubError::BadCode))
         ));
-        // Lower case and spaces as a person might type it still work.
-        let typed = code.to_lowercase().replace('-', " - ");
-        let typed = typed.replace(' ', "");
-        let (org, token) = hub.enroll(&typed, Uuid::new_v4(), now).unwrap();
+        // A laptop of another org is refused, and nothing is bound: no
+        // device, and the code still works for its own org.
+        let stranger = Uuid::new_v4();
+        assert!(matches!(
+            hub.enroll(&code, stranger, Some("linkoping"), now),
+            Err(SqlError::Hub(HubError::CodeForOtherOrg(o))) if o == "linkoping"
+        ));
+        assert_eq!(hub.device_org(&stranger.to_string()).unwrap(), None);
+        // Lower case, without dashes, as a person might type it, works.
+        let typed = code.to_lowercase().replace('-', "");
+        let (org, token) = hub
+            .enroll(&typed, Uuid::new_v4(), Some("mjolby"), now)
+            .unwrap();
         assert_eq!(org, "mjolby");
         assert!(hub.device(&token).is_ok());
         assert!(matches!(
-            hub.enroll(&code, Uuid::new_v4(), now),
+            hub.enroll(&code, Uuid::new_v4(), None, now),
             Err(SqlError::Hub(HubError::BadCode))
         ));
         assert!(matches!(
@@ -986,7 +1091,7 @@ mod tests {
     /// A new device of `mjolby`, enrolled.
     fn enrolled(hub: &SqliteHubStore) -> Peer {
         let code = hub.invite("mjolby", Utc::now()).unwrap();
-        let (_, token) = hub.enroll(&code, Uuid::new_v4(), Utc::now()).unwrap();
+        let (_, token) = hub.enroll(&code, Uuid::new_v4(), None, Utc::now()).unwrap();
         let who = hub.device(&token).unwrap();
         Peer {
             device: who.device,
@@ -1131,10 +1236,14 @@ mod tests {
                         v: PROTOCOL_VERSION,
                         since,
                         limit: 5,
+                        epoch: 0,
+                        sig: Vec::new(),
                     },
+                    &hub::CursorKey::new([1; 32]),
                     || 1,
                 )
-                .unwrap();
+                .unwrap()
+                .response;
                 assert!(page.items.len() <= 5);
                 items += page.items.len();
                 pages.push(page.items.len());

@@ -13,8 +13,28 @@
 //!
 //! Sync requests are answered by the protocol in `outpost_proto::hub`
 //! over the store's storage primitives; this layer checks tokens, decodes
-//! and encodes bodies, and maps errors to statuses. Every storage call
-//! runs in `spawn_blocking`. The caller binds the
+//! and encodes bodies, and maps errors to statuses.
+//!
+//! # Untrusted peers
+//! Anyone can open a socket, and an enrolled laptop (or a stolen token) can
+//! send anything, so:
+//! - the token is checked from the headers (middleware on the sync and
+//!   admin routes) before a byte of the body is read; a body is then read
+//!   with a size cap and a time limit ([`Limits::body_timeout`]);
+//! - connections are capped ([`Limits::max_connections`]; one over the cap
+//!   is closed at once, before TLS) and a connection that sends no complete
+//!   request head within [`Limits::header_timeout`] (idle keep-alive
+//!   included: for hyper that is the same wait) is closed;
+//! - pushes are bounded per request and per device per day
+//!   (`outpost_proto::hub::limits`); pull cursors are signed, so no device
+//!   can make its org's laptops resend everything (`hub::cursor`);
+//! - wrong enrolment codes are counted per client address and refused for
+//!   a while once there are too many, each one logged;
+//! - every error answer is `{"error": "..."}` JSON ([`json_errors`]), and
+//!   a 5xx answer never carries internals or panic text (they go to the
+//!   log).
+//!
+//! Every storage call runs in `spawn_blocking`. The caller binds the
 //! listener (tests bind `127.0.0.1:0` first and need no sleeps) and passes
 //! a shutdown future; on shutdown in-flight requests finish (bounded by
 //! [`DRAIN_TIMEOUT`]) before [`serve`] returns.
@@ -25,15 +45,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use outpost_proto::hub;
+use outpost_proto::hub::{self, CursorCheck, CursorKey, DeviceQuotas, FeedLimits};
 use outpost_proto::record::Kind;
 use outpost_proto::sync::{
     self, CONTENT_TYPE, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, MAX_BODY_BYTES,
@@ -52,6 +76,90 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// A request taking longer than this is logged as a warning and counted
 /// as slow in `/v1/admin/metrics`.
 pub const SLOW_REQUEST: Duration = Duration::from_secs(1);
+/// Largest enrolment request body (a code, a device id, an org slug).
+pub const MAX_ENROLL_BODY: usize = 64 * 1024;
+/// Largest admin request body (JSON: an org, an invite).
+pub const MAX_ADMIN_BODY: usize = 1024 * 1024;
+/// File descriptors kept free of connections: the database (main file,
+/// WAL, shared memory, per connection), logs, TLS files, the listener.
+pub const RESERVED_FDS: usize = 64;
+/// Connections that 200 laptops syncing at once need (DESIGN §7), each
+/// with one connection and one being replaced, with room for admins: the
+/// hub warns at start when its open-file limit leaves fewer.
+pub const CONNECTIONS_FOR_200_LAPTOPS: usize = 2 * 200 + 32;
+
+/// The bounds the hub holds every peer to (settings in `hub.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time for a complete request head, counted from the connection's
+    /// start or the end of the previous answer (idle keep-alive).
+    pub header_timeout: Duration,
+    /// Time for a whole request body to arrive once its head is read.
+    pub body_timeout: Duration,
+    /// Open connections at most; one over is closed at once.
+    pub max_connections: usize,
+    /// Wrong enrolment codes one client address may send a minute (ten
+    /// times that from all addresses together).
+    pub enroll_failures_per_minute: u32,
+    pub feed: FeedLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            // Under REQUEST_TIMEOUT, so a body that is too slow gets this
+            // timeout's own message; 16 MiB at about 3 Mbit/s.
+            body_timeout: Duration::from_secs(50),
+            max_connections: 4096,
+            enroll_failures_per_minute: 10,
+            feed: FeedLimits::default(),
+        }
+    }
+}
+
+/// What the sync and enrolment handlers share besides the store.
+struct Guards {
+    limits: Limits,
+    key: CursorKey,
+    quotas: Mutex<DeviceQuotas>,
+    enroll_failures: Mutex<FailureWindows>,
+}
+
+/// Wrong enrolment codes per client address, in one-minute windows.
+#[derive(Default)]
+struct FailureWindows {
+    started: Option<Instant>,
+    total: u32,
+    by_addr: HashMap<IpAddr, u32>,
+}
+
+impl FailureWindows {
+    fn roll(&mut self, now: Instant) {
+        if self
+            .started
+            .is_none_or(|s| now.duration_since(s) >= Duration::from_secs(60))
+        {
+            self.started = Some(now);
+            self.total = 0;
+            self.by_addr.clear();
+        }
+    }
+
+    fn blocked(&mut self, addr: IpAddr, per_addr: u32, now: Instant) -> bool {
+        self.roll(now);
+        self.by_addr.get(&addr).copied().unwrap_or(0) >= per_addr
+            || self.total >= per_addr.saturating_mul(10)
+    }
+
+    fn count(&mut self, addr: IpAddr, now: Instant) -> u32 {
+        self.roll(now);
+        self.total += 1;
+        let n = self.by_addr.entry(addr).or_insert(0);
+        *n += 1;
+        *n
+    }
+}
 
 /// Request timings since the hub started.
 #[derive(Debug, Default)]
@@ -119,6 +227,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a 5xx answer says: the details (a database error, a panic's
+/// text) are in the hub's log, never in the answer.
+pub const INTERNAL_ERROR: &str = "the hub failed on this request and logged why; try again later, and tell the hub's admin if it persists";
+
+/// A 500 whose cause is logged, not sent.
+fn internal(cause: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %cause, "request failed inside the hub");
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR.into())
+}
+
 impl From<HubError> for ApiError {
     fn from(e: HubError) -> Self {
         let status = match &e {
@@ -128,11 +246,10 @@ impl From<HubError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             HubError::OrgExists(_) | HubError::DeviceExists(_) => StatusCode::CONFLICT,
-            HubError::BadCode => StatusCode::FORBIDDEN,
+            HubError::BadCode | HubError::CodeForOtherOrg(_) => StatusCode::FORBIDDEN,
             HubError::Invalid(_) => StatusCode::BAD_REQUEST,
-            HubError::Backend(_) | HubError::Poisoned | HubError::NotInitialized => {
-                tracing::error!(error = %e, "hub storage error");
-                StatusCode::INTERNAL_SERVER_ERROR
+            HubError::Backend(_) | HubError::NotInitialized => {
+                return internal(e);
             }
         };
         ApiError(status, e.to_string())
@@ -144,10 +261,7 @@ impl From<hub::HubError> for ApiError {
         let status = match &e {
             hub::HubError::Wire(_) => StatusCode::BAD_REQUEST,
             hub::HubError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            hub::HubError::Storage(_) => {
-                tracing::error!(error = %e, "hub storage error");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            hub::HubError::Storage(_) => return internal(e),
         };
         ApiError(status, e.to_string())
     }
@@ -175,12 +289,8 @@ fn bad_request(msg: impl Into<String>) -> ApiError {
 async fn off_runtime<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("hub task failed: {e}"),
-        )
-    })?
+    // A panic in the task is logged with its text; the answer is generic.
+    tokio::task::spawn_blocking(f).await.map_err(internal)?
 }
 
 /// Runs a blocking storage call off the async workers.
@@ -215,14 +325,74 @@ async fn device_auth(store: &Shared, headers: &HeaderMap) -> Result<DeviceAuth, 
     })
 }
 
-async fn admin_auth(store: &Shared, headers: &HeaderMap) -> Result<AdminAuth, ApiError> {
-    let token = bearer(headers)?;
-    let store = store.clone();
-    blocking(move || store.admin(&token)).await
+/// Sync routes: the device token is checked from the headers before the
+/// handler (and so any body extraction) runs; the handler gets the device
+/// as an extension.
+async fn require_device(
+    State(store): State<Shared>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let who = device_auth(&store, req.headers()).await?;
+    req.extensions_mut().insert(who);
+    Ok(next.run(req).await)
+}
+
+/// Admin routes: as [`require_device`], for admin tokens.
+async fn require_admin(
+    State(store): State<Shared>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = bearer(req.headers())?;
+    let admin = blocking(move || store.admin(&token)).await?;
+    req.extensions_mut().insert(admin);
+    Ok(next.run(req).await)
+}
+
+/// Reads a request body of at most `limit` bytes within `timeout`: a
+/// declared length over the limit is refused before reading, a body that
+/// grows past it is cut off, and a peer that sends too slowly (or stops
+/// half-way) is answered 408 instead of holding a connection and a buffer.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than the hub accepts ({} KiB at most)",
+                limit / 1024
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let collect = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit));
+    match tokio::time::timeout(timeout, collect).await {
+        Err(_) => Err(ApiError(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s; try again (on a better connection)",
+                timeout.as_secs()
+            ),
+        )),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(bad_request("the request body was cut off; try again")),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
-    sync::encode_body(value).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    sync::encode_body(value).map_err(internal)
 }
 
 /// A sync answer body already encoded with [`encode`].
@@ -249,21 +419,69 @@ fn version(v: u16) -> Result<(), ApiError> {
     sync::check_version(v).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-async fn health() -> &'static str {
-    "ok"
+/// `ok` while writes work; 503 with the reason when they do not, so a
+/// supervisor or an admin sees a hub that answers but cannot store.
+async fn health(State(store): State<Shared>) -> Result<&'static str, ApiError> {
+    blocking(move || store.health()).await.map_err(|e| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the hub cannot write: {}; check the disk and the hub's log",
+                e.1
+            ),
+        )
+    })?;
+    Ok("ok")
 }
 
-async fn enroll(State(store): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+async fn enroll(
+    State(store): State<Shared>,
+    Extension(guards): Extension<Arc<Guards>>,
+    ConnectInfo(peer_addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let addr = peer_addr.ip();
+    let per_addr = guards.limits.enroll_failures_per_minute;
+    let blocked =
+        guards
+            .enroll_failures
+            .lock()
+            .map_err(internal)?
+            .blocked(addr, per_addr, Instant::now());
+    if blocked {
+        tracing::warn!(%addr, "enrolment refused: too many wrong codes in the last minute");
+        return Err(ApiError(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many wrong enrolment codes were tried in the last minute; wait a minute and type the code again carefully".into(),
+        ));
+    }
+    let body = read_body(&headers, body, MAX_ENROLL_BODY, guards.limits.body_timeout).await?;
     let req: EnrollRequest = decode(&body)?;
     version(req.v)?;
     let now = Utc::now();
-    let (org, token) = blocking(move || {
-        let r = store.enroll(&req.code, req.device, now)?;
+    let device = req.device;
+    let result = blocking(move || {
+        let r = store.enroll(&req.code, req.device, req.org.as_deref(), now)?;
         store.seen(&req.device.to_string(), now, Some(req.device_time))?;
         Ok(r)
     })
-    .await?;
-    tracing::info!(%org, "device enrolled");
+    .await;
+    let (org, token) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if matches!(e.0, StatusCode::FORBIDDEN) {
+                let n = guards
+                    .enroll_failures
+                    .lock()
+                    .map_err(internal)?
+                    .count(addr, Instant::now());
+                tracing::warn!(%addr, %device, failures_this_minute = n, reason = %e.1, "enrolment refused");
+            }
+            return Err(e);
+        }
+    };
+    tracing::info!(%org, %device, %addr, "device enrolled");
     cbor_response(&EnrollResponse {
         v: PROTOCOL_VERSION,
         org,
@@ -273,14 +491,31 @@ async fn enroll(State(store): State<Shared>, body: Bytes) -> Result<Response, Ap
 
 async fn push(
     State(store): State<Shared>,
+    Extension(guards): Extension<Arc<Guards>>,
+    Extension(who): Extension<DeviceAuth>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let who = device_auth(&store, &headers).await?;
+    let body = read_body(&headers, body, MAX_BODY_BYTES, guards.limits.body_timeout).await?;
     let (answer, docs, erased) = off_runtime(move || {
         let req: PushRequest = decode(&body)?;
         version(req.v)?;
         let now = Utc::now();
+        if let Err(e) = guards.limits.feed.check_push(&req) {
+            tracing::warn!(device = %who.device, org = %who.org, docs = req.docs.len(), erasures = req.erased.len(), "push refused: {e}");
+            return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()));
+        }
+        let taken = guards.quotas.lock().map_err(internal)?.take(
+            &guards.limits.feed,
+            &who.device,
+            req.docs.len() as u64,
+            req.erased.len() as u64,
+            now,
+        );
+        if let Err(e) = taken {
+            tracing::warn!(device = %who.device, org = %who.org, docs = req.docs.len(), erasures = req.erased.len(), "push refused: {e}");
+            return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, e.to_string()));
+        }
         store.seen(&who.device, now, Some(req.device_time))?;
         let resp = hub::push(&*store, &peer(&who), &req, now)?;
         for r in &resp.results {
@@ -297,14 +532,28 @@ async fn push(
 
 async fn pull(
     State(store): State<Shared>,
+    Extension(guards): Extension<Arc<Guards>>,
+    Extension(who): Extension<DeviceAuth>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let who = device_auth(&store, &headers).await?;
+    let body = read_body(&headers, body, MAX_ENROLL_BODY, guards.limits.body_timeout).await?;
     let answer = off_runtime(move || {
         let req: PullRequest = decode(&body)?;
         version(req.v)?;
-        encode(&hub::pull(&*store, &peer(&who), &req, new_epoch)?)
+        let pulled = hub::pull(&*store, &peer(&who), &req, &guards.key, new_epoch)?;
+        match pulled.cursor {
+            CursorCheck::InFeed => {}
+            CursorCheck::Restored => tracing::warn!(
+                device = %who.device, org = %who.org, since = req.since,
+                "a laptop had read further than the feed goes, at a position this hub signed: the hub was restored from a backup; the org's feed has a new epoch and every laptop of it sends everything again"
+            ),
+            CursorCheck::Unproven => tracing::warn!(
+                device = %who.device, org = %who.org, since = req.since,
+                "a pull cursor beyond the feed that this hub did not sign in this epoch: only this laptop is sent back to the feed's end"
+            ),
+        }
+        encode(&pulled.response)
     })
     .await?;
     Ok(cbor_body(answer))
@@ -318,10 +567,9 @@ struct OrgAdd {
 
 async fn org_add(
     State(store): State<Shared>,
-    headers: HeaderMap,
+    Extension(admin): Extension<AdminAuth>,
     axum::Json(body): axum::Json<OrgAdd>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = admin_auth(&store, &headers).await?;
     if admin.org.is_some() {
         return Err(ApiError(
             StatusCode::FORBIDDEN,
@@ -332,8 +580,10 @@ async fn org_add(
     Ok(StatusCode::CREATED)
 }
 
-async fn org_list(State(store): State<Shared>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let admin = admin_auth(&store, &headers).await?;
+async fn org_list(
+    State(store): State<Shared>,
+    Extension(admin): Extension<AdminAuth>,
+) -> Result<Response, ApiError> {
     let orgs = blocking(move || store.orgs()).await?;
     let visible: Vec<_> = orgs
         .into_iter()
@@ -350,10 +600,9 @@ struct InviteBody {
 
 async fn invite(
     State(store): State<Shared>,
-    headers: HeaderMap,
+    Extension(admin): Extension<AdminAuth>,
     axum::Json(body): axum::Json<InviteBody>,
 ) -> Result<Response, ApiError> {
-    let admin = admin_auth(&store, &headers).await?;
     admin.check(&body.org)?;
     let code = blocking(move || store.invite(&body.org, Utc::now())).await?;
     Ok(axum::Json(serde_json::json!({ "code": code })).into_response())
@@ -366,10 +615,9 @@ struct OrgQuery {
 
 async fn devices(
     State(store): State<Shared>,
-    headers: HeaderMap,
+    Extension(admin): Extension<AdminAuth>,
     Query(q): Query<OrgQuery>,
 ) -> Result<Response, ApiError> {
-    let admin = admin_auth(&store, &headers).await?;
     if let Some(o) = &q.org {
         admin.check(o)?;
     }
@@ -380,10 +628,9 @@ async fn devices(
 
 async fn revoke(
     State(store): State<Shared>,
-    headers: HeaderMap,
+    Extension(admin): Extension<AdminAuth>,
     Path(device): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = admin_auth(&store, &headers).await?;
     blocking(move || {
         // A device of an org this admin may not see answers as unknown,
         // revealing nothing about it.
@@ -403,11 +650,10 @@ struct EraseQuery {
 
 async fn erase(
     State(store): State<Shared>,
-    headers: HeaderMap,
+    Extension(admin): Extension<AdminAuth>,
     Path(id): Path<String>,
     Query(q): Query<EraseQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = admin_auth(&store, &headers).await?;
     let id = Uuid::parse_str(id.trim())
         .map_err(|_| bad_request(format!("{id:?} is not a record id (a UUID)")))?;
     let org = q.org;
@@ -451,10 +697,9 @@ struct RecordsQuery {
 /// All records the admin may see, as JSONL (one record object per line).
 async fn records(
     State(store): State<Shared>,
-    headers: HeaderMap,
+    Extension(admin): Extension<AdminAuth>,
     Query(q): Query<RecordsQuery>,
 ) -> Result<Response, ApiError> {
-    let admin = admin_auth(&store, &headers).await?;
     let kind = q
         .kind
         .as_deref()
@@ -553,22 +798,108 @@ impl http_body::Body for ChannelBody {
 }
 
 async fn metrics(
-    State(store): State<Shared>,
     Extension(metrics): Extension<Arc<RequestMetrics>>,
-    headers: HeaderMap,
 ) -> Result<axum::Json<MetricsReport>, ApiError> {
-    admin_auth(&store, &headers).await?;
     Ok(axum::Json(metrics.report()))
 }
 
+/// Makes every error answer `{"error": "..."}` JSON, whatever produced
+/// it: a handler (already JSON), an extractor's rejection (plain text,
+/// kept as the message when short), the router (404, 405), the timeout
+/// layer (408, empty) or the panic handler. A 5xx never keeps its text.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = if status.is_server_error() {
+        None
+    } else {
+        axum::body::to_bytes(body, 1024)
+            .await
+            .ok()
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+    };
+    let message = text.unwrap_or_else(|| default_message(status));
+    let mut answer = ApiError(status, message).into_response();
+    // Keep what the status needs (e.g. `Allow` on a 405).
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name, value.clone());
+        }
+    }
+    answer
+}
+
+/// The message of an error answer that came without one.
+fn default_message(status: StatusCode) -> String {
+    match status {
+        StatusCode::NOT_FOUND => {
+            "no such hub endpoint; check the hub URL, and that outpost and the hub are of the same release".into()
+        }
+        StatusCode::METHOD_NOT_ALLOWED => "this hub endpoint does not take that method".into(),
+        StatusCode::REQUEST_TIMEOUT => format!(
+            "the request took longer than the hub allows ({} s); try again",
+            REQUEST_TIMEOUT.as_secs()
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than the hub accepts".into(),
+        StatusCode::TOO_MANY_REQUESTS => "too many requests; wait a minute and try again".into(),
+        s if s.is_server_error() => INTERNAL_ERROR.into(),
+        s => s
+            .canonical_reason()
+            .unwrap_or("the hub refused the request")
+            .to_lowercase(),
+    }
+}
+
+/// A handler that panicked: the panic's text goes to the log only.
+fn panic_answer(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = text, "a request handler panicked");
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR.into()).into_response()
+}
+
+/// The hub's routes over `store`, with default limits and `key` for
+/// signing pull cursors.
+pub fn router(store: Shared, key: CursorKey) -> Router {
+    router_with(store, key, Limits::default())
+}
+
 /// The hub's routes over `store`.
-pub fn router(store: Shared) -> Router {
+pub fn router_with(store: Shared, key: CursorKey, limits: Limits) -> Router {
     let request_metrics = Arc::new(RequestMetrics::default());
-    Router::new()
-        .route("/v1/health", get(health))
-        .route(ENROLL_PATH, post(enroll))
+    let guards = Arc::new(Guards {
+        limits,
+        key,
+        quotas: Mutex::new(DeviceQuotas::default()),
+        enroll_failures: Mutex::new(FailureWindows::default()),
+    });
+    // Each group's token is checked by a route layer, which runs before
+    // the handler's extractors: no body is read for a request without a
+    // valid token.
+    let sync_routes = Router::new()
         .route(PUSH_PATH, post(push))
         .route(PULL_PATH, post(pull))
+        .route_layer(middleware::from_fn_with_state(
+            store.clone(),
+            require_device,
+        ));
+    let admin_routes = Router::new()
         .route("/v1/admin/orgs", post(org_add).get(org_list))
         .route("/v1/admin/invites", post(invite))
         .route("/v1/admin/devices", get(devices))
@@ -576,14 +907,33 @@ pub fn router(store: Shared) -> Router {
         .route("/v1/admin/records", get(records))
         .route("/v1/admin/records/{id}", axum::routing::delete(erase))
         .route("/v1/admin/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(middleware::from_fn_with_state(store.clone(), require_admin));
+    let routes = Router::new()
+        .route("/v1/health", get(health))
+        .route(ENROLL_PATH, post(enroll))
+        .merge(sync_routes)
+        .merge(admin_routes)
+        // Sync and enrolment bodies are read by `read_body` with their own
+        // caps; this bounds the admin JSON extractors.
+        .layer(DefaultBodyLimit::max(MAX_ADMIN_BODY))
+        .layer(Extension(guards))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
         .layer(Extension(request_metrics.clone()))
-        .layer(middleware::from_fn_with_state(request_metrics, track))
-        .with_state(store)
+        .layer(middleware::from_fn_with_state(request_metrics, track));
+    error_layers(routes).with_state(store)
+}
+
+/// The outermost layers: a panic becomes a logged, generic 500, and every
+/// error answer becomes `{"error": ...}` JSON.
+fn error_layers<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_answer,
+        ))
+        .layer(middleware::from_fn(json_errors))
 }
 
 /// TLS material for the hub.
@@ -593,15 +943,124 @@ pub struct TlsFiles {
     pub key: std::path::PathBuf,
 }
 
+/// Caps open connections: a connection over the cap is closed as soon as
+/// it is accepted (before any TLS work), so file descriptors and memory
+/// stay bounded however many sockets a peer opens. Each admitted
+/// connection holds a permit until it closes.
+#[derive(Clone)]
+struct ConnectionCap {
+    permits: Arc<tokio::sync::Semaphore>,
+    refused: Arc<AtomicU64>,
+}
+
+impl<I, S> axum_server::accept::Accept<I, S> for ConnectionCap {
+    type Stream = Capped<I>;
+    type Service = S;
+    type Future = std::future::Ready<std::io::Result<(Capped<I>, S)>>;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        std::future::ready(match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok((
+                Capped {
+                    inner: stream,
+                    _permit: permit,
+                },
+                service,
+            )),
+            Err(_) => {
+                let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+                // Logged at the 1st, 2nd, 4th, 8th... refusal: a flood
+                // shows in the log without filling it.
+                if n.is_power_of_two() {
+                    tracing::warn!(
+                        refused = n,
+                        "connection cap reached: closed a new connection (max_connections in hub.toml)"
+                    );
+                }
+                Err(std::io::Error::other("connection cap reached"))
+            }
+        })
+    }
+}
+
+/// A connection admitted by [`ConnectionCap`].
+struct Capped<I> {
+    inner: I,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl<I: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Capped<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Capped<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 /// Serves the hub on an already-bound listener until `shutdown` resolves,
-/// then lets in-flight requests finish.
+/// then lets in-flight requests finish. Default limits.
 pub async fn serve(
     listener: std::net::TcpListener,
     store: Shared,
     tls: Option<TlsFiles>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(store).into_make_service_with_connect_info::<SocketAddr>();
+    serve_with(listener, store, tls, Limits::default(), shutdown).await
+}
+
+/// [`serve`] with the given limits.
+pub async fn serve_with(
+    listener: std::net::TcpListener,
+    store: Shared,
+    tls: Option<TlsFiles>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let key_store = store.clone();
+    let key = tokio::task::spawn_blocking(move || key_store.cursor_key())
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|e| std::io::Error::other(format!("could not read the hub's cursor key: {e}")))?;
+    let app = router_with(store, CursorKey::new(key), limits)
+        .into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {
@@ -609,6 +1068,20 @@ pub async fn serve(
         tracing::info!("hub shutting down; finishing in-flight requests");
         h.graceful_shutdown(Some(DRAIN_TIMEOUT));
     });
+    let cap = ConnectionCap {
+        permits: Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1))),
+        refused: Arc::new(AtomicU64::new(0)),
+    };
+    // hyper's header-read timer runs from the moment it waits for a
+    // request head: on a new connection and between keep-alive requests,
+    // so it is both the header timeout and the idle timeout.
+    let configure =
+        |builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>| {
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+        };
     match tls {
         Some(files) => {
             let config =
@@ -621,16 +1094,50 @@ pub async fn serve(
                             files.key.display()
                         ))
                     })?;
-            axum_server::from_tcp_rustls(listener, config)?
-                .handle(handle)
-                .serve(app)
-                .await
+            let mut server = axum_server::from_tcp_rustls(listener, config)?
+                .map(|tls| tls.handshake_timeout(limits.header_timeout).acceptor(cap))
+                .http1_only()
+                .first_request_timeout(limits.header_timeout)
+                .handle(handle);
+            configure(server.http_builder());
+            server.serve(app).await
         }
         None => {
-            axum_server::from_tcp(listener)?
-                .handle(handle)
-                .serve(app)
-                .await
+            let mut server = axum_server::from_tcp(listener)?
+                .acceptor(cap)
+                .http1_only()
+                .first_request_timeout(limits.header_timeout)
+                .handle(handle);
+            configure(server.http_builder());
+            server.serve(app).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// A handler that panics answers the one error shape, without the
+    /// panic's text.
+    #[tokio::test]
+    async fn a_panic_answers_a_generic_json_500() {
+        let app = error_layers(Router::new().route(
+            "/boom",
+            get(|| async {
+                panic!("secret internals: /var/lib/outpost-hub/hub.db");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        ));
+        let resp = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 4096).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v, serde_json::json!({ "error": INTERNAL_ERROR }));
     }
 }

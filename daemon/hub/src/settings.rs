@@ -6,7 +6,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use outpost_base::paths::{ConfigError, Paths, read_toml};
+use outpost_proto::hub::FeedLimits;
+
+use crate::server::Limits;
 use serde::{Deserialize, Serialize};
 
 pub const HUB_CONFIG_FILE: &str = "hub.toml";
@@ -27,10 +32,30 @@ pub struct HubSettings {
     pub database: Option<String>,
     /// `tracing` filter, e.g. `info` or `outpost_hub=debug`.
     pub log: String,
+    /// Seconds a connection may take to send a complete request head, from
+    /// its start or from the previous answer (idle keep-alive).
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may take to arrive.
+    pub body_timeout_secs: u64,
+    /// Open connections at most (also bounded by the open-file limit,
+    /// which the hub raises to its hard limit at start).
+    pub max_connections: usize,
+    /// Wrong enrolment codes one client address may try a minute.
+    pub enroll_failures_per_minute: u32,
+    /// Documents one push may carry.
+    pub max_documents_per_push: usize,
+    /// Erasures one push may carry.
+    pub max_erasures_per_push: usize,
+    /// Documents one laptop may push in 24 hours.
+    pub max_documents_per_device_per_day: u64,
+    /// Erasures one laptop may push in 24 hours.
+    pub max_erasures_per_device_per_day: u64,
 }
 
 impl Default for HubSettings {
     fn default() -> Self {
+        // The limits' defaults live in one place, `server::Limits`.
+        let limits = Limits::default();
         HubSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             tls_cert: None,
@@ -38,6 +63,14 @@ impl Default for HubSettings {
             allow_insecure_http: false,
             database: None,
             log: "info".into(),
+            header_timeout_secs: limits.header_timeout.as_secs(),
+            body_timeout_secs: limits.body_timeout.as_secs(),
+            max_connections: limits.max_connections,
+            enroll_failures_per_minute: limits.enroll_failures_per_minute,
+            max_documents_per_push: limits.feed.docs_per_push,
+            max_erasures_per_push: limits.feed.erasures_per_push,
+            max_documents_per_device_per_day: limits.feed.docs_per_device_per_day,
+            max_erasures_per_device_per_day: limits.feed.erasures_per_device_per_day,
         }
     }
 }
@@ -100,6 +133,22 @@ impl HubSettings {
         Ok(())
     }
 
+    /// The bounds the server holds peers to.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            max_connections: self.max_connections,
+            enroll_failures_per_minute: self.enroll_failures_per_minute,
+            feed: FeedLimits {
+                docs_per_push: self.max_documents_per_push,
+                erasures_per_push: self.max_erasures_per_push,
+                docs_per_device_per_day: self.max_documents_per_device_per_day,
+                erasures_per_device_per_day: self.max_erasures_per_device_per_day,
+            },
+        }
+    }
+
     /// Checks what the settings ask for can be served: TLS files come in
     /// pairs, plain HTTP only on loopback unless allowed, and the database
     /// is one this build has.
@@ -112,6 +161,15 @@ impl HubSettings {
                 "refusing plain HTTP on {}: give --tls-cert and --tls-key, or --allow-insecure-http if a TLS proxy sits in front",
                 self.listen
             ));
+        }
+        if self.header_timeout_secs == 0 || self.body_timeout_secs == 0 {
+            return Err("header_timeout_secs and body_timeout_secs must be at least 1".into());
+        }
+        if self.max_connections < 16 {
+            return Err(
+                "max_connections must be at least 16 (200 laptops syncing at once need about 430)"
+                    .into(),
+            );
         }
         if let Some(db) = &self.database {
             return Err(format!(

@@ -138,6 +138,9 @@ impl HubClient {
         let mut builder = Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
+            // The hub closes a connection idle for 10 s (its header
+            // timeout); reusing one it may be closing would fail a push.
+            .pool_idle_timeout(Duration::from_secs(5))
             .user_agent(concat!("outpost/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = ca_file {
             let pem = std::fs::read(path).map_err(|source| ClientError::CaFile {

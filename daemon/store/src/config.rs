@@ -64,6 +64,17 @@ impl Default for Settings {
     }
 }
 
+/// Fuzz entry (`fuzz/`, and the corpus replay test): a `config.toml` as
+/// [`Settings::load`] reads it.
+#[cfg(feature = "test-support")]
+pub fn fuzz_config(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(mut s) = toml::from_str::<Settings>(text)
+    {
+        let _ = s.apply_env(|_| None);
+    }
+}
+
 impl Settings {
     /// Defaults, then the TOML file (if present), then `OUTPOST_*` env vars.
     pub fn load(paths: &Paths) -> Result<Settings, ConfigError> {
@@ -117,16 +128,24 @@ impl Settings {
     }
 
     /// Writes the settings file (used by `enroll`), atomically: a crash
-    /// leaves either the old file or the new one.
+    /// leaves either the old file or the new one. A new file is 0600.
     pub fn save(&self, paths: &Paths) -> std::io::Result<()> {
         if let Some(dir) = paths.config_file.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let text = toml::to_string_pretty(self).map_err(std::io::Error::other)?;
-        let tmp = paths.config_file.with_extension("toml.tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &paths.config_file)
+        outpost_base::files::replace_atomically(&paths.config_file, |f| {
+            std::io::Write::write_all(f, text.as_bytes()).map_err(|source| {
+                outpost_base::files::ReplaceError::Io {
+                    path: paths.config_file.clone(),
+                    source,
+                }
+            })
+        })
+        .map_err(|e| match e {
+            outpost_base::files::ReplaceError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        })
     }
 }
 

@@ -42,10 +42,18 @@
 //! - A backslash before any other character is kept as a plain backslash
 //!   when reading, so cells typed by hand (`C:\Users`) read as meant.
 //!
-//! CSV cells are written verbatim: a note typed as `=SUM(…)` would be taken
-//! for a formula by a spreadsheet opening the CSV. We do not prefix such
-//! cells, since that would change the data on a round trip; XLSX cells are
-//! always typed as text, so the workbook is safe to open.
+//! # Safe to open
+//!
+//! A spreadsheet opening a CSV takes a cell starting with `=`, `+`, `-` or
+//! `@` (or a tab or carriage return before one) for a formula, so a note
+//! typed as `=HYPERLINK(…)` would run. In `--excel` CSV, the one made for
+//! spreadsheets, such text cells get a leading apostrophe, as OWASP
+//! advises ([`excel_cell`]); the importer removes exactly that apostrophe
+//! from an `--excel` CSV ([`excel_uncell`]), so the round trip holds.
+//! Plain CSV and JSONL are for machines and stay raw. XLSX cells are typed
+//! as text, so the workbook is safe as it is; a value longer than an XLSX
+//! cell holds (32,767 characters) stops the export with an error naming
+//! the record and the field ([`ExportError::CellTooLong`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -76,6 +84,32 @@ static COURSE_LAYOUT: LazyLock<Vec<Column>> = LazyLock::new(|| schema::columns(K
 /// XLSX sheet names.
 pub const VISIT_SHEET: &str = "Visits";
 pub const COURSE_SHEET: &str = "Courses";
+
+/// Most characters an XLSX cell holds (Excel's limit).
+pub const XLSX_MAX_CELL_CHARS: usize = 32_767;
+
+/// What makes a spreadsheet read a CSV cell as a formula (OWASP's list).
+const FORMULA_STARTS: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+/// An `--excel` CSV text cell: with a leading apostrophe when a
+/// spreadsheet would take it for a formula.
+pub fn excel_cell(text: &str) -> Cow<'_, str> {
+    if text.starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// The inverse of [`excel_cell`], for importing an `--excel` CSV: removes
+/// the apostrophe only where the export put one (before a formula start),
+/// so a note that really starts with `'` keeps it.
+pub fn excel_uncell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
 
 /// Separator of list items in a cell.
 pub const LIST_SEPARATOR: char = '|';
@@ -162,6 +196,14 @@ pub enum ExportError {
     #[error("could not encode a record as JSON: {0}; this is a bug in Outpost, please report it")]
     Json(#[from] serde_json::Error),
     #[error(
+        "record {record}: its {field} has {chars} characters, more than the {XLSX_MAX_CELL_CHARS} an XLSX cell holds; export as CSV or JSONL (no such limit), or shorten it with `outpost edit {record}`"
+    )]
+    CellTooLong {
+        record: uuid::Uuid,
+        field: &'static str,
+        chars: usize,
+    },
+    #[error(
         "a CSV file holds one kind of record, but this export has both visits and courses; add --kind visit or --kind course (or use --format xlsx or jsonl, which hold both)"
     )]
     MixedKinds,
@@ -197,6 +239,8 @@ enum Sink<W: Write> {
         out: Box<csv::Writer<W>>,
         /// The kind whose header has been written.
         kind: Option<Kind>,
+        /// `--excel`: text cells are made safe to open ([`excel_cell`]).
+        excel: bool,
     },
     Jsonl(BufWriter<W>),
     Xlsx {
@@ -223,6 +267,7 @@ impl<'c, W: Write> Exporter<'c, W> {
                 Sink::Csv {
                     out: Box::new(builder.from_writer(out)),
                     kind: None,
+                    excel: opts.excel,
                 }
             }
             Format::Jsonl => Sink::Jsonl(BufWriter::new(out)),
@@ -255,7 +300,11 @@ impl<'c, W: Write> Exporter<'c, W> {
             return Ok(());
         }
         let rows = match &mut self.sink {
-            Sink::Csv { out, kind: header } => {
+            Sink::Csv {
+                out,
+                kind: header,
+                excel,
+            } => {
                 match *header {
                     None => {
                         out.write_record(columns(kind))?;
@@ -267,7 +316,12 @@ impl<'c, W: Write> Exporter<'c, W> {
                 let rows = cells(record, self.catalogue);
                 for row in &rows {
                     for cell in row {
-                        out.write_field(cell.to_text().as_bytes())?;
+                        match cell {
+                            Cell::Text(text) if *excel => {
+                                out.write_field(excel_cell(text).as_bytes())?
+                            }
+                            _ => out.write_field(cell.to_text().as_bytes())?,
+                        }
                     }
                     // An empty record ends the one built field by field.
                     out.write_record(std::iter::empty::<&[u8]>())?;
@@ -281,6 +335,20 @@ impl<'c, W: Write> Exporter<'c, W> {
             }
             Sink::Xlsx { book, .. } => {
                 let rows = cells(record, self.catalogue);
+                for row in &rows {
+                    for (cell, field) in row.iter().zip(columns(kind).iter().copied()) {
+                        if let Cell::Text(text) = cell {
+                            let chars = text.chars().count();
+                            if chars > XLSX_MAX_CELL_CHARS {
+                                return Err(ExportError::CellTooLong {
+                                    record: record.id,
+                                    field,
+                                    chars,
+                                });
+                            }
+                        }
+                    }
+                }
                 book.sheet(kind)?.append(&rows)?;
                 rows.len()
             }
@@ -298,7 +366,7 @@ impl<'c, W: Write> Exporter<'c, W> {
     pub fn finish(self) -> Result<ExportSummary, ExportError> {
         let default_kind = self.only.unwrap_or(Kind::Visit);
         match self.sink {
-            Sink::Csv { mut out, kind } => {
+            Sink::Csv { mut out, kind, .. } => {
                 if kind.is_none() {
                     out.write_record(columns(default_kind))?;
                 }
@@ -790,7 +858,7 @@ mod tests {
             org: "mjolby".into(),
             site: "Mjölby bibliotek".into(),
             staff: "AB".into(),
-            device: "dev-1".into(),
+            device: "d1e5c0de-0000-4000-8000-000000000001".into(),
             created_at: DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap(),
             updated_at: DateTime::parse_from_rfc3339("2025-03-05T08:00:30.5Z").unwrap(),
             body,
@@ -939,7 +1007,7 @@ mod tests {
                     "note",
                     "Hjälpte med \"deklaration\", steg 1; sen klart\nny rad"
                 ),
-                ("device", "dev-1"),
+                ("device", "d1e5c0de-0000-4000-8000-000000000001"),
                 ("created_at", "2025-03-04T10:15:00+01:00"),
                 ("updated_at", "2025-03-05T08:00:30.500Z"),
             ]
@@ -1060,7 +1128,7 @@ mod tests {
                 "8",
                 "CD",
                 "",
-                "dev-1",
+                "d1e5c0de-0000-4000-8000-000000000001",
                 "2025-03-04T10:15:00+01:00",
                 "2025-03-05T08:00:30.500Z",
             ]
@@ -1070,7 +1138,7 @@ mod tests {
         // The course without sessions: one row, session cells empty.
         assert_eq!(rows[3][4], "Nybörjarkurs internet");
         assert!(rows[3][8..15].iter().all(String::is_empty), "{:?}", rows[3]);
-        assert_eq!(rows[3][15], "dev-1");
+        assert_eq!(rows[3][15], "d1e5c0de-0000-4000-8000-000000000001");
     }
 
     #[test]

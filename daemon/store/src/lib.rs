@@ -9,12 +9,15 @@
 //!   CLI writes through it directly (offline-first: no daemon needed); the
 //!   daemon opens the same file.
 //! - [`client`]: the laptop's HTTPS client to the hub.
+//! - [`enrol`]: enrolling with a hub (a new device id when re-enrolling).
 //! - [`transport`]: how sync messages reach the hub: the [`transport::Transport`]
 //!   trait with typed errors ("retry later" or "a person must act");
 //!   [`client::HubClient`] is the HTTPS implementation.
 //! - [`sync`]: the sync driver: runs `outpost_proto::sync::Session`'s
 //!   effects against the store and a transport.
 //! - [`export`]: CSV / JSONL / XLSX writers over projected records.
+//! - [`report`]: the annual report (HTML with inline SVG charts), laid out
+//!   from `outpost_proto::stats` figures.
 //! - [`instance`]: the one-daemon-per-data-dir lock, which `outpost
 //!   status` probes.
 //! - [`ui`]: where `outpost ui` and the daemon's web app meet: the app's
@@ -22,8 +25,10 @@
 
 pub mod client;
 pub mod config;
+pub mod enrol;
 pub mod export;
 pub mod instance;
+pub mod report;
 pub mod store;
 pub mod sync;
 pub mod transport;

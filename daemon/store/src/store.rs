@@ -32,6 +32,7 @@ use outpost_proto::sync::{
     self, DocPush, FailureKind, FeedBody, FeedItem, Heads, Outcome, PullResponse, PushOutcome,
     PushResponse,
 };
+use outpost_proto::untrusted::{self, Refusal};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use uuid::Uuid;
@@ -81,10 +82,60 @@ CREATE INDEX IF NOT EXISTS tombstones_pending ON tombstones(seq) WHERE pending =
 /// (a no-op once they exist; tables are never rebuilt). `load_pending`
 /// and `has_pending` read only the pending rows through them: without
 /// `tombstones_pending` every push scans all tombstones and sorts them.
+///
+/// `quarantine` (added the same way): records that cannot be loaded or
+/// validated, kept aside so the rest syncs. `source` is `pull` (the hub's
+/// copy was refused; `doc` keeps its bytes unless they held personal data,
+/// which is never written anywhere) or `store` (the copy here does not
+/// load; it stays in `docs`, out of every push).
 const LATER_INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS docs_pending ON docs(seq) WHERE pending = 1;
 CREATE INDEX IF NOT EXISTS tombstones_pending ON tombstones(seq) WHERE pending = 1;
+CREATE TABLE IF NOT EXISTS quarantine (
+    id     TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    source TEXT NOT NULL,
+    doc    BLOB,
+    at     TEXT NOT NULL
+) STRICT;
 ";
+
+/// A record kept aside (see `quarantine` in [`LATER_INDEXES`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantined {
+    pub id: String,
+    pub reason: String,
+    /// `pull` (the hub's copy was refused) or `store` (the copy here).
+    pub source: String,
+    pub at: String,
+}
+
+const FROM_PULL: &str = "pull";
+const FROM_STORE: &str = "store";
+
+/// Keeps a record aside with its reason (replacing an earlier entry).
+/// Bytes refused for personal data are never kept.
+fn quarantine(
+    conn: &Connection,
+    id: &str,
+    reason: &str,
+    source: &str,
+    keep: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    tracing::warn!(record = %id, %source, %reason, "record quarantined");
+    conn.prepare_cached(
+        "INSERT INTO quarantine(id, reason, source, doc, at) VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+         ON CONFLICT(id) DO UPDATE SET reason = excluded.reason, source = excluded.source, doc = excluded.doc, at = excluded.at",
+    )?
+    .execute(params![id, reason, source, keep])?;
+    Ok(())
+}
+
+/// The bytes worth keeping for a retry: none when they were refused for
+/// personal data.
+fn keepable<'a>(refusal: &Refusal, bytes: &'a [u8]) -> Option<&'a [u8]> {
+    (!matches!(refusal, Refusal::Screen(_))).then_some(bytes)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -126,7 +177,7 @@ pub enum StoreError {
     Load {
         id: String,
         #[source]
-        source: automerge::AutomergeError,
+        source: Refusal,
     },
     #[error("the store was written by a newer Outpost (schema {0}); upgrade outpost")]
     NewerSchema(i64),
@@ -138,6 +189,27 @@ pub enum StoreError {
     },
     #[error("store metadata is damaged: {0}")]
     Meta(String),
+    #[error(
+        "record {id} is still quarantined: {reason}; fix the cause (upgrade Outpost, restore the record) and retry, or `outpost quarantine erase {id}`"
+    )]
+    StillQuarantined { id: String, reason: String },
+    #[error("record {0} is not quarantined; `outpost quarantine list` shows those that are")]
+    NotQuarantined(String),
+}
+
+impl StoreError {
+    /// Whether reading or writing the store's files failed (a full disk
+    /// among the causes; SQLite may report one as a plain I/O error).
+    pub fn is_io(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::DiskFull)
+            ),
+            StoreError::CreateDir { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 fn sqlite_hint(e: &rusqlite::Error) -> String {
@@ -244,14 +316,21 @@ impl Store {
             }
         }
         errs.finish(())?;
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+        // The store holds records and the device token: only this user
+        // may read it (SQLite gives its -wal and -shm files the same mode).
+        outpost_base::files::private_dir(data_dir).map_err(|source| StoreError::CreateDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let path = Self::file(data_dir);
+        outpost_base::files::private_database(&path).map_err(|source| StoreError::CreateDir {
+            path: path.clone(),
+            source,
+        })?;
         let mut conn = open_conn(&path, true)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(LATER_INDEXES)?;
         let existing: Option<String> = tx
             .query_row("SELECT value FROM meta WHERE key = 'device'", [], |r| {
                 r.get(0)
@@ -307,6 +386,11 @@ impl Store {
         let path = Self::file(data_dir);
         if !path.exists() {
             return Err(StoreError::NotInitialized(data_dir.to_path_buf()));
+        }
+        // Stores made by earlier releases were readable by everyone:
+        // tighten them (best effort: a read-only medium still opens).
+        if let Err(e) = outpost_base::files::private_database(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not make the store private (0600)");
         }
         let conn = open_conn(&path, false)?;
         let meta = |key: &str| -> Result<Option<String>, StoreError> {
@@ -734,6 +818,8 @@ pub const PUSH_BATCH_BYTES: usize = 4 * 1024 * 1024;
 const META_PULL_CURSOR: &str = "pull_cursor";
 /// The hub feed epoch the pull cursor counts in (see `PullResponse::epoch`).
 const META_FEED_EPOCH: &str = "feed_epoch";
+/// The hub's signature of the saved cursor (hex), sent back with pulls.
+const META_CURSOR_SIG: &str = "cursor_sig";
 const META_HUB_TOKEN: &str = "hub_token";
 const META_SYNC_STATUS: &str = "sync_status";
 
@@ -770,6 +856,24 @@ impl Store {
         self.meta_set(META_HUB_TOKEN, token)
     }
 
+    /// Keeps a new enrolment: this laptop's device id (new when it enrolls
+    /// again) and its token, in one transaction. Records keep the device
+    /// that created them; new ones get the new id.
+    pub fn set_enrolment(&mut self, device: &str, token: &str) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for (key, value) in [("device", device), (META_HUB_TOKEN, token)] {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
+        self.identity.device = device.to_string();
+        Ok(())
+    }
+
     pub fn pull_cursor(&self) -> Result<u64, StoreError> {
         Ok(self
             .meta_get(META_PULL_CURSOR)?
@@ -785,6 +889,14 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// The hub's signature of the saved cursor (empty if none).
+    pub fn cursor_sig(&self) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .meta_get(META_CURSOR_SIG)?
+            .and_then(|v| hex::decode(v).ok())
+            .unwrap_or_default())
+    }
+
     /// Forgets what the hub acknowledged, so the next sync sends and
     /// fetches everything again (after enrolling with a different hub, or
     /// when the hub's feed was restored from a backup).
@@ -795,8 +907,8 @@ impl Store {
         tx.execute("UPDATE docs SET synced_heads = NULL, pending = 1", [])?;
         tx.execute("UPDATE tombstones SET pending = 1", [])?;
         tx.execute(
-            "DELETE FROM meta WHERE key IN (?1, ?2)",
-            [META_PULL_CURSOR, META_FEED_EPOCH],
+            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
+            [META_PULL_CURSOR, META_FEED_EPOCH, META_CURSOR_SIG],
         )?;
         tx.commit()?;
         Ok(())
@@ -848,6 +960,7 @@ impl Store {
     ) -> Result<(Vec<DocPush>, Vec<Uuid>, i64), StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, id, doc, heads, synced_heads, 0 FROM docs WHERE pending = 1 AND seq > ?1
+               AND id NOT IN (SELECT id FROM quarantine)
              UNION ALL
              SELECT seq, id, NULL, NULL, NULL, 1 FROM tombstones WHERE pending = 1 AND seq > ?1
              ORDER BY 1 LIMIT ?2",
@@ -856,8 +969,9 @@ impl Store {
         let (mut docs, mut erased, mut last_seq) = (Vec::new(), Vec::new(), after_seq);
         let mut bytes = 0usize;
         while let Some(row) = rows.next()? {
-            if bytes >= PUSH_BATCH_BYTES {
-                // The rest comes in the next batch (`last_seq` stops here).
+            if bytes >= PUSH_BATCH_BYTES || erased.len() >= sync::MAX_ERASURES_PER_PUSH {
+                // The rest comes in the next batch (`last_seq` stops here);
+                // the hub refuses a push with more erasures than that.
                 break;
             }
             let seq: i64 = row.get(0)?;
@@ -884,17 +998,17 @@ impl Store {
                     data,
                     full: true,
                 }),
-                Some(acked) => {
-                    let mut am = AutoCommit::load(&data).map_err(|source| StoreError::Load {
-                        id: id.clone(),
-                        source,
-                    })?;
-                    docs.push(sync::prepare_push(
+                Some(acked) => match untrusted::load(&data) {
+                    Ok(mut am) => docs.push(sync::prepare_push(
                         uuid,
                         &mut am,
                         Some(&decode_heads(&acked)),
-                    ));
-                }
+                    )),
+                    // One damaged record never stops the push of the rest.
+                    Err(refusal) => {
+                        quarantine(&self.conn, &id, &refusal.to_string(), FROM_STORE, None)?;
+                    }
+                },
             }
         }
         Ok((docs, erased, last_seq))
@@ -923,16 +1037,20 @@ impl Store {
                     let mut am = match load_doc(&tx, &id) {
                         Ok(am) => am,
                         Err(StoreError::NotFound(_) | StoreError::Deleted(_)) => continue,
+                        Err(StoreError::Load { source, .. }) => {
+                            quarantine(&tx, &id, &source.to_string(), FROM_STORE, None)?;
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     };
-                    let (acked, pending) =
-                        sync::apply_merged(&mut am, heads, missing).map_err(|source| {
-                            StoreError::Load {
-                                id: id.clone(),
-                                source,
-                            }
-                        })?;
-                    save_merged(&tx, &id, &mut am, &acked, pending)?;
+                    match sync::apply_merged(&mut am, heads, missing) {
+                        Ok((acked, pending)) => save_merged(&tx, &id, &mut am, &acked, pending)?,
+                        // The hub's changes are refused; the copy here stays
+                        // as it was and is kept out of sync until retried.
+                        Err(refusal) => {
+                            quarantine(&tx, &id, &refusal.to_string(), FROM_PULL, None)?;
+                        }
+                    }
                 }
                 PushOutcome::NeedFull => {
                     let seq = next_seq(&tx)? + 1;
@@ -943,7 +1061,9 @@ impl Store {
                     set_seq(&tx, seq)?;
                 }
                 PushOutcome::Erased => {
-                    erase_local(&tx, &id)?;
+                    let seq = next_seq(&tx)? + 1;
+                    erase_local(&tx, &id, seq)?;
+                    set_seq(&tx, seq)?;
                     erased_any = true;
                 }
                 PushOutcome::Refused { .. } => {}
@@ -957,6 +1077,147 @@ impl Store {
         if erased_any {
             self.checkpoint()?;
         }
+        Ok(())
+    }
+
+    /// Records kept aside because they could not be loaded or validated.
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, reason, source, at FROM quarantine ORDER BY at, id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Quarantined {
+                id: r.get(0)?,
+                reason: r.get(1)?,
+                source: r.get(2)?,
+                at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Loads, checks and validates every stored document (`outpost
+    /// doctor`); quarantines those that fail. Returns how many it newly
+    /// quarantined.
+    pub fn check_documents(&mut self) -> Result<usize, StoreError> {
+        let ids: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id FROM docs WHERE id NOT IN (SELECT id FROM quarantine)")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut found = 0;
+        for id in ids {
+            let verdict = load_doc(&self.conn, &id).and_then(|mut am| {
+                untrusted::check(&mut am, &[]).map_err(|source| StoreError::Load {
+                    id: id.clone(),
+                    source,
+                })?;
+                Record::from_fields(&read_snapshot(&id, &am)?.fields)?;
+                Ok(())
+            });
+            let reason = match verdict {
+                Ok(()) => continue,
+                Err(StoreError::Load { source, .. }) => source.to_string(),
+                Err(e) => e.to_string(),
+            };
+            quarantine(&self.conn, &id, &reason, FROM_STORE, None)?;
+            found += 1;
+        }
+        Ok(found)
+    }
+
+    /// Tries a quarantined record again (after its cause was fixed: an
+    /// upgrade, a restored copy). A copy here that now loads and validates
+    /// is back in use and pending (errs, still quarantined, while it fails
+    /// to); a refused copy of the hub's is fetched again at the next sync
+    /// (the pull cursor starts over: merging what is already here is a
+    /// no-op), which quarantines it again if the cause remains.
+    pub fn quarantine_retry(&mut self, id: &str) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, Option<Vec<u8>>)> = tx
+            .query_row(
+                "SELECT source, doc FROM quarantine WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((source, kept)) = row else {
+            return Err(StoreError::NotQuarantined(id.to_string()));
+        };
+        let still = |tx: &Connection, reason: String| -> Result<(), StoreError> {
+            quarantine(tx, id, &reason, &source, kept.as_deref())?;
+            Err(StoreError::StillQuarantined {
+                id: id.to_string(),
+                reason,
+            })
+        };
+        if source == FROM_STORE {
+            let checked = load_doc(&tx, id).and_then(|mut am| {
+                untrusted::check(&mut am, &[]).map_err(|source| StoreError::Load {
+                    id: id.to_string(),
+                    source,
+                })?;
+                let snapshot = read_snapshot(id, &am)?;
+                let record = Record::from_fields(&snapshot.fields)?;
+                Ok((record, conflicts_json(&snapshot)))
+            });
+            let (record, conflicts) = match checked {
+                Ok(ok) => ok,
+                Err(StoreError::Load { source, .. }) => {
+                    let r = still(&tx, source.to_string());
+                    tx.commit()?;
+                    return r;
+                }
+                Err(e) => {
+                    let r = still(&tx, e.to_string());
+                    tx.commit()?;
+                    return r;
+                }
+            };
+            write_projection(&tx, &record, &conflicts)?;
+            let seq = next_seq(&tx)? + 1;
+            tx.execute(
+                "UPDATE docs SET pending = 1, synced_heads = NULL, seq = ?2 WHERE id = ?1",
+                params![id, seq],
+            )?;
+            set_seq(&tx, seq)?;
+        } else {
+            // The fix is the hub's (a restored copy) or this build's (an
+            // upgrade): the next sync fetches the hub's copy again and
+            // decides afresh. Read the org's feed again from the start (same epoch: nothing
+            // is resent); merging what is already here is a no-op.
+            tx.execute("DELETE FROM meta WHERE key = ?1", [META_PULL_CURSOR])?;
+        }
+        tx.execute("DELETE FROM quarantine WHERE id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Erases a quarantined record on this laptop only: the hub and other
+    /// laptops keep theirs (`outpost delete` erases everywhere). An
+    /// acknowledged tombstone keeps the refused copy from coming back.
+    pub fn quarantine_erase(&mut self, id: &str) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if tx.execute("DELETE FROM quarantine WHERE id = ?1", [id])? == 0 {
+            return Err(StoreError::NotQuarantined(id.to_string()));
+        }
+        tx.execute("DELETE FROM docs WHERE id = ?1", [id])?;
+        tx.execute("DELETE FROM records WHERE id = ?1", [id])?;
+        let seq = next_seq(&tx)? + 1;
+        tx.execute(
+            "INSERT INTO tombstones(id, deleted_at, pending, seq) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 0, ?2)
+             ON CONFLICT(id) DO NOTHING",
+            params![id, seq],
+        )?;
+        set_seq(&tx, seq)?;
+        tx.commit()?;
+        self.checkpoint()?;
         Ok(())
     }
 
@@ -987,6 +1248,12 @@ impl Store {
             None
         };
         let mut erased_any = false;
+        // The change counter is read once and written once per page: this
+        // transaction is the store's only writer, so a local count is
+        // exact. (Read and written per stored document it cost two
+        // statements on `meta` for every record a fresh laptop pulls.)
+        let start_seq = next_seq(&tx)?;
+        let mut seq = start_seq;
         for item in &resp.items {
             let merged = match merged_ahead.as_mut().and_then(Iterator::next) {
                 Some(merged) => merged,
@@ -995,21 +1262,26 @@ impl Store {
             let id = item.id.to_string();
             match merged? {
                 FeedMerge::Erase => {
-                    erase_local(&tx, &id)?;
+                    seq += 1;
+                    erase_local(&tx, &id, seq)?;
                     erased_any = true;
                 }
                 FeedMerge::Skip => {}
+                FeedMerge::Quarantine {
+                    reason,
+                    source,
+                    keep,
+                } => quarantine(&tx, &id, &reason, source, keep.as_deref())?,
                 FeedMerge::New { heads, projection } => {
                     let FeedBody::Doc { data, .. } = &item.body else {
                         unreachable!("only a document merges as new")
                     };
                     // Store the hub's bytes as they are: already `save()` form.
-                    let seq = next_seq(&tx)? + 1;
+                    seq += 1;
                     tx.prepare_cached(
                         "INSERT INTO docs(id, doc, heads, synced_heads, pending, seq) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
                     )?
                     .execute(params![id, data, heads.0, heads.0, seq])?;
-                    set_seq(&tx, seq)?;
                     write_checked_projection(&tx, &id, projection)?;
                 }
                 FeedMerge::Merged {
@@ -1027,6 +1299,9 @@ impl Store {
                 }
             }
         }
+        if seq != start_seq {
+            set_seq(&tx, seq)?;
+        }
         let set_meta = |key: &str, value: String| {
             tx.prepare_cached(
                 "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -1034,6 +1309,7 @@ impl Store {
             .execute(params![key, value])
         };
         set_meta(META_PULL_CURSOR, resp.next.to_string())?;
+        set_meta(META_CURSOR_SIG, hex::encode(&resp.sig))?;
         if resp.epoch != 0 {
             set_meta(META_FEED_EPOCH, resp.epoch.to_string())?;
         }
@@ -1082,6 +1358,13 @@ type Projection = Result<(Record, serde_json::Map<String, Value>), String>;
 /// The outcome of merging one feed item, ready to write.
 enum FeedMerge {
     Erase,
+    /// Refused (it does not load, is out of bounds, carries personal data
+    /// or does not validate): kept aside, the rest of the page goes on.
+    Quarantine {
+        reason: String,
+        source: &'static str,
+        keep: Option<Vec<u8>>,
+    },
     /// Erased here; our tombstone reaches the hub next push.
     Skip,
     New {
@@ -1101,35 +1384,62 @@ enum FeedMerge {
 /// `sync::apply_feed_item`) and projects the result. Pure CPU work.
 fn merge_feed_item(item: &FeedItem, held: &Held) -> Result<FeedMerge, StoreError> {
     let id = item.id.to_string();
-    let load_err = |source| StoreError::Load {
-        id: id.clone(),
-        source,
-    };
     let local = match held {
         Held::Tombstone => sync::LocalHeld::Erased,
-        Held::Doc(bytes) => {
-            sync::LocalHeld::Doc(Box::new(AutoCommit::load(bytes).map_err(load_err)?))
-        }
+        Held::Doc(bytes) => match untrusted::load(bytes) {
+            Ok(am) => sync::LocalHeld::Doc(Box::new(am)),
+            Err(refusal) => {
+                return Ok(FeedMerge::Quarantine {
+                    reason: refusal.to_string(),
+                    source: FROM_STORE,
+                    keep: None,
+                });
+            }
+        },
         Held::Nothing => sync::LocalHeld::Nothing,
     };
-    let applied = sync::apply_feed_item(item, local).map_err(load_err)?;
     let acked = match &item.body {
         FeedBody::Doc { heads, .. } => heads.clone(),
         FeedBody::Erased => Heads::default(),
     };
+    let refused = |reason: String, keep: Option<&[u8]>| FeedMerge::Quarantine {
+        reason,
+        source: FROM_PULL,
+        keep: keep.map(<[u8]>::to_vec),
+    };
+    let applied = match sync::apply_feed_item(item, local) {
+        Ok(applied) => applied,
+        Err(refusal) => {
+            let keep = match &item.body {
+                FeedBody::Doc { data, .. } => keepable(&refusal, data),
+                FeedBody::Erased => None,
+            };
+            return Ok(refused(refusal.to_string(), keep));
+        }
+    };
+    let data = match &item.body {
+        FeedBody::Doc { data, .. } => Some(data.as_slice()),
+        FeedBody::Erased => None,
+    };
     Ok(match applied {
         sync::FeedApply::Erase => FeedMerge::Erase,
         sync::FeedApply::Skip => FeedMerge::Skip,
-        sync::FeedApply::New { am } => FeedMerge::New {
-            heads: acked,
-            projection: projection_of(&id, &am)?,
+        sync::FeedApply::New { am } => match projection_of(&id, &am)? {
+            Ok(projection) => FeedMerge::New {
+                heads: acked,
+                projection: Ok(projection),
+            },
+            Err(e) => refused(format!("the record does not validate: {e}"), data),
         },
-        sync::FeedApply::Merged { mut am, pending } => FeedMerge::Merged {
-            projection: projection_of(&id, &am)?,
-            bytes: am.save(),
-            heads: encode_heads(&am.get_heads()),
-            acked,
-            pending,
+        sync::FeedApply::Merged { mut am, pending } => match projection_of(&id, &am)? {
+            Ok(projection) => FeedMerge::Merged {
+                projection: Ok(projection),
+                bytes: am.save(),
+                heads: encode_heads(&am.get_heads()),
+                acked,
+                pending,
+            },
+            Err(e) => refused(format!("the merged record does not validate: {e}"), data),
         },
     })
 }
@@ -1183,13 +1493,15 @@ fn project_only(conn: &Connection, id: &str, am: &AutoCommit) -> Result<(), Stor
 }
 
 /// Erasure that came from elsewhere: drop document and projection, keep an
-/// acknowledged tombstone.
-fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
+/// acknowledged tombstone at change sequence `seq` (the caller counts, and
+/// saves the counter).
+fn erase_local(conn: &Connection, id: &str, seq: i64) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM docs WHERE id = ?1")?
+        .execute([id])?;
+    conn.prepare_cached("DELETE FROM quarantine WHERE id = ?1")?
         .execute([id])?;
     conn.prepare_cached("DELETE FROM records WHERE id = ?1")?
         .execute([id])?;
-    let seq = next_seq(conn)? + 1;
     conn.prepare_cached(
         "INSERT INTO tombstones(id, deleted_at, pending, seq) VALUES (?1, ?2, 0, ?3)
          ON CONFLICT(id) DO UPDATE SET pending = 0",
@@ -1199,7 +1511,6 @@ fn erase_local(conn: &Connection, id: &str) -> Result<(), StoreError> {
         rfc3339(chrono::Local::now().fixed_offset()),
         seq
     ])?;
-    set_seq(conn, seq)?;
     Ok(())
 }
 
@@ -1231,8 +1542,9 @@ fn rfc3339(t: DateTime<FixedOffset>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-// next_seq/set_seq run once per stored document during a sync, so their
-// statements are cached rather than parsed each time.
+// next_seq/set_seq run for every local change and every push answer that
+// re-queues or erases a document, so their statements are cached rather
+// than parsed each time (a pulled page counts locally, see `apply_pull`).
 fn next_seq(conn: &Connection) -> Result<i64, StoreError> {
     let s: String = conn
         .prepare_cached("SELECT value FROM meta WHERE key = 'seq'")?
@@ -1267,7 +1579,7 @@ fn load_doc(conn: &Connection, id: &str) -> Result<AutoCommit, StoreError> {
         .query_row([id], |r| r.get(0))
         .optional()?;
     match bytes {
-        Some(b) => AutoCommit::load(&b).map_err(|source| StoreError::Load {
+        Some(b) => untrusted::load(&b).map_err(|source| StoreError::Load {
             id: id.to_string(),
             source,
         }),
@@ -1662,7 +1974,7 @@ mod tests {
             if let Some(p) = partner { f.insert("partner".into(), json!(p)); }
             let sessions: Vec<Value> = sessions.into_iter().enumerate().map(|(i, (d, m, p, n))| {
                 let date = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(d as u64);
-                json!({"id": format!("s{i}"), "date": date.to_string(), "minutes": m, "participants": p, "instructor": n})
+                json!({"id": uuid::Uuid::from_u128(i as u128 + 1).to_string(), "date": date.to_string(), "minutes": m, "participants": p, "instructor": n})
             }).collect();
             f.insert("sessions".into(), Value::Array(sessions));
             let rec = Record::from_fields(&f).unwrap();

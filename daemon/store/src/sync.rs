@@ -96,7 +96,8 @@ fn run_session(
         options.push_batch,
         options.pull_page,
     )
-    .with_feed_epoch(store.feed_epoch()?);
+    .with_feed_epoch(store.feed_epoch()?)
+    .with_cursor_sig(store.cursor_sig()?);
     let mut effect = session.start();
     let outcome = loop {
         let input = match effect {

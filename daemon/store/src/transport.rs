@@ -327,6 +327,8 @@ mod tests {
                 v: PROTOCOL_VERSION,
                 since: 0,
                 limit: 10,
+                epoch: 0,
+                sig: Vec::new(),
             },
         )
         .unwrap_err();
@@ -424,7 +426,8 @@ mod tests {
             },
             move |req: &PullRequest| {
                 auth2()?;
-                hub::pull(&*hub2, &who2, req, || 7)
+                hub::pull(&*hub2, &who2, req, &hub::CursorKey::new([7; 32]), || 7)
+                    .map(|p| p.response)
                     .map_err(|e| TransportError::from_status(400, e.to_string()))
             },
         )
@@ -556,6 +559,7 @@ mod tests {
                     next: 0,
                     more: false,
                     epoch: 0,
+                    sig: Vec::new(),
                 })
             },
         );
@@ -569,5 +573,258 @@ mod tests {
         .unwrap();
         assert_eq!(outcome.error_kind, Some(FailureKind::NeedsPerson));
         assert!(outcome.error.unwrap().contains("upgrade"));
+    }
+
+    /// Plants `data` in the hub's storage as if another laptop had pushed
+    /// it past an older hub: the laptop's pull is the last line of defence.
+    fn plant_at_hub(s: &Setup, id: uuid::Uuid, data: &[u8], heads: &[automerge::ChangeHash]) {
+        use outpost_proto::hub::{Expect, HubStorage, Put};
+        let record = outpost_proto::fixtures::visit("mjolby");
+        let heads = outpost_proto::sync::Heads::from_hashes(heads);
+        s.hub
+            .put(
+                "mjolby",
+                &[Put {
+                    id,
+                    expect: Expect::Absent,
+                    data,
+                    heads: &heads,
+                    origin: "another-laptop",
+                    record: &record,
+                    received_at: Utc::now(),
+                }],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn a_pulled_record_with_a_personnummer_in_its_history_is_quarantined_and_the_rest_applies() {
+        use automerge::transaction::Transactable;
+        let mut s = setup();
+        let good = outpost_proto::fixtures::visit("mjolby");
+        let mut good_doc = outpost_proto::doc::create(&good, automerge::ActorId::random()).unwrap();
+        plant_at_hub(&s, good.id, &good_doc.save(), &good_doc.get_heads());
+        let bad = outpost_proto::fixtures::visit("mjolby");
+        let mut am = outpost_proto::doc::create(&bad, automerge::ActorId::random()).unwrap();
+        am.put(automerge::ROOT, "note", "19121212-1212").unwrap();
+        am.commit();
+        am.put(automerge::ROOT, "note", "kort").unwrap();
+        am.commit();
+        plant_at_hub(&s, bad.id, &am.save(), &am.get_heads());
+
+        let transport = hub_transport(&s);
+        let outcome = crate::sync::run(
+            &mut s.laptop,
+            &transport,
+            SyncOptions::default(),
+            now(),
+            |_| {},
+        )
+        .unwrap();
+        assert!(outcome.complete(), "{outcome:?}");
+        assert!(s.laptop.get(&good.id.to_string()).unwrap().is_some());
+        assert!(s.laptop.get(&bad.id.to_string()).unwrap().is_none());
+        let q = s.laptop.quarantined().unwrap();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!(q[0].id, bad.id.to_string());
+        assert!(q[0].reason.contains("history"), "{q:?}");
+        // Refused bytes are written nowhere: not even kept for a retry.
+        let kept: Option<Vec<u8>> = s
+            .laptop
+            .connection()
+            .query_row("SELECT doc FROM quarantine", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, None);
+    }
+
+    #[test]
+    fn a_damaged_record_is_quarantined_while_the_rest_syncs_then_retry_after_a_fix() {
+        let mut s = setup();
+        let ids: Vec<String> = (0..3)
+            .map(|i| add_visit(&mut s.laptop, &format!("visit {i}")))
+            .collect();
+        let transport = hub_transport(&s);
+        let sync = |s: &mut Setup| {
+            crate::sync::run(
+                &mut s.laptop,
+                &transport,
+                SyncOptions::default(),
+                now(),
+                |_| {},
+            )
+            .unwrap()
+        };
+        assert!(sync(&mut s).complete());
+        // Both edited; then the first one's stored bytes get damaged.
+        for id in &ids[..2] {
+            let mut patch = outpost_proto::Fields::new();
+            patch.insert("minutes".into(), json!(45));
+            s.laptop.edit(id, &patch, now()).unwrap();
+        }
+        let original: Vec<u8> = s
+            .laptop
+            .connection()
+            .query_row("SELECT doc FROM docs WHERE id = ?1", [&ids[0]], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        s.laptop
+            .connection()
+            .execute(
+                "UPDATE docs SET doc = x'856f4a83deadbeef' WHERE id = ?1",
+                [&ids[0]],
+            )
+            .unwrap();
+
+        let outcome = sync(&mut s);
+        assert!(outcome.error.is_none(), "{outcome:?}");
+        let q = s.laptop.quarantined().unwrap();
+        assert_eq!(
+            q.iter().map(|q| q.id.as_str()).collect::<Vec<_>>(),
+            [ids[0].as_str()]
+        );
+        assert_eq!(q[0].source, "store");
+        // The other edit reached the hub; the damaged record is not erased
+        // there.
+        let hub = s.hub.clone();
+        let hub_minutes = |id: &str| {
+            let docs = hub.docs("mjolby");
+            let d = &docs[&id.parse::<uuid::Uuid>().unwrap()];
+            let am = automerge::AutoCommit::load(&d.data).unwrap();
+            outpost_proto::doc::read(&am).unwrap().fields["minutes"].clone()
+        };
+        assert_eq!(hub_minutes(&ids[1]), json!(45));
+        assert_eq!(hub_minutes(&ids[0]), json!(30));
+
+        // Still damaged: retry says so and keeps it aside.
+        assert!(matches!(
+            s.laptop.quarantine_retry(&ids[0]),
+            Err(crate::store::StoreError::StillQuarantined { .. })
+        ));
+        // The fix (a restored copy), then retry: back in use, and it syncs.
+        s.laptop
+            .connection()
+            .execute(
+                "UPDATE docs SET doc = ?2 WHERE id = ?1",
+                rusqlite::params![ids[0], original],
+            )
+            .unwrap();
+        s.laptop.quarantine_retry(&ids[0]).unwrap();
+        assert!(s.laptop.quarantined().unwrap().is_empty());
+        assert!(sync(&mut s).complete());
+        assert_eq!(hub_minutes(&ids[0]), json!(45));
+    }
+
+    /// Issue 9: bytes that panic Automerge's loader (see
+    /// `fuzz/regressions/automerge_doc`), in a pull and in the store: each
+    /// time that record is quarantined and everything else syncs.
+    #[test]
+    fn a_document_that_panics_automerge_is_quarantined_in_a_pull_and_in_the_store() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/automerge_doc");
+        let crafted = std::fs::read(dir.join("deps-index-out-of-range")).unwrap();
+        let mut s = setup();
+        // In a pull, beside a good record.
+        let bad = uuid::Uuid::new_v4();
+        plant_at_hub(&s, bad, &crafted, &[]);
+        let good = add_visit(&mut s.laptop, "fine");
+        let transport = hub_transport(&s);
+        let sync = |s: &mut Setup| {
+            crate::sync::run(
+                &mut s.laptop,
+                &transport,
+                SyncOptions::default(),
+                now(),
+                |_| {},
+            )
+            .unwrap()
+        };
+        let outcome = sync(&mut s);
+        assert!(outcome.error.is_none(), "{outcome:?}");
+        assert!(hub_ids(&s.hub).contains(&good));
+        let q = s.laptop.quarantined().unwrap();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!(q[0].id, bad.to_string());
+        assert!(q[0].reason.contains("crashed"), "{q:?}");
+
+        // In the store: the same bytes as a synced record's document.
+        let mine = add_visit(&mut s.laptop, "also fine");
+        assert!(sync(&mut s).error.is_none());
+        let mut patch = outpost_proto::Fields::new();
+        patch.insert("minutes".into(), json!(45));
+        s.laptop.edit(&mine, &patch, now()).unwrap();
+        let other = add_visit(&mut s.laptop, "and this one");
+        s.laptop
+            .connection()
+            .execute(
+                "UPDATE docs SET doc = ?2 WHERE id = ?1",
+                rusqlite::params![mine, crafted],
+            )
+            .unwrap();
+        let outcome = sync(&mut s);
+        assert!(outcome.error.is_none(), "{outcome:?}");
+        assert!(hub_ids(&s.hub).contains(&other));
+        let q = s.laptop.quarantined().unwrap();
+        assert!(
+            q.iter().any(|q| q.id == mine && q.source == "store"),
+            "{q:?}"
+        );
+        // Reading the store stays up too.
+        assert!(s.laptop.get(&other).unwrap().is_some());
+    }
+
+    /// A record refused in a pull comes in with `retry` once the hub holds
+    /// a good copy (here: the hub's copy replaced, as an admin's restore
+    /// would); until then a retry quarantines it again at the next sync.
+    #[test]
+    fn a_record_refused_in_a_pull_comes_in_after_retry_once_the_hub_copy_is_fixed() {
+        use outpost_proto::hub::{Expect, HubStorage, Put};
+        let mut s = setup();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/regressions/automerge_doc");
+        let crafted = std::fs::read(dir.join("deps-index-out-of-range")).unwrap();
+        let rec = outpost_proto::fixtures::visit("mjolby");
+        plant_at_hub(&s, rec.id, &crafted, &[]);
+        let transport = hub_transport(&s);
+        let sync = |s: &mut Setup| {
+            crate::sync::run(
+                &mut s.laptop,
+                &transport,
+                SyncOptions::default(),
+                now(),
+                |_| {},
+            )
+            .unwrap()
+        };
+        sync(&mut s);
+        let id = rec.id.to_string();
+        assert_eq!(s.laptop.quarantined().unwrap().len(), 1);
+        // Retried while the hub still holds the bad copy: back aside.
+        s.laptop.quarantine_retry(&id).unwrap();
+        sync(&mut s);
+        assert_eq!(s.laptop.quarantined().unwrap().len(), 1);
+        // The hub's copy is replaced by a good one.
+        let mut am = outpost_proto::doc::create(&rec, automerge::ActorId::random()).unwrap();
+        let heads = outpost_proto::sync::Heads::from_hashes(&am.get_heads());
+        let held = s.hub.get("mjolby", &[rec.id]).unwrap().remove(0);
+        s.hub
+            .put(
+                "mjolby",
+                &[Put {
+                    id: rec.id,
+                    expect: held.expect(),
+                    data: &am.save(),
+                    heads: &heads,
+                    origin: "another-laptop",
+                    record: &rec,
+                    received_at: Utc::now(),
+                }],
+            )
+            .unwrap();
+        assert!(!matches!(held.expect(), Expect::Absent));
+        s.laptop.quarantine_retry(&id).unwrap();
+        assert!(sync(&mut s).complete());
+        assert!(s.laptop.quarantined().unwrap().is_empty());
+        assert!(s.laptop.get(&id).unwrap().is_some());
     }
 }

@@ -140,6 +140,7 @@ pub fn sensitive_kind(lang: Lang, kind: SensitiveKind) -> &'static str {
         }
         SensitiveKind::PhoneNumber => lang.t("ett telefonnummer", "a phone number"),
         SensitiveKind::Email => lang.t("en e-postadress", "an e-mail address"),
+        SensitiveKind::PaymentCard => lang.t("ett kortnummer", "a payment card number"),
     }
 }
 

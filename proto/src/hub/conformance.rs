@@ -19,7 +19,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::storage::{Expect, FeedEntry, Held, HubStorage, Put, PutResult};
-use super::{Peer, pull, push};
+use super::{CursorCheck, CursorKey, Peer, pull, push};
 use crate::doc;
 use crate::fixtures;
 use crate::record::Record;
@@ -43,7 +43,8 @@ macro_rules! hub_storage_conformance {
             a_pushed_record_reaches_another_device_but_not_its_own,
             an_id_erased_by_another_org_is_stored_for_this_one,
             concurrent_pushes_of_one_record_both_merge,
-            a_cursor_ahead_of_the_feed_gets_a_new_epoch
+            a_cursor_ahead_of_the_feed_gets_a_new_epoch,
+            a_forged_cursor_ahead_of_the_feed_changes_no_epoch
         );
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -363,13 +364,20 @@ fn push_one<S: HubStorage>(s: &S, who: &Peer, record: &Record, actor: u8) -> Pus
     resp.results.into_iter().next().unwrap().outcome
 }
 
+/// The key every conformance test signs cursors with.
+fn key() -> CursorKey {
+    CursorKey::new([42; 32])
+}
+
 fn pull_all<S: HubStorage>(s: &S, who: &Peer) -> PullResponse {
     let req = PullRequest {
         v: PROTOCOL_VERSION,
         since: 0,
         limit: 100,
+        epoch: 0,
+        sig: Vec::new(),
     };
-    pull(s, who, &req, || 1234).unwrap()
+    pull(s, who, &req, &key(), || 1234).unwrap().response
 }
 
 pub fn a_pushed_record_reaches_another_device_but_not_its_own<S: HubStorage>(
@@ -506,14 +514,62 @@ pub fn a_cursor_ahead_of_the_feed_gets_a_new_epoch<S: HubStorage>(make: impl Fn(
     let a1 = peer("a1", A);
     push_one(&s, &a1, &visit(A, id(1), "en"), 1);
     let before = pull_all(&s, &a1).epoch;
+    // A position this hub signed in this epoch (as before a restore from
+    // a backup that ends at 1).
     let ahead = PullRequest {
         v: PROTOCOL_VERSION,
         since: 50,
         limit: 100,
+        epoch: before,
+        sig: key().sign(A, before, 50),
     };
-    let resp = pull(&s, &a1, &ahead, || before + 7).unwrap();
+    let pulled = pull(&s, &a1, &ahead, &key(), || before + 7).unwrap();
+    assert_eq!(pulled.cursor, CursorCheck::Restored);
+    let resp = pulled.response;
     assert_eq!(resp.epoch, before + 7);
     assert_eq!(resp.next, 1, "the answer names where the feed ends");
     assert!(resp.items.is_empty() && !resp.more);
+    assert!(
+        key().verify(A, before + 7, 1, &resp.sig),
+        "the answer is signed"
+    );
     assert_eq!(pull_all(&s, &a1).epoch, before + 7, "the new epoch is kept");
+    // The same cursor again names an epoch that is over: no second reset.
+    let again = pull(&s, &a1, &ahead, &key(), || unreachable!("no new epoch")).unwrap();
+    assert_eq!(again.cursor, CursorCheck::Unproven);
+}
+
+/// A device cannot make its org's laptops resend everything: a cursor
+/// beyond the feed that this hub did not sign (forged, signed for another
+/// org, or with another key) only tells that device to start over.
+pub fn a_forged_cursor_ahead_of_the_feed_changes_no_epoch<S: HubStorage>(
+    make: impl Fn(&[&str]) -> S,
+) {
+    let s = make(&[A, B]);
+    let a1 = peer("a1", A);
+    push_one(&s, &a1, &visit(A, id(1), "en"), 1);
+    let before = pull_all(&s, &a1).epoch;
+    let b_epoch = pull_all(&s, &peer("b1", B)).epoch;
+    for sig in [
+        Vec::new(),
+        vec![0u8; 32],
+        key().sign(B, b_epoch, 1_000_000),
+        CursorKey::new([1; 32]).sign(A, before, 1_000_000),
+    ] {
+        let forged = PullRequest {
+            v: PROTOCOL_VERSION,
+            since: 1_000_000,
+            limit: 100,
+            epoch: before,
+            sig,
+        };
+        let pulled = pull(&s, &a1, &forged, &key(), || unreachable!("no new epoch")).unwrap();
+        assert_eq!(pulled.cursor, CursorCheck::Unproven);
+        assert_eq!(pulled.response.epoch, before, "the org's epoch is kept");
+        assert_eq!(
+            pulled.response.next, 1,
+            "the device is sent back to the feed's end"
+        );
+    }
+    assert_eq!(pull_all(&s, &a1).epoch, before);
 }

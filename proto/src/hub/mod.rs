@@ -20,6 +20,8 @@
 //! names one id twice sends the second copy in a later round, so it merges
 //! into the first instead of replacing it.
 
+pub mod cursor;
+pub mod limits;
 pub mod mem;
 pub mod storage;
 
@@ -28,7 +30,6 @@ pub mod conformance;
 
 use std::collections::HashSet;
 
-use automerge::AutoCommit;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -39,7 +40,10 @@ use crate::sync::{
     DocPush, DocResult, FeedBody, FeedItem, Heads, PROTOCOL_VERSION, PullRequest, PullResponse,
     PushOutcome, PushRequest, PushResponse, WireError, check_version,
 };
+use crate::untrusted;
 
+pub use cursor::CursorKey;
+pub use limits::{DeviceQuotas, FeedLimits, LimitError};
 pub use storage::{
     Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, StorageError,
 };
@@ -112,9 +116,11 @@ fn answer(outcome: PushOutcome) -> Merged {
 pub fn merge_push(held: &Held, push: &DocPush, org: &str) -> Merged {
     // `merge_push`: whether the pushed bytes still have to be merged into
     // the hub's copy (false when the document was loaded from them).
-    let (mut am, before, merge_pushed) = match held {
+    // Every decode below goes through `untrusted`: a decoder panic or a
+    // bound refuses this one document; the rest of the batch goes on.
+    let (am, before, merge_pushed) = match held {
         Held::Erased => return answer(PushOutcome::Erased),
-        Held::Doc { data, .. } => match AutoCommit::load(data) {
+        Held::Doc { data, .. } => match untrusted::load(data) {
             Ok(mut am) => {
                 let before = am.get_heads();
                 (am, before, true)
@@ -125,19 +131,29 @@ pub fn merge_push(held: &Held, push: &DocPush, org: &str) -> Merged {
         // New to the hub: `load` the whole document directly. Going
         // through `load_incremental` on an empty document does the same
         // work plus patch bookkeeping, a quarter of the hub's push time.
-        Held::Nothing => match AutoCommit::load(&push.data) {
+        Held::Nothing => match untrusted::load(&push.data) {
             Ok(am) => (am, Vec::new(), false),
-            Err(_) => return refused("the document bytes are damaged"),
+            Err(r) => return refused(r.to_string()),
         },
     };
-    if merge_pushed && am.load_incremental(&push.data).is_err() {
-        return refused("the document bytes are damaged");
-    }
+    let mut am = if merge_pushed {
+        match untrusted::merge(am, &push.data) {
+            Ok(am) => am,
+            Err(r) => return refused(r.to_string()),
+        }
+    } else {
+        am
+    };
     if !am.get_missing_deps(&[]).is_empty() {
         if push.full {
             return refused("the document is incomplete (changes are missing from it)");
         }
         return answer(PushOutcome::NeedFull);
+    }
+    // The whole history, not only the current values: what the hub held
+    // before was checked when it came in.
+    if let Err(r) = untrusted::check(&mut am, &before) {
+        return refused(r.to_string());
     }
     let snapshot = match doc::read(&am) {
         Ok(s) => s,
@@ -276,19 +292,45 @@ pub fn push<S: HubStorage + ?Sized>(
 // Pull
 // ---------------------------------------------------------------------------
 
+/// What a pull's cursor turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorCheck {
+    /// Within the feed: an ordinary page.
+    InFeed,
+    /// Beyond the feed, and signed by this hub in the current epoch: the
+    /// hub was restored from a backup; the org's feed got a new epoch.
+    Restored,
+    /// Beyond the feed but not a cursor this hub issued in this epoch
+    /// (forged, from another epoch, or from a laptop without signatures):
+    /// only this device is told to start over (`next` below its cursor);
+    /// the org's epoch is untouched.
+    Unproven,
+}
+
+/// A pull's answer and what its cursor proved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pulled {
+    pub response: PullResponse,
+    pub cursor: CursorCheck,
+}
+
 /// Answers a device's pull: the next page of its org's feed after
 /// `req.since`, without the entries this device caused itself (its push
-/// answers already carried everything else the hub had for them).
+/// answers already carried everything else the hub had for them). The
+/// answer's cursor is signed with `key` (see [`cursor`]).
 ///
 /// `new_epoch` is called, for a random non-zero number, only when the
-/// device has read further than the feed goes: the hub was restored from a
-/// backup, and every laptop of the org must send everything again.
+/// device has read further than the feed goes *and* its cursor carries this
+/// hub's signature for the current epoch: the hub was restored from a
+/// backup, and every laptop of the org must send everything again. A
+/// device cannot set that off by sending a large number.
 pub fn pull<S: HubStorage + ?Sized>(
     storage: &S,
     who: &Peer,
     req: &PullRequest,
+    key: &CursorKey,
     new_epoch: impl FnOnce() -> u64,
-) -> Result<PullResponse, HubError> {
+) -> Result<Pulled, HubError> {
     check_version(req.v)?;
     let limit = req.limit.clamp(1, MAX_PULL_LIMIT) as usize;
     // `limit` bounds the items sent. Entries this device caused are
@@ -328,26 +370,40 @@ pub fn pull<S: HubStorage + ?Sized>(
         }
         Ok(true)
     })?;
-    if req.since > meta.head {
-        // The laptop has read further than this feed goes: the hub was
-        // restored from a backup (or replaced). A new epoch makes every
-        // laptop of the org send everything again and re-read the feed.
-        let epoch = new_epoch().max(1);
-        storage.set_epoch(&who.org, epoch)?;
-        return Ok(PullResponse {
-            v: PROTOCOL_VERSION,
-            items: Vec::new(),
-            next: meta.head,
-            more: false,
-            epoch,
-        });
-    }
-    Ok(PullResponse {
+    let page = |items, next, more, epoch| PullResponse {
         v: PROTOCOL_VERSION,
         items,
         next,
         more,
-        epoch: meta.epoch,
+        epoch,
+        sig: key.sign(&who.org, epoch, next),
+    };
+    if req.since > meta.head {
+        let proven =
+            req.epoch == meta.epoch && key.verify(&who.org, req.epoch, req.since, &req.sig);
+        if !proven {
+            // Not evidence of a restore. Answer the end of the feed: the
+            // laptop sees `next` below its cursor and starts over by
+            // itself, which costs the hub only this device's resend.
+            return Ok(Pulled {
+                response: page(Vec::new(), meta.head, false, meta.epoch),
+                cursor: CursorCheck::Unproven,
+            });
+        }
+        // The laptop has read further than this feed goes, at a position
+        // this hub gave it: the hub was restored from a backup (or
+        // replaced). A new epoch makes every laptop of the org send
+        // everything again and re-read the feed.
+        let epoch = new_epoch().max(1);
+        storage.set_epoch(&who.org, epoch)?;
+        return Ok(Pulled {
+            response: page(Vec::new(), meta.head, false, epoch),
+            cursor: CursorCheck::Restored,
+        });
+    }
+    Ok(Pulled {
+        response: page(items, next, more, meta.epoch),
+        cursor: CursorCheck::InFeed,
     })
 }
 

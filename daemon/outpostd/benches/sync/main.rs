@@ -459,7 +459,7 @@ fn new_laptop(hub: &SqliteHubStore, dir: &Path, site: &str) -> PathBuf {
     let store = Store::init(dir, ORG, site, "AB").unwrap();
     let code = hub.invite(ORG, chrono::Utc::now()).unwrap();
     let device = store.identity().device.parse().unwrap();
-    let (_, token) = hub.enroll(&code, device, chrono::Utc::now()).unwrap();
+    let (_, token) = hub.enroll(&code, device, None, chrono::Utc::now()).unwrap();
     store.set_hub_token(Some(&token)).unwrap();
     dir.to_path_buf()
 }

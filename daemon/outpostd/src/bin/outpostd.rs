@@ -165,6 +165,8 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
                 paths.log_dir().display()
             )
         })?;
+    let mut limits = settings.limits();
+    limits.max_connections = connection_cap(limits.max_connections);
     let tls = match (settings.tls_cert, settings.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         _ => None,
@@ -191,10 +193,43 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
     outpost_base::install_crypto_provider();
     let store: Arc<dyn HubStore> = Arc::new(store);
     runtime()?.block_on(async {
-        server::serve(listener, store, tls, shutdown_signal())
+        server::serve_with(listener, store, tls, limits, shutdown_signal())
             .await
             .context("the hub stopped with an error")
     })
+}
+
+/// Raises this process's open-file soft limit as far as its hard limit
+/// allows (the usual soft limit of 1,024 is what a few hundred idle
+/// sockets used to exhaust) and returns the connection cap that fits under
+/// it, keeping [`server::RESERVED_FDS`] for the database and logs.
+fn connection_cap(wanted: usize) -> usize {
+    let soft = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE)
+                .map(|(soft, _)| soft)
+                .unwrap_or(1024)
+        }
+    };
+    let fits = usize::try_from(soft)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(server::RESERVED_FDS);
+    let cap = wanted.min(fits).max(1);
+    tracing::info!(
+        open_file_limit = soft,
+        max_connections = cap,
+        "connection cap"
+    );
+    if cap < server::CONNECTIONS_FOR_200_LAPTOPS {
+        tracing::warn!(
+            open_file_limit = soft,
+            max_connections = cap,
+            "the open-file limit leaves room for fewer connections than 200 laptops syncing at once need; raise LimitNOFILE (systemd) or `ulimit -n`"
+        );
+    }
+    cap
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what systemd and `kill` send).

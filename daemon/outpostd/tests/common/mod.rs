@@ -14,7 +14,7 @@ use outpost_hub_db::HubStore;
 use outpost_hub_sqlite::SqliteHubStore;
 use outpost_proto::Kind;
 use outpost_proto::fields::Fields;
-use outpost_proto::sync::{EnrollRequest, Outcome, PROTOCOL_VERSION};
+use outpost_proto::sync::Outcome;
 use outpost_store::client::HubClient;
 use outpost_store::store::{Filter, Store};
 use outpost_store::sync::SyncOptions;
@@ -37,6 +37,15 @@ impl Hub {
 
     /// Starts a hub over `dir` (reused across restarts), with TLS when given.
     pub fn start_with(tls: Option<TlsFiles>, dir: tempfile::TempDir) -> Hub {
+        Self::start_limited(tls, dir, server::Limits::default())
+    }
+
+    /// [`Hub::start_with`] with the given limits.
+    pub fn start_limited(
+        tls: Option<TlsFiles>,
+        dir: tempfile::TempDir,
+        limits: server::Limits,
+    ) -> Hub {
         outpost_base::install_crypto_provider();
         let store = Arc::new(SqliteHubStore::open(dir.path()).unwrap());
         let admin = if store.has_admin_token().unwrap() {
@@ -56,7 +65,7 @@ impl Hub {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                server::serve(listener, shared, tls, async {
+                server::serve_with(listener, shared, tls, limits, async {
                     let _ = rx.await;
                 })
                 .await
@@ -143,18 +152,11 @@ impl Laptop {
     }
 
     pub fn enroll(&mut self, hub_url: &str, code: &str) -> Result<(), String> {
-        let store = self.store();
+        let mut store = self.store();
         let client =
             HubClient::new(hub_url, self.ca.as_deref(), None).map_err(|e| e.to_string())?;
-        let resp = client
-            .enroll(&EnrollRequest {
-                v: PROTOCOL_VERSION,
-                code: code.into(),
-                device: store.identity().device.parse().unwrap(),
-                device_time: now().timestamp(),
-            })
+        let (_, resp) = outpost_store::enrol::enroll(&mut store, &client, code, now().timestamp())
             .map_err(|e| e.to_string())?;
-        store.set_hub_token(Some(&resp.token)).unwrap();
         self.url = hub_url.to_string();
         self.token = Some(resp.token);
         Ok(())

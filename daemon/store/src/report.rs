@@ -1,0 +1,731 @@
+//! The annual report (DESIGN.md §9): one pass over the records feeds several
+//! [`StatsBuilder`]s, one per question the report answers, and the result is
+//! written as one self-contained HTML file (inline SVG charts and tables,
+//! printable, no script and nothing loaded from outside).
+//!
+//! The figures come only from `outpost_proto::stats`, the same code `outpost
+//! stats` runs, so a report and the terminal never disagree. This module only
+//! chooses the groupings and lays them out; it computes nothing itself
+//! except sums of figures already computed.
+//!
+//! Swedish first: labels and number formats (`1 234`, `81,2 %`) are Swedish
+//! unless [`Lang::En`] is asked for.
+
+use std::fmt::Write as _;
+
+use outpost_proto::catalogue::Catalogue;
+use outpost_proto::record::Record;
+use outpost_proto::sites::SiteList;
+use outpost_proto::stats::{Grouping, Stats, StatsBuilder, Totals};
+
+/// The report's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Sv,
+    En,
+}
+
+impl std::str::FromStr for Lang {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Lang, String> {
+        match s.trim().to_lowercase().as_str() {
+            "sv" | "svenska" | "swedish" => Ok(Lang::Sv),
+            "en" | "english" | "engelska" => Ok(Lang::En),
+            other => Err(format!("'{other}' is not a report language; use sv or en")),
+        }
+    }
+}
+
+/// The groupings the report needs, built in one pass.
+pub struct ReportBuilder<'c> {
+    year: i32,
+    overall: StatsBuilder<'c>,
+    site_month: StatsBuilder<'c>,
+    agency: StatsBuilder<'c>,
+    age: StatsBuilder<'c>,
+    language: StatsBuilder<'c>,
+    assistive: StatsBuilder<'c>,
+    partner: StatsBuilder<'c>,
+}
+
+/// Everything the report shows.
+pub struct Report {
+    pub year: i32,
+    /// Who the report is for (an org slug or name), shown in the title.
+    pub org: String,
+    /// Which service catalogue resolved services to agencies.
+    pub catalogue: String,
+    pub overall: Stats,
+    pub site_month: Stats,
+    pub agency: Stats,
+    pub age: Stats,
+    pub language: Stats,
+    pub assistive: Stats,
+    pub partner: Stats,
+}
+
+impl<'c> ReportBuilder<'c> {
+    pub fn new(catalogue: &'c Catalogue, sites: &SiteList, year: i32) -> ReportBuilder<'c> {
+        let from = chrono::NaiveDate::from_ymd_opt(year, 1, 1);
+        let to = chrono::NaiveDate::from_ymd_opt(year, 12, 31);
+        let make = |by: Vec<Grouping>| {
+            StatsBuilder::new(catalogue, from, to, by).with_sites(sites.clone())
+        };
+        ReportBuilder {
+            year,
+            overall: make(vec![]),
+            site_month: make(vec![Grouping::Site, Grouping::Month]),
+            agency: make(vec![Grouping::Agency]),
+            age: make(vec![Grouping::AgeBand]),
+            language: make(vec![Grouping::Language]),
+            assistive: make(vec![Grouping::Assistive]),
+            partner: make(vec![Grouping::Partner]),
+        }
+    }
+
+    pub fn add(&mut self, r: &Record) {
+        for b in [
+            &mut self.overall,
+            &mut self.site_month,
+            &mut self.agency,
+            &mut self.age,
+            &mut self.language,
+            &mut self.assistive,
+            &mut self.partner,
+        ] {
+            b.add(r);
+        }
+    }
+
+    pub fn finish(self, org: &str, catalogue: &str) -> Report {
+        Report {
+            year: self.year,
+            org: org.to_string(),
+            catalogue: catalogue.to_string(),
+            overall: self.overall.finish(),
+            site_month: self.site_month.finish(),
+            agency: self.agency.finish(),
+            age: self.age.finish(),
+            language: self.language.finish(),
+            assistive: self.assistive.finish(),
+            partner: self.partner.finish(),
+        }
+    }
+}
+
+/// `1 234` (Swedish, no-break space) or `1,234`.
+pub fn number(n: u64, lang: Lang) -> String {
+    let digits = n.to_string();
+    let sep = match lang {
+        Lang::Sv => '\u{a0}',
+        Lang::En => ',',
+    };
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `81,2 %` (Swedish) or `81.2%`; `–` when there is nothing to divide by.
+pub fn percent(part: u64, whole: u64, lang: Lang) -> String {
+    if whole == 0 {
+        return "–".to_string();
+    }
+    let p = format!("{:.1}", part as f64 * 100.0 / whole as f64);
+    match lang {
+        Lang::Sv => format!("{}\u{a0}%", p.replace('.', ",")),
+        Lang::En => format!("{p}%"),
+    }
+}
+
+fn t(lang: Lang, sv: &'static str, en: &'static str) -> &'static str {
+    match lang {
+        Lang::Sv => sv,
+        Lang::En => en,
+    }
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Colours with at least 4.5:1 contrast on white (WCAG AA for the text
+/// drawn beside them), distinguishable without colour by their labels.
+const COLOURS: [&str; 3] = ["#1f5f99", "#a3410f", "#4d5b23"];
+
+/// A horizontal bar chart as inline SVG: one labelled bar per item, the
+/// value written at the end of the bar so it reads without the axis.
+fn bar_chart(title: &str, items: &[(String, u64)], lang: Lang) -> String {
+    let max = items.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
+    let row = 26;
+    let label_w = 220;
+    let bar_w = 360;
+    let height = row * items.len().max(1) + 10;
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<figure><figcaption>{}</figcaption><svg role="img" aria-label="{}" viewBox="0 0 {} {height}" width="100%" xmlns="http://www.w3.org/2000/svg">"#,
+        esc(title),
+        esc(title),
+        label_w + bar_w + 90
+    );
+    for (i, (label, value)) in items.iter().enumerate() {
+        let y = i * row + 5;
+        let w = (*value as f64 / max as f64 * bar_w as f64).round() as u64;
+        let _ = write!(
+            svg,
+            r#"<text x="{}" y="{}" text-anchor="end" font-size="13">{}</text><rect x="{}" y="{y}" width="{w}" height="18" fill="{}"/><text x="{}" y="{}" font-size="13">{}</text>"#,
+            label_w - 6,
+            y + 14,
+            esc(label),
+            label_w,
+            COLOURS[0],
+            label_w as u64 + w + 6,
+            y + 14,
+            number(*value, lang)
+        );
+    }
+    if items.is_empty() {
+        let _ = write!(
+            svg,
+            r#"<text x="10" y="20" font-size="13">{}</text>"#,
+            t(lang, "Inget att visa", "Nothing to show")
+        );
+    }
+    svg.push_str("</svg></figure>");
+    svg
+}
+
+/// A table with a header row; the first column is a row heading.
+fn table(caption: &str, header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut h = String::new();
+    let _ = write!(h, "<table><caption>{}</caption><thead><tr>", esc(caption));
+    for (i, c) in header.iter().enumerate() {
+        let class = if i == 0 { "" } else { r#" class="num""# };
+        let _ = write!(h, r#"<th scope="col"{class}>{}</th>"#, esc(c));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for row in rows {
+        h.push_str("<tr>");
+        for (i, c) in row.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(h, r#"<th scope="row">{}</th>"#, esc(c));
+            } else if is_figure(c) {
+                let _ = write!(h, r#"<td class="num">{}</td>"#, esc(c));
+            } else {
+                let _ = write!(h, "<td>{}</td>", esc(c));
+            }
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table>");
+    h
+}
+
+/// A cell that holds one formatted figure (aligned right, like numbers).
+fn is_figure(c: &str) -> bool {
+    !c.is_empty()
+        && c.chars()
+            .all(|ch| ch.is_ascii_digit() || matches!(ch, '\u{a0}' | ',' | '.' | '%' | '–'))
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;color:#1a1a1a;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.45}\
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #767676}\
+table{border-collapse:collapse;margin:1rem 0;width:100%}caption{text-align:left;font-weight:600;padding:.25rem 0}\
+th,td{border:1px solid #767676;padding:.25rem .5rem;text-align:left}.num{text-align:right;font-variant-numeric:tabular-nums}\
+figure{margin:1rem 0}figcaption{font-weight:600}.key{display:flex;gap:1.5rem;flex-wrap:wrap}\
+.swatch{display:inline-block;width:1em;height:1em;margin-right:.3em;vertical-align:middle}\
+@media print{body{margin:0;max-width:none}h2{break-after:avoid}table,figure{break-inside:avoid}}";
+
+impl Report {
+    /// The whole report as one HTML document.
+    pub fn to_html(&self, lang: Lang) -> String {
+        let mut h = String::new();
+        let title = format!(
+            "{} {} – {}",
+            t(lang, "Årsrapport", "Annual report"),
+            self.year,
+            self.org
+        );
+        let _ = write!(
+            h,
+            r#"<!doctype html><html lang="{}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{}</title><style>{STYLE}</style></head><body><main><h1>{}</h1>"#,
+            t(lang, "sv", "en"),
+            esc(&title),
+            esc(&title)
+        );
+        let _ = write!(
+            h,
+            "<p>{} {}. {}</p>",
+            t(lang, "Tjänstekatalog:", "Service catalogue:"),
+            esc(&self.catalogue),
+            t(
+                lang,
+                "Personer nådda = besök + kursdeltagare, uppskattade som varje kurs största tillfälle.",
+                "People reached = visits + course participants, estimated as each course's largest session."
+            )
+        );
+        self.summary(&mut h, lang);
+        self.reach(&mut h, lang);
+        self.agencies(&mut h, lang);
+        self.barriers(&mut h, lang);
+        self.outcomes(&mut h, lang);
+        self.who(&mut h, lang);
+        self.courses(&mut h, lang);
+        h.push_str("</main></body></html>\n");
+        h
+    }
+
+    fn summary(&self, h: &mut String, lang: Lang) {
+        let o = &self.overall.total;
+        let rows = vec![
+            vec![t(lang, "Besök", "Visits").into(), number(o.visits, lang)],
+            vec![
+                t(
+                    lang,
+                    "Personer nådda (uppskattat)",
+                    "People reached (estimated)",
+                )
+                .into(),
+                number(o.people_reached, lang),
+            ],
+            vec![t(lang, "Kurser", "Courses").into(), number(o.courses, lang)],
+            vec![
+                t(lang, "Kurstillfällen", "Course sessions").into(),
+                number(o.course_sessions, lang),
+            ],
+            vec![
+                t(lang, "Deltagartillfällen", "Participations").into(),
+                number(o.participations, lang),
+            ],
+            vec![
+                t(
+                    lang,
+                    "Kursdeltagare (uppskattat)",
+                    "Course participants (estimated)",
+                )
+                .into(),
+                number(o.course_participants, lang),
+            ],
+            vec![
+                t(lang, "Timmar hjälp", "Hours of help").into(),
+                number((o.minutes + 30) / 60, lang),
+            ],
+            vec![
+                t(
+                    lang,
+                    "Andel frågor om andra myndigheters e-tjänster",
+                    "Share of questions about other agencies' e-services",
+                )
+                .into(),
+                percent(o.visits_other_agency, o.visits, lang),
+            ],
+        ];
+        h.push_str(&format!(
+            "<h2>{}</h2>",
+            t(lang, "Sammanfattning", "Summary")
+        ));
+        h.push_str(&table(
+            t(lang, "Året i siffror", "The year in figures"),
+            &[t(lang, "Mått", "Figure"), t(lang, "Värde", "Value")],
+            &rows,
+        ));
+    }
+
+    fn reach(&self, h: &mut String, lang: Lang) {
+        let _ = write!(
+            h,
+            "<h2>{}</h2>",
+            t(
+                lang,
+                "Personer nådda per plats och månad",
+                "People reached per site and month"
+            )
+        );
+        // Sites in the order stats gives them (busiest first); months Jan–Dec.
+        let mut sites: Vec<(String, u64)> = Vec::new();
+        for g in &self.site_month.groups {
+            let site = g.keys.get(Grouping::Site).unwrap_or_default().to_string();
+            match sites.iter_mut().find(|(s, _)| *s == site) {
+                Some((_, n)) => *n += g.totals.people_reached,
+                None => sites.push((site, g.totals.people_reached)),
+            }
+        }
+        h.push_str(&bar_chart(
+            t(lang, "Personer nådda per plats", "People reached per site"),
+            &sites,
+            lang,
+        ));
+        let months: Vec<String> = (1..=12).map(|m| format!("{}-{m:02}", self.year)).collect();
+        let mut header: Vec<&str> = vec![t(lang, "Plats", "Site")];
+        let month_names: Vec<String> = (1..=12).map(|m| month_name(m, lang)).collect();
+        header.extend(month_names.iter().map(String::as_str));
+        header.push(t(lang, "Året", "Year"));
+        let rows: Vec<Vec<String>> = sites
+            .iter()
+            .map(|(site, total)| {
+                let mut row = vec![site.clone()];
+                for m in &months {
+                    let n: u64 = self
+                        .site_month
+                        .groups
+                        .iter()
+                        .filter(|g| {
+                            g.keys.get(Grouping::Site) == Some(site.as_str())
+                                && g.keys.get(Grouping::Month) == Some(m.as_str())
+                        })
+                        .map(|g| g.totals.people_reached)
+                        .sum();
+                    row.push(number(n, lang));
+                }
+                row.push(number(*total, lang));
+                row
+            })
+            .collect();
+        h.push_str(&table(
+            t(
+                lang,
+                "Personer nådda per plats och månad (en kurs räknas med sitt största tillfälle i månaden)",
+                "People reached per site and month (a course counts with its largest session in the month)",
+            ),
+            &header,
+            &rows,
+        ));
+    }
+
+    fn agencies(&self, h: &mut String, lang: Lang) {
+        let o = &self.overall.total;
+        let _ = write!(
+            h,
+            "<h2>{}</h2>",
+            t(
+                lang,
+                "Vems e-tjänster frågorna gällde",
+                "Whose e-services the questions were about"
+            )
+        );
+        let scopes = [
+            (
+                t(
+                    lang,
+                    "Andra myndigheter och aktörer",
+                    "Other agencies and bodies",
+                ),
+                o.visits_other_agency,
+            ),
+            (
+                t(lang, "Kommunens egna", "The municipality's own"),
+                o.visits_own_agency,
+            ),
+            (
+                t(lang, "Okända tjänster", "Unknown services"),
+                o.visits_unknown_agency,
+            ),
+        ];
+        // One stacked bar of the three shares, then the key with figures.
+        let total: u64 = scopes.iter().map(|(_, n)| n).sum::<u64>().max(1);
+        let mut svg = format!(
+            r#"<figure><figcaption>{}</figcaption><svg role="img" aria-label="{}" viewBox="0 0 600 40" width="100%" xmlns="http://www.w3.org/2000/svg">"#,
+            t(
+                lang,
+                "Andel besök per slags ägare",
+                "Share of visits by owner"
+            ),
+            t(
+                lang,
+                "Andel besök per slags ägare",
+                "Share of visits by owner"
+            ),
+        );
+        let mut x = 0.0;
+        for (i, (_, n)) in scopes.iter().enumerate() {
+            let w = *n as f64 / total as f64 * 600.0;
+            let _ = write!(
+                svg,
+                r#"<rect x="{x:.1}" y="5" width="{w:.1}" height="30" fill="{}"/>"#,
+                COLOURS[i]
+            );
+            x += w;
+        }
+        svg.push_str("</svg><div class=\"key\">");
+        for (i, (label, n)) in scopes.iter().enumerate() {
+            let _ = write!(
+                svg,
+                r#"<span><span class="swatch" style="background:{}"></span>{}: {} ({})</span>"#,
+                COLOURS[i],
+                esc(label),
+                number(*n, lang),
+                percent(*n, o.visits, lang)
+            );
+        }
+        svg.push_str("</div></figure>");
+        h.push_str(&svg);
+        let items: Vec<(String, u64)> = self
+            .agency
+            .groups
+            .iter()
+            .map(|g| (g.key.clone().unwrap_or_default(), g.totals.visits))
+            .collect();
+        h.push_str(&bar_chart(
+            t(
+                lang,
+                "Besök per myndighet (ett besök kan gälla flera)",
+                "Visits per agency (one visit may concern several)",
+            ),
+            &items,
+            lang,
+        ));
+    }
+
+    fn barriers(&self, h: &mut String, lang: Lang) {
+        let o = &self.overall.total;
+        let _ = write!(
+            h,
+            "<h2>{}</h2>",
+            t(lang, "Hinder per e-tjänst", "Barriers per e-service")
+        );
+        let items: Vec<(String, u64)> = o
+            .top_barriers
+            .iter()
+            .take(10)
+            .map(|b| (b.service.clone(), b.total))
+            .collect();
+        h.push_str(&bar_chart(
+            t(
+                lang,
+                "E-tjänster med flest hinder",
+                "E-services with the most barriers",
+            ),
+            &items,
+            lang,
+        ));
+        let rows: Vec<Vec<String>> = o
+            .top_barriers
+            .iter()
+            .map(|b| {
+                vec![
+                    b.service.clone(),
+                    number(b.total, lang),
+                    b.kinds
+                        .iter()
+                        .map(|k| {
+                            format!("{} {}", barrier_name(&k.kind, lang), number(k.count, lang))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect();
+        h.push_str(&table(
+            t(
+                lang,
+                "Hinder per e-tjänst och slag",
+                "Barriers per e-service and kind",
+            ),
+            &[
+                t(lang, "E-tjänst", "E-service"),
+                t(lang, "Hinder", "Barriers"),
+                t(lang, "Slag", "Kinds"),
+            ],
+            &rows,
+        ));
+    }
+
+    fn outcomes(&self, h: &mut String, lang: Lang) {
+        let o = &self.overall.total;
+        let _ = write!(
+            h,
+            "<h2>{}</h2>",
+            t(lang, "Resultat och hänvisningar", "Outcomes and referrals")
+        );
+        let items: Vec<(String, u64)> = ["solved", "partly", "referred", "not_solved"]
+            .iter()
+            .map(|k| {
+                (
+                    outcome_name(k, lang).to_string(),
+                    o.outcomes.get(*k).copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        h.push_str(&bar_chart(
+            t(lang, "Resultat av besöken", "Outcome of the visits"),
+            &items,
+            lang,
+        ));
+        let refs: Vec<(String, u64)> = o
+            .referrals
+            .iter()
+            .map(|r| (r.agency.clone(), r.visits))
+            .collect();
+        h.push_str(&bar_chart(
+            t(lang, "Hänvisningar per myndighet", "Referrals per agency"),
+            &refs,
+            lang,
+        ));
+    }
+
+    fn who(&self, h: &mut String, lang: Lang) {
+        let _ = write!(
+            h,
+            "<h2>{}</h2>",
+            t(lang, "Vilka som fick hjälp", "Who was helped")
+        );
+        let visits = |s: &Stats| -> Vec<(String, u64)> {
+            s.groups
+                .iter()
+                .filter(|g| g.totals.visits > 0)
+                .map(|g| (g.key.clone().unwrap_or_default(), g.totals.visits))
+                .collect()
+        };
+        let mut ages = visits(&self.age);
+        let order = ["under_25", "25_44", "45_64", "65_79", "80_plus", "unknown"];
+        ages.sort_by_key(|(k, _)| order.iter().position(|o| o == k).unwrap_or(order.len()));
+        let ages: Vec<(String, u64)> = ages
+            .into_iter()
+            .map(|(k, n)| (age_name(&k, lang), n))
+            .collect();
+        h.push_str(&bar_chart(
+            t(lang, "Besök per åldersgrupp", "Visits per age band"),
+            &ages,
+            lang,
+        ));
+        h.push_str(&bar_chart(
+            t(
+                lang,
+                "Besök per språk hjälpen gavs på",
+                "Visits per language the help was given in",
+            ),
+            &visits(&self.language),
+            lang,
+        ));
+        h.push_str(&bar_chart(
+            t(
+                lang,
+                "Besök per hjälpmedel (ett besök kan ha flera)",
+                "Visits per assistive need (one visit may have several)",
+            ),
+            &visits(&self.assistive),
+            lang,
+        ));
+    }
+
+    fn courses(&self, h: &mut String, lang: Lang) {
+        let _ = write!(
+            h,
+            "<h2>{}</h2>",
+            t(lang, "Kurser per samarbetspartner", "Courses by partner")
+        );
+        let rows: Vec<Vec<String>> = self
+            .partner
+            .groups
+            .iter()
+            .filter(|g| g.totals.courses > 0)
+            .map(|g| {
+                let tt: &Totals = &g.totals;
+                vec![
+                    g.key.clone().unwrap_or_default(),
+                    number(tt.courses, lang),
+                    number(tt.course_sessions, lang),
+                    number(tt.participations, lang),
+                    number(tt.course_participants, lang),
+                ]
+            })
+            .collect();
+        h.push_str(&table(
+            t(lang, "Kurser per samarbetspartner", "Courses by partner"),
+            &[
+                t(lang, "Partner", "Partner"),
+                t(lang, "Kurser", "Courses"),
+                t(lang, "Tillfällen", "Sessions"),
+                t(lang, "Deltagartillfällen", "Participations"),
+                t(lang, "Deltagare (uppskattat)", "Participants (estimated)"),
+            ],
+            &rows,
+        ));
+    }
+}
+
+fn month_name(m: u32, lang: Lang) -> String {
+    const SV: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov", "dec",
+    ];
+    const EN: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let i = (m.clamp(1, 12) - 1) as usize;
+    match lang {
+        Lang::Sv => SV[i],
+        Lang::En => EN[i],
+    }
+    .to_string()
+}
+
+fn outcome_name(k: &str, lang: Lang) -> &'static str {
+    match k {
+        "solved" => t(lang, "Löst", "Solved"),
+        "partly" => t(lang, "Delvis löst", "Partly solved"),
+        "referred" => t(lang, "Hänvisad", "Referred"),
+        _ => t(lang, "Inte löst", "Not solved"),
+    }
+}
+
+fn age_name(k: &str, lang: Lang) -> String {
+    match k {
+        "under_25" => t(lang, "under 25", "under 25").into(),
+        "25_44" => "25–44".into(),
+        "45_64" => "45–64".into(),
+        "65_79" => "65–79".into(),
+        "80_plus" => t(lang, "80 och äldre", "80 and over").into(),
+        "unknown" => t(lang, "okänd", "unknown").into(),
+        other => other.into(),
+    }
+}
+
+fn barrier_name(k: &str, lang: Lang) -> String {
+    match k {
+        "login" => t(lang, "inloggning", "login").into(),
+        "bankid" => "BankID".into(),
+        "language" => t(lang, "språk", "language").into(),
+        "navigation" => t(lang, "navigering", "navigation").into(),
+        "form" => t(lang, "formulär", "form").into(),
+        "accessibility" => t(lang, "tillgänglighet", "accessibility").into(),
+        "device" => t(lang, "enhet", "device").into(),
+        _ => t(lang, "annat", "other").into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swedish_numbers_and_percentages() {
+        assert_eq!(number(1234567, Lang::Sv), "1\u{a0}234\u{a0}567");
+        assert_eq!(number(999, Lang::Sv), "999");
+        assert_eq!(number(1234, Lang::En), "1,234");
+        assert_eq!(percent(812, 1000, Lang::Sv), "81,2\u{a0}%");
+        assert_eq!(percent(812, 1000, Lang::En), "81.2%");
+        assert_eq!(percent(1, 0, Lang::Sv), "–");
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(esc("<b>\"&'"), "&lt;b&gt;&quot;&amp;&#39;");
+    }
+}

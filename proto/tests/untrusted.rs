@@ -1,0 +1,328 @@
+//! Issue 9: documents from outside, as an attacker with an enrolled
+//! device's token would craft them, against the hub's push and the
+//! laptop's pull (both run `outpost_proto::untrusted`).
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc};
+use chrono::Utc;
+use outpost_proto::hub::{self, Peer, mem::MemStorage};
+use outpost_proto::record::Record;
+use outpost_proto::sync::{
+    self, DocPush, FeedBody, FeedItem, Heads, LocalHeld, PROTOCOL_VERSION, PushOutcome, PushRequest,
+};
+use outpost_proto::untrusted::{self, MAX_CHANGES, MAX_DOC_BYTES, Refusal};
+use outpost_proto::{doc, fixtures};
+use serde_json::json;
+
+const ORG: &str = "mjolby";
+/// A valid personnummer (the Skatteverket test person).
+const PNR: &str = "19121212-1212";
+
+fn peer() -> Peer {
+    Peer {
+        device: fixtures::DEVICE.into(),
+        org: ORG.into(),
+    }
+}
+
+fn visit_doc() -> (uuid::Uuid, AutoCommit) {
+    let rec = fixtures::visit_with_note(ORG, "hjälpte med BankID");
+    (rec.id, doc::create(&rec, ActorId::random()).unwrap())
+}
+
+/// Pushes `am` whole to a fresh hub: the outcome, and whether it was stored.
+fn push(id: uuid::Uuid, am: &mut AutoCommit) -> (PushOutcome, bool) {
+    let hub = MemStorage::with_orgs(&[ORG]);
+    let req = PushRequest {
+        v: PROTOCOL_VERSION,
+        device_time: 0,
+        docs: vec![sync::prepare_push(id, am, None)],
+        erased: vec![],
+    };
+    let resp = hub::push(&hub, &peer(), &req, Utc::now()).unwrap();
+    let stored = hub.docs(ORG).contains_key(&id);
+    (resp.results[0].outcome.clone(), stored)
+}
+
+/// The reason a push was refused (panics when it was not).
+fn refused(id: uuid::Uuid, am: &mut AutoCommit) -> String {
+    match push(id, am) {
+        (PushOutcome::Refused { reason }, false) => {
+            assert!(
+                !reason.contains("1212"),
+                "the reason echoes the value: {reason}"
+            );
+            reason
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+/// The laptop's side: the same bytes as a pulled feed item.
+fn pulled(id: uuid::Uuid, am: &mut AutoCommit) -> Result<(), Refusal> {
+    let item = FeedItem {
+        id,
+        body: FeedBody::Doc {
+            heads: Heads::from_hashes(&am.get_heads()),
+            data: am.save(),
+        },
+    };
+    sync::apply_feed_item(&item, LocalHeld::Nothing).map(|_| ())
+}
+
+#[test]
+fn a_clean_record_passes_hub_and_pull() {
+    let (id, mut am) = visit_doc();
+    assert!(matches!(
+        push(id, &mut am),
+        (PushOutcome::Merged { .. }, true)
+    ));
+    pulled(id, &mut am).unwrap();
+}
+
+#[test]
+fn a_personnummer_in_the_history_only_is_refused_at_hub_and_pull() {
+    let (id, mut am) = visit_doc();
+    am.put(ROOT, "note", PNR).unwrap();
+    am.commit();
+    am.put(ROOT, "note", "kort anteckning").unwrap();
+    am.commit();
+    // The current value is clean: only the history holds it.
+    let now = doc::read(&am).unwrap();
+    assert_eq!(now.fields["note"], json!("kort anteckning"));
+    assert!(Record::from_fields(&now.fields).is_ok());
+    let reason = refused(id, &mut am);
+    assert!(
+        reason.contains("note") && reason.contains("history"),
+        "{reason}"
+    );
+    assert!(matches!(pulled(id, &mut am), Err(Refusal::Screen(_))));
+}
+
+#[test]
+fn personal_data_in_device_session_ids_keys_deleted_fields_and_losers_is_refused() {
+    // `device`: a UUID, nothing else.
+    let (id, mut am) = visit_doc();
+    am.put(ROOT, "device", PNR).unwrap();
+    am.commit();
+    assert!(refused(id, &mut am).contains("device"));
+    assert!(pulled(id, &mut am).is_err());
+
+    // A key (field name) holding it.
+    let (id, mut am) = visit_doc();
+    am.put(ROOT, PNR, "x").unwrap();
+    am.commit();
+    refused(id, &mut am);
+    assert!(pulled(id, &mut am).is_err());
+
+    // A deleted field.
+    let (id, mut am) = visit_doc();
+    am.put(ROOT, "referred_to", "ring 070-123 45 67").unwrap();
+    am.commit();
+    am.delete(ROOT, "referred_to").unwrap();
+    am.commit();
+    assert!(Record::from_fields(&doc::read(&am).unwrap().fields).is_ok());
+    refused(id, &mut am);
+    assert!(pulled(id, &mut am).is_err());
+
+    // The loser of a concurrent write.
+    let (id, mut a) = visit_doc();
+    let mut b = a.fork().with_actor(ActorId::random());
+    a.put(ROOT, "note", "anna@example.se").unwrap();
+    a.commit();
+    b.put(ROOT, "note", "ok").unwrap();
+    b.commit();
+    a.merge(&mut b).unwrap();
+    refused(id, &mut a);
+
+    // A course session id (a map key) and a session's own id.
+    let course = fixtures::course(ORG);
+    let mut am = doc::create(&course, ActorId::random()).unwrap();
+    let (_, sessions) = am.get(ROOT, doc::SESSIONS).unwrap().unwrap();
+    am.put(
+        &sessions,
+        PNR,
+        json!({"id": PNR, "date": "2025-03-04", "minutes": 60, "participants": 3}).to_string(),
+    )
+    .unwrap();
+    am.commit();
+    assert!(refused(course.id, &mut am).contains("session id"));
+    assert!(pulled(course.id, &mut am).is_err());
+
+    // `$schema` holding text, and a change message.
+    let (id, mut am) = visit_doc();
+    am.put(ROOT, doc::SCHEMA_KEY, PNR).unwrap();
+    am.commit();
+    refused(id, &mut am);
+    let (id, mut am) = visit_doc();
+    am.put(ROOT, "note", "x").unwrap();
+    am.commit_with(automerge::transaction::CommitOptions::default().with_message(PNR));
+    refused(id, &mut am);
+}
+
+#[test]
+fn a_text_object_cannot_spread_a_number_over_many_values() {
+    let (id, mut am) = visit_doc();
+    let text = am.put_object(ROOT, "extra", ObjType::Text).unwrap();
+    am.splice_text(&text, 0, 0, PNR).unwrap();
+    am.commit();
+    refused(id, &mut am);
+}
+
+#[test]
+fn a_newer_layout_asks_to_upgrade_the_hub() {
+    let (id, mut am) = visit_doc();
+    am.put(ROOT, doc::SCHEMA_KEY, doc::SCHEMA_VERSION + 1)
+        .unwrap();
+    am.commit();
+    let reason = refused(id, &mut am);
+    assert!(reason.contains("upgrade the hub"), "{reason}");
+    assert!(matches!(pulled(id, &mut am), Err(Refusal::NewerLayout(_))));
+}
+
+#[test]
+fn decoding_is_bounded() {
+    // Bytes: refused before Automerge sees them.
+    let big = vec![0u8; MAX_DOC_BYTES + 1];
+    assert_eq!(untrusted::load(&big).err(), Some(Refusal::TooLarge));
+    let (_, am) = visit_doc();
+    assert_eq!(untrusted::merge(am, &big).err(), Some(Refusal::TooLarge));
+
+    // Changes: a history longer than any record's.
+    let (id, mut am) = visit_doc();
+    for i in 0..=MAX_CHANGES {
+        am.put(ROOT, "minutes", (i % 400 + 1) as i64).unwrap();
+        am.commit();
+    }
+    let reason = refused(id, &mut am);
+    assert_eq!(reason, Refusal::TooManyChanges.to_string());
+    assert_eq!(pulled(id, &mut am), Err(Refusal::TooManyChanges));
+
+    // Operations: one change that writes tens of thousands of keys.
+    let (id, mut am) = visit_doc();
+    for i in 0..(untrusted::MAX_OPS + 1) {
+        am.put(ROOT, format!("k{i}").as_str(), 1).unwrap();
+    }
+    am.commit();
+    assert_eq!(refused(id, &mut am), Refusal::TooManyOps.to_string());
+
+    // List lengths: 3,000 services.
+    let (id, mut am) = visit_doc();
+    let services: Vec<String> = (0..3000).map(|i| format!("tjänst {i}")).collect();
+    am.put(ROOT, "services", serde_json::to_string(&services).unwrap())
+        .unwrap();
+    am.commit();
+    let reason = refused(id, &mut am);
+    assert!(
+        reason.contains("services") && reason.contains("more than"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn garbage_and_truncated_bytes_refuse_one_document_and_the_batch_goes_on() {
+    let hub = MemStorage::with_orgs(&[ORG]);
+    let (good_id, mut good) = visit_doc();
+    let (bad_id, mut bad) = visit_doc();
+    let mut bytes = bad.save();
+    bytes.truncate(bytes.len() / 2);
+    let req = PushRequest {
+        v: PROTOCOL_VERSION,
+        device_time: 0,
+        docs: vec![
+            DocPush {
+                id: bad_id,
+                heads: Heads::from_hashes(&bad.get_heads()),
+                data: bytes,
+                full: true,
+            },
+            sync::prepare_push(good_id, &mut good, None),
+        ],
+        erased: vec![],
+    };
+    let resp = hub::push(&hub, &peer(), &req, Utc::now()).unwrap();
+    assert!(matches!(
+        resp.results[0].outcome,
+        PushOutcome::Refused { .. }
+    ));
+    assert!(matches!(
+        resp.results[1].outcome,
+        PushOutcome::Merged { .. }
+    ));
+    assert!(hub.docs(ORG).contains_key(&good_id));
+}
+
+/// Documents that panic Automerge 0.12's loader: checksum-valid, with a
+/// change's dependency index pointing past the document's changes (made
+/// by hand from a valid two-change record, see `fuzz/README.md`).
+fn panicking_documents() -> Vec<(String, Vec<u8>)> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/automerge_doc");
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.display().to_string(), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty());
+    out
+}
+
+#[test]
+fn a_document_that_panics_automerge_is_refused_on_its_own() {
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for (name, bytes) in panicking_documents() {
+        // The bytes really panic Automerge's loader...
+        let raw = std::panic::catch_unwind(|| AutoCommit::load(&bytes));
+        assert!(raw.is_err(), "{name} no longer panics Automerge: {raw:?}");
+        // ...and are one refusal here, at the hub and in a laptop's pull.
+        assert_eq!(
+            untrusted::load(&bytes).err(),
+            Some(Refusal::DecoderPanic),
+            "{name}"
+        );
+        let (_, held) = visit_doc();
+        assert!(untrusted::merge(held, &bytes).is_err(), "{name}");
+        let id = uuid::Uuid::new_v4();
+        let hub = MemStorage::with_orgs(&[ORG]);
+        let (good_id, mut good) = visit_doc();
+        let req = PushRequest {
+            v: PROTOCOL_VERSION,
+            device_time: 0,
+            docs: vec![
+                DocPush {
+                    id,
+                    heads: Heads::default(),
+                    data: bytes.clone(),
+                    full: true,
+                },
+                sync::prepare_push(good_id, &mut good, None),
+            ],
+            erased: vec![],
+        };
+        let resp = hub::push(&hub, &peer(), &req, Utc::now()).unwrap();
+        match &resp.results[0].outcome {
+            PushOutcome::Refused { reason } => assert!(reason.contains("crashed"), "{reason}"),
+            other => panic!("{name}: {other:?}"),
+        }
+        assert!(matches!(
+            resp.results[1].outcome,
+            PushOutcome::Merged { .. }
+        ));
+        let item = FeedItem {
+            id,
+            body: FeedBody::Doc {
+                heads: Heads::default(),
+                data: bytes.clone(),
+            },
+        };
+        assert_eq!(
+            sync::apply_feed_item(&item, LocalHeld::Nothing).err(),
+            Some(Refusal::DecoderPanic)
+        );
+    }
+    std::panic::set_hook(quiet);
+}
