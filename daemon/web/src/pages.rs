@@ -233,6 +233,10 @@ fn banner(lang: Lang, s: &Safety) -> Markup {
             @if !s.enrolled {
                 p #sync-only-here {
                     (match lang {
+                        Lang::Sv if s.records == 0 => "Inga poster ännu. Den här datorn är inte ansluten till någon hubb, så det du sparar finns bara här.".to_string(),
+                        Lang::En if s.records == 0 => "No records yet. This laptop is not connected to a hub, so what you save stays only here.".to_string(),
+                        Lang::Sv if s.records == 1 => "Den enda posten finns bara på den här datorn: den är inte ansluten till någon hubb.".to_string(),
+                        Lang::En if s.records == 1 => "The one record is only on this laptop: it is not connected to a hub.".to_string(),
                         Lang::Sv => format!("Alla {all} poster finns bara på den här datorn: den är inte ansluten till någon hubb."),
                         Lang::En => format!("All {all} records are only on this laptop: it is not connected to a hub."),
                     })
@@ -244,6 +248,8 @@ fn banner(lang: Lang, s: &Safety) -> Markup {
                         (lang.t("Alla poster finns också på hubben.", "Every record is also on the hub."))
                     } @else {
                         (match lang {
+                            Lang::Sv if s.pending == 1 => "1 post finns bara på den här datorn (den skickas vid nästa synkning).".to_string(),
+                            Lang::En if s.pending == 1 => "1 record is only on this laptop (it goes at the next sync).".to_string(),
                             Lang::Sv => format!("{n} poster finns bara på den här datorn (de skickas vid nästa synkning)."),
                             Lang::En => format!("{n} records are only on this laptop (they go at the next sync)."),
                         })
