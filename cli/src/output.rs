@@ -192,12 +192,19 @@ pub fn status_text(v: &Value) -> String {
     out
 }
 
-/// "12 visits, 3 courses (15 rows)" for export messages.
+/// "12 visits, 1 course (13 rows)" for export messages.
 pub fn summary_text(s: &outpost_store::export::ExportSummary) -> String {
     format!(
-        "{} visits, {} courses ({} rows)",
-        s.visits, s.courses, s.rows
+        "{}, {} ({})",
+        counted(s.visits, "visit", "visits"),
+        counted(s.courses, "course", "courses"),
+        counted(s.rows, "row", "rows")
     )
+}
+
+/// `1 visit`, `2 visits`, `0 visits`.
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// A progress bar on stderr when it is a terminal and `wanted`; hidden
@@ -256,4 +263,20 @@ pub fn devices_text(devices: &[Value]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_summaries_speak_in_singular_and_plural() {
+        let s = outpost_store::export::ExportSummary {
+            visits: 1,
+            courses: 0,
+            rows: 1,
+        };
+        assert_eq!(summary_text(&s), "1 visit, 0 courses (1 row)");
+        assert_eq!(counted(2, "course", "courses"), "2 courses");
+    }
 }
