@@ -643,16 +643,11 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-struct EraseQuery {
-    org: Option<String>,
-}
-
 async fn erase(
     State(store): State<Shared>,
     Extension(admin): Extension<AdminAuth>,
     Path(id): Path<String>,
-    Query(q): Query<EraseQuery>,
+    Query(q): Query<OrgQuery>,
 ) -> Result<StatusCode, ApiError> {
     let id = Uuid::parse_str(id.trim())
         .map_err(|_| bad_request(format!("{id:?} is not a record id (a UUID)")))?;

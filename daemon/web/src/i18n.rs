@@ -159,21 +159,14 @@ pub fn refusal(lang: Lang, label: &str, kind: SensitiveKind) -> String {
     }
 }
 
-/// Swedish number: thin groups of three with a no-break space (`12 345`).
+/// Swedish number: groups of three with a no-break space (`12 345`); the
+/// report's formatting, so the app and the annual report write numbers alike.
 pub fn number(lang: Lang, n: u64) -> String {
-    let digits = n.to_string();
-    let sep = match lang {
-        Lang::Sv => '\u{a0}',
-        Lang::En => ',',
+    let lang = match lang {
+        Lang::Sv => outpost_store::report::Lang::Sv,
+        Lang::En => outpost_store::report::Lang::En,
     };
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(sep);
-        }
-        out.push(c);
-    }
-    out
+    outpost_store::report::number(n, lang)
 }
 
 const WEEKDAYS_SV: [&str; 7] = ["mån", "tis", "ons", "tor", "fre", "lör", "sön"];
