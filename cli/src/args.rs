@@ -51,10 +51,14 @@ pub enum Command {
     },
     /// Change fields of a record (same flags as add; an empty value clears an optional field).
     Edit(EditArgs),
-    /// Erase a record everywhere, history included.
+    /// Erase a record everywhere, history included. On a terminal it shows
+    /// the record and asks first.
     Delete {
         /// Record id (or a unique prefix of at least 4 characters).
         id: String,
+        /// Do not ask (scripts never get asked anyway).
+        #[arg(short = 'y', long)]
+        yes: bool,
     },
     /// List records.
     List(ListArgs),
@@ -63,6 +67,9 @@ pub enum Command {
         /// Record id (or a unique prefix).
         id: String,
     },
+    /// The service catalogue in force: each e-service, its agency, and
+    /// whether the agency is the organisation itself (own) or not (other).
+    Services,
     /// Export records as CSV, JSONL or XLSX.
     Export(ExportArgs),
     /// Counts for reporting.
@@ -320,6 +327,16 @@ impl<S: FlagSet> Args for FieldFlags<S> {
     fn augment_args(mut cmd: clap::Command) -> clap::Command {
         for (def, flag) in flagged::<S>() {
             let mut help = def.cli_help();
+            if S::EDIT && def.shape == Shape::Date {
+                help.push_str(" Also today/idag, yesterday/igår.");
+            } else if !S::EDIT {
+                if let Some(default) = default_of(def.name) {
+                    help.push(' ');
+                    help.push_str(default);
+                } else if def.presence == Presence::Required && def.shape != Shape::Bool {
+                    help.insert_str(0, "[required] ");
+                }
+            }
             if S::EDIT && def.shape.is_list() {
                 help.push_str(" Replaces the whole list (give \"\" to clear).");
             } else if S::EDIT
@@ -342,7 +359,18 @@ impl<S: FlagSet> Args for FieldFlags<S> {
                     } else {
                         1..=usize::MAX
                     }),
-                _ => arg.action(ArgAction::Set).value_name(flag.value_name),
+                // One value per flag: it may start with `-` (`--note "-5
+                // kr at the counter"`); lists keep the usual rule, or
+                // `--service A --category x` would read the flag as a value.
+                _ => arg
+                    .action(ArgAction::Set)
+                    .value_name(flag.value_name)
+                    .allow_hyphen_values(true),
+            };
+            let arg = if def.shape == Shape::Barriers {
+                arg.allow_hyphen_values(true)
+            } else {
+                arg
             };
             match flag.off {
                 Some(off) if S::EDIT => {
@@ -361,6 +389,18 @@ impl<S: FlagSet> Args for FieldFlags<S> {
 
     fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
         Self::augment_args(cmd)
+    }
+}
+
+/// What an add command fills in for a field left out, for its help (the
+/// values themselves are set in `commands`).
+fn default_of(field: &str) -> Option<&'static str> {
+    match field {
+        "date" => Some("Default: today. Also today/idag, yesterday/igår."),
+        "site" | "staff" => Some("Default: this laptop's (set by `outpost init`)."),
+        "channel" => Some("[required] unless default_channel is set in config.toml."),
+        "language" => Some("[required] unless default_language is set in config.toml."),
+        _ => None,
     }
 }
 

@@ -94,6 +94,102 @@ fn now() -> DateTime<FixedOffset> {
     chrono::Local::now().fixed_offset()
 }
 
+/// Whether a person is at the keyboard: both stdin and stderr are a
+/// terminal. Only then does a command ask; scripts, pipes and `import` are
+/// never held up by a question.
+fn interactive() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks a yes/no question on stderr and reads the answer from stdin
+/// (`y`/`yes`/`j`/`ja`, any case; Enter takes `default`).
+fn confirm(question: &str, default: bool) -> Result<bool> {
+    let hint = if default { "[Y/n]" } else { "[y/N]" };
+    eprint!("{question} {hint} ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("could not read the answer from the terminal")?;
+    Ok(match answer.trim().to_lowercase().as_str() {
+        "" => default,
+        "y" | "yes" | "j" | "ja" => true,
+        _ => false,
+    })
+}
+
+/// Reads `today`/`idag`/`yesterday`/`igår` in a date field as that day.
+fn resolve_day_words(f: &mut Fields, today: NaiveDate) {
+    if let Some(Value::String(s)) = f.get("date")
+        && let Some(day) = outpost_proto::input::day_word(s, today)
+    {
+        f.insert("date".into(), Value::String(day.to_string()));
+    }
+}
+
+/// A date ahead or more than a year back is saved, with a warning; on a
+/// terminal the user is asked first (a typo like 2062 would otherwise land
+/// in another year's report unseen).
+fn check_date(f: &Fields, today: NaiveDate) -> Result<()> {
+    let Some(date) = f
+        .get("date")
+        .and_then(Value::as_str)
+        .and_then(|s| s.trim().parse::<NaiveDate>().ok())
+    else {
+        return Ok(()); // missing or malformed: validation says so
+    };
+    let Some(concern) = outpost_proto::input::date_concern(date, today) else {
+        return Ok(());
+    };
+    eprintln!("warning: the date {date} {concern}");
+    if interactive() && !confirm("Save it with this date?", false)? {
+        bail!("nothing was saved; give the right date with --date YYYY-MM-DD (or --date today)");
+    }
+    Ok(())
+}
+
+/// Warns about services not in the catalogue, with the known one a typo
+/// probably meant; on a terminal offers to use that one instead.
+fn check_services(f: &mut Fields, catalogue: &Catalogue) -> Result<()> {
+    let Some(Value::Array(items)) = f.get_mut("services") else {
+        return Ok(());
+    };
+    let ask = interactive();
+    for item in items.iter_mut() {
+        let Some(name) = item.as_str().map(str::trim).filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        if catalogue.resolve(name).scope != AgencyScope::Unknown {
+            continue;
+        }
+        let name = name.to_string();
+        match catalogue.suggest(&name) {
+            Some(known) => {
+                let known = known.to_string();
+                if ask
+                    && confirm(
+                        &format!(
+                            "'{name}' is not in the service catalogue. Did you mean '{known}'?"
+                        ),
+                        true,
+                    )?
+                {
+                    *item = Value::String(known);
+                } else {
+                    eprintln!(
+                        "warning: service '{name}' is not in the service catalogue (did you mean '{known}'?); it is saved and counted as agency 'unknown'"
+                    );
+                }
+            }
+            None => eprintln!(
+                "warning: service '{name}' is not in the service catalogue; it is saved and counted as agency 'unknown' (`outpost services` lists the catalogue; add it to catalogue.toml to map it)"
+            ),
+        }
+    }
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx {
         paths: Paths::resolve(cli.data_dir.as_deref())?,
@@ -111,7 +207,8 @@ pub fn run(cli: Cli) -> Result<()> {
             command: CourseCommand::Session(args),
         } => course_session(&ctx, args),
         Command::Edit(args) => edit(&ctx, args),
-        Command::Delete { id } => delete(&ctx, &id),
+        Command::Delete { id, yes } => delete(&ctx, &id, yes),
+        Command::Services => services(&ctx),
         Command::List(args) => list(&ctx, args),
         Command::Show { id } => show(&ctx, &id),
         Command::Export(args) => export_cmd(&ctx, args),
@@ -139,42 +236,68 @@ fn init(ctx: &Ctx, org: &str, site: &str, staff: &str) -> Result<()> {
     Ok(())
 }
 
-/// The services named in `f`, for the unknown-service warning.
-fn services_of(f: &Fields) -> Vec<String> {
-    f.get("services")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn visit_add(ctx: &Ctx, a: VisitFields) -> Result<()> {
     let mut store = ctx.open()?;
     let catalogue = ctx.catalogue()?;
-    let mut f = store.new_fields(Kind::Visit, now());
-    // Every rule (at least one service for an e-service visit included) is
-    // proto's, so `visit add`, import and the hub refuse alike.
+    let settings = ctx.settings()?;
+    let now = now();
+    let today = now.date_naive();
+    // Defaults first, flags over them: today, and the laptop's channel and
+    // language when its settings name them (site and staff come from
+    // `new_fields`).
+    let mut f = store.new_fields(Kind::Visit, now);
+    f.insert("date".into(), Value::String(today.to_string()));
+    for (field, default) in [
+        ("channel", &settings.default_channel),
+        ("language", &settings.default_language),
+    ] {
+        if let Some(value) = default {
+            f.insert(field.into(), Value::String(value.clone()));
+        }
+    }
     f.extend(a.fields);
-    warn_unknown_services(&catalogue, &services_of(&f));
+    resolve_day_words(&mut f, today);
+    // Every rule (at least one service for an e-service visit included) is
+    // proto's, so `visit add`, import and the hub refuse alike; the
+    // questions below only catch what is valid but probably not meant.
+    check_services(&mut f, &catalogue)?;
+    check_date(&f, today)?;
     let record = store.add(&f)?;
     ctx.print_made("id", &record.id.to_string())?;
     Ok(())
 }
 
-fn warn_unknown_services(catalogue: &Catalogue, services: &[String]) {
-    for s in services {
-        if catalogue.resolve(s).scope == AgencyScope::Unknown && !s.trim().is_empty() {
-            eprintln!(
-                "warning: service '{}' is not in the service catalogue; it is saved and counted as agency 'unknown' (add it to catalogue.toml to map it)",
-                s.trim()
-            );
-        }
+fn services(ctx: &Ctx) -> Result<()> {
+    let catalogue = ctx.catalogue()?;
+    let entries = catalogue.entries();
+    if ctx.json {
+        outln!("{}", serde_json::to_string(&entries)?);
+        return Ok(());
     }
+    let width = entries
+        .iter()
+        .map(|e| e.name.chars().count())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    writeln!(out, "{:<width$}  {:<5}  AGENCY", "SERVICE", "SCOPE")?;
+    for e in &entries {
+        writeln!(
+            out,
+            "{:<width$}  {:<5}  {}",
+            e.name,
+            e.scope.to_string(),
+            e.agency
+        )?;
+    }
+    out.flush()?;
+    eprintln!(
+        "{} services; own = run by the organisation itself, other = another agency, bank or region",
+        entries.len()
+    );
+    Ok(())
 }
 
 fn course_add(ctx: &Ctx, a: CourseFields) -> Result<()> {
@@ -190,7 +313,15 @@ fn course_add(ctx: &Ctx, a: CourseFields) -> Result<()> {
 fn course_session(ctx: &Ctx, a: SessionArgs) -> Result<()> {
     let mut store = ctx.open()?;
     let id = store.resolve_id(&a.id)?;
-    let session = store.add_session(&id, &a.fields.fields, now())?;
+    let now = now();
+    let today = now.date_naive();
+    let mut f = a.fields.fields;
+    if !f.contains_key("date") {
+        f.insert("date".into(), Value::String(today.to_string()));
+    }
+    resolve_day_words(&mut f, today);
+    check_date(&f, today)?;
+    let session = store.add_session(&id, &f, now)?;
     ctx.print_made("session", &session.id)?;
     Ok(())
 }
@@ -198,17 +329,17 @@ fn course_session(ctx: &Ctx, a: SessionArgs) -> Result<()> {
 fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
     let mut store = ctx.open()?;
     let id = store.resolve_id(&a.id)?;
-    let f = a.fields.fields;
+    let mut f = a.fields.fields;
     if f.is_empty() {
         bail!(
             "nothing to change: give at least one field flag, e.g. --outcome solved (see `outpost edit --help`)"
         );
     }
-    if f.contains_key("services") {
-        let catalogue = ctx.catalogue()?;
-        warn_unknown_services(&catalogue, &services_of(&f));
-    }
-    let record = store.edit(&id, &f, now())?;
+    let now = now();
+    resolve_day_words(&mut f, now.date_naive());
+    check_services(&mut f, &ctx.catalogue()?)?;
+    check_date(&f, now.date_naive())?;
+    let record = store.edit(&id, &f, now)?;
     if ctx.json {
         outln!("{}", serde_json::to_string(&record)?);
     } else {
@@ -217,11 +348,23 @@ fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
     Ok(())
 }
 
-fn delete(ctx: &Ctx, id: &str) -> Result<()> {
+fn delete(ctx: &Ctx, id: &str, yes: bool) -> Result<()> {
     let mut store = ctx.open()?;
     // A full id is taken as given, so deleting an already erased record
     // again is harmless; a prefix must match a live record.
     let id = store.resolve_id(id)?;
+    if !yes
+        && interactive()
+        && let Some(stored) = store.get(&id)?
+    {
+        eprintln!("{}", output::list_line(&stored.record));
+        if !confirm(
+            "Erase this record on this laptop, on the hub and on every other laptop? It cannot be undone.",
+            false,
+        )? {
+            bail!("nothing was erased");
+        }
+    }
     store.delete(&id, now())?;
     if ctx.json {
         outln!("{}", json!({ "deleted": id }));

@@ -20,7 +20,31 @@ fn main() -> ExitCode {
     let data_dir = outpost_store::config::Paths::resolve(cli.data_dir.as_deref())
         .ok()
         .map(|p| p.data_dir);
-    match commands::run(cli) {
+    let json = cli.json;
+    let result = commands::run(cli);
+    if json
+        && let Err(err) = &result
+        && !is_broken_pipe(err)
+    {
+        // A script asked for JSON: the error is one JSON object on stderr
+        // (stdout stays for results), with the same words as for people.
+        let full = data_dir
+            .as_deref()
+            .is_some_and(outpost_base::files::is_full)
+            && is_io(err);
+        let message = if full {
+            "the disk holding the data directory is full: nothing was saved. Free some space and run the command again".to_string()
+        } else {
+            err.to_string()
+        };
+        let causes: Vec<String> = err.chain().skip(1).map(ToString::to_string).collect();
+        eprintln!(
+            "{}",
+            serde_json::json!({ "error": message, "causes": causes })
+        );
+        return ExitCode::FAILURE;
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // `outpost list | head -1`: the reader has all it wanted. End
         // quietly and successfully, as ripgrep and coreutils do.

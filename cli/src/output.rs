@@ -6,7 +6,7 @@ use outpost_proto::record::{Body, Record};
 use serde_json::{Map, Value};
 
 pub const LIST_HEADER: &str =
-    "ID        KIND    DATE        SITE                      STAFF  SUMMARY";
+    "ID        KIND    DATE        TIME   SITE                      STAFF  SUMMARY";
 
 fn clip(s: &str, width: usize) -> String {
     let count = s.chars().count();
@@ -18,12 +18,16 @@ fn clip(s: &str, width: usize) -> String {
     }
 }
 
-/// One line of `outpost list`: short id, kind, date, site, staff, summary.
+/// One line of `outpost list`: short id, kind, date, time (a course: its
+/// first session's), site, staff, summary.
 pub fn list_line(r: &Record) -> String {
     let short: String = r.id.to_string().chars().take(8).collect();
-    let (date, summary) = match &r.body {
+    let hhmm =
+        |t: Option<chrono::NaiveTime>| t.map_or("-".into(), |t| t.format("%H:%M").to_string());
+    let (date, time, summary) = match &r.body {
         Body::Visit(v) => (
             v.date.to_string(),
+            hhmm(v.time),
             format!(
                 "{} min, {}, {}",
                 v.minutes,
@@ -39,6 +43,12 @@ pub fn list_line(r: &Record) -> String {
             r.date_range()
                 .map(|d| d.0.to_string())
                 .unwrap_or_else(|| "-".into()),
+            hhmm(
+                c.sessions
+                    .iter()
+                    .min_by_key(|s| (s.date, s.time))
+                    .and_then(|s| s.time),
+            ),
             format!(
                 "{} ({} session{}, {} participants)",
                 c.title,
@@ -52,9 +62,10 @@ pub fn list_line(r: &Record) -> String {
         ),
     };
     format!(
-        "{short}  {:<6}  {:<10}  {}  {}  {}",
+        "{short}  {:<6}  {:<10}  {:<5}  {}  {}  {}",
         r.kind().as_str(),
         date,
+        time,
         clip(&r.site, 24),
         clip(&r.staff, 5),
         summary

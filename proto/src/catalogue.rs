@@ -367,6 +367,22 @@ impl Catalogue {
             })
     }
 
+    /// The known service a name not in the catalogue was probably meant to
+    /// be (`Skateverket` → `Skatteverket`), by canonical names and aliases;
+    /// `None` for a known name or when nothing is close.
+    pub fn suggest(&self, service: &str) -> Option<&str> {
+        if self.lookup(service).is_some() {
+            return None;
+        }
+        // Sorted, so a tie between two names is always settled the same way.
+        let names = self.entries().into_iter().map(|info| info.name.as_str());
+        let mut aliases: Vec<&str> = self.aliases.keys().map(String::as_str).collect();
+        aliases.sort_unstable();
+        let hit = crate::input::closest(service, names.chain(aliases))?;
+        // An alias names its canonical entry, which is what gets counted.
+        self.lookup(hit).map(|info| info.name.as_str())
+    }
+
     /// All canonical entries, sorted by name (for `outpost services`-style listings and docs).
     ///
     /// Sorted in Swedish alphabetical order (… z, å, ä, ö) ignoring case,
@@ -850,5 +866,13 @@ scope = "other"
             matches!(err, CatalogueError::EmptyName { index: 1, .. }),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_typo_of_a_service_suggests_the_known_one() {
+        let c = Catalogue::builtin();
+        assert_eq!(c.suggest("Skateverket"), Some("Skatteverket"));
+        assert_eq!(c.suggest("Skatteverket"), None);
+        assert_eq!(c.suggest("Kommunens bygglovsportal för fritidshus"), None);
     }
 }

@@ -26,6 +26,8 @@
 //!   laptop's pull apply one rule.
 //! - `fuzzing` (feature `test-support`): the entry points the fuzz targets
 //!   in `fuzz/` and the stable corpus replay test share.
+//! - [`input`]: what people type, read kindly: `today`/`idag`, the value
+//!   a typo probably meant, dates ahead or long ago (today passed in).
 //! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
 //! - [`sites`]: an org's site list and the case- and accent-insensitive
 //!   match of a typed site to it.
@@ -58,6 +60,7 @@ pub mod fixtures;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fuzzing;
 pub mod hub;
+pub mod input;
 pub mod par;
 pub mod record;
 pub mod schema;

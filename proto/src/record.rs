@@ -68,7 +68,14 @@ macro_rules! string_enum {
                 let norm = crate::schema::normalize_enum(s);
                 match norm.as_str() {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(format!("unknown value; use one of: {}", $name::allowed())),
+                    // The typed value is not echoed (it could be anything,
+                    // personal data included); a suggestion comes only
+                    // from the allowed values.
+                    _ => Err(format!(
+                        "unknown value{}; use one of: {}",
+                        crate::input::did_you_mean(s, $name::NAMES.iter().copied()),
+                        $name::allowed()
+                    )),
                 }
             }
         }

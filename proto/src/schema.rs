@@ -559,11 +559,13 @@ pub fn parse_enum(s: &str, values: &'static [&'static str]) -> Result<&'static s
         return Ok(v);
     }
     let norm = normalize_enum(s);
-    values
-        .iter()
-        .copied()
-        .find(|v| *v == norm)
-        .ok_or_else(|| format!("unknown value; use one of: {}", values.join(", ")))
+    values.iter().copied().find(|v| *v == norm).ok_or_else(|| {
+        format!(
+            "unknown value{}; use one of: {}",
+            crate::input::did_you_mean(s, values.iter().copied()),
+            values.join(", ")
+        )
+    })
 }
 
 /// Validates one value of `def` alone (no cross-field rules): the
