@@ -144,7 +144,8 @@ mod tests {
         assert_eq!(closest("bank-id", services), Some("BankID"));
         // Too far from anything: no guess rather than a wrong one.
         assert_eq!(closest("Arbetsförmedlingen", services), None);
-        assert_eq!(closest("CS", services), None);
+        assert_eq!(closest("CS", services), Some("CSN"));
+        assert_eq!(closest("XY", services), None);
         assert_eq!(closest("", services), None);
         let channels = ["drop_in", "booked", "outreach", "phone", "course_followup"];
         assert_eq!(closest("dropin", channels), Some("drop_in"));
