@@ -242,10 +242,7 @@ pub enum CourseCommand {
     Add(CourseFields),
     /// Add a session (one meeting) to a course; prints the session id.
     /// `course session edit|delete COURSE SESSION` correct or remove one.
-    #[command(
-        args_conflicts_with_subcommands = true,
-        subcommand_negates_reqs = true
-    )]
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Session(SessionArgs),
 }
 

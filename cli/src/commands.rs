@@ -238,7 +238,10 @@ fn session_delete(ctx: &Ctx, a: SessionDeleteArgs) -> Result<()> {
         std::io::stdin()
             .read_line(&mut answer)
             .context("reading the answer")?;
-        if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes" | "j" | "ja") {
+        if !matches!(
+            answer.trim().to_lowercase().as_str(),
+            "y" | "yes" | "j" | "ja"
+        ) {
             bail!("nothing removed (answer y to remove, or pass --yes)");
         }
     }

@@ -7,7 +7,10 @@ use outpost_tests::{TestDir, is_uuid};
 use serde_json::{Value, json};
 
 fn sessions(td: &TestDir, course: &str) -> Vec<Value> {
-    td.show(course)["sessions"].as_array().cloned().unwrap_or_default()
+    td.show(course)["sessions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]

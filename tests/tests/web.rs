@@ -880,7 +880,9 @@ fn sessions_of(app: &Laptop, course: &str) -> Vec<Value> {
 fn web_browser_course_session_edited_and_removed_and_settings_defaults() {
     let driver = start_driver();
     let app = Laptop::start();
-    let course = app.dir.add_course("Nybörjarkurs internet", &["--partner", "ABF"]);
+    let course = app
+        .dir
+        .add_course("Nybörjarkurs internet", &["--partner", "ABF"]);
     let first = app.dir.add_session(&course, "2025-03-03", 60, 5);
     let second = app.dir.add_session(&course, "2025-03-10", 90, 6);
     run(async {
@@ -899,11 +901,18 @@ fn web_browser_course_session_edited_and_removed_and_settings_defaults() {
         click(&c, &format!("#courses a[href='/courses/{course}']")).await;
         wait_url_contains(&c, &format!("/courses/{course}")).await;
         let table = text_of(&c, "#sessions").await;
-        assert!(table.contains(&first[..8]) && table.contains(&second[..8]), "{table}");
+        assert!(
+            table.contains(&first[..8]) && table.contains(&second[..8]),
+            "{table}"
+        );
         shots.push(shot(&c, "14-course-detail").await);
 
         // Edit the second session, named by its id in the link.
-        click(&c, &format!("a[href='/courses/{course}/sessions/{second}/edit']")).await;
+        click(
+            &c,
+            &format!("a[href='/courses/{course}/sessions/{second}/edit']"),
+        )
+        .await;
         wait_url_contains(&c, &format!("/sessions/{second}/edit")).await;
         replace_value(&c, "#f-participants", "8").await;
         replace_value(&c, "#f-instructor", "EK").await;
@@ -922,7 +931,11 @@ fn web_browser_course_session_edited_and_removed_and_settings_defaults() {
         assert!(!errors.contains("070"), "{errors}");
         let s = sessions_of(&app, &course);
         let edited = s.iter().find(|x| x["id"] == json!(second)).unwrap();
-        assert_eq!(edited["participants"], json!(6), "nothing refused was saved");
+        assert_eq!(
+            edited["participants"],
+            json!(6),
+            "nothing refused was saved"
+        );
 
         replace_value(&c, "#f-note", "Flyttad till stora salen").await;
         click(&c, "#save-session").await;
@@ -938,7 +951,11 @@ fn web_browser_course_session_edited_and_removed_and_settings_defaults() {
         assert_eq!(untouched["participants"], json!(5));
 
         // Remove the first: the confirmation says what goes, and where.
-        click(&c, &format!("a[href='/courses/{course}/sessions/{first}/delete']")).await;
+        click(
+            &c,
+            &format!("a[href='/courses/{course}/sessions/{first}/delete']"),
+        )
+        .await;
         wait_url_contains(&c, &format!("/sessions/{first}/delete")).await;
         let main = text_of(&c, "main").await;
         assert!(main.contains("tas bort överallt"), "{main}");
@@ -951,7 +968,10 @@ fn web_browser_course_session_edited_and_removed_and_settings_defaults() {
         let s = sessions_of(&app, &course);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0]["id"], json!(second));
-        assert_eq!(app.dir.show(&course)["sessions"][0]["participants"], json!(8));
+        assert_eq!(
+            app.dir.show(&course)["sessions"][0]["participants"],
+            json!(8)
+        );
 
         // Add a session with the form on the course page.
         replace_value(&c, "#add-session #f-minutes", "45").await;
@@ -961,8 +981,9 @@ fn web_browser_course_session_edited_and_removed_and_settings_defaults() {
         let s = sessions_of(&app, &course);
         assert_eq!(s.len(), 2);
         assert!(
-            s.iter()
-                .any(|x| x["minutes"] == json!(45) && x["participants"] == json!(3) && x["date"] == json!(today())),
+            s.iter().any(|x| x["minutes"] == json!(45)
+                && x["participants"] == json!(3)
+                && x["date"] == json!(today())),
             "{s:?}"
         );
 
@@ -1036,7 +1057,12 @@ fn web_browser_course_session_edited_and_removed_and_settings_defaults() {
             .for_element(Locator::Css("html[lang=en]"))
             .await
             .unwrap();
-        assert!(c.source().await.unwrap().contains("Settings for this laptop"));
+        assert!(
+            c.source()
+                .await
+                .unwrap()
+                .contains("Settings for this laptop")
+        );
         let file = std::fs::read_to_string(app.dir.path().join("config.toml")).unwrap();
         assert!(file.contains("ui_lang = \"en\""), "{file}");
         assert!(file.contains("default_language = \"ar\""), "{file}");
@@ -1069,7 +1095,11 @@ impl Hub {
         )
         .output()
         .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let token_file = dir.path().join("admin-token.txt");
         std::fs::write(&token_file, String::from_utf8(out.stdout).unwrap().trim()).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -1121,7 +1151,11 @@ impl Hub {
             .arg(&self.token_file)
             .args(args);
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
@@ -1183,10 +1217,16 @@ fn web_browser_sync_banner_after_a_real_sync_and_a_conflict_resolved() {
         app.dir.ok(&["sync"]);
         c.refresh().await.unwrap();
         let only_here = text_of(&c, "#sync-only-here").await;
-        assert!(only_here.contains("Alla poster finns också på hubben"), "{only_here}");
+        assert!(
+            only_here.contains("Alla poster finns också på hubben"),
+            "{only_here}"
+        );
         let last = text_of(&c, "#sync-last").await;
         assert!(last.contains("nyss") || last.contains("minut"), "{last}");
-        assert!(c.find(Locator::Id("sync-error")).await.is_err(), "no error left");
+        assert!(
+            c.find(Locator::Id("sync-error")).await.is_err(),
+            "no error left"
+        );
         shots.push(shot(&c, "20-banner-synced").await);
         let status = app.dir.json(&["--json", "status"]);
         assert_eq!(status["pending"], json!(0), "{status}");
@@ -1201,7 +1241,10 @@ fn web_browser_sync_banner_after_a_real_sync_and_a_conflict_resolved() {
         other.ok(&["sync"]);
         app.dir.ok(&["sync"]);
         let shown = app.dir.show(&id);
-        let losers = shown["conflicts"]["outcome"].as_array().cloned().unwrap_or_default();
+        let losers = shown["conflicts"]["outcome"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(losers.len(), 1, "a real conflict: {shown}");
         let loser = losers[0].as_str().unwrap().to_string();
         let winner = shown["outcome"].as_str().unwrap().to_string();
@@ -1210,34 +1253,52 @@ fn web_browser_sync_banner_after_a_real_sync_and_a_conflict_resolved() {
         // The banner points to it; the page shows both values side by side.
         c.refresh().await.unwrap();
         let banner = text_of(&c, "#sync-conflicts").await;
-        assert!(banner.contains("1 post har ändrats på två datorer"), "{banner}");
+        assert!(
+            banner.contains("1 post har ändrats på två datorer"),
+            "{banner}"
+        );
         click(&c, "#sync-conflicts a").await;
         wait_url_contains(&c, "/conflicts").await;
         let section = text_of(&c, &format!("section[data-id='{id}']")).await;
-        let label = |v: &str| match v {
-            "partly" => "Delvis löst",
-            "referred" => "Hänvisad",
-            _ => v,
-        }
-        .to_string();
-        assert!(section.contains(&label(&winner)) && section.contains(&label(&loser)), "{section}");
+        let label = |v: &str| {
+            match v {
+                "partly" => "Delvis löst",
+                "referred" => "Hänvisad",
+                _ => v,
+            }
+            .to_string()
+        };
+        assert!(
+            section.contains(&label(&winner)) && section.contains(&label(&loser)),
+            "{section}"
+        );
         shots.push(shot(&c, "21-conflicts").await);
         // Choose the value that is not shown now.
-        click(&c, &format!("section[data-id='{id}'] input[value='\"{loser}\"']")).await;
+        click(
+            &c,
+            &format!("section[data-id='{id}'] input[value='\"{loser}\"']"),
+        )
+        .await;
         click(&c, &format!("section[data-id='{id}'] button[type=submit]")).await;
         wait_url_contains(&c, "resolved=1").await;
         c.find(Locator::Id("no-conflicts")).await.unwrap();
         shots.push(shot(&c, "22-conflict-resolved").await);
         let shown = app.dir.show(&id);
         assert_eq!(shown["outcome"], json!(loser));
-        assert!(shown["conflicts"].as_object().is_none_or(|m| m.is_empty()), "{shown}");
+        assert!(
+            shown["conflicts"].as_object().is_none_or(|m| m.is_empty()),
+            "{shown}"
+        );
 
         // The choice is a change like any other: the other laptop gets it.
         app.dir.ok(&["sync"]);
         other.ok(&["sync"]);
         let there = other.show(&id);
         assert_eq!(there["outcome"], json!(loser), "{there}");
-        assert!(there["conflicts"].as_object().is_none_or(|m| m.is_empty()), "{there}");
+        assert!(
+            there["conflicts"].as_object().is_none_or(|m| m.is_empty()),
+            "{there}"
+        );
         c.goto(&app.base).await.unwrap();
         assert!(c.find(Locator::Id("sync-conflicts")).await.is_err());
         c.close().await.unwrap();
@@ -1297,7 +1358,10 @@ async fn axe_serious(c: &Client, axe: &str, page: &str) -> Vec<String> {
         .await
         .unwrap();
     let found: Value = serde_json::from_str(found.as_str().unwrap()).unwrap();
-    assert!(found.get("error").is_none(), "axe failed on {page}: {found}");
+    assert!(
+        found.get("error").is_none(),
+        "axe failed on {page}: {found}"
+    );
     found
         .as_array()
         .unwrap()
@@ -1326,8 +1390,12 @@ fn web_browser_axe_finds_no_serious_or_critical_violations_on_any_page() {
     let axe = axe_source();
     let driver = start_driver();
     let app = Laptop::start();
-    let visit = app.dir.add_visit(&["--note", "Ville ha hjälp med deklarationen"]);
-    let course = app.dir.add_course("Nybörjarkurs internet", &["--partner", "ABF"]);
+    let visit = app
+        .dir
+        .add_visit(&["--note", "Ville ha hjälp med deklarationen"]);
+    let course = app
+        .dir
+        .add_course("Nybörjarkurs internet", &["--partner", "ABF"]);
     let session = app.dir.add_session(&course, "2025-03-03", 60, 5);
     run(async {
         let c = browser(&driver).await;
@@ -1367,9 +1435,12 @@ fn web_browser_axe_finds_no_serious_or_critical_violations_on_any_page() {
         // A refused form (errors shown), and a page without a session.
         c.goto(&format!("{}visits/new", app.base)).await.unwrap();
         replace_value(&c, "#f-minutes", "0").await;
-        c.execute("document.getElementById('visit').noValidate = true;", vec![])
-            .await
-            .unwrap();
+        c.execute(
+            "document.getElementById('visit').noValidate = true;",
+            vec![],
+        )
+        .await
+        .unwrap();
         click(&c, "#save-new").await;
         c.wait()
             .at_most(Duration::from_secs(30))

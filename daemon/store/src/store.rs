@@ -202,7 +202,9 @@ pub enum StoreError {
     StillQuarantined { id: String, reason: String },
     #[error("record {0} is not quarantined; `outpost quarantine list` shows those that are")]
     NotQuarantined(String),
-    #[error("course {course} has no session {session}; `outpost show {course}` lists its session ids")]
+    #[error(
+        "course {course} has no session {session}; `outpost show {course}` lists its session ids"
+    )]
     NoSession { course: String, session: String },
     #[error(
         "record {id} has no open conflict on {field} with that value (perhaps it was resolved already); `outpost show {id}` shows its conflicts"
@@ -768,7 +770,11 @@ impl Store {
     /// The `limit` records of `kind` changed most recently, newest first
     /// (the web app's course list; `records_kind_updated` serves it
     /// without reading the other records).
-    pub fn recently_changed(&self, kind: Kind, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+    pub fn recently_changed(
+        &self,
+        kind: Kind,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, body, conflicts FROM records WHERE kind = ?1
              ORDER BY updated_at DESC, id DESC LIMIT ?2",

@@ -227,13 +227,7 @@ pub(crate) async fn resolve(
     let value: Option<Value> =
         form::first(&pairs, "value").and_then(|v| serde_json::from_str(v).ok());
     let Some(value) = value else {
-        return failed(
-            sess.lang,
-            &StoreError::NoConflict {
-                id,
-                field,
-            },
-        );
+        return failed(sess.lang, &StoreError::NoConflict { id, field });
     };
     let result = app
         .with_store(move |s| -> Result<_, StoreError> {

@@ -57,7 +57,10 @@ fn fields_from(scope: Scope, pairs: &[(String, String)], edit: bool) -> (Fields,
     let mut fields = Fields::new();
     let mut typed = Vec::new();
     for def in typed_fields(scope) {
-        let v = form::first(pairs, def.name).unwrap_or("").trim().to_string();
+        let v = form::first(pairs, def.name)
+            .unwrap_or("")
+            .trim()
+            .to_string();
         typed.push((def.name.to_string(), v.clone()));
         if v.is_empty() {
             if edit && def.presence == Presence::Optional {
@@ -106,9 +109,7 @@ fn errors_of(lang: Lang, scope: Scope, typed: &Typed, e: &StoreError) -> Vec<(St
                 .unwrap_or_else(|| field.clone());
             let kind = find_sensitive(typed_value(typed, &field));
             let msg = match kind {
-                Some(kind) if fe.message.contains("anonymous") => {
-                    i18n::refusal(lang, &label, kind)
-                }
+                Some(kind) if fe.message.contains("anonymous") => i18n::refusal(lang, &label, kind),
                 _ => format!("{label}: {}", i18n::explain(lang, &fe.message)),
             };
             (field, msg)
@@ -159,7 +160,12 @@ fn inputs(lang: Lang, scope: Scope, typed: &Typed, errors: &[(String, String)]) 
     }
 }
 
-fn error_summary(lang: Lang, title_sv: &str, title_en: &str, errors: &[(String, String)]) -> Markup {
+fn error_summary(
+    lang: Lang,
+    title_sv: &str,
+    title_en: &str,
+    errors: &[(String, String)],
+) -> Markup {
     html! {
         @if !errors.is_empty() {
             div.errors #errors role="alert" tabindex="-1" autofocus {
@@ -184,7 +190,14 @@ fn session_line(lang: Lang, s: &Session) -> String {
     parts.push(format!(
         "{} {}",
         s.participants,
-        lang.t("deltagare", if s.participants == 1 { "participant" } else { "participants" })
+        lang.t(
+            "deltagare",
+            if s.participants == 1 {
+                "participant"
+            } else {
+                "participants"
+            }
+        )
     ));
     if let Some(i) = &s.instructor {
         parts.push(i.clone());
@@ -320,7 +333,13 @@ fn detail_page(p: &DetailPage<'_>) -> Markup {
         }
         p { a href="/courses" { (lang.t("Alla kurser", "All courses")) } }
     };
-    layout(p.sess, p.identity, &c.title, &format!("/courses/{id}"), body)
+    layout(
+        p.sess,
+        p.identity,
+        &c.title,
+        &format!("/courses/{id}"),
+        body,
+    )
 }
 
 fn session_edit_page(
@@ -357,7 +376,12 @@ fn session_edit_page(
     )
 }
 
-fn session_delete_page(sess: &Sess, identity: &Identity, course: &StoredRecord, s: &Session) -> Markup {
+fn session_delete_page(
+    sess: &Sess,
+    identity: &Identity,
+    course: &StoredRecord,
+    s: &Session,
+) -> Markup {
     let lang = sess.lang;
     let id = course.record.id.to_string();
     let title = course_of(course).map(|c| c.title.as_str()).unwrap_or("");
@@ -409,7 +433,10 @@ fn default_session(now_date: chrono::NaiveDate) -> Typed {
     vec![("date".into(), now_date.to_string())]
 }
 
-pub(crate) async fn list(State(app): State<Arc<App>>, Extension(sess): Extension<Sess>) -> Response {
+pub(crate) async fn list(
+    State(app): State<Arc<App>>,
+    Extension(sess): Extension<Sess>,
+) -> Response {
     list_again(&app, &sess, &Vec::new(), &[], StatusCode::OK).await
 }
 
@@ -422,7 +449,10 @@ async fn list_again(
 ) -> Response {
     let data = app
         .with_store(|s| -> Result<_, StoreError> {
-            Ok((s.recently_changed(Kind::Course, COURSE_LIST_LIMIT)?, s.identity().clone()))
+            Ok((
+                s.recently_changed(Kind::Course, COURSE_LIST_LIMIT)?,
+                s.identity().clone(),
+            ))
         })
         .await;
     match data {
@@ -454,7 +484,14 @@ pub(crate) async fn create(
         Ok(r) => see_other(&format!("/courses/{}?saved=1", r.id)),
         Err(e @ StoreError::Invalid(_)) => {
             let errors = errors_of(sess.lang, Scope::Course, &typed, &e);
-            list_again(&app, &sess, &typed, &errors, StatusCode::UNPROCESSABLE_ENTITY).await
+            list_again(
+                &app,
+                &sess,
+                &typed,
+                &errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
         }
         Err(e) => failed(sess.lang, &e),
     }
@@ -517,7 +554,10 @@ pub(crate) async fn detail(
 ) -> Response {
     let lang = sess.lang;
     let notice = if q.saved.is_some() {
-        Some(lang.t("Kursen är sparad.", "The course was saved.").to_string())
+        Some(
+            lang.t("Kursen är sparad.", "The course was saved.")
+                .to_string(),
+        )
     } else if let Some(sid) = q.session {
         Some(format!(
             "{} {}",
@@ -525,7 +565,10 @@ pub(crate) async fn detail(
             short(&sid)
         ))
     } else if q.removed.is_some() {
-        Some(lang.t("Tillfället är borttaget.", "The session was removed.").to_string())
+        Some(
+            lang.t("Tillfället är borttaget.", "The session was removed.")
+                .to_string(),
+        )
     } else {
         None
     };
@@ -615,7 +658,12 @@ pub(crate) async fn update_session(
                 Ok((course, session, identity)) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     pages::html(session_edit_page(
-                        &sess, &identity, &course, &session.id, &typed, &errors,
+                        &sess,
+                        &identity,
+                        &course,
+                        &session.id,
+                        &typed,
+                        &errors,
                     )),
                 )
                     .into_response(),

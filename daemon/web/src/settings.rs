@@ -132,9 +132,13 @@ pub(crate) async fn save(
         ui_lang: get("ui_lang"),
     };
     let ui = Lang::parse(&choice.ui_lang).unwrap_or(sess.lang);
-    let problem = if !choice.channel.is_empty() && !Channel::NAMES.contains(&choice.channel.as_str())
+    let problem = if !choice.channel.is_empty()
+        && !Channel::NAMES.contains(&choice.channel.as_str())
     {
-        Some(sess.lang.t("Välj en av kanalerna.", "Choose one of the channels."))
+        Some(
+            sess.lang
+                .t("Välj en av kanalerna.", "Choose one of the channels."),
+        )
     } else if !choice.language.is_empty()
         && !(choice.language.len() == 2 && choice.language.bytes().all(|b| b.is_ascii_lowercase()))
     {
