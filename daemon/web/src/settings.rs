@@ -140,7 +140,7 @@ pub(crate) async fn save(
                 .t("Välj en av kanalerna.", "Choose one of the channels."),
         )
     } else if !choice.language.is_empty()
-        && !(choice.language.len() == 2 && choice.language.bytes().all(|b| b.is_ascii_lowercase()))
+        && (choice.language.len() != 2 || !choice.language.bytes().all(|b| b.is_ascii_lowercase()))
     {
         Some(sess.lang.t(
             "Språket anges med två bokstäver (ISO 639-1), t.ex. sv.",
