@@ -10,7 +10,9 @@
 #   bench/web.sh                    # 100,000 records, 30 requests a page
 #   bench/web.sh --n 10000 --reps 10
 #
-# See bench/README.md. Env: CARGO_TARGET_DIR is honoured.
+# See bench/README.md. Env: CARGO_TARGET_DIR is honoured; PROFILE=debug
+# times the debug build (slower; release is the default). REUSE=1 keeps
+# the store of an earlier run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,23 +25,34 @@ while [ $# -gt 0 ]; do
     --n) n=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 case $out in /*) ;; *) out=$root/$out ;; esac
 command -v curl >/dev/null || { echo "bench/web.sh needs curl: apt-get install -y curl" >&2; exit 1; }
 
-echo "building release binaries..." >&2
-cargo build --release --locked -q -p outpost-cli -p outpost-daemon
+profile=${PROFILE:-release}
+echo "building $profile binaries..." >&2
+if [ "$profile" = release ]; then
+  cargo build --release --locked -q -p outpost-cli -p outpost-daemon
+else
+  cargo build --locked -q -p outpost-cli -p outpost-daemon
+fi
 target=${CARGO_TARGET_DIR:-$root/target}
-bin=$target/release
+bin=$target/$profile
 unset OUTPOST_DATA_DIR OUTPOST_HUB_URL OUTPOST_ADMIN_TOKEN OUTPOST_CONFIG_DIR OUTPOST_CA_FILE
 
-rm -rf "$out"
-mkdir -p "$out"
 dir=$out/laptop
 outpost=("$bin/outpost" --data-dir "$dir")
+# REUSE=1 keeps a store an earlier run filled (its size is not checked).
+reuse=
+if [ -n "${REUSE:-}" ] && [ -e "$dir/outpost.db" ]; then
+  reuse=1
+else
+  rm -rf "$out"
+fi
+mkdir -p "$out"
 
 daemon_pid=
 stop_daemon() {
@@ -51,6 +64,7 @@ stop_daemon() {
 }
 trap stop_daemon EXIT
 
+if [ -z "$reuse" ]; then
 echo "generating and importing $n records (untimed)..." >&2
 python3 - "$n" >"$out/records.jsonl" <<'PY'
 import datetime, json, random, sys, uuid
@@ -85,6 +99,7 @@ for i in range(courses):
 PY
 "${outpost[@]}" init --org bench --site Stadsbiblioteket --staff AB >/dev/null
 "${outpost[@]}" import --format jsonl "$out/records.jsonl" >/dev/null
+fi
 
 echo "starting the daemon and signing in..." >&2
 link=$("${outpost[@]}" ui --no-open)
@@ -111,10 +126,10 @@ for entry in "${pages[@]}"; do
   label=${entry%%|*}
   path=${entry#*|}
   urls=()
-  for _ in $(seq "$reps"); do urls+=("$base$path"); done
+  for _ in $(seq "$reps"); do urls+=(-o /dev/null "$base$path"); done
   # One warm-up request, then the timed ones on one connection.
   curl -s -o /dev/null -H "Cookie: $cookie" "$base$path"
-  curl -s -H "Cookie: $cookie" -o /dev/null -w '%{http_code} %{time_total} %{size_download}\n' "${urls[@]}" >"$out/times.txt"
+  curl -s -H "Cookie: $cookie" -w '%{http_code} %{time_total} %{size_download}\n' "${urls[@]}" >"$out/times.txt"
   python3 - "$label" "$path" "$out/times.txt" >>"$table" <<'PY'
 import statistics, sys
 label, path, f = sys.argv[1:4]
