@@ -248,7 +248,42 @@ pub enum CourseCommand {
     /// Save a course; prints its id.
     Add(CourseFields),
     /// Add a session (one meeting) to a course; prints the session id.
+    /// `course session edit|delete COURSE SESSION` correct or remove one.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Session(SessionArgs),
+}
+
+/// `course session edit|delete`: a session is named by its stable id (or
+/// a unique prefix, at least 4 characters; `outpost show COURSE` lists the
+/// ids), never by its position, which shifts when another laptop adds one.
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Change fields of a course session (only the flags given).
+    Edit(SessionEditArgs),
+    /// Remove a course session, here now and on the hub and every other
+    /// laptop at their next sync; asks first on a terminal.
+    Delete(SessionDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionEditArgs {
+    /// Course id (or a unique prefix).
+    pub course: String,
+    /// Session id (or a unique prefix).
+    pub session: String,
+    #[command(flatten)]
+    pub fields: FieldFlags<SessionEdit>,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionDeleteArgs {
+    /// Course id (or a unique prefix).
+    pub course: String,
+    /// Session id (or a unique prefix).
+    pub session: String,
+    /// Do not ask, even on a terminal.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// The record fields given as flags, as raw [`Fields`] (only the flags
@@ -299,6 +334,10 @@ flag_set!(
 flag_set!(
     /// `course session`.
     SessionAdd, [Session], false
+);
+flag_set!(
+    /// `course session edit`.
+    SessionEdit, [Session], true
 );
 flag_set!(
     /// `edit` (a visit or a course).
@@ -457,9 +496,12 @@ impl<S: FlagSet> FromArgMatches for FieldFlags<S> {
 #[derive(Debug, Args)]
 pub struct SessionArgs {
     /// Course id (or a unique prefix).
-    pub id: String,
+    #[arg(required = true)]
+    pub id: Option<String>,
     #[command(flatten)]
     pub fields: FieldFlags<SessionAdd>,
+    #[command(subcommand)]
+    pub action: Option<SessionCommand>,
 }
 
 #[derive(Debug, Args)]
@@ -583,7 +625,7 @@ mod tests {
                 Scope::Common => &[&["visit", "add"], &["course", "add"], &["edit"]],
                 Scope::Visit => &[&["visit", "add"], &["edit"]],
                 Scope::Course => &[&["course", "add"], &["edit"]],
-                Scope::Session => &[&["course", "session"]],
+                Scope::Session => &[&["course", "session"], &["course", "session", "edit"]],
             };
             for path in commands {
                 let cmd = subcommand(&cli, path);

@@ -27,6 +27,7 @@ use crate::args::{
     ImportArgs, ListArgs, OrgCommand, RangeArgs, ReportArgs, SessionArgs, StatsArgs, VisitCommand,
     VisitFields,
 };
+use crate::args::{SessionCommand, SessionDeleteArgs, SessionEditArgs};
 use crate::output;
 
 /// `println!` that returns the write error instead of panicking, so a
@@ -311,8 +312,14 @@ fn course_add(ctx: &Ctx, a: CourseFields) -> Result<()> {
 }
 
 fn course_session(ctx: &Ctx, a: SessionArgs) -> Result<()> {
+    match a.action {
+        Some(SessionCommand::Edit(e)) => return session_edit(ctx, e),
+        Some(SessionCommand::Delete(d)) => return session_delete(ctx, d),
+        None => {}
+    }
     let mut store = ctx.open()?;
-    let id = store.resolve_id(&a.id)?;
+    // clap requires the id when no subcommand is given.
+    let id = store.resolve_id(a.id.as_deref().unwrap_or_default())?;
     let now = now();
     let today = now.date_naive();
     let mut f = a.fields.fields;
@@ -323,6 +330,63 @@ fn course_session(ctx: &Ctx, a: SessionArgs) -> Result<()> {
     check_date(&f, today)?;
     let session = store.add_session(&id, &f, now)?;
     ctx.print_made("session", &session.id)?;
+    Ok(())
+}
+
+/// `course session edit COURSE SESSION --FIELD VALUE…`.
+fn session_edit(ctx: &Ctx, a: SessionEditArgs) -> Result<()> {
+    let mut store = ctx.open()?;
+    let course = store.resolve_id(&a.course)?;
+    let now = now();
+    let mut f = a.fields.fields;
+    resolve_day_words(&mut f, now.date_naive());
+    check_date(&f, now.date_naive())?;
+    let session = store.edit_session(&course, &a.session, &f, now)?;
+    if ctx.json {
+        outln!("{}", json!({ "course": course, "session": session }));
+    } else {
+        eprintln!("updated session {} of course {course}", session.id);
+    }
+    Ok(())
+}
+
+/// `course session delete COURSE SESSION [--yes]`: on a terminal, shows
+/// the session and asks first; scripts (no terminal) are never blocked.
+fn session_delete(ctx: &Ctx, a: SessionDeleteArgs) -> Result<()> {
+    let mut store = ctx.open()?;
+    let course = store.resolve_id(&a.course)?;
+    let session = store.session(&course, &a.session)?;
+    if !a.yes && interactive() {
+        eprintln!(
+            "session {} of course {course}: {}{}, {} min, {} participants",
+            session.id,
+            session.date,
+            session
+                .time
+                .map(|t| t.format(" %H:%M").to_string())
+                .unwrap_or_default(),
+            session.minutes,
+            session.participants,
+        );
+        if !confirm(
+            "Remove it here now, and on the hub and every other laptop at their next sync?",
+            false,
+        )? {
+            bail!("nothing removed (answer y to remove, or pass --yes)");
+        }
+    }
+    let removed = store.delete_session(&course, &session.id, now())?;
+    if ctx.json {
+        outln!(
+            "{}",
+            json!({ "course": course, "deleted_session": removed.id })
+        );
+    } else {
+        eprintln!(
+            "removed session {} of course {course}; the hub and other laptops remove it at their next sync",
+            removed.id
+        );
+    }
     Ok(())
 }
 

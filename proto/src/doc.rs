@@ -136,6 +136,72 @@ pub fn put_session(
     Ok(())
 }
 
+/// Removes one course session (from every session map, see
+/// `read_sessions`), as one change with `updated_at`. Returns whether it
+/// was there. A concurrent edit of the same session on another laptop
+/// brings it back after the merge (Automerge keeps a concurrent write
+/// over a delete), so nothing typed elsewhere is silently lost.
+pub fn delete_session(
+    doc: &mut AutoCommit,
+    session_id: &str,
+    updated_at: &str,
+) -> Result<bool, DocError> {
+    let maps: Vec<ObjId> = doc
+        .get_all(ROOT, SESSIONS)?
+        .into_iter()
+        .filter(|(v, _)| matches!(v, AmValue::Object(ObjType::Map)))
+        .map(|(_, id)| id)
+        .collect();
+    let mut found = false;
+    for map in maps {
+        if doc.get(&map, session_id)?.is_some() {
+            doc.delete(&map, session_id)?;
+            found = true;
+        }
+    }
+    if found {
+        doc.put(ROOT, "updated_at", updated_at)?;
+        doc.commit();
+    }
+    Ok(found)
+}
+
+/// Resolves a conflict: writes `value` for `field` as a new change even
+/// when it equals the current winner, so the new write supersedes every
+/// concurrent value (the losers stay in the document's history, as all
+/// changes do). `field` is a root field or `sessions.<session id>`.
+pub fn resolve(
+    doc: &mut AutoCommit,
+    field: &str,
+    value: &Value,
+    updated_at: &str,
+) -> Result<(), DocError> {
+    if let Some(sid) = field.strip_prefix("sessions.") {
+        let sessions = match doc.get(ROOT, SESSIONS)? {
+            Some((AmValue::Object(ObjType::Map), id)) => id,
+            _ => {
+                return Err(DocError::BadValue {
+                    field: SESSIONS.into(),
+                    what: "no session map (is this a visit?)",
+                });
+            }
+        };
+        let mut value = value.clone();
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("id".into(), Value::String(sid.to_string()));
+        }
+        put_session_value(doc, &sessions, &value)?;
+    } else {
+        match to_scalar(field, value) {
+            Some(scalar) => doc.put(ROOT, field, scalar)?,
+            None => doc.delete(ROOT, field)?,
+        }
+    }
+    doc.put(ROOT, "updated_at", updated_at)?;
+    doc.commit();
+    Ok(())
+}
+
 fn put_session_value(
     doc: &mut AutoCommit,
     sessions: &ObjId,
@@ -341,6 +407,35 @@ mod tests {
     }
 
     #[test]
+    fn resolving_a_conflict_with_the_loser_or_the_winner_ends_it_on_every_replica() {
+        for pick_loser in [true, false] {
+            let rec = visit();
+            let mut a = create(&rec, ActorId::from([1u8; 16])).unwrap();
+            let mut b = a.fork().with_actor(ActorId::from([2u8; 16]));
+            apply_patch(&mut a, &Fields::from([("outcome".into(), json!("partly"))])).unwrap();
+            apply_patch(
+                &mut b,
+                &Fields::from([("outcome".into(), json!("referred"))]),
+            )
+            .unwrap();
+            a.merge(&mut b).unwrap();
+            let snap = read(&a).unwrap();
+            let chosen = if pick_loser {
+                snap.conflicts["outcome"][0].clone()
+            } else {
+                snap.fields["outcome"].clone()
+            };
+            resolve(&mut a, "outcome", &chosen, "2025-03-05T10:00:00+01:00").unwrap();
+            b.merge(&mut a).unwrap();
+            for doc in [&a, &b] {
+                let s = read(doc).unwrap();
+                assert!(s.conflicts.is_empty(), "{s:?}");
+                assert_eq!(s.fields["outcome"], chosen);
+            }
+        }
+    }
+
+    #[test]
     fn one_record_created_on_two_replicas_merges_without_hiding_sessions() {
         let now = chrono::DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap();
         let mut f = new_record_fields(
@@ -377,6 +472,18 @@ mod tests {
             sa.conflicts
         );
         assert!(Record::from_fields(&sa.fields).is_ok());
+        // The session both imported sits in both maps: removing it removes
+        // it from each, on every replica.
+        let sid = "00000000-0000-4000-8000-000000000051";
+        assert!(delete_session(&mut a, sid, "2025-03-12T10:00:00+01:00").unwrap());
+        assert!(!delete_session(&mut a, sid, "2025-03-12T10:00:00+01:00").unwrap());
+        b.merge(&mut a).unwrap();
+        for doc in [&a, &b] {
+            let s = read(doc).unwrap();
+            let left = s.fields["sessions"].as_array().unwrap();
+            assert_eq!(left.len(), 1, "{s:?}");
+            assert_eq!(left[0]["id"], json!(s2.id));
+        }
     }
 
     #[test]

@@ -33,7 +33,11 @@ struct Laptop {
 
 impl Laptop {
     fn start() -> Laptop {
-        let dir = TestDir::initialised();
+        Laptop::start_in(TestDir::initialised())
+    }
+
+    /// The app of an existing laptop (e.g. one enrolled with a hub first).
+    fn start_in(dir: TestDir) -> Laptop {
         let link = dir.ok(&["ui", "--no-open"]).trim().to_string();
         let base = link
             .split("launch?")
@@ -831,5 +835,629 @@ fn web_browser_keyboard_only_visit_then_refused_note_with_screenshots() {
         for s in &shots {
             println!("screenshot: {}", s.display());
         }
+    });
+}
+
+// ---- courses, settings ----
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn replace_value(c: &Client, css: &str, value: &str) {
+    let e = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"));
+    e.clear().await.unwrap();
+    e.send_keys(value).await.unwrap();
+}
+
+fn sessions_of(app: &Laptop, course: &str) -> Vec<Value> {
+    let listed = app.dir.list(&["--kind", "course"]);
+    let c = listed
+        .iter()
+        .find(|c| c["id"] == json!(course))
+        .expect("the course is listed");
+    c["sessions"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn web_browser_course_session_edited_and_removed_and_settings_defaults() {
+    let driver = start_driver();
+    let app = Laptop::start();
+    let course = app
+        .dir
+        .add_course("Nybörjarkurs internet", &["--partner", "ABF"]);
+    let first = app.dir.add_session(&course, "2025-03-03", 60, 5);
+    let second = app.dir.add_session(&course, "2025-03-10", 90, 6);
+    run(async {
+        let c = browser(&driver).await;
+        let mut shots: Vec<PathBuf> = Vec::new();
+        c.goto(&app.link()).await.unwrap();
+        wait_url_contains(&c, "/visits/new").await;
+
+        // The course list, then the course with its sessions by id.
+        click(&c, "header nav a[href='/courses']").await;
+        wait_url_contains(&c, "/courses").await;
+        let list = text_of(&c, "#courses").await;
+        assert!(list.contains("Nybörjarkurs internet"), "{list}");
+        assert!(list.contains("2 tillfällen"), "{list}");
+        shots.push(shot(&c, "13-courses").await);
+        click(&c, &format!("#courses a[href='/courses/{course}']")).await;
+        wait_url_contains(&c, &format!("/courses/{course}")).await;
+        let table = text_of(&c, "#sessions").await;
+        assert!(
+            table.contains(&first[..8]) && table.contains(&second[..8]),
+            "{table}"
+        );
+        shots.push(shot(&c, "14-course-detail").await);
+
+        // Edit the second session, named by its id in the link.
+        click(
+            &c,
+            &format!("a[href='/courses/{course}/sessions/{second}/edit']"),
+        )
+        .await;
+        wait_url_contains(&c, &format!("/sessions/{second}/edit")).await;
+        replace_value(&c, "#f-participants", "8").await;
+        replace_value(&c, "#f-instructor", "EK").await;
+        shots.push(shot(&c, "15-session-edit").await);
+
+        // A refused note first: the error names the kind, nothing changes.
+        replace_value(&c, "#f-note", "ring 070-123 45 67").await;
+        click(&c, "#save-session").await;
+        c.wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Id("errors"))
+            .await
+            .unwrap();
+        let errors = text_of(&c, "#errors").await;
+        assert!(errors.contains("telefonnummer"), "{errors}");
+        assert!(!errors.contains("070"), "{errors}");
+        let s = sessions_of(&app, &course);
+        let edited = s.iter().find(|x| x["id"] == json!(second)).unwrap();
+        assert_eq!(
+            edited["participants"],
+            json!(6),
+            "nothing refused was saved"
+        );
+
+        replace_value(&c, "#f-note", "Flyttad till stora salen").await;
+        click(&c, "#save-session").await;
+        wait_url_contains(&c, "session=").await;
+        let s = sessions_of(&app, &course);
+        assert_eq!(s.len(), 2);
+        let edited = s.iter().find(|x| x["id"] == json!(second)).unwrap();
+        assert_eq!(edited["participants"], json!(8));
+        assert_eq!(edited["instructor"], json!("EK"));
+        assert_eq!(edited["note"], json!("Flyttad till stora salen"));
+        assert_eq!(edited["minutes"], json!(90));
+        let untouched = s.iter().find(|x| x["id"] == json!(first)).unwrap();
+        assert_eq!(untouched["participants"], json!(5));
+
+        // Remove the first: the confirmation says what goes, and where.
+        click(
+            &c,
+            &format!("a[href='/courses/{course}/sessions/{first}/delete']"),
+        )
+        .await;
+        wait_url_contains(&c, &format!("/sessions/{first}/delete")).await;
+        let main = text_of(&c, "main").await;
+        assert!(main.contains("tas bort överallt"), "{main}");
+        assert!(main.contains(&first), "the session's id is shown: {main}");
+        assert!(main.contains("2025-03-03"), "{main}");
+        shots.push(shot(&c, "16-session-delete-confirm").await);
+        click(&c, "#confirm-delete").await;
+        wait_url_contains(&c, "removed=").await;
+        shots.push(shot(&c, "17-course-after-remove").await);
+        let s = sessions_of(&app, &course);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0]["id"], json!(second));
+        assert_eq!(
+            app.dir.show(&course)["sessions"][0]["participants"],
+            json!(8)
+        );
+
+        // Add a session with the form on the course page.
+        replace_value(&c, "#add-session #f-minutes", "45").await;
+        replace_value(&c, "#add-session #f-participants", "3").await;
+        click(&c, "#add-session button[type=submit]").await;
+        wait_url_contains(&c, "session=").await;
+        let s = sessions_of(&app, &course);
+        assert_eq!(s.len(), 2);
+        assert!(
+            s.iter().any(|x| x["minutes"] == json!(45)
+                && x["participants"] == json!(3)
+                && x["date"] == json!(today())),
+            "{s:?}"
+        );
+
+        // Settings: a fixed channel and language fill the visit form.
+        click(&c, "header nav a[href='/settings']").await;
+        wait_url_contains(&c, "/settings").await;
+        shots.push(shot(&c, "18-settings").await);
+        click(&c, "input[name=default_channel][value=booked]").await;
+        c.find(Locator::Id("f-default_language"))
+            .await
+            .unwrap()
+            .select_by_value("ar")
+            .await
+            .unwrap();
+        click(&c, "#save-settings").await;
+        wait_url_contains(&c, "saved=1").await;
+        c.goto(&format!("{}visits/new", app.base)).await.unwrap();
+        let checked = c
+            .execute(
+                "return document.querySelector('input[name=channel]:checked').value;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(checked, json!("booked"));
+        let language = c
+            .find(Locator::Id("f-lang"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(language.as_deref(), Some("ar"));
+
+        // "Remember the last one": the form takes the last visit's channel.
+        c.goto(&format!("{}settings", app.base)).await.unwrap();
+        click(&c, "input[name=default_channel][value='']").await;
+        click(&c, "#save-settings").await;
+        wait_url_contains(&c, "saved=1").await;
+        c.goto(&format!("{}visits/new", app.base)).await.unwrap();
+        replace_value(&c, "#f-minutes", "10").await;
+        replace_value(&c, "#f-service-0", "BankID").await;
+        for css in [
+            "#f-category input[value=e_service]",
+            "#f-outcome input[value=solved]",
+            "#f-age_band input[value='25_44']",
+            "#f-channel input[value=phone]",
+        ] {
+            click(&c, css).await;
+        }
+        click(&c, "#save-new").await;
+        wait_url_contains(&c, "saved=").await;
+        let checked = c
+            .execute(
+                "return document.querySelector('input[name=channel]:checked').value;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(checked, json!("phone"), "the last channel is remembered");
+        let v = &app.visits()[0];
+        assert_eq!(v["channel"], json!("phone"));
+        assert_eq!(v["language"], json!("ar"), "the fixed language stays");
+
+        // The app's language, from the settings page.
+        c.goto(&format!("{}settings", app.base)).await.unwrap();
+        click(&c, "input[name=ui_lang][value=en]").await;
+        click(&c, "#save-settings").await;
+        c.wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css("html[lang=en]"))
+            .await
+            .unwrap();
+        assert!(
+            c.source()
+                .await
+                .unwrap()
+                .contains("Settings for this laptop")
+        );
+        let file = std::fs::read_to_string(app.dir.path().join("config.toml")).unwrap();
+        assert!(file.contains("ui_lang = \"en\""), "{file}");
+        assert!(file.contains("default_language = \"ar\""), "{file}");
+        assert!(!file.contains("default_channel"), "{file}");
+        c.close().await.unwrap();
+        for s in &shots {
+            println!("screenshot: {}", s.display());
+        }
+    });
+}
+
+// ---- a real hub: the sync banner, and a conflict made by two laptops ----
+
+/// `outpostd hub` on a loopback port, with the organisation `mjolby`.
+struct Hub {
+    dir: tempfile::TempDir,
+    url: String,
+    port: u16,
+    token_file: PathBuf,
+    child: Option<Child>,
+}
+
+impl Hub {
+    fn start() -> Hub {
+        let dir = tempfile::tempdir().unwrap();
+        let out = outpost_tests::clean_env(
+            Command::new(outpost_tests::bin("outpostd"))
+                .args(["hub", "init", "--data-dir"])
+                .arg(dir.path()),
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token_file = dir.path().join("admin-token.txt");
+        std::fs::write(&token_file, String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut hub = Hub {
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+            port,
+            token_file,
+            child: None,
+        };
+        hub.spawn();
+        hub.admin(&["org", "add", "mjolby", "Mjölby kommun"]);
+        hub
+    }
+
+    fn spawn(&mut self) {
+        let child = outpost_tests::clean_env(
+            Command::new(outpost_tests::bin("outpostd"))
+                .args(["hub", "--data-dir"])
+                .arg(self.dir.path())
+                .args(["--listen", &format!("127.0.0.1:{}", self.port)]),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "the hub did not start listening");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn admin(&self, args: &[&str]) -> String {
+        let mut cmd = outpost_tests::outpost_command();
+        cmd.args(["admin", "--hub", &self.url, "--token-file"])
+            .arg(&self.token_file)
+            .args(args);
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// A new laptop of `mjolby`, enrolled.
+    fn laptop(&self) -> TestDir {
+        let td = TestDir::initialised();
+        let code = self.admin(&["invite", "--org", "mjolby"]);
+        td.ok(&["enroll", &self.url, &code]);
+        td
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn web_browser_sync_banner_after_a_real_sync_and_a_conflict_resolved() {
+    let driver = start_driver();
+    let mut hub = Hub::start();
+    let app = Laptop::start_in(hub.laptop());
+    let other = hub.laptop();
+    app.dir.ok(&["sync"]);
+    run(async {
+        let c = browser(&driver).await;
+        let mut shots: Vec<PathBuf> = Vec::new();
+        c.goto(&app.link()).await.unwrap();
+        wait_url_contains(&c, "/visits/new").await;
+
+        // The hub is down while a visit is recorded in the browser.
+        hub.stop();
+        replace_value(&c, "#f-minutes", "30").await;
+        replace_value(&c, "#f-service-0", "Skatteverket").await;
+        for css in [
+            "#f-category input[value=e_service]",
+            "#f-outcome input[value=solved]",
+            "#f-age_band input[value='45_64']",
+        ] {
+            click(&c, css).await;
+        }
+        c.find(Locator::Css("#visit button[value=list]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_url_contains(&c, "saved=").await;
+        let only_here = text_of(&c, "#sync-only-here").await;
+        assert!(
+            only_here.contains("1 post finns bara på den här datorn"),
+            "{only_here}"
+        );
+        shots.push(shot(&c, "19-banner-one-waiting").await);
+
+        // The hub is back; a real sync; the page reloaded says so.
+        hub.spawn();
+        app.dir.ok(&["sync"]);
+        c.refresh().await.unwrap();
+        let only_here = text_of(&c, "#sync-only-here").await;
+        assert!(
+            only_here.contains("Alla poster finns också på hubben"),
+            "{only_here}"
+        );
+        let last = text_of(&c, "#sync-last").await;
+        assert!(last.contains("nyss") || last.contains("minut"), "{last}");
+        assert!(
+            c.find(Locator::Id("sync-error")).await.is_err(),
+            "no error left"
+        );
+        shots.push(shot(&c, "20-banner-synced").await);
+        let status = app.dir.json(&["--json", "status"]);
+        assert_eq!(status["pending"], json!(0), "{status}");
+
+        // A conflict: both laptops change the visit's outcome before
+        // either has seen the other's change.
+        let id = app.visits()[0]["id"].as_str().unwrap().to_string();
+        other.ok(&["sync"]);
+        app.dir.ok(&["edit", &id, "--outcome", "partly"]);
+        app.dir.ok(&["sync"]);
+        other.ok(&["edit", &id, "--outcome", "referred"]);
+        other.ok(&["sync"]);
+        app.dir.ok(&["sync"]);
+        let shown = app.dir.show(&id);
+        let losers = shown["conflicts"]["outcome"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(losers.len(), 1, "a real conflict: {shown}");
+        let loser = losers[0].as_str().unwrap().to_string();
+        let winner = shown["outcome"].as_str().unwrap().to_string();
+        assert_ne!(loser, winner);
+
+        // The banner points to it; the page shows both values side by side.
+        c.refresh().await.unwrap();
+        let banner = text_of(&c, "#sync-conflicts").await;
+        assert!(
+            banner.contains("1 post har ändrats på två datorer"),
+            "{banner}"
+        );
+        click(&c, "#sync-conflicts a").await;
+        wait_url_contains(&c, "/conflicts").await;
+        let section = text_of(&c, &format!("section[data-id='{id}']")).await;
+        let label = |v: &str| {
+            match v {
+                "partly" => "Delvis löst",
+                "referred" => "Hänvisad",
+                _ => v,
+            }
+            .to_string()
+        };
+        assert!(
+            section.contains(&label(&winner)) && section.contains(&label(&loser)),
+            "{section}"
+        );
+        shots.push(shot(&c, "21-conflicts").await);
+        // Choose the value that is not shown now.
+        click(
+            &c,
+            &format!("section[data-id='{id}'] input[value='\"{loser}\"']"),
+        )
+        .await;
+        click(&c, &format!("section[data-id='{id}'] button[type=submit]")).await;
+        wait_url_contains(&c, "resolved=1").await;
+        c.find(Locator::Id("no-conflicts")).await.unwrap();
+        shots.push(shot(&c, "22-conflict-resolved").await);
+        let shown = app.dir.show(&id);
+        assert_eq!(shown["outcome"], json!(loser));
+        assert!(
+            shown["conflicts"].as_object().is_none_or(|m| m.is_empty()),
+            "{shown}"
+        );
+
+        // The choice is a change like any other: the other laptop gets it.
+        app.dir.ok(&["sync"]);
+        other.ok(&["sync"]);
+        let there = other.show(&id);
+        assert_eq!(there["outcome"], json!(loser), "{there}");
+        assert!(
+            there["conflicts"].as_object().is_none_or(|m| m.is_empty()),
+            "{there}"
+        );
+        c.goto(&app.base).await.unwrap();
+        assert!(c.find(Locator::Id("sync-conflicts")).await.is_err());
+        c.close().await.unwrap();
+        for s in &shots {
+            println!("screenshot: {}", s.display());
+        }
+    });
+}
+
+// ---- accessibility: axe-core on every page ----
+
+fn target_dir() -> PathBuf {
+    screenshot_dir().parent().unwrap().to_path_buf()
+}
+
+/// axe-core's `axe.min.js`, installed from the npm registry under the
+/// target dir when missing (never copied into the repository).
+fn axe_source() -> String {
+    let prefix = target_dir().join("axe");
+    let file = prefix.join("node_modules/axe-core/axe.min.js");
+    if !file.is_file() {
+        let npm = find_program(&["npm"])
+            .unwrap_or_else(|| panic!("npm not found; install: apt-get install -y npm"));
+        std::fs::create_dir_all(&prefix).unwrap();
+        let out = Command::new(npm)
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg("axe-core@4")
+            .output()
+            .expect("could not run npm; install: apt-get install -y npm");
+        assert!(
+            out.status.success() && file.is_file(),
+            "`npm install --prefix {} axe-core@4` failed:\n{}",
+            prefix.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::read_to_string(&file).unwrap()
+}
+
+/// Runs axe on the page the browser shows; returns its serious and
+/// critical violations as lines (rule, help, where).
+async fn axe_serious(c: &Client, axe: &str, page: &str) -> Vec<String> {
+    // Injected through WebDriver, as a script of the test, not a
+    // `<script src>`: the app's CSP allows only its own scripts.
+    c.execute(&format!("{axe}\nreturn typeof window.axe;"), vec![])
+        .await
+        .unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.axe.run(document, { resultTypes: ['violations'] })
+               .then(r => done(JSON.stringify(r.violations)))
+               .catch(e => done(JSON.stringify({ error: String(e) })));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let found: Value = serde_json::from_str(found.as_str().unwrap()).unwrap();
+    assert!(
+        found.get("error").is_none(),
+        "axe failed on {page}: {found}"
+    );
+    found
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .map(|v| {
+            let targets: Vec<String> = v["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n["target"].to_string())
+                .collect();
+            format!(
+                "{page}: {} ({}): {} at {}",
+                v["id"].as_str().unwrap_or(""),
+                v["impact"].as_str().unwrap_or(""),
+                v["help"].as_str().unwrap_or(""),
+                targets.join(", ")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn web_browser_axe_finds_no_serious_or_critical_violations_on_any_page() {
+    let axe = axe_source();
+    let driver = start_driver();
+    let app = Laptop::start();
+    let visit = app
+        .dir
+        .add_visit(&["--note", "Ville ha hjälp med deklarationen"]);
+    let course = app
+        .dir
+        .add_course("Nybörjarkurs internet", &["--partner", "ABF"]);
+    let session = app.dir.add_session(&course, "2025-03-03", 60, 5);
+    run(async {
+        let c = browser(&driver).await;
+        c.goto(&app.link()).await.unwrap();
+        wait_url_contains(&c, "/visits/new").await;
+        let pages = [
+            "",
+            "visits/new",
+            &format!("visits/{visit}/edit"),
+            &format!("records/{visit}/delete"),
+            "courses",
+            &format!("courses/{course}"),
+            &format!("courses/{course}/sessions/{session}/edit"),
+            &format!("courses/{course}/sessions/{session}/delete"),
+            "conflicts",
+            "settings",
+            "no-such-page",
+        ];
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for lang in ["sv", "en"] {
+            for p in &pages {
+                c.goto(&format!("{}{p}", app.base)).await.unwrap();
+                c.wait()
+                    .at_most(Duration::from_secs(30))
+                    .for_element(Locator::Css(&format!("html[lang={lang}]")))
+                    .await
+                    .unwrap();
+                problems.extend(axe_serious(&c, &axe, &format!("/{p} ({lang})")).await);
+                checked += 1;
+            }
+            if lang == "sv" {
+                c.goto(&app.base).await.unwrap();
+                click(&c, "form.lang button").await;
+            }
+        }
+        // A refused form (errors shown), and a page without a session.
+        c.goto(&format!("{}visits/new", app.base)).await.unwrap();
+        replace_value(&c, "#f-minutes", "0").await;
+        c.execute(
+            "document.getElementById('visit').noValidate = true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+        click(&c, "#save-new").await;
+        c.wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Id("errors"))
+            .await
+            .unwrap();
+        problems.extend(axe_serious(&c, &axe, "/visits (refused)").await);
+        c.delete_all_cookies().await.unwrap();
+        c.goto(&app.base).await.unwrap();
+        problems.extend(axe_serious(&c, &axe, "/ (no session)").await);
+        checked += 2;
+        c.close().await.unwrap();
+        println!("axe: {checked} pages checked");
+        assert!(
+            problems.is_empty(),
+            "serious or critical accessibility violations:\n{}",
+            problems.join("\n")
+        );
     });
 }

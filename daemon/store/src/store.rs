@@ -81,6 +81,10 @@ CREATE INDEX IF NOT EXISTS tombstones_pending ON tombstones(seq) WHERE pending =
 /// (a no-op once they exist; tables are never rebuilt). `load_pending`
 /// and `has_pending` read only the pending rows through them: without
 /// `tombstones_pending` every push scans all tombstones and sorts them.
+/// `records_conflicts` lets the web app's conflict page read only the
+/// (few) records with unresolved concurrent values, and
+/// `records_kind_updated` its course list only the latest courses;
+/// `records_date_to` its "today and recent" page only the rows it shows.
 ///
 /// `quarantine` (added the same way): records that cannot be loaded or
 /// validated, kept aside so the rest syncs. `source` is `pull` (the hub's
@@ -96,6 +100,9 @@ DROP INDEX IF EXISTS records_date;
 CREATE INDEX IF NOT EXISTS records_when ON records(date_from, json_extract(body, '$.time'), created_at, id);
 CREATE INDEX IF NOT EXISTS docs_pending ON docs(seq) WHERE pending = 1;
 CREATE INDEX IF NOT EXISTS tombstones_pending ON tombstones(seq) WHERE pending = 1;
+CREATE INDEX IF NOT EXISTS records_date_to ON records(date_to);
+CREATE INDEX IF NOT EXISTS records_kind_updated ON records(kind, updated_at);
+CREATE INDEX IF NOT EXISTS records_conflicts ON records(updated_at) WHERE conflicts IS NOT NULL;
 CREATE TABLE IF NOT EXISTS quarantine (
     id     TEXT PRIMARY KEY,
     reason TEXT NOT NULL,
@@ -204,6 +211,14 @@ pub enum StoreError {
     StillQuarantined { id: String, reason: String },
     #[error("record {0} is not quarantined; `outpost quarantine list` shows those that are")]
     NotQuarantined(String),
+    #[error(
+        "course {course} has no session {session}; `outpost show {course}` lists its session ids"
+    )]
+    NoSession { course: String, session: String },
+    #[error(
+        "record {id} has no open conflict on {field} with that value (perhaps it was resolved already); `outpost show {id}` shows its conflicts"
+    )]
+    NoConflict { id: String, field: String },
 }
 
 impl StoreError {
@@ -442,7 +457,7 @@ impl Store {
     /// Gives this connection a 32 MiB page cache while it syncs (`true`),
     /// or SQLite's default 2 MiB again (`false`). Every record a sync
     /// stores or acknowledges descends three indexes keyed by random UUIDs
-    /// (`docs` and `records` ids, `records_date`): about 19 MiB of index
+    /// (`docs` and `records` ids, `records_when`, and the web app's indexes): about 19 MiB of index
     /// pages at 100,000 records. With 2 MiB nearly every descent missed the
     /// cache (a fresh laptop's pull of 100,000 records read about 600,000
     /// pages back from the OS), and a pull page's dirty pages spilled to the
@@ -631,35 +646,13 @@ impl Store {
         fields
             .entry("id".into())
             .or_insert_with(|| Value::String(Uuid::new_v4().to_string()));
-        let session = record::session_from_fields(&fields).map_err(|e| {
-            // Name session fields the way the user typed them.
-            ValidationErrors(
-                e.0.into_iter()
-                    .map(|mut fe| {
-                        fe.field = format!("session {}", fe.field);
-                        fe
-                    })
-                    .collect(),
-            )
-        })?;
+        let session = record::session_from_fields(&fields).map_err(session_errors)?;
         let actor = self.identity.actor();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut am = load_doc(&tx, course_id)?.with_actor(actor);
-        let snapshot = read_snapshot(course_id, &am)?;
-        let kind = snapshot
-            .fields
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if kind != Kind::Course.as_str() {
-            return Err(StoreError::WrongKind {
-                id: course_id.to_string(),
-                actual: kind.parse().unwrap_or(Kind::Visit),
-                expected: Kind::Course,
-            });
-        }
+        read_course(course_id, &am)?;
         doc::put_session(&mut am, &session, &rfc3339(now)).map_err(|source| StoreError::Doc {
             id: course_id.to_string(),
             source,
@@ -667,6 +660,226 @@ impl Store {
         project(&tx, course_id, &mut am, true)?;
         tx.commit()?;
         Ok(session)
+    }
+
+    /// Changes fields of one course session, named by its stable id or a
+    /// unique prefix of it (never by position: positions shift when a
+    /// session is added elsewhere). `patch` holds the session fields to
+    /// change; Null clears an optional one. The web app and `outpost
+    /// course session edit` both come here. Returns the session as saved.
+    pub fn edit_session(
+        &mut self,
+        course_id: &str,
+        session: &str,
+        patch: &Fields,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Session, StoreError> {
+        let actor = self.identity.actor();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut am = load_doc(&tx, course_id)?.with_actor(actor);
+        let snapshot = read_course(course_id, &am)?;
+        let current = find_session(course_id, &snapshot, session)?;
+        let mut fields = current.to_fields();
+        for (k, v) in patch {
+            if k == "id" {
+                continue;
+            }
+            if v.is_null() {
+                fields.remove(k);
+            } else {
+                fields.insert(k.clone(), v.clone());
+            }
+        }
+        let edited = record::session_from_fields(&fields).map_err(session_errors)?;
+        if edited != current {
+            doc::put_session(&mut am, &edited, &rfc3339(now)).map_err(|source| {
+                StoreError::Doc {
+                    id: course_id.to_string(),
+                    source,
+                }
+            })?;
+            project(&tx, course_id, &mut am, true)?;
+            tx.commit()?;
+        }
+        Ok(edited)
+    }
+
+    /// One session of a course, by id or unique prefix, read from the
+    /// projection (what a confirmation shows before
+    /// [`Store::delete_session`]).
+    pub fn session(&self, course_id: &str, session: &str) -> Result<Session, StoreError> {
+        let stored = self
+            .get(course_id)?
+            .ok_or_else(|| StoreError::NotFound(course_id.to_string()))?;
+        match stored.record.body {
+            outpost_proto::Body::Course(c) => pick_session(course_id, c.sessions, session),
+            outpost_proto::Body::Visit(_) => Err(StoreError::WrongKind {
+                id: course_id.to_string(),
+                actual: Kind::Visit,
+                expected: Kind::Course,
+            }),
+        }
+    }
+
+    /// Removes one course session (by id or unique prefix), here now and
+    /// everywhere at the next sync. Returns the session that was removed.
+    pub fn delete_session(
+        &mut self,
+        course_id: &str,
+        session: &str,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Session, StoreError> {
+        let actor = self.identity.actor();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut am = load_doc(&tx, course_id)?.with_actor(actor);
+        let snapshot = read_course(course_id, &am)?;
+        let current = find_session(course_id, &snapshot, session)?;
+        doc::delete_session(&mut am, &current.id, &rfc3339(now)).map_err(|source| {
+            StoreError::Doc {
+                id: course_id.to_string(),
+                source,
+            }
+        })?;
+        project(&tx, course_id, &mut am, true)?;
+        tx.commit()?;
+        Ok(current)
+    }
+
+    /// Records whose dates reach `from` or later, latest last day first,
+    /// at most `limit` (the web app's "today and recent": it reads through
+    /// `records_date_to` only the rows it shows, so it answers as fast with
+    /// 100,000 records as with 100).
+    pub fn recent(
+        &self,
+        from: chrono::NaiveDate,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, body, conflicts FROM records WHERE date_to >= ?1
+             ORDER BY date_to DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![from.to_string(), limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.iter()
+            .map(|(id, body, c)| parse_stored(id, body, c.as_deref()))
+            .collect()
+    }
+
+    /// The `limit` records of `kind` changed most recently, newest first
+    /// (the web app's course list; `records_kind_updated` serves it
+    /// without reading the other records).
+    pub fn recently_changed(
+        &self,
+        kind: Kind,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, body, conflicts FROM records WHERE kind = ?1
+             ORDER BY updated_at DESC, id DESC LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![kind.as_str(), limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.iter()
+            .map(|(id, body, c)| parse_stored(id, body, c.as_deref()))
+            .collect()
+    }
+
+    /// Records with unresolved concurrent values, newest change first, at
+    /// most `limit` (read from the projection; the partial index
+    /// `records_conflicts` keeps this cheap however many records there are).
+    pub fn conflicted(&self, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, body, conflicts FROM records WHERE conflicts IS NOT NULL
+             ORDER BY updated_at DESC, id LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.iter()
+            .map(|(id, body, c)| parse_stored(id, body, c.as_deref()))
+            .collect()
+    }
+
+    /// How many records have unresolved concurrent values.
+    pub fn conflicted_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM records WHERE conflicts IS NOT NULL")?
+            .query_row([], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Resolves a conflict on `field` (a field name, or `sessions.<id>`)
+    /// by writing the chosen value as a new change, which syncs like any
+    /// edit. `chosen` must be the current value or one of the concurrent
+    /// ones (a person picks among what was entered, nothing new); the
+    /// result is validated like any edit.
+    pub fn resolve_conflict(
+        &mut self,
+        id: &str,
+        field: &str,
+        chosen: &Value,
+        now: DateTime<FixedOffset>,
+    ) -> Result<Record, StoreError> {
+        let actor = self.identity.actor();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut am = load_doc(&tx, id)?.with_actor(actor);
+        let snapshot = read_snapshot(id, &am)?;
+        let Some(losers) = snapshot.conflicts.get(field) else {
+            return Err(StoreError::NoConflict {
+                id: id.to_string(),
+                field: field.to_string(),
+            });
+        };
+        let current = match field.strip_prefix("sessions.") {
+            Some(sid) => snapshot
+                .fields
+                .get(doc::SESSIONS)
+                .and_then(Value::as_array)
+                .and_then(|all| all.iter().find(|s| s["id"] == sid))
+                .cloned()
+                .unwrap_or(Value::Null),
+            None => snapshot.fields.get(field).cloned().unwrap_or(Value::Null),
+        };
+        if *chosen != current && !losers.contains(chosen) {
+            return Err(StoreError::NoConflict {
+                id: id.to_string(),
+                field: field.to_string(),
+            });
+        }
+        doc::resolve(&mut am, field, chosen, &rfc3339(now)).map_err(|source| StoreError::Doc {
+            id: id.to_string(),
+            source,
+        })?;
+        let record = project(&tx, id, &mut am, true)?;
+        tx.commit()?;
+        Ok(record)
     }
 
     /// Erases a record: its document (all history) and projection row are
@@ -1602,6 +1815,71 @@ fn load_doc(conn: &Connection, id: &str) -> Result<AutoCommit, StoreError> {
                 StoreError::NotFound(id.to_string())
             })
         }
+    }
+}
+
+/// Session field errors named the way the user typed them.
+fn session_errors(e: ValidationErrors) -> ValidationErrors {
+    ValidationErrors(
+        e.0.into_iter()
+            .map(|mut fe| {
+                fe.field = format!("session {}", fe.field);
+                fe
+            })
+            .collect(),
+    )
+}
+
+/// The snapshot of a course's document; any other kind is refused.
+fn read_course(id: &str, am: &AutoCommit) -> Result<Snapshot, StoreError> {
+    let snapshot = read_snapshot(id, am)?;
+    let kind = snapshot
+        .fields
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if kind != Kind::Course.as_str() {
+        return Err(StoreError::WrongKind {
+            id: id.to_string(),
+            actual: kind.parse().unwrap_or(Kind::Visit),
+            expected: Kind::Course,
+        });
+    }
+    Ok(snapshot)
+}
+
+/// The course's session whose id is `wanted` or starts with it (at least
+/// 4 characters, like record ids); an unknown or ambiguous prefix is
+/// refused, naming the course so `outpost show` can list the ids.
+fn find_session(course_id: &str, snapshot: &Snapshot, wanted: &str) -> Result<Session, StoreError> {
+    let all: Vec<Session> = snapshot
+        .fields
+        .get(doc::SESSIONS)
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default();
+    pick_session(course_id, all, wanted)
+}
+
+fn pick_session(course_id: &str, all: Vec<Session>, wanted: &str) -> Result<Session, StoreError> {
+    let needle = wanted.trim().to_lowercase();
+    let not_found = |why: &str| StoreError::NoSession {
+        course: course_id.to_string(),
+        session: format!("{needle}{why}"),
+    };
+    if needle.len() < 4 {
+        return Err(not_found(" (give at least 4 characters of the session id)"));
+    }
+    if let Some(exact) = all.iter().find(|s| s.id == needle) {
+        return Ok(exact.clone());
+    }
+    let mut hits = all.into_iter().filter(|s| s.id.starts_with(&needle));
+    match (hits.next(), hits.next()) {
+        (Some(one), None) => Ok(one),
+        (None, _) => Err(not_found("")),
+        (Some(_), Some(_)) => Err(not_found(
+            " (more than one session starts with it; give more of the id)",
+        )),
     }
 }
 

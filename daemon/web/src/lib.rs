@@ -12,6 +12,12 @@
 //!   of the plain HTML form are the contract's).
 //! - [`pages`]: server-rendered HTML (maud escapes every value), driven
 //!   by `proto::schema`'s labels and help like the CLI's flags.
+//! - `courses`: the course list, a course's sessions, and adding, editing
+//!   and removing a session (named by its stable id in every URL).
+//! - `conflicts`: records with concurrent values, side by side; a choice
+//!   is written as a new change (linked from the "Is my data safe?" panel).
+//! - `settings`: this laptop's form defaults (a fixed channel and language,
+//!   or "remember the last one") and the app's language, in `config.toml`.
 //! - [`i18n`]: Swedish first, English second; Swedish dates and numbers.
 //! - `assets/`: the CSS and the small script (type-ahead flags for unknown
 //!   services, the privacy screen's answer before saving). Every form
@@ -23,10 +29,13 @@
 //! the CLI, so validation and the privacy screen are `proto`'s; a refused
 //! form is answered again with its values and the errors, nothing saved.
 
+mod conflicts;
+mod courses;
 pub mod form;
 pub mod i18n;
 pub mod pages;
 pub mod security;
+mod settings;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -46,7 +55,7 @@ use outpost_proto::fields::Fields;
 use outpost_proto::record::Kind;
 use outpost_proto::screen::find_sensitive;
 use outpost_store::config::{CATALOGUE_FILE, Paths, Settings};
-use outpost_store::store::{Filter, Store, StoreError, StoredRecord};
+use outpost_store::store::{Store, StoreError, StoredRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::form::VisitForm;
@@ -140,6 +149,24 @@ fn router(app: Arc<App>) -> Router {
             "/records/{id}/delete",
             get(delete_confirm).post(delete_record),
         )
+        .route("/courses", get(courses::list).post(courses::create))
+        .route("/courses/{id}", get(courses::detail))
+        .route("/courses/{id}/sessions", post(courses::add_session))
+        .route(
+            "/courses/{id}/sessions/{sid}/edit",
+            get(courses::edit_session),
+        )
+        .route(
+            "/courses/{id}/sessions/{sid}",
+            post(courses::update_session),
+        )
+        .route(
+            "/courses/{id}/sessions/{sid}/delete",
+            get(courses::delete_session_confirm).post(courses::delete_session),
+        )
+        .route("/conflicts", get(conflicts::list))
+        .route("/conflicts/{id}", post(conflicts::resolve))
+        .route("/settings", get(settings::show).post(settings::save))
         .route("/check", post(check))
         .route("/lang", post(switch_lang))
         .route("/assets/app.css", get(css))
@@ -215,16 +242,21 @@ impl App {
         }
     }
 
-    /// The form's channel and language when nothing else says: the last
-    /// ones used here, else the laptop's settings, else drop-in, Swedish.
+    /// The form's channel and language: the laptop's setting when one is
+    /// fixed (the settings page), else the last ones used here ("remember
+    /// the last one"), else drop-in, Swedish.
     fn defaults(&self, settings: &Settings) -> (String, String) {
         let r = Remembered::load(&self.paths.data_dir);
         (
-            r.channel
-                .or(settings.default_channel.clone())
+            settings
+                .default_channel
+                .clone()
+                .or(r.channel)
                 .unwrap_or_else(|| "drop_in".into()),
-            r.language
-                .or(settings.default_language.clone())
+            settings
+                .default_language
+                .clone()
+                .or(r.language)
                 .unwrap_or_else(|| "sv".into()),
         )
     }
@@ -257,10 +289,20 @@ fn see_other(to: &str) -> Response {
 fn failed(lang: Lang, e: &StoreError) -> Response {
     tracing::error!(error = %e, "web app: store error");
     let (status, sv, en) = match e {
-        StoreError::NotFound(_) | StoreError::Deleted(_) => (
+        StoreError::NotFound(_) | StoreError::Deleted(_) | StoreError::WrongKind { .. } => (
             StatusCode::NOT_FOUND,
             "Posten finns inte (kanske raderad).",
             "The record does not exist (perhaps erased).",
+        ),
+        StoreError::NoSession { .. } => (
+            StatusCode::NOT_FOUND,
+            "Tillfället finns inte (kanske borttaget på en annan dator).",
+            "The session does not exist (perhaps removed on another laptop).",
+        ),
+        StoreError::NoConflict { .. } => (
+            StatusCode::CONFLICT,
+            "Konflikten är redan löst, eller värdet finns inte bland de sparade. Gå tillbaka till konfliktlistan och försök igen.",
+            "The conflict is already resolved, or the value is not among those saved. Go back to the list of conflicts and try again.",
         ),
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -326,13 +368,10 @@ async fn home(
         .with_store(move |store| -> Result<_, StoreError> {
             let today = Local::now().date_naive();
             let from = today - chrono::Days::new(13);
-            let mut recent = store.list(&Filter {
-                from: Some(from),
-                ..Filter::default()
-            })?;
-            // Newest first, by the day and time of the visit itself.
+            // The latest 300 by day (an index read, however many records
+            // there are), then newest first by the visit's day and time.
+            let mut recent = store.recent(from, RECENT_LIMIT)?;
             recent.sort_by_key(|r| std::cmp::Reverse(sort_key(r)));
-            recent.truncate(300);
             let saved = match saved {
                 Some(id) => store.get(&id)?,
                 None => None,
@@ -351,6 +390,9 @@ async fn home(
         Err(e) => failed(sess.lang, &e),
     }
 }
+
+/// How many records "today and recent" shows at most.
+const RECENT_LIMIT: usize = 300;
 
 /// Day, then time (a visit without a time sorts first in its day), then
 /// when it was made.

@@ -76,7 +76,16 @@ pub fn refused(
     (status, html(page)).into_response()
 }
 
-fn layout(sess: &Sess, identity: &Identity, title: &str, here: &str, body: Markup) -> Markup {
+/// The page frame. `here` is the menu entry of the page (`new`, `home`,
+/// `courses`, `conflicts`, `settings`) or, for a page below one, its own
+/// path (where the language switch returns to).
+pub(crate) fn layout(
+    sess: &Sess,
+    identity: &Identity,
+    title: &str,
+    here: &str,
+    body: Markup,
+) -> Markup {
     let lang = sess.lang;
     html! {
         (DOCTYPE)
@@ -96,6 +105,15 @@ fn layout(sess: &Sess, identity: &Identity, title: &str, here: &str, body: Marku
                         a href="/" aria-current=[(here == "home").then_some("page")] {
                             (lang.t("Idag och senaste", "Today and recent"))
                         }
+                        a href="/courses" aria-current=[(here == "courses").then_some("page")] {
+                            (lang.t("Kurser", "Courses"))
+                        }
+                        a href="/conflicts" aria-current=[(here == "conflicts").then_some("page")] {
+                            (lang.t("Konflikter", "Conflicts"))
+                        }
+                        a href="/settings" aria-current=[(here == "settings").then_some("page")] {
+                            (lang.t("Inställningar", "Settings"))
+                        }
                     }
                     form.lang method="post" action="/lang" {
                         input type="hidden" name="csrf" value=(sess.csrf);
@@ -112,9 +130,13 @@ fn layout(sess: &Sess, identity: &Identity, title: &str, here: &str, body: Marku
     }
 }
 
-fn here_path(here: &str) -> &'static str {
+fn here_path(here: &str) -> &str {
     match here {
         "new" => "/visits/new",
+        "courses" => "/courses",
+        "conflicts" => "/conflicts",
+        "settings" => "/settings",
+        path if path.starts_with('/') => path,
         _ => "/",
     }
 }
@@ -202,6 +224,8 @@ pub struct Safety {
     pub last_success: Option<DateTime<FixedOffset>>,
     pub last_error: Option<String>,
     pub last_error_kind: Option<FailureKind>,
+    /// Records with unresolved concurrent values (the conflicts page).
+    pub conflicts: u64,
 }
 
 pub fn safety(store: &Store, hub_configured: bool) -> Result<Safety, StoreError> {
@@ -219,6 +243,7 @@ pub fn safety(store: &Store, hub_configured: bool) -> Result<Safety, StoreError>
         last_success: parse(&sync.last_success),
         last_error: sync.last_error,
         last_error_kind: sync.last_error_kind,
+        conflicts: store.conflicted_count()?,
     })
 }
 
@@ -281,6 +306,19 @@ fn banner(lang: Lang, s: &Safety) -> Markup {
                     }
                 }
             }
+            @if s.conflicts > 0 {
+                p #sync-conflicts {
+                    strong {
+                        (match lang {
+                            Lang::Sv if s.conflicts == 1 => "1 post har ändrats på två datorer samtidigt. ".to_string(),
+                            Lang::En if s.conflicts == 1 => "1 record was changed on two laptops at once. ".to_string(),
+                            Lang::Sv => format!("{} poster har ändrats på två datorer samtidigt. ", i18n::number(lang, s.conflicts)),
+                            Lang::En => format!("{} records were changed on two laptops at once. ", i18n::number(lang, s.conflicts)),
+                        })
+                    }
+                    a href="/conflicts" { (lang.t("Granska och välj värde", "Review and choose a value")) }
+                }
+            }
         }
     }
 }
@@ -315,6 +353,12 @@ pub fn home(
                                 " "
                                 a href=(format!("/visits/{}/edit", r.record.id)) {
                                     (lang.t("Ändra", "Edit"))
+                                    span.sr { " " (summary(lang, r)) }
+                                }
+                            } @else {
+                                " "
+                                a href=(format!("/courses/{}", r.record.id)) {
+                                    (lang.t("Tillfällen", "Sessions"))
                                     span.sr { " " (summary(lang, r)) }
                                 }
                             }
