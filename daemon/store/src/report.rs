@@ -235,7 +235,7 @@ impl Report {
     }
 
     /// Barriers per e-service, most first, each with its kinds (labelled).
-    pub fn barrier_rows(&self, lang: Lang) -> Vec<(String, u64, Vec<(String, u64)>)> {
+    pub fn barrier_rows(&self, lang: Lang) -> Vec<BarrierRow> {
         self.overall
             .total
             .top_barriers
@@ -318,6 +318,9 @@ impl Report {
             .collect()
     }
 }
+
+/// An e-service, its barriers and their kinds (labelled) with counts.
+pub type BarrierRow = (String, u64, Vec<(String, u64)>);
 
 fn visits_per_group(s: &Stats) -> Vec<(String, u64)> {
     s.groups

@@ -388,7 +388,10 @@ impl Report {
         let mut summary = self.summary_sheet(lang, &f, names.summary)?;
         for (i, chart) in charts.iter().enumerate() {
             let i = i as u32;
-            let (row, col) = (2 + (i / 2) * CHART_ROWS, if i % 2 == 0 { 3 } else { 11 });
+            let (row, col) = (
+                2 + (i / 2) * CHART_ROWS,
+                if i.is_multiple_of(2) { 3 } else { 11 },
+            );
             summary.insert_chart(row, col, chart)?;
         }
         Ok(vec![
