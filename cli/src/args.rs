@@ -182,6 +182,58 @@ pub enum AdminCommand {
     Stats(AdminStatsArgs),
     /// The annual report over the merged records of an organisation.
     Report(AdminReportArgs),
+    /// An organisation's service catalogue, kept on the hub and sent to its
+    /// laptops at sync.
+    Catalogue {
+        #[command(subcommand)]
+        command: CatalogueCommand,
+    },
+    /// An organisation's site list, kept on the hub and sent to its laptops
+    /// at sync (sites are counted under the listed spelling).
+    Sites {
+        #[command(subcommand)]
+        command: SitesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogueCommand {
+    /// Set the catalogue from a TOML file (the catalogue.toml format: the
+    /// org's [[service]] entries over the built-in catalogue).
+    Set {
+        file: PathBuf,
+        #[arg(long)]
+        org: String,
+    },
+    /// Show the catalogue in force for the organisation.
+    Show {
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SitesCommand {
+    /// Add sites (a name already listed in another case or accent is kept
+    /// once).
+    Add {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long)]
+        org: String,
+    },
+    /// Remove sites (matched ignoring case and accents).
+    Remove {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long)]
+        org: String,
+    },
+    /// List the sites.
+    List {
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,7 +263,8 @@ pub struct ReportArgs {
     /// The year to report, YYYY.
     #[arg(long, value_name = "YYYY")]
     pub year: i32,
-    /// The report file to write; .html.
+    /// The report file to write: .xlsx (summary sheet with charts, the
+    /// tables and the records) or .html (one printable file).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
     /// Language of labels and number formats: sv (default) or en.

@@ -8,9 +8,12 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use outpost_proto::Record;
 use outpost_proto::catalogue::{AgencyScope, Catalogue};
+use outpost_proto::central::OrgConfig;
 use outpost_proto::fields::Fields;
 use outpost_proto::record::Kind;
+use outpost_proto::sites::SiteList;
 use outpost_proto::stats::{Grouping, StatsBuilder};
+use outpost_store::central::{self, InForce};
 use outpost_store::config::{Paths, Settings};
 use outpost_store::export::{self, ExportOptions, Format};
 use outpost_store::report::{Lang, ReportBuilder};
@@ -23,9 +26,9 @@ use outpost_store::sync::{SyncLock, SyncOptions};
 use reqwest::Method;
 
 use crate::args::{
-    AdminArgs, AdminCommand, Cli, Command, CourseCommand, CourseFields, EditArgs, ExportArgs,
-    ImportArgs, ListArgs, OrgCommand, RangeArgs, ReportArgs, SessionArgs, StatsArgs, VisitCommand,
-    VisitFields,
+    AdminArgs, AdminCommand, CatalogueCommand, Cli, Command, CourseCommand, CourseFields, EditArgs,
+    ExportArgs, ImportArgs, ListArgs, OrgCommand, RangeArgs, ReportArgs, SessionArgs, SitesCommand,
+    StatsArgs, VisitCommand, VisitFields,
 };
 use crate::args::{SessionCommand, SessionDeleteArgs, SessionEditArgs};
 use crate::output;
@@ -61,23 +64,10 @@ impl Ctx {
         Ok(Settings::load(&self.paths)?)
     }
 
-    /// The built-in catalogue plus the organisation's override file, if any.
-    fn catalogue(&self) -> Result<Catalogue> {
-        let settings = self.settings()?;
-        let file = settings.catalogue_file.unwrap_or_else(|| {
-            self.paths
-                .config_file
-                .with_file_name(outpost_store::config::CATALOGUE_FILE)
-        });
-        match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                Ok(Catalogue::builtin().with_overrides(&text, &file.display().to_string())?)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Catalogue::builtin()),
-            Err(e) => Err(e).with_context(|| {
-                format!("could not read the service catalogue {}", file.display())
-            }),
-        }
+    /// The catalogue and site list in force on this laptop: the hub's on
+    /// an enrolled laptop, else the local file (`outpost_store::central`).
+    fn in_force(&self, store: &Store) -> Result<InForce> {
+        Ok(central::in_force(store, &self.settings()?, &self.paths)?)
     }
 
     /// Prints a made id or code: the bare value, or `{"key": value}` with --json.
@@ -239,7 +229,7 @@ fn init(ctx: &Ctx, org: &str, site: &str, staff: &str) -> Result<()> {
 
 fn visit_add(ctx: &Ctx, a: VisitFields) -> Result<()> {
     let mut store = ctx.open()?;
-    let catalogue = ctx.catalogue()?;
+    let in_force = ctx.in_force(&store)?;
     let settings = ctx.settings()?;
     let now = now();
     let today = now.date_naive();
@@ -261,16 +251,43 @@ fn visit_add(ctx: &Ctx, a: VisitFields) -> Result<()> {
     // Every rule (at least one service for an e-service visit included) is
     // proto's, so `visit add`, import and the hub refuse alike; the
     // questions below only catch what is valid but probably not meant.
-    check_services(&mut f, &catalogue)?;
+    check_services(&mut f, &in_force.catalogue)?;
+    site_from_list(&in_force.sites, &mut f);
     check_date(&f, today)?;
     let record = store.add(&f)?;
     ctx.print_made("id", &record.id.to_string())?;
     Ok(())
 }
 
+/// Offers the org's site list: a typed site that matches a listed one
+/// (ignoring case and accents) is saved in the listed spelling, and one
+/// not on the list is saved as typed with a warning that names the list.
+fn site_from_list(sites: &SiteList, f: &mut Fields) {
+    if sites.is_empty() {
+        return;
+    }
+    let Some(Value::String(typed)) = f.get("site").cloned() else {
+        return;
+    };
+    match sites.lookup(&typed) {
+        Some(listed) if listed != typed => {
+            f.insert("site".into(), Value::String(listed.to_string()));
+        }
+        Some(_) => {}
+        None => eprintln!(
+            "warning: site '{}' is not on the organisation's site list ({}); it is saved and counted as typed",
+            typed.trim(),
+            sites.names().join(", ")
+        ),
+    }
+}
+
+/// `outpost services`: the catalogue in force (the hub's on an enrolled
+/// laptop, else the built-in one with the local file).
 fn services(ctx: &Ctx) -> Result<()> {
-    let catalogue = ctx.catalogue()?;
-    let entries = catalogue.entries();
+    let store = ctx.open()?;
+    let in_force = ctx.in_force(&store)?;
+    let entries = in_force.catalogue.entries();
     if ctx.json {
         outln!("{}", serde_json::to_string(&entries)?);
         return Ok(());
@@ -401,7 +418,11 @@ fn edit(ctx: &Ctx, a: EditArgs) -> Result<()> {
     }
     let now = now();
     resolve_day_words(&mut f, now.date_naive());
-    check_services(&mut f, &ctx.catalogue()?)?;
+    if f.contains_key("services") || f.contains_key("site") {
+        let in_force = ctx.in_force(&store)?;
+        check_services(&mut f, &in_force.catalogue)?;
+        site_from_list(&in_force.sites, &mut f);
+    }
     check_date(&f, now.date_naive())?;
     let record = store.edit(&id, &f, now)?;
     if ctx.json {
@@ -552,7 +573,8 @@ fn export_cmd(ctx: &Ctx, a: ExportArgs) -> Result<()> {
     let plan = export_plan(&a)?;
     let store = ctx.open()?;
     let total = store.count(&plan.filter)?;
-    write_export(ctx, &a, &plan, total, &mut |sink| {
+    let in_force = ctx.in_force(&store)?;
+    write_export(&a, &plan, total, &in_force.catalogue, &mut |sink| {
         store.try_for_each(&plan.filter, |r| sink(r.record))
     })
 }
@@ -566,19 +588,18 @@ type Feed<'a> = dyn FnMut(&mut dyn FnMut(Record) -> Result<()>) -> Result<()> + 
 /// Writes the records `feed` yields in the planned format to `-o FILE`
 /// (atomically) or stdout. `total` sizes the progress bar (0: unknown).
 fn write_export(
-    ctx: &Ctx,
     a: &ExportArgs,
     plan: &ExportPlan,
     total: u64,
+    catalogue: &Catalogue,
     feed: &mut Feed<'_>,
 ) -> Result<()> {
-    let catalogue = ctx.catalogue()?;
     let bar = output::progress(total, a.output.is_some());
     let kind = plan.filter.kind;
     let (from, to) = (plan.filter.from, plan.filter.to);
     // `only(kind)` gives an empty export the right header (or sheet).
     let mut run = |out: &mut dyn Write| -> Result<export::ExportSummary> {
-        let mut exporter = export::Exporter::new(&catalogue, &plan.options, out)?;
+        let mut exporter = export::Exporter::new(catalogue, &plan.options, out)?;
         if let Some(k) = kind {
             exporter = exporter.only(k);
         }
@@ -634,7 +655,8 @@ fn stats(ctx: &Ctx, a: StatsArgs) -> Result<()> {
         to,
         site: None,
     };
-    print_stats(ctx, &a, &mut |sink| {
+    let in_force = ctx.in_force(&store)?;
+    print_stats(ctx, &a, &in_force, &mut |sink| {
         store.try_for_each(&filter, |r| sink(r.record))
     })
 }
@@ -648,14 +670,15 @@ fn report_cmd(ctx: &Ctx, a: ReportArgs) -> Result<()> {
         to: chrono::NaiveDate::from_ymd_opt(a.year, 12, 31),
         site: None,
     };
-    write_report(ctx, &a, &org, &mut |sink| {
+    let in_force = ctx.in_force(&store)?;
+    write_report(&a, &org, &in_force, &mut |sink| {
         store.try_for_each(&filter, |r| sink(r.record))
     })
 }
 
 /// Builds the annual report from the records `feed` yields (only counts are
 /// kept) and writes it to the output file.
-fn write_report(ctx: &Ctx, a: &ReportArgs, org: &str, feed: &mut Feed<'_>) -> Result<()> {
+fn write_report(a: &ReportArgs, org: &str, in_force: &InForce, feed: &mut Feed<'_>) -> Result<()> {
     let lang: Lang = a.lang.parse().map_err(|m: String| anyhow!("--lang: {m}"))?;
     if !(2000..=2099).contains(&a.year) {
         bail!(
@@ -668,26 +691,58 @@ fn write_report(ctx: &Ctx, a: &ReportArgs, org: &str, feed: &mut Feed<'_>) -> Re
         .extension()
         .map(|e| e.to_string_lossy().to_lowercase())
         .unwrap_or_default();
-    if ext != "html" && ext != "htm" {
-        bail!(
-            "{}: the report is written as .html (one file with charts and tables that any browser opens and prints); name the file e.g. report-{}.html",
+    let xlsx = match ext.as_str() {
+        "html" | "htm" => false,
+        "xlsx" => true,
+        _ => bail!(
+            "{}: the report is written as .xlsx (a summary sheet with charts, the tables and the records, for Excel or LibreOffice) or .html (one file that any browser opens and prints); name the file e.g. report-{}.xlsx",
             a.output.display(),
             a.year
+        ),
+    };
+    let label = central::describe(&in_force.source, org, lang == Lang::En);
+    let mut builder = ReportBuilder::new(&in_force.catalogue, &in_force.sites, a.year);
+    if xlsx {
+        // One pass: each record is counted and written to the records
+        // sheets (constant memory) as it comes; the summary and the tables
+        // are made from the counts at the end and put in front.
+        let (from, to) = (
+            NaiveDate::from_ymd_opt(a.year, 1, 1),
+            NaiveDate::from_ymd_opt(a.year, 12, 31),
         );
+        write_atomically(&a.output, |file| {
+            let options = ExportOptions {
+                format: Format::Xlsx,
+                excel: false,
+            };
+            let mut exporter = export::Exporter::new(&in_force.catalogue, &options, file)?;
+            feed(&mut |mut r| {
+                builder.add(&r);
+                // As `export` does: a course with only the year's sessions.
+                if let outpost_proto::Body::Course(c) = &mut r.body {
+                    c.sessions.retain(|s| {
+                        from.is_none_or(|f| s.date >= f) && to.is_none_or(|t| s.date <= t)
+                    });
+                }
+                exporter.write(&r)?;
+                Ok(())
+            })?;
+            let report = builder.finish(org, &label);
+            exporter.finish_with_sheets_first(report.xlsx_sheets(lang)?)?;
+            Ok(())
+        })?;
+    } else {
+        feed(&mut |r| {
+            builder.add(&r);
+            Ok(())
+        })?;
+        let report = builder.finish(org, &label);
+        let html = report.to_html(lang);
+        write_atomically(&a.output, |file| {
+            file.write_all(html.as_bytes())?;
+            Ok(())
+        })?;
     }
-    let catalogue = ctx.catalogue()?;
-    let sites = outpost_proto::sites::SiteList::default();
-    let mut builder = ReportBuilder::new(&catalogue, &sites, a.year);
-    feed(&mut |r| {
-        builder.add(&r);
-        Ok(())
-    })?;
-    let report = builder.finish(org, &catalogue_label(ctx, lang)?);
-    let html = report.to_html(lang);
-    write_atomically(&a.output, |file| {
-        file.write_all(html.as_bytes())?;
-        Ok(())
-    })?;
     eprintln!(
         "wrote the {} report for {org} to {}",
         a.year,
@@ -696,35 +751,16 @@ fn write_report(ctx: &Ctx, a: &ReportArgs, org: &str, feed: &mut Feed<'_>) -> Re
     Ok(())
 }
 
-/// Which catalogue resolved services to agencies, for the report to name.
-fn catalogue_label(ctx: &Ctx, lang: Lang) -> Result<String> {
-    let settings = ctx.settings()?;
-    let file = settings.catalogue_file.unwrap_or_else(|| {
-        ctx.paths
-            .config_file
-            .with_file_name(outpost_store::config::CATALOGUE_FILE)
-    });
-    let builtin = match lang {
-        Lang::Sv => format!("inbyggd (Outpost {})", env!("CARGO_PKG_VERSION")),
-        Lang::En => format!("built-in (Outpost {})", env!("CARGO_PKG_VERSION")),
-    };
-    Ok(if file.exists() {
-        format!("{builtin} + {}", file.display())
-    } else {
-        builtin
-    })
-}
-
 /// Counts the records `feed` yields one by one (the builder keeps only
 /// totals per group, never the records) and prints the statistics.
-fn print_stats(ctx: &Ctx, a: &StatsArgs, feed: &mut Feed<'_>) -> Result<()> {
-    let catalogue = ctx.catalogue()?;
+fn print_stats(ctx: &Ctx, a: &StatsArgs, in_force: &InForce, feed: &mut Feed<'_>) -> Result<()> {
     let (from, to) = parse_range(&a.range)?;
     let by = match a.by.as_deref() {
         Some(b) => Grouping::parse_list(b).map_err(|m| anyhow!("--by: {m}"))?,
         None => Vec::new(),
     };
-    let mut builder = StatsBuilder::new(&catalogue, from, to, by);
+    let mut builder =
+        StatsBuilder::new(&in_force.catalogue, from, to, by).with_sites(in_force.sites.clone());
     feed(&mut |r| {
         builder.add(&r);
         Ok(())
@@ -857,18 +893,7 @@ fn doctor(ctx: &Ctx) -> Result<()> {
         },
     ));
     if let Ok(settings) = &settings {
-        if let Some(path) = &settings.catalogue_file {
-            let text = std::fs::read_to_string(path);
-            let checked = text.map_err(anyhow::Error::from).and_then(|t| {
-                outpost_proto::catalogue::Catalogue::builtin()
-                    .with_overrides(&t, &path.display().to_string())
-                    .map_err(anyhow::Error::from)
-            });
-            findings.push(match checked {
-                Ok(_) => finding("catalogue", true, format!("{} reads", path.display())),
-                Err(e) => finding("catalogue", false, format!("{e:#}; fix the file")),
-            });
-        }
+        findings.push(catalogue_finding(ctx, &store, settings));
         findings.push(match &settings.hub_url {
             None => finding("hub", true, "not enrolled; nothing to reach".into()),
             Some(url) => match hub_clock(url) {
@@ -894,10 +919,12 @@ fn doctor(ctx: &Ctx) -> Result<()> {
         );
     } else {
         for f in &findings {
-            let mark = if f["ok"] == json!(true) {
-                "ok  "
-            } else {
+            let mark = if f["ok"] != json!(true) {
                 "FIX "
+            } else if f["warning"] == json!(true) {
+                "WARN "
+            } else {
+                "ok  "
             };
             outln!(
                 "{mark}{}: {}",
@@ -910,6 +937,46 @@ fn doctor(ctx: &Ctx) -> Result<()> {
         bail!("doctor found problems; each line marked FIX says what to do");
     }
     Ok(())
+}
+
+/// The catalogue check: on an enrolled laptop the hub's catalogue is in
+/// force and a local file is only warned about (it would count differently
+/// from the hub and the other laptops); otherwise the local file must read.
+fn catalogue_finding(ctx: &Ctx, store: &Store, settings: &Settings) -> Value {
+    let file = central::local_file(settings, &ctx.paths);
+    match central::enrolled(store, settings) {
+        Err(e) => finding("catalogue", false, format!("{e}")),
+        Ok(true) => {
+            let org = store.identity().org.clone();
+            let in_force = match store.org_config() {
+                Ok(Some(c)) => central::describe(&central::hub_source(&c), &org, true),
+                Ok(None) => central::describe(&central::Source::HubNotYet, &org, true),
+                Err(e) => return finding("catalogue", false, format!("{e}")),
+            };
+            if file.exists() {
+                json!({
+                    "check": "catalogue",
+                    "ok": true,
+                    "warning": true,
+                    "detail": format!(
+                        "{} is not used: this laptop is enrolled, so the catalogue in force is {in_force}; remove the file, or ask an admin to put its entries on the hub (`outpost admin catalogue set FILE --org {org}`)",
+                        file.display()
+                    ),
+                })
+            } else {
+                finding("catalogue", true, format!("in force: {in_force}"))
+            }
+        }
+        Ok(false) => match central::local_catalogue(&file) {
+            Ok(Some(_)) => finding("catalogue", true, format!("{} reads", file.display())),
+            Ok(None) => finding(
+                "catalogue",
+                true,
+                "the built-in catalogue is in force".into(),
+            ),
+            Err(e) => finding("catalogue", false, format!("{e}; fix the file")),
+        },
+    }
 }
 
 /// Seconds this laptop's clock is ahead of the hub's (from the health
@@ -1180,7 +1247,8 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
         }
         AdminCommand::Export(e) => {
             let plan = export_plan(&e.export)?;
-            write_export(ctx, &e.export, &plan, 0, &mut |sink| {
+            let in_force = hub_in_force(&client, e.org.as_deref())?;
+            write_export(&e.export, &plan, 0, &in_force.catalogue, &mut |sink| {
                 fetch_records(&client, &plan.filter, e.org.clone(), sink)
             })?;
         }
@@ -1192,7 +1260,8 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
                 site: None,
             };
             let org = r.org.clone();
-            write_report(ctx, &r.report, &org, &mut |sink| {
+            let in_force = hub_in_force(&client, Some(org.as_str()))?;
+            write_report(&r.report, &org, &in_force, &mut |sink| {
                 fetch_records(&client, &filter, Some(org.clone()), sink)
             })?;
         }
@@ -1204,12 +1273,136 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
                 to,
                 site: None,
             };
-            print_stats(ctx, &s.stats, &mut |sink| {
+            let in_force = hub_in_force(&client, s.org.as_deref())?;
+            print_stats(ctx, &s.stats, &in_force, &mut |sink| {
                 fetch_records(&client, &filter, s.org.clone(), sink)
             })?;
         }
+        AdminCommand::Catalogue {
+            command: CatalogueCommand::Set { file, org },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("could not read {}", file.display()))?;
+            // Checked here too, so a typo is named with the file's path.
+            Catalogue::builtin().with_overrides(&text, &file.display().to_string())?;
+            let body = client.admin(
+                Method::PUT,
+                "/v1/admin/config/catalogue",
+                &[],
+                Some(json!({"org": &org, "toml": text})),
+            )?;
+            let config: OrgConfig =
+                serde_json::from_slice(&body).context("bad answer from the hub")?;
+            if ctx.json {
+                outln!(
+                    "{}",
+                    json!({"org": org, "catalogue_version": config.catalogue_version})
+                );
+            } else {
+                eprintln!(
+                    "the service catalogue of {org} is now version {}; laptops of {org} use it from their next sync",
+                    config.catalogue_version
+                );
+            }
+        }
+        AdminCommand::Catalogue {
+            command: CatalogueCommand::Show { org },
+        } => {
+            let config = hub_config(&client, Some(org.as_str()))?;
+            let catalogue = config.catalogue()?;
+            if ctx.json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "org": org,
+                        "catalogue_version": config.catalogue_version,
+                        "overrides": config.catalogue,
+                        "services": catalogue.entries(),
+                    }))?
+                );
+            } else {
+                outln!(
+                    "# {}",
+                    central::describe(&central::hub_source(&config), &org, true)
+                );
+                for e in catalogue.entries() {
+                    outln!("{}\t{}\t{}", e.name, e.agency, e.scope);
+                }
+            }
+        }
+        AdminCommand::Sites { command } => {
+            let (org, edit) = match command {
+                SitesCommand::Add { names, org } => (org, Some(json!({"add": names}))),
+                SitesCommand::Remove { names, org } => (org, Some(json!({"remove": names}))),
+                SitesCommand::List { org } => (org, None),
+            };
+            let config = match edit {
+                Some(mut body) => {
+                    body["org"] = json!(&org);
+                    let answer =
+                        client.admin(Method::POST, "/v1/admin/config/sites", &[], Some(body))?;
+                    serde_json::from_slice(&answer).context("bad answer from the hub")?
+                }
+                None => hub_config(&client, Some(org.as_str()))?,
+            };
+            if ctx.json {
+                outln!(
+                    "{}",
+                    json!({"org": org, "version": config.version, "sites": config.sites})
+                );
+            } else {
+                for site in &config.sites {
+                    outln!("{site}");
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// An org's configuration on the hub. Without an org, the one the token
+/// is scoped to, or the only org it may see.
+fn hub_config(client: &HubClient, org: Option<&str>) -> Result<OrgConfig> {
+    let query: Vec<(&str, String)> = org.into_iter().map(|o| ("org", o.to_string())).collect();
+    let body = client.admin(Method::GET, "/v1/admin/config", &query, None)?;
+    serde_json::from_slice(&body).context("bad answer from the hub")
+}
+
+/// The catalogue and site list the hub holds for `org`, for counting the
+/// hub's records as its laptops do. Without `--org` over a hub-wide token
+/// that sees several organisations there is no one catalogue: the
+/// built-in one counts, and the admin is told so.
+fn hub_in_force(client: &HubClient, org: Option<&str>) -> Result<InForce> {
+    let org = match org {
+        Some(o) => Some(o.to_string()),
+        None => {
+            let body = client.admin(Method::GET, "/v1/admin/orgs", &[], None)?;
+            let orgs: Vec<Value> =
+                serde_json::from_slice(&body).context("bad answer from the hub")?;
+            match orgs.as_slice() {
+                [one] => one["slug"].as_str().map(str::to_string),
+                _ => None,
+            }
+        }
+    };
+    let Some(org) = org else {
+        eprintln!(
+            "note: several organisations, so services are resolved with the built-in catalogue and sites counted as typed; give --org ORG to count with an organisation's own catalogue and site list"
+        );
+        return Ok(InForce {
+            catalogue: Catalogue::builtin(),
+            sites: SiteList::default(),
+            source: central::Source::Builtin,
+            ignored_file: None,
+        });
+    };
+    let config = hub_config(client, Some(org.as_str()))?;
+    Ok(InForce {
+        catalogue: config.catalogue()?,
+        sites: config.site_list(),
+        source: central::hub_source(&config),
+        ignored_file: None,
+    })
 }
 
 /// The hub's merged records (JSONL), filtered on the hub, handed to `sink`

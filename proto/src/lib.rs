@@ -29,6 +29,8 @@
 //! - [`input`]: what people type, read kindly: `today`/`idag`, the value
 //!   a typo probably meant, dates ahead or long ago (today passed in).
 //! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
+//! - [`central`]: an org's catalogue and site list as the hub keeps them
+//!   and laptops receive them at sync (one configuration for every replica).
 //! - [`sites`]: an org's site list and the case- and accent-insensitive
 //!   match of a typed site to it.
 //! - [`stats`]: streaming statistics over records, grouped by one or more
@@ -52,6 +54,7 @@
 //! built on it is tested by deterministic simulation.
 
 pub mod catalogue;
+pub mod central;
 pub mod doc;
 pub mod fields;
 pub mod filter;

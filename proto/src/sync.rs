@@ -48,6 +48,7 @@ use automerge::{AutoCommit, ChangeHash};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::central::OrgConfig;
 use crate::untrusted::{self, Refusal};
 
 /// Bumped on any incompatible change to the wire types.
@@ -177,6 +178,10 @@ pub struct PullRequest {
     pub epoch: u64,
     #[serde(default, with = "serde_bytes")]
     pub sig: Vec<u8>,
+    /// The version of the org's central configuration the laptop holds
+    /// (`crate::central`); 0, or absent from older laptops: none.
+    #[serde(default)]
+    pub config_version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,6 +204,11 @@ pub struct PullResponse {
     /// cursor and sent back with the next pull. Empty from older hubs.
     #[serde(default, with = "serde_bytes")]
     pub sig: Vec<u8>,
+    /// The org's central configuration, when the hub holds a newer one than
+    /// the request's `config_version`; saved with the page. Absent from
+    /// older hubs and when nothing changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<OrgConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -408,7 +418,8 @@ pub enum Effect {
     /// Send this pull; answer [`Input::PullAnswered`] or [`Input::Failed`].
     SendPull(PullRequest),
     /// Apply the page and save `next` as the cursor (with the page's
-    /// `sig`, and its `epoch` when not 0) in one transaction; answer
+    /// `sig`, and its `epoch` when not 0), and its `config` when given, in
+    /// one transaction; answer
     /// [`Input::Applied`].
     ApplyPull(PullResponse),
     /// The hub's feed is not the one the saved cursor counts in (new epoch,
@@ -554,6 +565,8 @@ pub struct Session {
     feed_epoch: u64,
     /// The hub's signature of the saved cursor (empty: none).
     cursor_sig: Vec<u8>,
+    /// The version of the org's configuration the laptop holds.
+    config_version: u64,
     /// A session resets at most once; a hub that keeps changing its feed
     /// under it is an error to report, not a loop.
     reset_done: bool,
@@ -577,6 +590,7 @@ impl Session {
             device_time,
             feed_epoch: 0,
             cursor_sig: Vec::new(),
+            config_version: 0,
             reset_done: false,
             unapplied: Outcome::default(),
             outcome: Outcome::default(),
@@ -592,6 +606,13 @@ impl Session {
     /// The hub's signature saved with the cursor (empty if none).
     pub fn with_cursor_sig(mut self, sig: Vec<u8>) -> Session {
         self.cursor_sig = sig;
+        self
+    }
+
+    /// The version of the org's central configuration the laptop holds
+    /// (0 if none).
+    pub fn with_config_version(mut self, version: u64) -> Session {
+        self.config_version = version;
         self
     }
 
@@ -626,6 +647,7 @@ impl Session {
             limit: self.pull_page,
             epoch: self.feed_epoch,
             sig: self.cursor_sig.clone(),
+            config_version: self.config_version,
         })
     }
 
@@ -724,6 +746,9 @@ impl Session {
                 if resp.epoch != 0 {
                     self.feed_epoch = resp.epoch;
                 }
+                if let Some(config) = &resp.config {
+                    self.config_version = config.version;
+                }
                 Effect::ApplyPull(resp)
             }
             (Phase::Resetting { epoch }, Input::Applied) => {
@@ -733,6 +758,9 @@ impl Session {
                 self.cursor = 0;
                 self.cursor_sig = Vec::new();
                 self.feed_epoch = epoch;
+                // The reset forgot the configuration too (a restored hub
+                // may hold an older one); the next page brings the hub's.
+                self.config_version = 0;
                 self.phase = Phase::Loading;
                 self.start()
             }

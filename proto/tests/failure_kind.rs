@@ -20,6 +20,7 @@ fn failed_with(input: Input) -> Outcome {
             limit: 10,
             epoch: 0,
             sig: Vec::new(),
+            config_version: 0,
         })
     );
     match s.handle(input) {
@@ -80,6 +81,7 @@ fn a_failed_session_counts_only_what_was_applied() {
         more: true,
         epoch: 5,
         sig: vec![1],
+        config: None,
     };
     let mut s = Session::new(0, 0, 10, 10);
     s.handle(Input::PendingLoaded {

@@ -139,6 +139,7 @@ fn write_seeds() {
         more: false,
         epoch: 1,
         sig: vec![0; 32],
+        config: None,
     };
     write("pull_body", "page", &sync::encode_body(&pull).unwrap());
 

@@ -95,7 +95,11 @@ fn generate(rng: &mut Lcg, device: &str) -> Vec<Value> {
             "age_band": pick(rng, &["45_64", "65_79", "80_plus"]),
             "language": pick(rng, &["sv", "ar", "so"]),
             "assistive": assistive,
-            "barriers": [],
+            "barriers": if rng.next(3) == 0 {
+                json!([{"service": services[0], "kind": pick(rng, &["login", "bankid", "form"]), "note": null}])
+            } else {
+                json!([])
+            },
             "sensitive": rng.next(4) == 0,
             "note": null,
         }));
@@ -504,5 +508,275 @@ fn the_html_report_renders_in_chromium() {
     assert!(
         dom.contains("50,0"),
         "one of two visits is another agency's: {dom}"
+    );
+}
+
+/// The generated data set imported into a fresh laptop store; returns the
+/// store and the records as `export --format jsonl` gives them back.
+fn imported() -> (TestDir, Vec<Value>) {
+    let td = TestDir::initialised();
+    let device = td.json(&["--json", "status"])["device"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let records = generate(&mut Lcg(20251), &device);
+    let file = td.path().join("generated.jsonl");
+    let text: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    std::fs::write(&file, text.join("\n") + "\n").unwrap();
+    td.ok(&["import", file.to_str().unwrap()]);
+    let exported: Vec<Value> = td
+        .ok(&["export", "--format", "jsonl"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), records.len(), "every record imported");
+    (td, exported)
+}
+
+/// LibreOffice's `soffice`, or a failure that says how to install it.
+fn soffice() -> &'static str {
+    ["soffice", "libreoffice"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!("LibreOffice is needed to read the XLSX report back; install it with: apt-get install -y libreoffice-calc-nogui")
+        })
+}
+
+/// Every sheet of `xlsx` as CSV rows, by sheet name, converted by
+/// LibreOffice headless with a private profile (parallel tests do not
+/// share one). Values are written unformatted (0.812, not 81,2 %).
+fn sheets_by_libreoffice(
+    xlsx: &std::path::Path,
+    work: &std::path::Path,
+) -> BTreeMap<String, Vec<Vec<String>>> {
+    let out = work.join("csv");
+    std::fs::create_dir_all(&out).unwrap();
+    let profile = work.join("lo-profile");
+    let result = std::process::Command::new(soffice())
+        .arg(format!(
+            "-env:UserInstallation=file://{}",
+            profile.display()
+        ))
+        .args([
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+            "--outdir",
+        ])
+        .arg(&out)
+        .arg(xlsx)
+        .output()
+        .expect("soffice runs");
+    assert!(
+        result.status.success(),
+        "LibreOffice could not convert the report: {}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let stem = xlsx.file_stem().unwrap().to_str().unwrap().to_string();
+    let mut sheets = BTreeMap::new();
+    for entry in std::fs::read_dir(&out).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let sheet = name
+            .strip_prefix(&format!("{stem}-"))
+            .unwrap_or(&name)
+            .to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        sheets.insert(sheet, outpost_tests::parse_csv(&text, ','));
+    }
+    sheets
+}
+
+fn int(cell: &str) -> u64 {
+    cell.trim()
+        .parse::<f64>()
+        .unwrap_or_else(|_| panic!("{cell:?} is not a number")) as u64
+}
+
+/// The rows of a sheet's block that starts with `header` (first cell),
+/// until an empty row.
+fn block<'a>(rows: &'a [Vec<String>], header: &str) -> &'a [Vec<String>] {
+    let start = rows
+        .iter()
+        .position(|r| r.first().is_some_and(|c| c == header))
+        .unwrap_or_else(|| panic!("no block {header:?} in {rows:?}"))
+        + 1;
+    let end = rows[start..]
+        .iter()
+        .position(|r| r.iter().all(|c| c.is_empty()))
+        .map_or(rows.len(), |n| start + n);
+    &rows[start..end]
+}
+
+#[test]
+fn the_xlsx_report_read_back_by_libreoffice_agrees_with_the_plain_count() {
+    let (td, exported) = imported();
+    let xlsx = td.path().join("rapport-2025.xlsx");
+    td.ok(&["report", "--year", "2025", "-o", xlsx.to_str().unwrap()]);
+
+    // Native charts: one part per chart in the zip.
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&xlsx).unwrap()).unwrap();
+    let charts = zip
+        .file_names()
+        .filter(|n| n.starts_with("xl/charts/chart") && n.ends_with(".xml"))
+        .count();
+    // Sites × months, sites, owner share, agencies, barriers, outcomes,
+    // referrals, age bands, languages, assistive needs, courses by partner.
+    assert_eq!(charts, 11, "native charts in the workbook");
+    let mut styles = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/styles.xml").unwrap(), &mut styles).unwrap();
+    assert!(
+        styles.contains("0.0 %"),
+        "a Swedish percent format: {styles}"
+    );
+
+    let sheets = sheets_by_libreoffice(&xlsx, td.path());
+    let want = plain(&exported, "2025");
+    let visits: u64 = want.values().map(|p| p.visits).sum();
+    let largest: u64 = want.values().map(|p| p.largest).sum();
+    let participations: u64 = want.values().map(|p| p.participations).sum();
+    let other: u64 = want.values().map(|p| p.other).sum();
+
+    // The summary's key figures. The course estimate of the year is per
+    // course over the year, which the per-month oracle would overstate, so
+    // it is computed here per course.
+    let summary = &sheets["Sammanfattning"];
+    let figure = |label: &str| -> String {
+        summary
+            .iter()
+            .find(|r| r.first().is_some_and(|c| c == label))
+            .unwrap_or_else(|| panic!("no {label:?} in the summary: {summary:?}"))[1]
+            .clone()
+    };
+    let year_largest: u64 = exported
+        .iter()
+        .filter(|r| r["kind"] == "course")
+        .map(|r| {
+            r["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| in_year(s["date"].as_str().unwrap(), "2025"))
+                .map(|s| s["participants"].as_u64().unwrap())
+                .max()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(int(&figure("Besök")), visits);
+    assert_eq!(int(&figure("Deltagartillfällen")), participations);
+    assert_eq!(int(&figure("Kursdeltagare (uppskattat)")), year_largest);
+    assert_eq!(
+        int(&figure("Personer nådda (uppskattat)")),
+        visits + year_largest
+    );
+    // LibreOffice writes a percent cell as shown by its format even in an
+    // unformatted export (`39.8%`), so the value is read back to a tenth of
+    // a percent.
+    let cell = figure("Andel frågor om andra myndigheters e-tjänster");
+    let share: f64 = match cell.trim().strip_suffix('%') {
+        Some(p) => p.trim().replace(',', ".").parse::<f64>().unwrap() / 100.0,
+        None => cell.trim().parse().unwrap(),
+    };
+    assert!(
+        (share - other as f64 / visits as f64).abs() <= 0.0005 + 1e-12,
+        "share {cell} against {other}/{visits}"
+    );
+
+    // People reached per site and month: the table behind the chart.
+    let mut reached: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for row in block(&sheets["Platser och månader"], "Plats") {
+        for m in 1..=12 {
+            let n = int(&row[m]);
+            if n > 0 {
+                *reached
+                    .entry((site_key(&row[0]), format!("2025-{m:02}")))
+                    .or_default() += n;
+            }
+        }
+    }
+    let want_reached: BTreeMap<(String, String), u64> = want
+        .iter()
+        .map(|(k, p)| (k.clone(), p.visits + p.largest))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(reached, want_reached, "people reached per site and month");
+    assert!(largest >= year_largest);
+
+    // Other agencies' share, barriers per e-service, courses by partner.
+    let scopes = block(&sheets["Myndigheter"], "Vems e-tjänst");
+    assert_eq!(int(&scopes[0][1]), other, "{scopes:?}");
+    let mut barriers: BTreeMap<String, u64> = BTreeMap::new();
+    for r in exported.iter().filter(|r| r["kind"] == "visit") {
+        if in_year(r["date"].as_str().unwrap(), "2025") {
+            for b in r["barriers"].as_array().unwrap() {
+                *barriers
+                    .entry(b["service"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let got: BTreeMap<String, u64> = block(&sheets["Hinder"], "E-tjänst")
+        .iter()
+        .map(|r| (r[0].clone(), int(&r[1])))
+        .collect();
+    assert_eq!(got, barriers, "barriers per e-service");
+    let mut partners: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for r in exported.iter().filter(|r| r["kind"] == "course") {
+        let sizes: Vec<u64> = r["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| in_year(s["date"].as_str().unwrap(), "2025"))
+            .map(|s| s["participants"].as_u64().unwrap())
+            .collect();
+        if sizes.is_empty() {
+            continue;
+        }
+        let e = partners
+            .entry(r["partner"].as_str().unwrap().to_string())
+            .or_default();
+        e.0 += sizes.iter().sum::<u64>();
+        e.1 += sizes.iter().max().copied().unwrap_or(0);
+    }
+    let got: BTreeMap<String, (u64, u64)> = block(&sheets["Kurser per partner"], "Partner")
+        .iter()
+        .map(|r| (r[0].clone(), (int(&r[3]), int(&r[4]))))
+        .collect();
+    assert_eq!(got, partners, "participations and participants per partner");
+
+    // The records of the year, one row per visit and per session.
+    let sessions: usize = exported
+        .iter()
+        .filter(|r| r["kind"] == "course")
+        .flat_map(|r| r["sessions"].as_array().unwrap().iter())
+        .filter(|s| in_year(s["date"].as_str().unwrap(), "2025"))
+        .count();
+    assert_eq!(sheets["Visits"].len() as u64 - 1, visits, "visit rows");
+    assert_eq!(sheets["Courses"].len() - 1, sessions, "session rows");
+
+    // English labels on request.
+    let en = td.path().join("report-2025.xlsx");
+    td.ok(&[
+        "report",
+        "--year",
+        "2025",
+        "--lang",
+        "en",
+        "-o",
+        en.to_str().unwrap(),
+    ]);
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&en).unwrap()).unwrap();
+    let mut workbook = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("xl/workbook.xml").unwrap(), &mut workbook)
+        .unwrap();
+    assert!(
+        workbook.contains(r#"name="Summary""#) && workbook.contains(r#"name="Sites and months""#),
+        "{workbook}"
     );
 }

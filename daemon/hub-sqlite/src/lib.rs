@@ -16,7 +16,9 @@
 //! yields no usable token); `docs` holds each record's merged Automerge
 //! document with its position `seq` in the org's change feed and the device
 //! that caused it (`origin`), `tombstones` the erased ids in the same feed,
-//! and `records` the projection of current values for admin export/stats.
+//! and `records` the projection of current values for admin export/stats;
+//! `org_config` each org's configuration blobs by kind with their version
+//! (`outpost_proto::central`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +32,8 @@ use outpost_hub_db::{
 use outpost_proto::filter::Filter;
 use outpost_proto::hub::storage::FeedVisitor;
 use outpost_proto::hub::{
-    Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, StorageError,
+    ConfigEntry, Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult,
+    StorageError,
 };
 use outpost_proto::record::{Kind, Record};
 use outpost_proto::sync::Heads;
@@ -102,6 +105,13 @@ CREATE INDEX IF NOT EXISTS records_org_date ON records(org, date_from, created_a
 CREATE TABLE IF NOT EXISTS secrets (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS org_config (
+    org     TEXT NOT NULL REFERENCES orgs(slug),
+    kind    TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data    BLOB NOT NULL,
+    PRIMARY KEY (org, kind)
 ) STRICT;
 ";
 
@@ -881,6 +891,56 @@ impl HubStorage for SqliteHubStore {
         }
         Ok(())
     }
+
+    fn config(&self, org: &str) -> Result<Vec<ConfigEntry>, StorageError> {
+        Ok(self.config_entries(org)?)
+    }
+
+    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
+        Ok(self.put_config(org, kind, data)?)
+    }
+}
+
+impl SqliteHubStore {
+    fn config_entries(&self, org: &str) -> Result<Vec<ConfigEntry>, SqlError> {
+        let conn = self.reader()?;
+        if !org_exists(&conn, org)? {
+            return Err(SqlError::NoOrg(org.into()));
+        }
+        let entries = conn
+            .prepare_cached("SELECT kind, version, data FROM org_config WHERE org = ?1")?
+            .query_map([org], |r| {
+                Ok(ConfigEntry {
+                    kind: r.get(0)?,
+                    version: r.get::<_, i64>(1)?.max(0) as u64,
+                    data: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(entries)
+    }
+
+    /// Entries are replaced, never deleted, so one above the org's largest
+    /// version is above every version it ever had.
+    fn put_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, SqlError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !org_exists(&tx, org)? {
+            return Err(SqlError::NoOrg(org.into()));
+        }
+        let version: i64 = tx.query_row(
+            "SELECT coalesce(max(version), 0) + 1 FROM org_config WHERE org = ?1",
+            [org],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO org_config(org, kind, version, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(org, kind) DO UPDATE SET version = excluded.version, data = excluded.data",
+            params![org, kind, version, data],
+        )?;
+        tx.commit()?;
+        Ok(version.max(0) as u64)
+    }
 }
 
 fn backend_msg(e: impl std::fmt::Display) -> StorageError {
@@ -1238,6 +1298,7 @@ mod tests {
                         limit: 5,
                         epoch: 0,
                         sig: Vec::new(),
+                        config_version: 0,
                     },
                     &hub::CursorKey::new([1; 32]),
                     || 1,

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use outpost_hub_db::HubStore;
 use outpost_hub_sqlite::SqliteHubStore;
 use outpost_proto::hub::storage::FeedVisitor;
-use outpost_proto::hub::{FeedMeta, Held, HubStorage, Put, PutResult, StorageError};
+use outpost_proto::hub::{ConfigEntry, FeedMeta, Held, HubStorage, Put, PutResult, StorageError};
 use uuid::Uuid;
 
 /// A SQLite hub that deletes its directory when dropped.
@@ -43,6 +43,12 @@ impl HubStorage for TempHub {
     }
     fn set_epoch(&self, org: &str, epoch: u64) -> Result<(), StorageError> {
         self.store.set_epoch(org, epoch)
+    }
+    fn config(&self, org: &str) -> Result<Vec<ConfigEntry>, StorageError> {
+        self.store.config(org)
+    }
+    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
+        self.store.set_config(org, kind, data)
     }
 }
 

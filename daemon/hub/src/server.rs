@@ -57,6 +57,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
+use outpost_proto::catalogue::Catalogue;
+use outpost_proto::central::{self, KIND_CATALOGUE, KIND_SITES, OrgConfig};
 use outpost_proto::hub::{self, CursorCheck, CursorKey, DeviceQuotas, FeedLimits};
 use outpost_proto::record::Kind;
 use outpost_proto::sync::{
@@ -680,6 +682,101 @@ async fn erase(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The org an admin names, or the one its token is scoped to.
+fn admin_org(admin: &AdminAuth, org: Option<String>) -> Result<String, ApiError> {
+    let org = org.or_else(|| admin.org.clone()).ok_or_else(|| {
+        bad_request("name the organisation with --org (this token may see several)")
+    })?;
+    admin.check(&org)?;
+    Ok(org)
+}
+
+/// An org's central configuration (`outpost_proto::central`), as laptops
+/// receive it: `outpost admin catalogue show`, `sites list`, and the
+/// catalogue and site list `admin stats` and `admin report` count with.
+async fn config_show(
+    State(store): State<Shared>,
+    Extension(admin): Extension<AdminAuth>,
+    Query(q): Query<OrgQuery>,
+) -> Result<Response, ApiError> {
+    let org = admin_org(&admin, q.org)?;
+    let config = blocking(move || org_config(&*store, &org)).await?;
+    Ok(axum::Json(config).into_response())
+}
+
+fn org_config(store: &dyn HubStore, org: &str) -> Result<OrgConfig, HubError> {
+    let entries = store.config(org).map_err(storage_error)?;
+    Ok(OrgConfig::from_entries(&entries))
+}
+
+/// The storage's "no such org" is the admin's 404; anything else is a 500.
+fn storage_error(e: hub::StorageError) -> HubError {
+    match e {
+        hub::StorageError::NoOrg(org) => HubError::NoSuchOrg(org),
+        hub::StorageError::Backend(e) => HubError::Backend(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CatalogueSet {
+    org: Option<String>,
+    /// The override file's text (the `catalogue.toml` format).
+    toml: String,
+}
+
+/// `outpost admin catalogue set FILE --org ORG`: checked as a laptop would
+/// read it, so a file that laptops could not use is refused here.
+async fn catalogue_set(
+    State(store): State<Shared>,
+    Extension(admin): Extension<AdminAuth>,
+    axum::Json(body): axum::Json<CatalogueSet>,
+) -> Result<Response, ApiError> {
+    let org = admin_org(&admin, body.org)?;
+    Catalogue::builtin()
+        .with_overrides(&body.toml, "the catalogue file")
+        .map_err(|e| bad_request(e.to_string()))?;
+    let config = blocking(move || {
+        store
+            .set_config(&org, KIND_CATALOGUE, body.toml.as_bytes())
+            .map_err(storage_error)?;
+        tracing::info!(%org, "an admin set the service catalogue");
+        org_config(&*store, &org)
+    })
+    .await?;
+    Ok(axum::Json(config).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct SitesEdit {
+    org: Option<String>,
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// `outpost admin sites add|remove`: the list is read, edited
+/// (`central::edit_sites`) and written back whole.
+async fn sites_edit(
+    State(store): State<Shared>,
+    Extension(admin): Extension<AdminAuth>,
+    axum::Json(body): axum::Json<SitesEdit>,
+) -> Result<Response, ApiError> {
+    let org = admin_org(&admin, body.org)?;
+    let config = off_runtime(move || {
+        let current = org_config(&*store, &org)?;
+        let sites =
+            central::edit_sites(&current.sites, &body.add, &body.remove).map_err(bad_request)?;
+        store
+            .set_config(&org, KIND_SITES, &OrgConfig::sites_blob(&sites))
+            .map_err(storage_error)?;
+        tracing::info!(%org, "an admin changed the site list");
+        Ok(org_config(&*store, &org)?)
+    })
+    .await?;
+    Ok(axum::Json(config).into_response())
+}
+
 #[derive(Debug, Deserialize)]
 struct RecordsQuery {
     org: Option<String>,
@@ -902,6 +999,12 @@ pub fn router_with(store: Shared, key: CursorKey, limits: Limits) -> Router {
         .route("/v1/admin/records", get(records))
         .route("/v1/admin/records/{id}", axum::routing::delete(erase))
         .route("/v1/admin/metrics", get(metrics))
+        .route("/v1/admin/config", get(config_show))
+        .route(
+            "/v1/admin/config/catalogue",
+            axum::routing::put(catalogue_set),
+        )
+        .route("/v1/admin/config/sites", post(sites_edit))
         .route_layer(middleware::from_fn_with_state(store.clone(), require_admin));
     let routes = Router::new()
         .route("/v1/health", get(health))

@@ -113,6 +113,7 @@ fn three_laptops_converge_field_for_field_and_another_org_sees_nothing() {
             limit: 10_000,
             epoch: 0,
             sig: Vec::new(),
+            config_version: 0,
         })
         .unwrap();
     assert!(

@@ -203,6 +203,7 @@ fn pushes_are_bounded_per_request_and_per_device_per_day() {
             limit: 1000,
             epoch: 0,
             sig: Vec::new(),
+            config_version: 0,
         })
         .unwrap();
     assert_eq!(page.items.len(), 10);
@@ -236,6 +237,7 @@ fn a_forged_cursor_beyond_the_feed_resets_nobody_else() {
                 limit: 10,
                 epoch,
                 sig,
+                config_version: 0,
             })
             .unwrap();
         assert_eq!(page.epoch, epoch, "the org's epoch is unchanged");

@@ -364,7 +364,19 @@ impl<'c, W: Write> Exporter<'c, W> {
     /// Completes the export (header of an empty CSV, the XLSX workbook) and
     /// flushes the output.
     pub fn finish(self) -> Result<ExportSummary, ExportError> {
+        self.finish_with_sheets_first(Vec::new())
+    }
+
+    /// [`Exporter::finish`], with `front` sheets placed before the records
+    /// sheets of an XLSX workbook (the annual report's summary and tables,
+    /// made once every record was counted). CSV and JSONL have no sheets;
+    /// `front` must be empty for them.
+    pub fn finish_with_sheets_first(
+        self,
+        front: Vec<xlsx::Worksheet>,
+    ) -> Result<ExportSummary, ExportError> {
         let default_kind = self.only.unwrap_or(Kind::Visit);
+        debug_assert!(front.is_empty() || matches!(self.sink, Sink::Xlsx { .. }));
         match self.sink {
             Sink::Csv { mut out, kind, .. } => {
                 if kind.is_none() {
@@ -374,7 +386,7 @@ impl<'c, W: Write> Exporter<'c, W> {
             }
             Sink::Jsonl(mut out) => out.flush()?,
             Sink::Xlsx { mut out, book } => {
-                let bytes = book.finish(default_kind)?;
+                let bytes = book.finish(default_kind, front)?;
                 out.write_all(&bytes)?;
                 out.flush()?;
             }
@@ -739,10 +751,17 @@ impl Book {
         Ok(slot.as_mut().expect("created above"))
     }
 
-    fn finish(mut self, default_kind: Kind) -> Result<Vec<u8>, xlsx::XlsxError> {
+    fn finish(
+        mut self,
+        default_kind: Kind,
+        front: Vec<xlsx::Worksheet>,
+    ) -> Result<Vec<u8>, xlsx::XlsxError> {
         if self.visits.is_none() && self.courses.is_none() {
             // An empty export is still a valid workbook with the headers.
             self.sheet(default_kind)?;
+        }
+        for sheet in front {
+            self.workbook.push_worksheet(sheet);
         }
         for sheet in [self.visits, self.courses].into_iter().flatten() {
             self.workbook.push_worksheet(sheet.finish()?);

@@ -8,6 +8,9 @@
 //!   projection of current values for reading, tombstones for erasure. The
 //!   CLI writes through it directly (offline-first: no daemon needed); the
 //!   daemon opens the same file.
+//! - [`central`]: which catalogue and site list are in force: the hub's
+//!   (received at sync, kept in the store) on an enrolled laptop, else the
+//!   local file.
 //! - [`client`]: the laptop's HTTPS client to the hub.
 //! - [`enrol`]: enrolling with a hub (a new device id when re-enrolling).
 //! - [`transport`]: how sync messages reach the hub: the [`transport::Transport`]
@@ -23,6 +26,7 @@
 //! - [`ui`]: where `outpost ui` and the daemon's web app meet: the app's
 //!   address file and one-time launch tokens.
 
+pub mod central;
 pub mod client;
 pub mod config;
 pub mod enrol;

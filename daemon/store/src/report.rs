@@ -8,8 +8,16 @@
 //! chooses the groupings and lays them out; it computes nothing itself
 //! except sums of figures already computed.
 //!
+//! The same [`Report`] is rendered as HTML ([`Report::to_html`]) and as
+//! XLSX sheets with native charts ([`Report::xlsx_sheets`], in `xlsx`,
+//! put in front of the records sheets the export writes as the records
+//! stream by); both take every figure from the methods below, so the two
+//! files cannot disagree.
+//!
 //! Swedish first: labels and number formats (`1 234`, `81,2 %`) are Swedish
 //! unless [`Lang::En`] is asked for.
+
+mod xlsx;
 
 use std::fmt::Write as _;
 
@@ -111,6 +119,215 @@ impl<'c> ReportBuilder<'c> {
             partner: self.partner.finish(),
         }
     }
+}
+
+/// What each chart and table shows, taken from the figures once, so the
+/// HTML and the XLSX renderings cannot differ (they format, never count).
+impl Report {
+    /// The year's key figures, labelled, in the summary's order (the share
+    /// of other agencies' e-services follows them, as a percentage).
+    pub fn key_figures(&self, lang: Lang) -> Vec<(&'static str, u64)> {
+        let o = &self.overall.total;
+        vec![
+            (t(lang, "Besök", "Visits"), o.visits),
+            (
+                t(
+                    lang,
+                    "Personer nådda (uppskattat)",
+                    "People reached (estimated)",
+                ),
+                o.people_reached,
+            ),
+            (t(lang, "Kurser", "Courses"), o.courses),
+            (
+                t(lang, "Kurstillfällen", "Course sessions"),
+                o.course_sessions,
+            ),
+            (
+                t(lang, "Deltagartillfällen", "Participations"),
+                o.participations,
+            ),
+            (
+                t(
+                    lang,
+                    "Kursdeltagare (uppskattat)",
+                    "Course participants (estimated)",
+                ),
+                o.course_participants,
+            ),
+            (
+                t(lang, "Timmar hjälp", "Hours of help"),
+                (o.minutes + 30) / 60,
+            ),
+        ]
+    }
+
+    /// People reached per site for the year, busiest first (the order
+    /// stats gives), summed over the site's months.
+    pub fn site_totals(&self) -> Vec<(String, u64)> {
+        let mut sites: Vec<(String, u64)> = Vec::new();
+        for g in &self.site_month.groups {
+            let site = g.keys.get(Grouping::Site).unwrap_or_default().to_string();
+            match sites.iter_mut().find(|(s, _)| *s == site) {
+                Some((_, n)) => *n += g.totals.people_reached,
+                None => sites.push((site, g.totals.people_reached)),
+            }
+        }
+        sites
+    }
+
+    /// People reached per site (rows, as [`Report::site_totals`]) and month
+    /// (January to December).
+    pub fn site_months(&self) -> Vec<(String, [u64; 12], u64)> {
+        self.site_totals()
+            .into_iter()
+            .map(|(site, total)| {
+                let mut months = [0u64; 12];
+                for (m, n) in months.iter_mut().enumerate() {
+                    let month = format!("{}-{:02}", self.year, m + 1);
+                    *n = self
+                        .site_month
+                        .groups
+                        .iter()
+                        .filter(|g| {
+                            g.keys.get(Grouping::Site) == Some(site.as_str())
+                                && g.keys.get(Grouping::Month) == Some(month.as_str())
+                        })
+                        .map(|g| g.totals.people_reached)
+                        .sum();
+                }
+                (site, months, total)
+            })
+            .collect()
+    }
+
+    /// Visits about other agencies', the municipality's own and unknown
+    /// e-services, labelled.
+    pub fn scopes(&self, lang: Lang) -> [(&'static str, u64); 3] {
+        let o = &self.overall.total;
+        [
+            (
+                t(
+                    lang,
+                    "Andra myndigheter och aktörer",
+                    "Other agencies and bodies",
+                ),
+                o.visits_other_agency,
+            ),
+            (
+                t(lang, "Kommunens egna", "The municipality's own"),
+                o.visits_own_agency,
+            ),
+            (
+                t(lang, "Okända tjänster", "Unknown services"),
+                o.visits_unknown_agency,
+            ),
+        ]
+    }
+
+    /// Visits per agency (a visit about two agencies counts with each).
+    pub fn agency_visits(&self) -> Vec<(String, u64)> {
+        self.agency
+            .groups
+            .iter()
+            .map(|g| (g.key.clone().unwrap_or_default(), g.totals.visits))
+            .collect()
+    }
+
+    /// Barriers per e-service, most first, each with its kinds (labelled).
+    pub fn barrier_rows(&self, lang: Lang) -> Vec<BarrierRow> {
+        self.overall
+            .total
+            .top_barriers
+            .iter()
+            .map(|b| {
+                (
+                    b.service.clone(),
+                    b.total,
+                    b.kinds
+                        .iter()
+                        .map(|k| (barrier_name(&k.kind, lang), k.count))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Visits per outcome, in the form's order, labelled.
+    pub fn outcome_counts(&self, lang: Lang) -> Vec<(String, u64)> {
+        ["solved", "partly", "referred", "not_solved"]
+            .iter()
+            .map(|k| {
+                (
+                    outcome_name(k, lang).to_string(),
+                    self.overall.total.outcomes.get(*k).copied().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Referrals per agency referred to.
+    pub fn referral_counts(&self) -> Vec<(String, u64)> {
+        self.overall
+            .total
+            .referrals
+            .iter()
+            .map(|r| (r.agency.clone(), r.visits))
+            .collect()
+    }
+
+    /// Visits per age band, youngest first, labelled.
+    pub fn age_counts(&self, lang: Lang) -> Vec<(String, u64)> {
+        let mut ages = visits_per_group(&self.age);
+        let order = ["under_25", "25_44", "45_64", "65_79", "80_plus", "unknown"];
+        ages.sort_by_key(|(k, _)| order.iter().position(|o| o == k).unwrap_or(order.len()));
+        ages.into_iter()
+            .map(|(k, n)| (age_name(&k, lang), n))
+            .collect()
+    }
+
+    /// Visits per language the help was given in.
+    pub fn language_counts(&self) -> Vec<(String, u64)> {
+        visits_per_group(&self.language)
+    }
+
+    /// Visits per assistive need (a visit with two counts with each).
+    pub fn assistive_counts(&self) -> Vec<(String, u64)> {
+        visits_per_group(&self.assistive)
+    }
+
+    /// Per partner with courses: courses, sessions, participations and
+    /// participants (estimated).
+    pub fn partner_rows(&self) -> Vec<(String, [u64; 4])> {
+        self.partner
+            .groups
+            .iter()
+            .filter(|g| g.totals.courses > 0)
+            .map(|g| {
+                let tt: &Totals = &g.totals;
+                (
+                    g.key.clone().unwrap_or_default(),
+                    [
+                        tt.courses,
+                        tt.course_sessions,
+                        tt.participations,
+                        tt.course_participants,
+                    ],
+                )
+            })
+            .collect()
+    }
+}
+
+/// An e-service, its barriers and their kinds (labelled) with counts.
+pub type BarrierRow = (String, u64, Vec<(String, u64)>);
+
+fn visits_per_group(s: &Stats) -> Vec<(String, u64)> {
+    s.groups
+        .iter()
+        .filter(|g| g.totals.visits > 0)
+        .map(|g| (g.key.clone().unwrap_or_default(), g.totals.visits))
+        .collect()
 }
 
 /// `1 234` (Swedish, no-break space) or `1,234`.
@@ -294,49 +511,20 @@ impl Report {
 
     fn summary(&self, h: &mut String, lang: Lang) {
         let o = &self.overall.total;
-        let rows = vec![
-            vec![t(lang, "Besök", "Visits").into(), number(o.visits, lang)],
-            vec![
-                t(
-                    lang,
-                    "Personer nådda (uppskattat)",
-                    "People reached (estimated)",
-                )
-                .into(),
-                number(o.people_reached, lang),
-            ],
-            vec![t(lang, "Kurser", "Courses").into(), number(o.courses, lang)],
-            vec![
-                t(lang, "Kurstillfällen", "Course sessions").into(),
-                number(o.course_sessions, lang),
-            ],
-            vec![
-                t(lang, "Deltagartillfällen", "Participations").into(),
-                number(o.participations, lang),
-            ],
-            vec![
-                t(
-                    lang,
-                    "Kursdeltagare (uppskattat)",
-                    "Course participants (estimated)",
-                )
-                .into(),
-                number(o.course_participants, lang),
-            ],
-            vec![
-                t(lang, "Timmar hjälp", "Hours of help").into(),
-                number((o.minutes + 30) / 60, lang),
-            ],
-            vec![
-                t(
-                    lang,
-                    "Andel frågor om andra myndigheters e-tjänster",
-                    "Share of questions about other agencies' e-services",
-                )
-                .into(),
-                percent(o.visits_other_agency, o.visits, lang),
-            ],
-        ];
+        let mut rows: Vec<Vec<String>> = self
+            .key_figures(lang)
+            .into_iter()
+            .map(|(label, n)| vec![label.to_string(), number(n, lang)])
+            .collect();
+        rows.push(vec![
+            t(
+                lang,
+                "Andel frågor om andra myndigheters e-tjänster",
+                "Share of questions about other agencies' e-services",
+            )
+            .into(),
+            percent(o.visits_other_agency, o.visits, lang),
+        ]);
         h.push_str(&format!(
             "<h2>{}</h2>",
             t(lang, "Sammanfattning", "Summary")
@@ -359,42 +547,23 @@ impl Report {
             )
         );
         // Sites in the order stats gives them (busiest first); months Jan–Dec.
-        let mut sites: Vec<(String, u64)> = Vec::new();
-        for g in &self.site_month.groups {
-            let site = g.keys.get(Grouping::Site).unwrap_or_default().to_string();
-            match sites.iter_mut().find(|(s, _)| *s == site) {
-                Some((_, n)) => *n += g.totals.people_reached,
-                None => sites.push((site, g.totals.people_reached)),
-            }
-        }
+        let sites = self.site_totals();
         h.push_str(&bar_chart(
             t(lang, "Personer nådda per plats", "People reached per site"),
             &sites,
             lang,
         ));
-        let months: Vec<String> = (1..=12).map(|m| format!("{}-{m:02}", self.year)).collect();
         let mut header: Vec<&str> = vec![t(lang, "Plats", "Site")];
         let month_names: Vec<String> = (1..=12).map(|m| month_name(m, lang)).collect();
         header.extend(month_names.iter().map(String::as_str));
         header.push(t(lang, "Året", "Year"));
-        let rows: Vec<Vec<String>> = sites
-            .iter()
-            .map(|(site, total)| {
-                let mut row = vec![site.clone()];
-                for m in &months {
-                    let n: u64 = self
-                        .site_month
-                        .groups
-                        .iter()
-                        .filter(|g| {
-                            g.keys.get(Grouping::Site) == Some(site.as_str())
-                                && g.keys.get(Grouping::Month) == Some(m.as_str())
-                        })
-                        .map(|g| g.totals.people_reached)
-                        .sum();
-                    row.push(number(n, lang));
-                }
-                row.push(number(*total, lang));
+        let rows: Vec<Vec<String>> = self
+            .site_months()
+            .into_iter()
+            .map(|(site, months, total)| {
+                let mut row = vec![site];
+                row.extend(months.iter().map(|n| number(*n, lang)));
+                row.push(number(total, lang));
                 row
             })
             .collect();
@@ -420,24 +589,7 @@ impl Report {
                 "Whose e-services the questions were about"
             )
         );
-        let scopes = [
-            (
-                t(
-                    lang,
-                    "Andra myndigheter och aktörer",
-                    "Other agencies and bodies",
-                ),
-                o.visits_other_agency,
-            ),
-            (
-                t(lang, "Kommunens egna", "The municipality's own"),
-                o.visits_own_agency,
-            ),
-            (
-                t(lang, "Okända tjänster", "Unknown services"),
-                o.visits_unknown_agency,
-            ),
-        ];
+        let scopes = self.scopes(lang);
         // One stacked bar of the three shares, then the key with figures.
         let total: u64 = scopes.iter().map(|(_, n)| n).sum::<u64>().max(1);
         let mut svg = format!(
@@ -476,12 +628,7 @@ impl Report {
         }
         svg.push_str("</div></figure>");
         h.push_str(&svg);
-        let items: Vec<(String, u64)> = self
-            .agency
-            .groups
-            .iter()
-            .map(|g| (g.key.clone().unwrap_or_default(), g.totals.visits))
-            .collect();
+        let items = self.agency_visits();
         h.push_str(&bar_chart(
             t(
                 lang,
@@ -494,17 +641,16 @@ impl Report {
     }
 
     fn barriers(&self, h: &mut String, lang: Lang) {
-        let o = &self.overall.total;
         let _ = write!(
             h,
             "<h2>{}</h2>",
             t(lang, "Hinder per e-tjänst", "Barriers per e-service")
         );
-        let items: Vec<(String, u64)> = o
-            .top_barriers
+        let barriers = self.barrier_rows(lang);
+        let items: Vec<(String, u64)> = barriers
             .iter()
             .take(10)
-            .map(|b| (b.service.clone(), b.total))
+            .map(|(service, total, _)| (service.clone(), *total))
             .collect();
         h.push_str(&bar_chart(
             t(
@@ -515,18 +661,15 @@ impl Report {
             &items,
             lang,
         ));
-        let rows: Vec<Vec<String>> = o
-            .top_barriers
-            .iter()
-            .map(|b| {
+        let rows: Vec<Vec<String>> = barriers
+            .into_iter()
+            .map(|(service, total, kinds)| {
                 vec![
-                    b.service.clone(),
-                    number(b.total, lang),
-                    b.kinds
+                    service,
+                    number(total, lang),
+                    kinds
                         .iter()
-                        .map(|k| {
-                            format!("{} {}", barrier_name(&k.kind, lang), number(k.count, lang))
-                        })
+                        .map(|(kind, n)| format!("{kind} {}", number(*n, lang)))
                         .collect::<Vec<_>>()
                         .join(", "),
                 ]
@@ -548,31 +691,18 @@ impl Report {
     }
 
     fn outcomes(&self, h: &mut String, lang: Lang) {
-        let o = &self.overall.total;
         let _ = write!(
             h,
             "<h2>{}</h2>",
             t(lang, "Resultat och hänvisningar", "Outcomes and referrals")
         );
-        let items: Vec<(String, u64)> = ["solved", "partly", "referred", "not_solved"]
-            .iter()
-            .map(|k| {
-                (
-                    outcome_name(k, lang).to_string(),
-                    o.outcomes.get(*k).copied().unwrap_or(0),
-                )
-            })
-            .collect();
+        let items = self.outcome_counts(lang);
         h.push_str(&bar_chart(
             t(lang, "Resultat av besöken", "Outcome of the visits"),
             &items,
             lang,
         ));
-        let refs: Vec<(String, u64)> = o
-            .referrals
-            .iter()
-            .map(|r| (r.agency.clone(), r.visits))
-            .collect();
+        let refs = self.referral_counts();
         h.push_str(&bar_chart(
             t(lang, "Hänvisningar per myndighet", "Referrals per agency"),
             &refs,
@@ -586,20 +716,7 @@ impl Report {
             "<h2>{}</h2>",
             t(lang, "Vilka som fick hjälp", "Who was helped")
         );
-        let visits = |s: &Stats| -> Vec<(String, u64)> {
-            s.groups
-                .iter()
-                .filter(|g| g.totals.visits > 0)
-                .map(|g| (g.key.clone().unwrap_or_default(), g.totals.visits))
-                .collect()
-        };
-        let mut ages = visits(&self.age);
-        let order = ["under_25", "25_44", "45_64", "65_79", "80_plus", "unknown"];
-        ages.sort_by_key(|(k, _)| order.iter().position(|o| o == k).unwrap_or(order.len()));
-        let ages: Vec<(String, u64)> = ages
-            .into_iter()
-            .map(|(k, n)| (age_name(&k, lang), n))
-            .collect();
+        let ages = self.age_counts(lang);
         h.push_str(&bar_chart(
             t(lang, "Besök per åldersgrupp", "Visits per age band"),
             &ages,
@@ -611,7 +728,7 @@ impl Report {
                 "Besök per språk hjälpen gavs på",
                 "Visits per language the help was given in",
             ),
-            &visits(&self.language),
+            &self.language_counts(),
             lang,
         ));
         h.push_str(&bar_chart(
@@ -620,7 +737,7 @@ impl Report {
                 "Besök per hjälpmedel (ett besök kan ha flera)",
                 "Visits per assistive need (one visit may have several)",
             ),
-            &visits(&self.assistive),
+            &self.assistive_counts(),
             lang,
         ));
     }
@@ -632,19 +749,12 @@ impl Report {
             t(lang, "Kurser per samarbetspartner", "Courses by partner")
         );
         let rows: Vec<Vec<String>> = self
-            .partner
-            .groups
-            .iter()
-            .filter(|g| g.totals.courses > 0)
-            .map(|g| {
-                let tt: &Totals = &g.totals;
-                vec![
-                    g.key.clone().unwrap_or_default(),
-                    number(tt.courses, lang),
-                    number(tt.course_sessions, lang),
-                    number(tt.participations, lang),
-                    number(tt.course_participants, lang),
-                ]
+            .partner_rows()
+            .into_iter()
+            .map(|(partner, figures)| {
+                let mut row = vec![partner];
+                row.extend(figures.iter().map(|n| number(*n, lang)));
+                row
             })
             .collect();
         h.push_str(&table(

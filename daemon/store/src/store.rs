@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use chrono::{DateTime, FixedOffset};
+use outpost_proto::central::OrgConfig;
 use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
@@ -1044,6 +1045,9 @@ const META_FEED_EPOCH: &str = "feed_epoch";
 const META_CURSOR_SIG: &str = "cursor_sig";
 const META_HUB_TOKEN: &str = "hub_token";
 const META_SYNC_STATUS: &str = "sync_status";
+/// The org's central configuration as the hub last sent it (JSON of
+/// `outpost_proto::central::OrgConfig`).
+const META_ORG_CONFIG: &str = "org_config";
 
 /// The laptop side of sync: what to push, and applying the hub's answers.
 /// Each `apply_*` is one transaction, so an interrupted sync leaves either
@@ -1128,12 +1132,34 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("UPDATE docs SET synced_heads = NULL, pending = 1", [])?;
         tx.execute("UPDATE tombstones SET pending = 1", [])?;
+        // The org's configuration goes too: another (or a restored) hub
+        // sends its own at the next pull, and until then the built-in
+        // catalogue is in force rather than one that hub may not hold.
         tx.execute(
-            "DELETE FROM meta WHERE key IN (?1, ?2, ?3)",
-            [META_PULL_CURSOR, META_FEED_EPOCH, META_CURSOR_SIG],
+            "DELETE FROM meta WHERE key IN (?1, ?2, ?3, ?4)",
+            [
+                META_PULL_CURSOR,
+                META_FEED_EPOCH,
+                META_CURSOR_SIG,
+                META_ORG_CONFIG,
+            ],
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// The org's configuration the hub sent last (None: none received).
+    /// A stored value this version cannot read counts as none, so the next
+    /// sync's configuration replaces it.
+    pub fn org_config(&self) -> Result<Option<OrgConfig>, StoreError> {
+        Ok(self
+            .meta_get(META_ORG_CONFIG)?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// The version of [`Store::org_config`] (0: none), sent with pulls.
+    pub fn org_config_version(&self) -> Result<u64, StoreError> {
+        Ok(self.org_config()?.map_or(0, |c| c.version))
     }
 
     pub fn sync_status(&self) -> Result<SyncStatus, StoreError> {
@@ -1534,6 +1560,12 @@ impl Store {
         set_meta(META_CURSOR_SIG, hex::encode(&resp.sig))?;
         if resp.epoch != 0 {
             set_meta(META_FEED_EPOCH, resp.epoch.to_string())?;
+        }
+        if let Some(config) = &resp.config {
+            set_meta(
+                META_ORG_CONFIG,
+                serde_json::to_string(config).map_err(|e| StoreError::Meta(e.to_string()))?,
+            )?;
         }
         tx.commit()?;
         if erased_any {

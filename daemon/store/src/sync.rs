@@ -97,7 +97,8 @@ fn run_session(
         options.pull_page,
     )
     .with_feed_epoch(store.feed_epoch()?)
-    .with_cursor_sig(store.cursor_sig()?);
+    .with_cursor_sig(store.cursor_sig()?)
+    .with_config_version(store.org_config_version()?);
     let mut effect = session.start();
     let outcome = loop {
         let input = match effect {

@@ -329,6 +329,7 @@ mod tests {
                 limit: 10,
                 epoch: 0,
                 sig: Vec::new(),
+                config_version: 0,
             },
         )
         .unwrap_err();
@@ -560,6 +561,7 @@ mod tests {
                     more: false,
                     epoch: 0,
                     sig: Vec::new(),
+                    config: None,
                 })
             },
         );

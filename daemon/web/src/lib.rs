@@ -54,7 +54,8 @@ use outpost_proto::catalogue::Catalogue;
 use outpost_proto::fields::Fields;
 use outpost_proto::record::Kind;
 use outpost_proto::screen::find_sensitive;
-use outpost_store::config::{CATALOGUE_FILE, Paths, Settings};
+use outpost_store::central;
+use outpost_store::config::{Paths, Settings};
 use outpost_store::store::{Store, StoreError, StoredRecord};
 use serde::{Deserialize, Serialize};
 
@@ -222,24 +223,22 @@ impl App {
         Settings::load(&self.paths).unwrap_or_default()
     }
 
-    /// The built-in catalogue plus the organisation's file, read on each
-    /// use so an edited file counts at once (as `outpost` reads it; a
-    /// broken file falls back to the built-in one and is logged, since the
-    /// form must still open).
-    fn catalogue(&self, settings: &Settings) -> Catalogue {
-        let file = settings
-            .catalogue_file
-            .clone()
-            .unwrap_or_else(|| self.paths.config_file.with_file_name(CATALOGUE_FILE));
-        match std::fs::read_to_string(&file) {
-            Ok(text) => Catalogue::builtin()
-                .with_overrides(&text, &file.display().to_string())
-                .unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "service catalogue not used");
-                    Catalogue::builtin()
-                }),
-            Err(_) => Catalogue::builtin(),
-        }
+    /// The catalogue in force, as `outpost` decides it
+    /// (`outpost_store::central`: the hub's on an enrolled laptop, else the
+    /// local file), read on each use so an edited file or a sync counts at
+    /// once. A broken file falls back to the built-in catalogue and is
+    /// logged, since the form must still open.
+    async fn catalogue(&self, settings: &Settings) -> Catalogue {
+        let settings = settings.clone();
+        let paths = self.paths.clone();
+        self.with_store(move |s| match central::in_force(s, &settings, &paths) {
+            Ok(in_force) => in_force.catalogue,
+            Err(e) => {
+                tracing::warn!(error = %e, "service catalogue not used");
+                Catalogue::builtin()
+            }
+        })
+        .await
     }
 
     /// The form's channel and language: the laptop's setting when one is
@@ -442,7 +441,7 @@ async fn new_visit(
         (true, Some(v)) => VisitForm::same_as(v),
         _ => VisitForm::fresh(&channel, &language),
     };
-    let catalogue = app.catalogue(&settings);
+    let catalogue = app.catalogue(&settings).await;
     pages::html(pages::visit_form(&pages::FormPage {
         sess: &sess,
         identity: &identity,
@@ -553,7 +552,7 @@ async fn form_again(
     edit: Option<String>,
 ) -> Response {
     let settings = app.settings();
-    let catalogue = app.catalogue(&settings);
+    let catalogue = app.catalogue(&settings).await;
     let has_last = Remembered::load(&app.paths.data_dir).last_visit.is_some();
     let identity = app.with_store(|s| s.identity().clone()).await;
     let page = pages::visit_form(&pages::FormPage {
@@ -592,7 +591,7 @@ async fn edit_visit(
         );
     };
     let settings = app.settings();
-    let catalogue = app.catalogue(&settings);
+    let catalogue = app.catalogue(&settings).await;
     let id = stored.record.id.to_string();
     pages::html(pages::visit_form(&pages::FormPage {
         sess: &sess,
@@ -705,7 +704,7 @@ async fn check(
             ),
         }),
     };
-    let catalogue = app.catalogue(&app.settings());
+    let catalogue = app.catalogue(&app.settings()).await;
     let services: Vec<_> = req
         .services
         .iter()

@@ -44,7 +44,9 @@ macro_rules! hub_storage_conformance {
             an_id_erased_by_another_org_is_stored_for_this_one,
             concurrent_pushes_of_one_record_both_merge,
             a_cursor_ahead_of_the_feed_gets_a_new_epoch,
-            a_forged_cursor_ahead_of_the_feed_changes_no_epoch
+            a_forged_cursor_ahead_of_the_feed_changes_no_epoch,
+            configuration_entries_are_versioned_per_org,
+            a_pull_carries_the_configuration_when_the_laptop_holds_another
         );
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -376,6 +378,7 @@ fn pull_all<S: HubStorage>(s: &S, who: &Peer) -> PullResponse {
         limit: 100,
         epoch: 0,
         sig: Vec::new(),
+        config_version: 0,
     };
     pull(s, who, &req, &key(), || 1234).unwrap().response
 }
@@ -522,6 +525,7 @@ pub fn a_cursor_ahead_of_the_feed_gets_a_new_epoch<S: HubStorage>(make: impl Fn(
         limit: 100,
         epoch: before,
         sig: key().sign(A, before, 50),
+        config_version: 0,
     };
     let pulled = pull(&s, &a1, &ahead, &key(), || before + 7).unwrap();
     assert_eq!(pulled.cursor, CursorCheck::Restored);
@@ -562,6 +566,7 @@ pub fn a_forged_cursor_ahead_of_the_feed_changes_no_epoch<S: HubStorage>(
             limit: 100,
             epoch: before,
             sig,
+            config_version: 0,
         };
         let pulled = pull(&s, &a1, &forged, &key(), || unreachable!("no new epoch")).unwrap();
         assert_eq!(pulled.cursor, CursorCheck::Unproven);
@@ -572,4 +577,85 @@ pub fn a_forged_cursor_ahead_of_the_feed_changes_no_epoch<S: HubStorage>(
         );
     }
     assert_eq!(pull_all(&s, &a1).epoch, before);
+}
+
+/// Configuration entries: one blob per `(org, kind)`, replaced by a write,
+/// each write at a version above every earlier one of the org.
+pub fn configuration_entries_are_versioned_per_org<S: HubStorage>(make: impl Fn(&[&str]) -> S) {
+    use crate::central::{ConfigEntry, KIND_CATALOGUE, KIND_SITES};
+    let s = make(&[A, B]);
+    assert!(s.config(A).unwrap().is_empty(), "a new org has none");
+    let v1 = s
+        .set_config(A, KIND_SITES, b"[\"Mj\xc3\xb6lby bibliotek\"]")
+        .unwrap();
+    let v2 = s.set_config(A, KIND_CATALOGUE, b"# empty").unwrap();
+    let v3 = s.set_config(A, KIND_SITES, b"[]").unwrap();
+    assert!(v1 >= 1 && v2 > v1 && v3 > v2, "{v1} {v2} {v3}");
+    let mut entries = s.config(A).unwrap();
+    entries.sort_by(|a, b| a.kind.cmp(&b.kind));
+    assert_eq!(
+        entries,
+        vec![
+            ConfigEntry {
+                kind: KIND_CATALOGUE.into(),
+                version: v2,
+                data: b"# empty".to_vec()
+            },
+            ConfigEntry {
+                kind: KIND_SITES.into(),
+                version: v3,
+                data: b"[]".to_vec()
+            },
+        ]
+    );
+    assert!(s.config(B).unwrap().is_empty(), "orgs are separate");
+    let b1 = s.set_config(B, KIND_SITES, b"[\"Boxholm\"]").unwrap();
+    assert!(b1 >= 1);
+    assert_eq!(s.config(A).unwrap().len(), 2, "B's write left A alone");
+    assert!(s.config("nowhere").is_err());
+    assert!(s.set_config("nowhere", KIND_SITES, b"[]").is_err());
+}
+
+/// The protocol over those entries: a pull carries the org's configuration
+/// only when the laptop names another version.
+pub fn a_pull_carries_the_configuration_when_the_laptop_holds_another<S: HubStorage>(
+    make: impl Fn(&[&str]) -> S,
+) {
+    use crate::central::{KIND_SITES, OrgConfig};
+    let s = make(&[A, B]);
+    let a1 = peer("a1", A);
+    let with_version = |v: u64| PullRequest {
+        v: PROTOCOL_VERSION,
+        since: 0,
+        limit: 100,
+        epoch: 0,
+        sig: Vec::new(),
+        config_version: v,
+    };
+    let resp = pull(&s, &a1, &with_version(0), &key(), || 1)
+        .unwrap()
+        .response;
+    assert_eq!(resp.config, None, "no configuration, nothing sent");
+    let v = s
+        .set_config(
+            A,
+            KIND_SITES,
+            &OrgConfig::sites_blob(&["Mjölby bibliotek".into()]),
+        )
+        .unwrap();
+    let resp = pull(&s, &a1, &with_version(0), &key(), || 1)
+        .unwrap()
+        .response;
+    let config = resp.config.expect("a laptop without it gets it");
+    assert_eq!(config.version, v);
+    assert_eq!(config.sites, ["Mjölby bibliotek"]);
+    let resp = pull(&s, &a1, &with_version(v), &key(), || 1)
+        .unwrap()
+        .response;
+    assert_eq!(resp.config, None, "a laptop that holds it gets nothing");
+    let b1 = peer("b1", B);
+    let resp = pull(&s, &b1, &with_version(0), &key(), || 1)
+        .unwrap()
+        .response;
+    assert_eq!(resp.config, None, "another org's configuration stays there");
 }

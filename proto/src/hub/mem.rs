@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::storage::{
-    Expect, FeedEntry, FeedMeta, FeedRow, FeedVisitor, Held, HubStorage, Put, PutResult,
-    StorageError,
+    ConfigEntry, Expect, FeedEntry, FeedMeta, FeedRow, FeedVisitor, Held, HubStorage, Put,
+    PutResult, StorageError,
 };
 use crate::record::Record;
 use crate::sync::Heads;
@@ -39,6 +39,9 @@ struct Org {
     feed: BTreeMap<u64, Uuid>,
     docs: BTreeMap<Uuid, MemDoc>,
     tombs: BTreeMap<Uuid, MemTomb>,
+    /// Configuration: kind → (version, blob), versions from `config_seq`.
+    config: BTreeMap<String, (u64, Vec<u8>)>,
+    config_seq: u64,
 }
 
 impl Org {
@@ -244,6 +247,28 @@ impl HubStorage for MemStorage {
         let mut orgs = self.lock();
         orgs.get_mut(org).ok_or_else(|| no_org(org))?.epoch = epoch;
         Ok(())
+    }
+
+    fn config(&self, org: &str) -> Result<Vec<ConfigEntry>, StorageError> {
+        let orgs = self.lock();
+        let o = orgs.get(org).ok_or_else(|| no_org(org))?;
+        Ok(o.config
+            .iter()
+            .map(|(kind, (version, data))| ConfigEntry {
+                kind: kind.clone(),
+                version: *version,
+                data: data.clone(),
+            })
+            .collect())
+    }
+
+    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
+        let mut orgs = self.lock();
+        let o = orgs.get_mut(org).ok_or_else(|| no_org(org))?;
+        o.config_seq += 1;
+        let version = o.config_seq;
+        o.config.insert(kind.to_string(), (version, data.to_vec()));
+        Ok(version)
     }
 }
 

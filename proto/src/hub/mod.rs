@@ -2,7 +2,8 @@
 //!
 //! Layout and flow:
 //! - [`storage`]: the [`HubStorage`] trait a backend implements (get, a
-//!   conditional put, erase, scan the feed, set the epoch) and its types.
+//!   conditional put, erase, scan the feed, set the epoch, get and set an
+//!   org's configuration entries) and its types.
 //! - this module: what the hub does with a request from an authenticated
 //!   device ([`push`], [`pull`]) or an admin ([`erase`]). Callers check the
 //!   token first and pass the device and its organisation in as a
@@ -33,6 +34,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::central::OrgConfig;
 use crate::doc;
 use crate::par::par_map;
 use crate::record::Record;
@@ -45,7 +47,8 @@ use crate::untrusted;
 pub use cursor::CursorKey;
 pub use limits::{DeviceQuotas, FeedLimits, LimitError};
 pub use storage::{
-    Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, StorageError,
+    ConfigEntry, Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult,
+    StorageError,
 };
 
 /// Most bytes of documents one pull page carries, so a page stays a
@@ -370,6 +373,12 @@ pub fn pull<S: HubStorage + ?Sized>(
         }
         Ok(true)
     })?;
+    // The org's configuration goes with the page when the laptop holds
+    // another version than the hub (older, or newer than a hub restored
+    // from a backup): the hub's is the one in force. Equal versions (0 and
+    // 0 for an org without one) send nothing.
+    let config = OrgConfig::from_entries(&storage.config(&who.org)?);
+    let config = (config.version != req.config_version).then_some(config);
     let page = |items, next, more, epoch| PullResponse {
         v: PROTOCOL_VERSION,
         items,
@@ -377,6 +386,7 @@ pub fn pull<S: HubStorage + ?Sized>(
         more,
         epoch,
         sig: key.sign(&who.org, epoch, next),
+        config: config.clone(),
     };
     if req.since > meta.head {
         let proven =

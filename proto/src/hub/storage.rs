@@ -5,7 +5,8 @@
 //! the feed position of their latest change, the device that caused it,
 //! when the hub first received them, and a projection of the record for
 //! admin export), tombstones (an erased id and its feed position), and a
-//! feed counter with an epoch. Ids are scoped by organisation: `(org, id)`
+//! feed counter with an epoch, and the org's configuration entries
+//! (`crate::central`: a versioned blob per kind). Ids are scoped by organisation: `(org, id)`
 //! is the key everywhere, so one organisation's ids and erasures never
 //! touch, or reveal anything about, another's.
 //!
@@ -32,6 +33,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use crate::central::ConfigEntry;
 use crate::record::Record;
 use crate::sync::Heads;
 
@@ -173,4 +175,13 @@ pub trait HubStorage: Send + Sync {
 
     /// Gives `org`'s feed a new epoch (the caller chose it at random).
     fn set_epoch(&self, org: &str, epoch: u64) -> Result<(), StorageError>;
+
+    /// Every configuration entry of `org` (`crate::central`): one blob per
+    /// kind, with its version, in any order.
+    fn config(&self, org: &str) -> Result<Vec<ConfigEntry>, StorageError>;
+
+    /// Stores `data` as `org`'s entry of `kind` (replacing it), at a version
+    /// above every version any entry of `org` ever had (one counter per org,
+    /// so two changes never share a version), and returns that version.
+    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError>;
 }
