@@ -105,13 +105,15 @@ where
     assert_eq!(coordinator.org.as_deref(), Some(A));
     assert!(coordinator.check(A).is_ok());
     assert!(matches!(coordinator.check(B), Err(HubError::Forbidden(o)) if o == B));
-    assert!(matches!(hub.admin("opa_wrong"), Err(HubError::Unauthorized)));
+    assert!(matches!(
+        hub.admin("opa_wrong"),
+        Err(HubError::Unauthorized)
+    ));
     assert!(matches!(hub.admin(""), Err(HubError::Unauthorized)));
 }
 
-pub fn an_enrolment_code_binds_one_device_of_its_own_org_until_it_expires<S>(
-    make: impl Fn() -> S,
-) where
+pub fn an_enrolment_code_binds_one_device_of_its_own_org_until_it_expires<S>(make: impl Fn() -> S)
+where
     S: Deref<Target: HubStore>,
 {
     let hub = make();
@@ -146,9 +148,18 @@ pub fn an_enrolment_code_binds_one_device_of_its_own_org_until_it_expires<S>(
     assert_eq!(org, A);
     assert!(token.starts_with("opd_"));
     let who = hub.device(&token).unwrap();
-    assert_eq!((who.device.as_str(), who.org.as_str()), (first.to_string().as_str(), A));
-    assert_eq!(hub.device_org(&first.to_string()).unwrap().as_deref(), Some(A));
-    assert!(matches!(hub.device("opd_wrong"), Err(HubError::Unauthorized)));
+    assert_eq!(
+        (who.device.as_str(), who.org.as_str()),
+        (first.to_string().as_str(), A)
+    );
+    assert_eq!(
+        hub.device_org(&first.to_string()).unwrap().as_deref(),
+        Some(A)
+    );
+    assert!(matches!(
+        hub.device("opd_wrong"),
+        Err(HubError::Unauthorized)
+    ));
 
     // Used once: refused for anyone after.
     assert!(matches!(
@@ -167,8 +178,13 @@ pub fn an_enrolment_code_binds_one_device_of_its_own_org_until_it_expires<S>(
 
     // Still valid one second before it expires.
     let edge = hub.invite(B, now).unwrap();
-    hub.enroll(&edge, Uuid::new_v4(), None, now + CODE_TTL - TimeDelta::seconds(1))
-        .unwrap();
+    hub.enroll(
+        &edge,
+        Uuid::new_v4(),
+        None,
+        now + CODE_TTL - TimeDelta::seconds(1),
+    )
+    .unwrap();
 
     let listed: Vec<(String, String)> = hub
         .devices(None)
@@ -209,7 +225,10 @@ where
     hub.revoke(&gone, when()).unwrap();
     hub.revoke(&gone, when() + TimeDelta::hours(1))
         .expect("revoking again changes nothing");
-    assert!(matches!(hub.device(&gone_token), Err(HubError::Unauthorized)));
+    assert!(matches!(
+        hub.device(&gone_token),
+        Err(HubError::Unauthorized)
+    ));
     assert_eq!(hub.device(&kept_token).unwrap().device, kept);
     assert!(matches!(
         hub.revoke("no-such-device", when()),
@@ -248,7 +267,8 @@ where
     assert_eq!(d.clock_offset_secs, Some(90));
 
     // A day and more off is flagged.
-    hub.seen(&id, seen, Some(seen.timestamp() - 2 * 86_400)).unwrap();
+    hub.seen(&id, seen, Some(seen.timestamp() - 2 * 86_400))
+        .unwrap();
     let d = info(&hub);
     assert_eq!(d.clock_offset_secs, Some(-2 * 86_400));
     assert!(d.clock_flag);

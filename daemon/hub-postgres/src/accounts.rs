@@ -150,9 +150,8 @@ impl PgHubStore {
 
     fn device_pg(&self, token: &str) -> Result<DeviceAuth, PgError> {
         let mut conn = self.conn()?;
-        let stmt = conn.prepare(
-            "SELECT id, org FROM devices WHERE token_hash = $1 AND revoked_at IS NULL",
-        )?;
+        let stmt = conn
+            .prepare("SELECT id, org FROM devices WHERE token_hash = $1 AND revoked_at IS NULL")?;
         let row = conn.client.query_opt(&stmt, &[&hash_secret(token)])?;
         row.map(|r| DeviceAuth {
             device: r.get(0),
@@ -301,8 +300,7 @@ impl HubStore for PgHubStore {
             .get(0);
         if standby {
             return Err(HubError::Invalid(
-                "the hub's database is a read-only standby; point --database at the primary"
-                    .into(),
+                "the hub's database is a read-only standby; point --database at the primary".into(),
             ));
         }
         Ok(())

@@ -16,11 +16,8 @@ use postgres::Client;
 use crate::PgError;
 
 /// Every migration, in order: (number, name, SQL).
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
 
 /// The advisory lock key all nodes take while migrating ("outpost" in
 /// ASCII, so it is recognisable in `pg_locks`).

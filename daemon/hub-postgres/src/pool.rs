@@ -131,13 +131,17 @@ pub(crate) struct Pooled<'a> {
 impl Deref for Pooled<'_> {
     type Target = PgConn;
     fn deref(&self) -> &PgConn {
-        self.conn.as_ref().expect("a pooled connection is present until dropped")
+        self.conn
+            .as_ref()
+            .expect("a pooled connection is present until dropped")
     }
 }
 
 impl DerefMut for Pooled<'_> {
     fn deref_mut(&mut self) -> &mut PgConn {
-        self.conn.as_mut().expect("a pooled connection is present until dropped")
+        self.conn
+            .as_mut()
+            .expect("a pooled connection is present until dropped")
     }
 }
 

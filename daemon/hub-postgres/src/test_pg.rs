@@ -22,7 +22,8 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// What to run to get PostgreSQL, in every failure message.
-pub const INSTALL: &str = "install PostgreSQL: apt-get install postgresql (tests/run.sh does this when it is missing)";
+pub const INSTALL: &str =
+    "install PostgreSQL: apt-get install postgresql (tests/run.sh does this when it is missing)";
 
 struct Server {
     port: u16,
@@ -211,7 +212,11 @@ fn watchdog(root: bool, bin: &Path, dir: &Path) -> Result<(), String> {
             data.display()
         )
     } else {
-        format!("'{}' -D '{}' stop -m immediate", pg_ctl.display(), data.display())
+        format!(
+            "'{}' -D '{}' stop -m immediate",
+            pg_ctl.display(),
+            data.display()
+        )
     };
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; {stop} >/dev/null 2>&1; rm -rf '{}'",

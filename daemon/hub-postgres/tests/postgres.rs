@@ -29,11 +29,18 @@ fn a_second_node_opens_the_same_database_without_migrating_again() {
     for node in [&second, &third] {
         assert_eq!(node.orgs().unwrap().len(), 1);
         assert!(node.admin(&token).is_ok());
-        assert_eq!(node.cursor_key().unwrap(), key, "one cursor key for all nodes");
+        assert_eq!(
+            node.cursor_key().unwrap(),
+            key,
+            "one cursor key for all nodes"
+        );
     }
     let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
     let versions: Vec<i32> = client
-        .query("SELECT version FROM schema_migrations ORDER BY version", &[])
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))
@@ -69,11 +76,7 @@ fn an_enrolment_code_used_on_two_nodes_at_once_enrols_one_device() {
         });
         let ok = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(ok, 1, "{results:?}");
-        assert!(
-            results
-                .iter()
-                .any(|r| matches!(r, Err(HubError::BadCode)))
-        );
+        assert!(results.iter().any(|r| matches!(r, Err(HubError::BadCode))));
     }
     assert_eq!(a.devices(None).unwrap().len(), 10);
 }
