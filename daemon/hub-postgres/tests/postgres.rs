@@ -154,11 +154,14 @@ fn a_cursor_following_the_feed_under_concurrent_writers_skips_nothing() {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         });
-        let mut written = BTreeSet::new();
-        for w in writers {
-            written.extend(w.join().unwrap());
-        }
+        // The reader is told to finish even when a writer failed, so a
+        // failure shows as one, not as a test that never ends.
+        let joined: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
         done.store(true, Ordering::SeqCst);
+        let mut written = BTreeSet::new();
+        for ids in joined {
+            written.extend(ids.unwrap());
+        }
         (written, reader.join().unwrap())
     });
     assert_eq!(written.len(), WRITERS * PUTS * 2);
