@@ -2,11 +2,17 @@
 //! (organisations, admin tokens, enrolment codes, devices), the admin
 //! projection of records, and the error every backend reports.
 //!
-//! Layout: this crate is the contract; `outpost-hub-sqlite` (and later a
-//! PostgreSQL crate) implements it together with
+//! Layout: this crate is the contract; `outpost-hub-sqlite` and
+//! `outpost-hub-postgres` implement it together with
 //! `outpost_proto::hub::HubStorage`; `outpost-hub` serves it over HTTP.
+//! `conformance` (feature `test-support`) is the suite both backends run
+//! (`hub_store_conformance!`), as `outpost_proto::hub_storage_conformance!`
+//! is for the sync primitives.
 //! Secrets are random 256-bit values stored only as SHA-256 hashes
 //! ([`hash_secret`]); enrolment codes are typed by people ([`new_code`]).
+
+#[cfg(feature = "test-support")]
+pub mod conformance;
 
 use chrono::{DateTime, Utc};
 use outpost_proto::filter::Filter;

@@ -1,5 +1,7 @@
-//! The hub storage conformance suite on the SQLite backend, each check on
-//! a fresh database file in a temporary directory.
+//! The hub conformance suites on the SQLite backend (the sync primitives',
+//! `outpost_proto::hub_storage_conformance!`, and the accounts',
+//! `outpost_hub_db::hub_store_conformance!`), each check on a fresh
+//! database file in a temporary directory.
 
 use chrono::{DateTime, Utc};
 use outpost_hub_db::HubStore;
@@ -21,6 +23,13 @@ fn make(orgs: &[&str]) -> TempHub {
         store.add_org(org, "Kommun").unwrap();
     }
     TempHub { store, _dir: dir }
+}
+
+impl std::ops::Deref for TempHub {
+    type Target = SqliteHubStore;
+    fn deref(&self) -> &SqliteHubStore {
+        &self.store
+    }
 }
 
 impl HubStorage for TempHub {
@@ -53,3 +62,7 @@ impl HubStorage for TempHub {
 }
 
 outpost_proto::hub_storage_conformance!(make);
+
+mod accounts {
+    outpost_hub_db::hub_store_conformance!(|| super::make(&[]));
+}

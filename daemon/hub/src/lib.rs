@@ -4,11 +4,14 @@
 //! - [`server`]: the HTTP API. It checks tokens (through
 //!   `outpost_hub_db::HubStore`), decodes bodies, and hands sync requests
 //!   to the protocol in `outpost_proto::hub`, which works over the
-//!   backend's storage primitives. It knows no backend: the binary passes
-//!   one in (`outpost-hub-sqlite` today).
+//!   backend's storage primitives. It knows no backend: it serves any
+//!   `Arc<dyn HubStore>`.
+//! - [`backend`]: the one place that picks the backend from the settings
+//!   (SQLite in the data dir by default, PostgreSQL with `database`).
 //! - [`settings`]: the hub's own settings (`hub.toml`, `OUTPOST_HUB_*`).
 //!
 //! Nothing here imports the laptop's store.
 
+pub mod backend;
 pub mod server;
 pub mod settings;

@@ -27,8 +27,9 @@ pub struct HubSettings {
     pub tls_key: Option<PathBuf>,
     /// Allow plain HTTP on a non-loopback address (behind a TLS proxy only).
     pub allow_insecure_http: bool,
-    /// Where the hub keeps its data. Unset: the embedded SQLite database
-    /// `hub.db` in the data dir.
+    /// Where the hub keeps its data: a PostgreSQL URL
+    /// (`postgres://user@host/db`), which several hub processes may
+    /// share. Unset: the embedded SQLite database `hub.db` in the data dir.
     pub database: Option<String>,
     /// `tracing` filter, e.g. `info` or `outpost_hub=debug`.
     pub log: String,
@@ -130,6 +131,61 @@ impl HubSettings {
         if let Some(v) = var("OUTPOST_HUB_LOG").or_else(|| var("OUTPOST_LOG")) {
             self.log = v;
         }
+        // Every numeric setting, by its file name in upper case.
+        fn number<T: std::str::FromStr>(
+            var: &impl Fn(&str) -> Option<String>,
+            name: &str,
+            slot: &mut T,
+        ) -> Result<(), ConfigError> {
+            if let Some(v) = var(name) {
+                *slot = v.trim().parse().map_err(|_| ConfigError::Env {
+                    name: name.into(),
+                    value: v,
+                    reason: "expected a whole number".into(),
+                })?;
+            }
+            Ok(())
+        }
+        number(
+            &var,
+            "OUTPOST_HUB_HEADER_TIMEOUT_SECS",
+            &mut self.header_timeout_secs,
+        )?;
+        number(
+            &var,
+            "OUTPOST_HUB_BODY_TIMEOUT_SECS",
+            &mut self.body_timeout_secs,
+        )?;
+        number(
+            &var,
+            "OUTPOST_HUB_MAX_CONNECTIONS",
+            &mut self.max_connections,
+        )?;
+        number(
+            &var,
+            "OUTPOST_HUB_ENROLL_FAILURES_PER_MINUTE",
+            &mut self.enroll_failures_per_minute,
+        )?;
+        number(
+            &var,
+            "OUTPOST_HUB_MAX_DOCUMENTS_PER_PUSH",
+            &mut self.max_documents_per_push,
+        )?;
+        number(
+            &var,
+            "OUTPOST_HUB_MAX_ERASURES_PER_PUSH",
+            &mut self.max_erasures_per_push,
+        )?;
+        number(
+            &var,
+            "OUTPOST_HUB_MAX_DOCUMENTS_PER_DEVICE_PER_DAY",
+            &mut self.max_documents_per_device_per_day,
+        )?;
+        number(
+            &var,
+            "OUTPOST_HUB_MAX_ERASURES_PER_DEVICE_PER_DAY",
+            &mut self.max_erasures_per_device_per_day,
+        )?;
         Ok(())
     }
 
@@ -172,9 +228,7 @@ impl HubSettings {
             );
         }
         if let Some(db) = &self.database {
-            return Err(format!(
-                "database {db:?}: this hub keeps its data in the embedded SQLite database (hub.db in the data dir); remove the database setting (PostgreSQL support is planned)"
-            ));
+            crate::backend::check_database(db)?;
         }
         Ok(())
     }
@@ -202,6 +256,58 @@ mod tests {
         assert_eq!(s.listen.port(), 9001, "env wins over the file");
         assert_eq!(s.log, "debug", "file wins over the default");
         assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn every_setting_has_an_env_override_and_the_database_must_be_postgres() {
+        let env = [
+            (
+                "OUTPOST_HUB_DATABASE",
+                "postgres://outpost@db.example/outpost",
+            ),
+            ("OUTPOST_HUB_HEADER_TIMEOUT_SECS", "7"),
+            ("OUTPOST_HUB_BODY_TIMEOUT_SECS", "8"),
+            ("OUTPOST_HUB_MAX_CONNECTIONS", "900"),
+            ("OUTPOST_HUB_ENROLL_FAILURES_PER_MINUTE", "3"),
+            ("OUTPOST_HUB_MAX_DOCUMENTS_PER_PUSH", "11"),
+            ("OUTPOST_HUB_MAX_ERASURES_PER_PUSH", "12"),
+            ("OUTPOST_HUB_MAX_DOCUMENTS_PER_DEVICE_PER_DAY", "13"),
+            ("OUTPOST_HUB_MAX_ERASURES_PER_DEVICE_PER_DAY", "14"),
+        ];
+        let lookup = |n: &str| {
+            env.iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        };
+        let mut s = HubSettings::default();
+        s.apply_env(lookup).unwrap();
+        assert_eq!(
+            s.database.as_deref(),
+            Some("postgres://outpost@db.example/outpost")
+        );
+        assert_eq!((s.header_timeout_secs, s.body_timeout_secs), (7, 8));
+        assert_eq!((s.max_connections, s.enroll_failures_per_minute), (900, 3));
+        assert_eq!(
+            (s.max_documents_per_push, s.max_erasures_per_push),
+            (11, 12)
+        );
+        assert_eq!(
+            (
+                s.max_documents_per_device_per_day,
+                s.max_erasures_per_device_per_day
+            ),
+            (13, 14)
+        );
+        assert!(s.check().is_ok());
+        let err = HubSettings::default()
+            .apply_env(|n| (n == "OUTPOST_HUB_MAX_CONNECTIONS").then(|| "many".to_string()))
+            .unwrap_err();
+        assert!(err.to_string().contains("OUTPOST_HUB_MAX_CONNECTIONS"));
+        let file = HubSettings {
+            database: Some("/var/lib/outpost/hub.db".into()),
+            ..HubSettings::default()
+        };
+        assert!(file.check().unwrap_err().contains("postgres://"));
     }
 
     #[test]

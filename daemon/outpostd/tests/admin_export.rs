@@ -8,7 +8,6 @@ mod common;
 use std::io::{BufRead, BufReader};
 
 use common::{Hub, Laptop};
-use outpost_hub_db::HubStore;
 use outpost_store::client::ClientError;
 
 #[test]

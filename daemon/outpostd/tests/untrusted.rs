@@ -12,9 +12,8 @@ use std::time::Duration;
 use chrono::Utc;
 use common::{Hub, Laptop, now};
 use outpost_hub::server::Limits;
-use outpost_hub_db::HubStore;
 use outpost_proto::fixtures;
-use outpost_proto::hub::{FeedLimits, HubStorage};
+use outpost_proto::hub::FeedLimits;
 use outpost_proto::sync::{
     DocPush, Heads, PROTOCOL_VERSION, PullRequest, PushOutcome, PushRequest,
 };

@@ -3,14 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use outpost_hub::backend::{self, Backend};
 use outpost_hub::server::{self, TlsFiles};
 use outpost_hub::settings::HubSettings;
-use outpost_hub_db::HubStore;
-use outpost_hub_sqlite::SqliteHubStore;
 use outpost_store::config::{Paths, Settings};
 
 /// Outpost's background daemon: keeps the local record store and syncs it
@@ -18,7 +16,8 @@ use outpost_store::config::{Paths, Settings};
 #[derive(Debug, Parser)]
 #[command(name = "outpostd", version)]
 struct Cli {
-    /// Data directory (laptop: the store, config.toml, logs; hub: hub.db, logs).
+    /// Data directory (laptop: the store, config.toml, logs; hub: hub.db
+    /// unless --database, hub.toml, logs).
     #[arg(long, env = "OUTPOST_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Machine-readable JSON output (for `hub init`).
@@ -56,6 +55,12 @@ struct HubArgs {
     /// Allow plain HTTP on a non-loopback address (behind a TLS proxy only).
     #[arg(long)]
     allow_insecure_http: bool,
+    /// Keep the hub's data in this PostgreSQL database
+    /// (postgres://user@host/db), which several hub processes may share
+    /// [default: hub.db (SQLite) in the data dir; hub.toml `database`, env
+    /// OUTPOST_HUB_DATABASE]. Also for `hub init` and `hub restored`.
+    #[arg(long, global = true)]
+    database: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,8 +79,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run_laptop(paths),
         Command::Hub(args) => match args.command {
-            Some(HubCommand::Init) => hub_init(&paths, cli.json),
-            Some(HubCommand::Restored) => hub_restored(&paths),
+            Some(HubCommand::Init) => hub_init(&paths, args.database, cli.json),
+            Some(HubCommand::Restored) => hub_restored(&paths, args.database),
             None => run_hub(paths, args),
         },
     }
@@ -105,17 +110,41 @@ fn run_laptop(paths: Paths) -> anyhow::Result<()> {
     })
 }
 
-fn hub_init(paths: &Paths, json: bool) -> anyhow::Result<()> {
-    let store = SqliteHubStore::open(&paths.data_dir).with_context(|| {
+/// The hub's database setting: `--database`, else `OUTPOST_HUB_DATABASE`,
+/// else `database` in hub.toml, else none (SQLite in the data dir).
+fn hub_database(paths: &Paths, flag: Option<String>) -> anyhow::Result<Option<String>> {
+    match flag.filter(|d| !d.trim().is_empty()) {
+        Some(d) => Ok(Some(d)),
+        None => Ok(HubSettings::load(paths)?.database),
+    }
+}
+
+/// Opens the hub's store, saying where on failure.
+fn open_hub(paths: &Paths, database: Option<&str>) -> anyhow::Result<Backend> {
+    Backend::open(database, &paths.data_dir).with_context(|| {
         format!(
-            "could not open the hub database in {}",
-            paths.data_dir.display()
+            "could not open the hub's database ({})",
+            backend::describe(database, &paths.data_dir)
         )
-    })?;
+    })
+}
+
+/// How to name this hub in a hint: `--data-dir DIR` or `--database URL`.
+fn hub_flag(paths: &Paths, database: Option<&str>) -> String {
+    match database {
+        Some(_) => "--database URL".to_string(),
+        None => format!("--data-dir {}", paths.data_dir.display()),
+    }
+}
+
+fn hub_init(paths: &Paths, database: Option<String>, json: bool) -> anyhow::Result<()> {
+    let database = hub_database(paths, database)?;
+    let where_ = backend::describe(database.as_deref(), &paths.data_dir);
+    let backend = open_hub(paths, database.as_deref())?;
+    let store = backend.store();
     if store.has_admin_token()? {
         bail!(
-            "the hub in {} is already initialised; its admin token was printed then (tokens are stored only as hashes)",
-            paths.data_dir.display()
+            "the hub in {where_} is already initialised; its admin token was printed then (tokens are stored only as hashes)"
         );
     }
     let token = store.create_admin_token(None)?;
@@ -125,24 +154,19 @@ fn hub_init(paths: &Paths, json: bool) -> anyhow::Result<()> {
         println!("{token}");
     }
     eprintln!(
-        "Hub created in {}. Keep this admin token safe: it is shown only once. Start the hub with `outpostd hub --data-dir {}`.",
-        paths.data_dir.display(),
-        paths.data_dir.display()
+        "Hub created in {where_}. Keep this admin token safe: it is shown only once. Start the hub with `outpostd hub {}`.",
+        hub_flag(paths, database.as_deref())
     );
     Ok(())
 }
 
-fn hub_restored(paths: &Paths) -> anyhow::Result<()> {
-    let store = SqliteHubStore::open(&paths.data_dir).with_context(|| {
-        format!(
-            "could not open the hub database in {}",
-            paths.data_dir.display()
-        )
-    })?;
-    let orgs = store.rotate_feed_epochs()?;
+fn hub_restored(paths: &Paths, database: Option<String>) -> anyhow::Result<()> {
+    let database = hub_database(paths, database)?;
+    let backend = open_hub(paths, database.as_deref())?;
+    let orgs = backend.rotate_feed_epochs()?;
     eprintln!(
-        "Gave the feeds of {orgs} organisation(s) a new epoch: at their next sync, laptops send every record again and re-read the feed. Start the hub with `outpostd hub --data-dir {}`.",
-        paths.data_dir.display()
+        "Gave the feeds of {orgs} organisation(s) a new epoch: at their next sync, laptops send every record again and re-read the feed. Start the hub with `outpostd hub {}`.",
+        hub_flag(paths, database.as_deref())
     );
     Ok(())
 }
@@ -157,6 +181,9 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
         settings.tls_key = Some(key);
     }
     settings.allow_insecure_http |= args.allow_insecure_http;
+    if let Some(database) = args.database.filter(|d| !d.trim().is_empty()) {
+        settings.database = Some(database);
+    }
     settings.check().map_err(anyhow::Error::msg)?;
     let _guard = outpost_base::logging::init_daemon(&paths.log_dir(), "hub", &settings.log)
         .with_context(|| {
@@ -172,17 +199,13 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let listen = settings.listen;
-    let store = SqliteHubStore::open(&paths.data_dir).with_context(|| {
-        format!(
-            "could not open the hub database in {}",
-            paths.data_dir.display()
-        )
-    })?;
-    if !store.has_admin_token()? {
+    let database = settings.database;
+    let backend = open_hub(&paths, database.as_deref())?;
+    if !backend.store().has_admin_token()? {
         bail!(
-            "the hub in {} is not initialised; run `outpostd hub init --data-dir {}` first",
-            paths.data_dir.display(),
-            paths.data_dir.display()
+            "the hub in {} is not initialised; run `outpostd hub init {}` first",
+            backend::describe(database.as_deref(), &paths.data_dir),
+            hub_flag(&paths, database.as_deref())
         );
     }
     let listener = std::net::TcpListener::bind(listen)
@@ -191,7 +214,7 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
     tracing::info!(address = %listen, "hub listening on {scheme}://{listen}");
     eprintln!("hub listening on {scheme}://{}", listener.local_addr()?);
     outpost_base::install_crypto_provider();
-    let store: Arc<dyn HubStore> = Arc::new(store);
+    let store = backend.into_shared();
     runtime()?.block_on(async {
         server::serve_with(listener, store, tls, limits, shutdown_signal())
             .await

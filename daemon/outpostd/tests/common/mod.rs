@@ -1,6 +1,8 @@
-//! A real hub (SQLite + axum on 127.0.0.1) and real laptop stores, for the
-//! daemon's sync tests. The listener is bound before the server task
-//! starts, so tests never sleep waiting for it.
+//! A real hub (axum on 127.0.0.1 over SQLite, or over PostgreSQL on the
+//! test process's own server) and real laptop stores, for the daemon's
+//! sync tests. The listener is bound before the server task starts, so
+//! tests never sleep waiting for it. [`Db`] picks the backend; suites run
+//! on both through `on_both_backends!`.
 
 #![allow(dead_code)]
 
@@ -11,6 +13,8 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset};
 use outpost_hub::server::{self, TlsFiles};
 use outpost_hub_db::HubStore;
+use outpost_hub_postgres::PgHubStore;
+use outpost_hub_postgres::test_pg::TestDb;
 use outpost_hub_sqlite::SqliteHubStore;
 use outpost_proto::Kind;
 use outpost_proto::fields::Fields;
@@ -20,11 +24,46 @@ use outpost_store::store::{Filter, Store};
 use outpost_store::sync::SyncOptions;
 use serde_json::{Value, json};
 
+/// Which backend a test hub runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named test function (`fn name(db: Db)`) as two tests,
+/// `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    super::$name($crate::common::Db::Sqlite)
+                }
+                #[test]
+                fn postgres() {
+                    super::$name($crate::common::Db::Postgres)
+                }
+            }
+        )*
+    };
+}
+
 pub struct Hub {
     pub dir: tempfile::TempDir,
     pub addr: SocketAddr,
-    pub store: Arc<SqliteHubStore>,
+    pub store: Arc<dyn HubStore>,
+    /// The SQLite store, when the hub runs on SQLite (for checks of its
+    /// file).
+    pub sqlite: Option<Arc<SqliteHubStore>>,
+    /// The PostgreSQL database, when the hub runs on PostgreSQL; kept
+    /// across [`Hub::restart`], dropped with the last hub.
+    pub database: Option<Arc<TestDb>>,
     pub admin: String,
+    tls: Option<TlsFiles>,
+    limits: server::Limits,
     pub scheme: &'static str,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -46,8 +85,47 @@ impl Hub {
         dir: tempfile::TempDir,
         limits: server::Limits,
     ) -> Hub {
+        Self::start_full(None, tls, dir, limits)
+    }
+
+    /// A hub on `db` with default limits, no TLS, a fresh data dir (and a
+    /// fresh database on PostgreSQL).
+    pub fn start_on(db: Db) -> Hub {
+        let database = match db {
+            Db::Sqlite => None,
+            Db::Postgres => Some(Arc::new(TestDb::new())),
+        };
+        Self::start_full(
+            database,
+            None,
+            tempfile::tempdir().unwrap(),
+            server::Limits::default(),
+        )
+    }
+
+    /// Stops this hub and starts another on the same data (data dir, and
+    /// database on PostgreSQL), on a new port.
+    pub fn restart(mut self) -> Hub {
+        let database = self.database.clone();
+        let (tls, limits) = (self.tls.take(), self.limits);
+        let dir = self.stop_keep();
+        Self::start_full(database, tls, dir, limits)
+    }
+
+    fn start_full(
+        database: Option<Arc<TestDb>>,
+        tls: Option<TlsFiles>,
+        dir: tempfile::TempDir,
+        limits: server::Limits,
+    ) -> Hub {
         outpost_base::install_crypto_provider();
-        let store = Arc::new(SqliteHubStore::open(dir.path()).unwrap());
+        let (store, sqlite): (Arc<dyn HubStore>, _) = match &database {
+            Some(db) => (Arc::new(PgHubStore::open(&db.url).unwrap()), None),
+            None => {
+                let s = Arc::new(SqliteHubStore::open(dir.path()).unwrap());
+                (s.clone(), Some(s))
+            }
+        };
         let admin = if store.has_admin_token().unwrap() {
             String::new()
         } else {
@@ -58,6 +136,7 @@ impl Hub {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let shared: Arc<dyn HubStore> = store.clone();
+        let (kept_tls, kept_limits) = (tls.clone(), limits);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -76,7 +155,11 @@ impl Hub {
             dir,
             addr,
             store,
+            sqlite,
+            database,
             admin,
+            tls: kept_tls,
+            limits: kept_limits,
             scheme,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -100,8 +183,13 @@ impl Hub {
         self.store.invite(org, chrono::Utc::now()).unwrap()
     }
 
-    /// Stops the server (draining) and returns its data dir for a restart.
+    /// Stops the server (draining) and returns its data dir for a restart
+    /// (SQLite; see [`Hub::restart`] for either backend).
     pub fn stop(mut self) -> tempfile::TempDir {
+        self.stop_keep()
+    }
+
+    fn stop_keep(&mut self) -> tempfile::TempDir {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -1,0 +1,64 @@
+//! The hub conformance suites on the PostgreSQL backend: the sync
+//! primitives' (`outpost_proto::hub_storage_conformance!`) and the
+//! accounts' (`outpost_hub_db::hub_store_conformance!`), the same ones the
+//! SQLite backend runs, each check on a fresh database of the test
+//! process's own PostgreSQL server (`outpost_hub_postgres::test_pg`).
+
+use chrono::{DateTime, Utc};
+use outpost_hub_db::HubStore;
+use outpost_hub_postgres::PgHubStore;
+use outpost_hub_postgres::test_pg::TestDb;
+use outpost_proto::hub::storage::FeedVisitor;
+use outpost_proto::hub::{FeedMeta, Held, HubStorage, Put, PutResult, StorageError};
+use uuid::Uuid;
+
+/// A PostgreSQL hub on a database that is dropped with it.
+struct PgHub {
+    store: PgHubStore,
+    _db: TestDb,
+}
+
+fn make(orgs: &[&str]) -> PgHub {
+    let db = TestDb::new();
+    let store = PgHubStore::open(&db.url).unwrap();
+    for org in orgs {
+        store.add_org(org, "Kommun").unwrap();
+    }
+    PgHub { store, _db: db }
+}
+
+impl std::ops::Deref for PgHub {
+    type Target = PgHubStore;
+    fn deref(&self) -> &PgHubStore {
+        &self.store
+    }
+}
+
+impl HubStorage for PgHub {
+    fn get(&self, org: &str, ids: &[Uuid]) -> Result<Vec<Held>, StorageError> {
+        self.store.get(org, ids)
+    }
+    fn put(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, StorageError> {
+        self.store.put(org, puts)
+    }
+    fn erase(&self, org: &str, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.store.erase(org, ids, at)
+    }
+    fn scan_feed(
+        &self,
+        org: &str,
+        since: u64,
+        visit: &mut FeedVisitor<'_>,
+    ) -> Result<FeedMeta, StorageError> {
+        self.store.scan_feed(org, since, visit)
+    }
+    fn set_epoch(&self, org: &str, epoch: u64) -> Result<(), StorageError> {
+        self.store.set_epoch(org, epoch)
+    }
+}
+
+outpost_proto::hub_storage_conformance!(make);
+
+mod accounts {
+    outpost_hub_db::hub_store_conformance!(|| super::make(&[]));
+}
