@@ -20,7 +20,7 @@
 use chrono::{DateTime, Utc};
 use outpost_proto::hub::storage::FeedVisitor;
 use outpost_proto::hub::{
-    Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, StorageError,
+    ConfigEntry, Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, StorageError,
 };
 use outpost_proto::record::Record;
 use outpost_proto::sync::Heads;
@@ -337,5 +337,14 @@ impl HubStorage for PgHubStore {
             return Err(StorageError::NoOrg(org.into()));
         }
         Ok(())
+    }
+
+    fn config(&self, org: &str) -> Result<Vec<ConfigEntry>, StorageError> {
+        Ok(self.read_config(org)?)
+    }
+
+    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
+        self.write_config(org, kind, data)?
+            .ok_or_else(|| StorageError::NoOrg(org.into()))
     }
 }

@@ -51,6 +51,7 @@ use outpost_hub_db::HubError;
 use outpost_proto::hub::StorageError;
 
 mod accounts;
+mod config;
 mod feed;
 mod migrations;
 mod pool;

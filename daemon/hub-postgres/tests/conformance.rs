@@ -9,7 +9,7 @@ use outpost_hub_db::HubStore;
 use outpost_hub_postgres::PgHubStore;
 use outpost_hub_postgres::test_pg::TestDb;
 use outpost_proto::hub::storage::FeedVisitor;
-use outpost_proto::hub::{FeedMeta, Held, HubStorage, Put, PutResult, StorageError};
+use outpost_proto::hub::{ConfigEntry, FeedMeta, Held, HubStorage, Put, PutResult, StorageError};
 use uuid::Uuid;
 
 /// A PostgreSQL hub on a database that is dropped with it.
@@ -54,6 +54,12 @@ impl HubStorage for PgHub {
     }
     fn set_epoch(&self, org: &str, epoch: u64) -> Result<(), StorageError> {
         self.store.set_epoch(org, epoch)
+    }
+    fn config(&self, org: &str) -> Result<Vec<ConfigEntry>, StorageError> {
+        self.store.config(org)
+    }
+    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
+        self.store.set_config(org, kind, data)
     }
 }
 
