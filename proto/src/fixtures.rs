@@ -139,8 +139,7 @@ pub fn visit_with_long_note(org: &str, len: usize) -> Record {
 pub fn deflate_bomb(org: &str) -> (Uuid, Vec<u8>) {
     use automerge::{ROOT, transaction::Transactable};
     let rec = visit(org);
-    let mut am =
-        crate::doc::create(&rec, automerge::ActorId::random()).expect("a valid fixture");
+    let mut am = crate::doc::create(&rec, automerge::ActorId::random()).expect("a valid fixture");
     let huge = "a".repeat(crate::untrusted::MAX_INFLATED_BYTES + 4096);
     am.put(ROOT, "note", huge).expect("a put");
     am.commit();
@@ -155,7 +154,10 @@ pub fn chunk_checksum(kind: u8, data: &[u8]) -> [u8; 4] {
     use sha2::{Digest, Sha256};
     let mut head = vec![kind];
     write_uleb(&mut head, data.len() as u64);
-    let hash = Sha256::new().chain_update(&head).chain_update(data).finalize();
+    let hash = Sha256::new()
+        .chain_update(&head)
+        .chain_update(data)
+        .finalize();
     [hash[0], hash[1], hash[2], hash[3]]
 }
 

@@ -344,7 +344,10 @@ fn a_deflate_bomb_is_refused_before_automerge_inflates_it() {
         untrusted::inflated_size(&bomb).err(),
         Some(Refusal::InflatesTooLarge)
     );
-    assert_eq!(untrusted::load(&bomb).err(), Some(Refusal::InflatesTooLarge));
+    assert_eq!(
+        untrusted::load(&bomb).err(),
+        Some(Refusal::InflatesTooLarge)
+    );
     let (_, held) = visit_doc();
     assert_eq!(
         untrusted::merge(held, &bomb).err(),
@@ -396,7 +399,10 @@ fn a_deflate_bomb_is_refused_before_automerge_inflates_it() {
     let zeros = vec![0u8; 2 * untrusted::MAX_INFLATED_BYTES];
     let chunk = fixtures::compressed_change_chunk(&zeros);
     assert!(chunk.len() < zeros.len() / 500, "{}", chunk.len());
-    assert_eq!(untrusted::load(&chunk).err(), Some(Refusal::InflatesTooLarge));
+    assert_eq!(
+        untrusted::load(&chunk).err(),
+        Some(Refusal::InflatesTooLarge)
+    );
     let (_, held) = visit_doc();
     assert_eq!(
         untrusted::merge(held, &chunk).err(),
@@ -413,7 +419,10 @@ fn a_deflate_bomb_is_refused_before_automerge_inflates_it() {
     // (Zeros are no change: Automerge refuses them as damaged.)
     assert!(matches!(untrusted::load(&two), Err(Refusal::Damaged(_))));
     let three = [two, third].concat();
-    assert_eq!(untrusted::load(&three).err(), Some(Refusal::InflatesTooLarge));
+    assert_eq!(
+        untrusted::load(&three).err(),
+        Some(Refusal::InflatesTooLarge)
+    );
 }
 
 #[test]

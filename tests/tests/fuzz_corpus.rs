@@ -96,9 +96,7 @@ fn write_seeds() {
     write("automerge_doc", "not-a-record", &raw.save());
     // Honest records with columns Automerge deflated when saving.
     let long = fixtures::visit_with_long_note(outpost_proto::fuzzing::ORG, 1500);
-    let long_bytes = doc::create(&long, ActorId::from([4u8; 16]))
-        .unwrap()
-        .save();
+    let long_bytes = doc::create(&long, ActorId::from([4u8; 16])).unwrap().save();
     write("automerge_doc", "long-note", &long_bytes);
     // The checksum-fixing target starts from the same documents.
     for (name, bytes) in [

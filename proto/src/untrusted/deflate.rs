@@ -105,7 +105,11 @@ fn bundle(data: &[u8], budget: &mut Budget) -> Result<(), Refusal> {
 /// The data of the columns `meta` describes, at the front of `c`: each
 /// deflated one inflated against the budget. False when the bytes end
 /// before the columns do (Automerge refuses that before inflating).
-fn column_data(c: &mut Cursor<'_>, meta: Metadata<'_>, budget: &mut Budget) -> Result<bool, Refusal> {
+fn column_data(
+    c: &mut Cursor<'_>,
+    meta: Metadata<'_>,
+    budget: &mut Budget,
+) -> Result<bool, Refusal> {
     for (spec, len) in meta.iter() {
         let Some(part) = c.take(len) else {
             return Ok(false);
