@@ -505,3 +505,27 @@ fn ordinary_records_with_deflated_columns_pass() {
         "{resp:?}"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+    /// The inflation walk on mutated honest documents (raw, and with the
+    /// chunk checksums fixed up as the `automerge_fixed` fuzz target does):
+    /// it returns, within its bounds. (The fuzz targets do this
+    /// coverage-guided; this keeps a stable check of it.)
+    #[test]
+    fn the_inflation_walk_stays_within_its_bounds_on_mutated_documents(
+        flips in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..8)
+    ) {
+        let rec = fixtures::visit_with_long_note(ORG, 1500);
+        let mut bytes = doc::create(&rec, ActorId::from([5u8; 16])).unwrap().save();
+        for (at, b) in flips {
+            let i = at % bytes.len();
+            bytes[i] = b;
+        }
+        for input in [bytes.clone(), outpost_proto::fuzzing::fix_checksums(&bytes)] {
+            if let Ok(seen) = untrusted::inflated_size(&input) {
+                proptest::prop_assert!(seen.bytes <= untrusted::MAX_INFLATED_BYTES as u64);
+            }
+        }
+    }
+}
