@@ -122,3 +122,75 @@ pub fn with<const N: usize>(mut fields: Fields, changes: [(&str, Value); N]) -> 
         Err(e) => panic!("fixture is not a valid record: {e}"),
     }
 }
+
+/// A valid visit of `org` whose note is `len` characters of ordinary
+/// text: long enough (over 256 bytes) for Automerge to deflate the value
+/// column when it saves, as it does for honest records.
+pub fn visit_with_long_note(org: &str, len: usize) -> Record {
+    let words = "hjälpte med BankID och Mina sidor, ";
+    let note: String = words.chars().cycle().take(len).collect();
+    visit_with_note(org, note.trim_end())
+}
+
+/// A DEFLATE bomb (issue 9): a checksum-valid record document, saved by
+/// Automerge itself, whose note (deflated by Automerge, as any long value)
+/// inflates to more than [`crate::untrusted::MAX_INFLATED_BYTES`] while
+/// the bytes stay around 10 KB. Its id, and the bytes.
+pub fn deflate_bomb(org: &str) -> (Uuid, Vec<u8>) {
+    use automerge::{ROOT, transaction::Transactable};
+    let rec = visit(org);
+    let mut am = crate::doc::create(&rec, automerge::ActorId::random()).expect("a valid fixture");
+    let huge = "a".repeat(crate::untrusted::MAX_INFLATED_BYTES + 4096);
+    am.put(ROOT, "note", huge).expect("a put");
+    am.commit();
+    (rec.id, am.save())
+}
+
+/// The checksum Automerge expects in a chunk header of type `kind` over
+/// `data` (the first 4 bytes of SHA-256 over the type, the uLEB128 length
+/// and the data; for a compressed change chunk, over the inflated change
+/// as type 1).
+pub fn chunk_checksum(kind: u8, data: &[u8]) -> [u8; 4] {
+    use sha2::{Digest, Sha256};
+    let mut head = vec![kind];
+    write_uleb(&mut head, data.len() as u64);
+    let hash = Sha256::new()
+        .chain_update(&head)
+        .chain_update(data)
+        .finalize();
+    [hash[0], hash[1], hash[2], hash[3]]
+}
+
+/// A chunk: magic bytes, `checksum`, type `kind`, the length and `data`.
+pub fn chunk(kind: u8, checksum: [u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x85, 0x6f, 0x4a, 0x83];
+    out.extend(checksum);
+    out.push(kind);
+    write_uleb(&mut out, data.len() as u64);
+    out.extend(data);
+    out
+}
+
+/// Appends `n` as unsigned LEB128.
+pub fn write_uleb(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// A compressed change chunk (type 2) holding `inflated` deflated, with
+/// the checksum Automerge expects (over `inflated` as a change chunk).
+/// Automerge inflates it whole before it looks at the change inside.
+pub fn compressed_change_chunk(inflated: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(inflated).expect("writing to memory");
+    let deflated = e.finish().expect("writing to memory");
+    chunk(2, chunk_checksum(1, inflated), &deflated)
+}

@@ -106,3 +106,64 @@ pub fn catalogue_toml(data: &[u8]) {
         let _ = catalogue::Catalogue::builtin().with_overrides(text, "fuzz.toml");
     }
 }
+
+/// The inflation pre-parser alone (`untrusted::inflated_size`): whatever
+/// the bytes, it returns, within its bounds.
+pub fn inflate_walk(data: &[u8]) {
+    if let Ok(seen) = untrusted::inflated_size(data) {
+        assert!(seen.bytes <= untrusted::MAX_INFLATED_BYTES as u64);
+        assert!(seen.parts <= untrusted::MAX_COMPRESSED_PARTS);
+    }
+}
+
+/// [`automerge_doc`] on the bytes with every chunk's checksum (and length)
+/// made right, so that mutated bytes get past Automerge's checksum test
+/// into its loader instead of stopping there.
+pub fn automerge_fixed(data: &[u8]) {
+    automerge_doc(&fix_checksums(data));
+}
+
+/// Rewrites the chunk framing of `data`: each chunk's magic bytes, its
+/// checksum recomputed over its data, its length clipped to the bytes
+/// that are left. Bytes too short for a header are kept as they are.
+pub fn fix_checksums(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(data.len() + 16);
+    let mut rest = data;
+    // Magic (4), checksum (4), type (1), at least one length byte.
+    while rest.len() >= 10 {
+        let kind = rest[8];
+        let mut at = 9;
+        let mut len = 0u64;
+        for shift in (0..64).step_by(7) {
+            let Some(&b) = rest.get(at) else { break };
+            at += 1;
+            len |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let body = &rest[at.min(rest.len())..];
+        let len = usize::try_from(len).unwrap_or(usize::MAX).min(body.len());
+        let (chunk, after) = body.split_at(len);
+        let checksum = if kind == 2 {
+            // A compressed change's checksum is its inflated change's
+            // (bounded like everything else here).
+            let mut inflated = Vec::new();
+            let limit = untrusted::MAX_INFLATED_BYTES as u64;
+            match flate2::bufread::DeflateDecoder::new(chunk)
+                .take(limit)
+                .read_to_end(&mut inflated)
+            {
+                Ok(_) => fixtures::chunk_checksum(1, &inflated),
+                Err(_) => fixtures::chunk_checksum(kind, chunk),
+            }
+        } else {
+            fixtures::chunk_checksum(kind, chunk)
+        };
+        out.extend(fixtures::chunk(kind, checksum, chunk));
+        rest = after;
+    }
+    out.extend(rest);
+    out
+}

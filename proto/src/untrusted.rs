@@ -5,7 +5,10 @@
 //! merged push answer, its own store) or `import` comes through here, so
 //! the three places apply one rule:
 //!
-//! - [`load`] / [`merge`]: size bound first, then Automerge's decoder under
+//! - [`load`] / [`merge`]: size bound first, then every compressed part
+//!   inflated, counting only, against [`MAX_INFLATED_BYTES`] (`deflate`:
+//!   a pre-parser of the chunk and column layout, because Automerge
+//!   inflates without a limit), then Automerge's decoder under
 //!   `catch_unwind`. The decoder has panicked on crafted, checksum-valid
 //!   bytes; a panic refuses that one document ([`Refusal::DecoderPanic`])
 //!   and the half-built document is dropped, so no caller ever sees it.
@@ -31,9 +34,23 @@ use serde_json::Value;
 use crate::doc;
 use crate::screen::{ScreenError, screen_field};
 
+mod deflate;
+pub use deflate::{Inflated, inflated_size};
+
 /// Largest document accepted, in stored (`save()`) bytes. An ordinary record
 /// with years of edits is a few KB; 6 MB of hidden history was an attack.
 pub const MAX_DOC_BYTES: usize = 1024 * 1024;
+/// Most bytes the compressed parts of one input may inflate to, all
+/// together. Automerge compresses a column or change of 256 bytes or more
+/// when saving, at 2 to 10 times on record data; 8 times the largest input
+/// taken leaves room for any honest document, while a DEFLATE bomb (about
+/// 1,000 times) is refused before Automerge allocates its inflated size.
+pub const MAX_INFLATED_BYTES: usize = 8 * MAX_DOC_BYTES;
+/// Most compressed parts (deflated columns, compressed change chunks) in
+/// one input: every change of a full history compressed, plus the columns
+/// of the documents beside them. Each part costs a fresh decoder in
+/// Automerge, so a flood of tiny ones would stall it.
+pub const MAX_COMPRESSED_PARTS: usize = 2 * MAX_CHANGES;
 /// Most changes in one document's history (each edit is one change).
 pub const MAX_CHANGES: usize = 1_000;
 /// Most operations in one document's history (a new visit is about 25).
@@ -46,6 +63,14 @@ pub enum Refusal {
         "the document is larger than {MAX_DOC_BYTES} bytes; a record is never that large, so it was refused"
     )]
     TooLarge,
+    #[error(
+        "the document's compressed parts inflate to more than {MAX_INFLATED_BYTES} bytes; a record is never that large, so it was refused"
+    )]
+    InflatesTooLarge,
+    #[error(
+        "the document has more than {MAX_COMPRESSED_PARTS} compressed parts; a record never has that many, so it was refused"
+    )]
+    TooManyCompressedParts,
     #[error("the document has more than {MAX_CHANGES} changes in its history; it was refused")]
     TooManyChanges,
     #[error("the document has more than {MAX_OPS} operations in its history; it was refused")]
@@ -76,12 +101,19 @@ fn shape(field: impl Into<String>, what: impl Into<String>) -> Refusal {
     }
 }
 
-/// Loads a whole document from outside bytes: bounded, with a decoder
-/// panic turned into a refusal. Does not [`check`] it.
-pub fn load(bytes: &[u8]) -> Result<AutoCommit, Refusal> {
+/// The bounds Automerge does not keep itself, before it sees the bytes:
+/// their length, and what their compressed parts inflate to.
+fn bounded(bytes: &[u8]) -> Result<(), Refusal> {
     if bytes.len() > MAX_DOC_BYTES {
         return Err(Refusal::TooLarge);
     }
+    inflated_size(bytes).map(|_| ())
+}
+
+/// Loads a whole document from outside bytes: bounded, with a decoder
+/// panic turned into a refusal. Does not [`check`] it.
+pub fn load(bytes: &[u8]) -> Result<AutoCommit, Refusal> {
+    bounded(bytes)?;
     match catch_unwind(|| AutoCommit::load(bytes)) {
         Ok(Ok(am)) => Ok(am),
         Ok(Err(e)) => Err(Refusal::Damaged(e.to_string())),
@@ -93,9 +125,7 @@ pub fn load(bytes: &[u8]) -> Result<AutoCommit, Refusal> {
 /// `am` by value: after a decoder panic the half-merged document is
 /// dropped here, never used again.
 pub fn merge(am: AutoCommit, bytes: &[u8]) -> Result<AutoCommit, Refusal> {
-    if bytes.len() > MAX_DOC_BYTES {
-        return Err(Refusal::TooLarge);
-    }
+    bounded(bytes)?;
     let mut am = am;
     match catch_unwind(AssertUnwindSafe(move || {
         am.load_incremental(bytes).map(|_| am)

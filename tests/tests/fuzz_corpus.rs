@@ -19,6 +19,8 @@ const TARGETS: &[(&str, Entry)] = &[
     ("push_body", outpost_proto::fuzzing::push_body),
     ("pull_body", outpost_proto::fuzzing::pull_body),
     ("automerge_doc", outpost_proto::fuzzing::automerge_doc),
+    ("automerge_fixed", outpost_proto::fuzzing::automerge_fixed),
+    ("inflate_walk", outpost_proto::fuzzing::inflate_walk),
     ("screen_text", outpost_proto::fuzzing::screen_text),
     ("catalogue_toml", outpost_proto::fuzzing::catalogue_toml),
     ("config_toml", outpost_store::config::fuzz_config),
@@ -92,6 +94,34 @@ fn write_seeds() {
     write("automerge_doc", "edit-changes", &edit_changes);
     write("automerge_doc", "edited-visit", &edited.save());
     write("automerge_doc", "not-a-record", &raw.save());
+    // Honest records with columns Automerge deflated when saving.
+    let long = fixtures::visit_with_long_note(outpost_proto::fuzzing::ORG, 1500);
+    let long_bytes = doc::create(&long, ActorId::from([4u8; 16])).unwrap().save();
+    write("automerge_doc", "long-note", &long_bytes);
+    // The checksum-fixing target starts from the same documents.
+    for (name, bytes) in [
+        ("visit", &v_bytes),
+        ("course", &c_bytes),
+        ("edit-changes", &edit_changes),
+        ("edited-visit", &edited.save()),
+        ("long-note", &long_bytes),
+    ] {
+        write("automerge_fixed", name, bytes);
+    }
+    // The inflation walk: documents and a change with deflated parts, a
+    // bomb, and a compressed change chunk.
+    write("inflate_walk", "long-note", &long_bytes);
+    write("inflate_walk", "course", &c_bytes);
+    write(
+        "inflate_walk",
+        "bomb",
+        &fixtures::deflate_bomb(outpost_proto::fuzzing::ORG).1,
+    );
+    write(
+        "inflate_walk",
+        "compressed-change",
+        &fixtures::compressed_change_chunk(&[7u8; 4096]),
+    );
 
     let push = |docs: Vec<DocPush>| {
         sync::encode_body(&PushRequest {

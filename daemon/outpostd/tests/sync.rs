@@ -801,3 +801,59 @@ fn a_crafted_document_from_one_org_stops_nothing_for_any_other(db: Db) {
     assert!(a.sync().complete());
     assert_eq!(health(), 200);
 }
+
+/// Issue 9: a DEFLATE bomb (about 10 KB that Automerge would inflate past
+/// `MAX_INFLATED_BYTES`) pushed over HTTP beside a good record: that one
+/// document is refused with a reason, the other is stored, and the hub
+/// stays healthy and writable.
+#[test]
+fn a_deflate_bomb_pushed_over_http_is_refused_on_its_own() {
+    let hub = Hub::start();
+    hub.add_org("mjolby");
+    let a = enrolled(&hub, "mjolby", "A");
+    let http = reqwest::blocking::Client::new();
+    let (bad, bomb) = outpost_proto::fixtures::deflate_bomb("mjolby");
+    let good = outpost_proto::fixtures::visit("mjolby");
+    let mut good_doc = outpost_proto::doc::create(&good, automerge::ActorId::random()).unwrap();
+    let req = PushRequest {
+        v: PROTOCOL_VERSION,
+        device_time: 0,
+        docs: vec![
+            sync::DocPush {
+                id: bad,
+                heads: sync::Heads::default(),
+                data: bomb,
+                full: true,
+            },
+            sync::prepare_push(good.id, &mut good_doc, None),
+        ],
+        erased: vec![],
+    };
+    let r = http
+        .post(format!("{}{}", hub.url(), sync::PUSH_PATH))
+        .bearer_auth(a.token.clone().unwrap())
+        .body(sync::encode_body(&req).unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let resp: sync::PushResponse = sync::decode_body(&r.bytes().unwrap()).unwrap();
+    match &resp.results[0].outcome {
+        sync::PushOutcome::Refused { reason } => {
+            assert!(reason.contains("inflate"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(resp.results[1].outcome, sync::PushOutcome::Merged { .. }),
+        "{resp:?}"
+    );
+    assert_eq!(hub_ids(&hub, "mjolby"), vec![good.id.to_string()]);
+    let health = http
+        .get(format!("{}/v1/health", hub.url()))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(health, 200);
+    a.add_visit("still fine");
+    assert!(a.sync().complete());
+}

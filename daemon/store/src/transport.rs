@@ -775,6 +775,59 @@ mod tests {
         assert!(s.laptop.get(&other).unwrap().is_some());
     }
 
+    /// Issue 9: a DEFLATE bomb (a few KB that Automerge would inflate to
+    /// more than `MAX_INFLATED_BYTES`) in a pull and in the store: refused
+    /// before Automerge inflates it, quarantined, and everything else syncs.
+    #[test]
+    fn a_deflate_bomb_is_quarantined_in_a_pull_and_in_the_store() {
+        let (bad, bomb) = outpost_proto::fixtures::deflate_bomb("mjolby");
+        let mut s = setup();
+        plant_at_hub(&s, bad, &bomb, &[]);
+        let good = add_visit(&mut s.laptop, "fine");
+        let transport = hub_transport(&s);
+        let sync = |s: &mut Setup| {
+            crate::sync::run(
+                &mut s.laptop,
+                &transport,
+                SyncOptions::default(),
+                now(),
+                |_| {},
+            )
+            .unwrap()
+        };
+        let outcome = sync(&mut s);
+        assert!(outcome.error.is_none(), "{outcome:?}");
+        assert!(hub_ids(&s.hub).contains(&good));
+        let q = s.laptop.quarantined().unwrap();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!(q[0].id, bad.to_string());
+        assert!(q[0].reason.contains("inflate"), "{q:?}");
+
+        // In the store: the bomb as a synced record's document.
+        let mine = add_visit(&mut s.laptop, "also fine");
+        assert!(sync(&mut s).error.is_none());
+        let mut patch = outpost_proto::Fields::new();
+        patch.insert("minutes".into(), json!(45));
+        s.laptop.edit(&mine, &patch, now()).unwrap();
+        let other = add_visit(&mut s.laptop, "and this one");
+        s.laptop
+            .connection()
+            .execute(
+                "UPDATE docs SET doc = ?2 WHERE id = ?1",
+                rusqlite::params![mine, bomb],
+            )
+            .unwrap();
+        let outcome = sync(&mut s);
+        assert!(outcome.error.is_none(), "{outcome:?}");
+        assert!(hub_ids(&s.hub).contains(&other));
+        let q = s.laptop.quarantined().unwrap();
+        assert!(
+            q.iter()
+                .any(|q| q.id == mine && q.source == "store" && q.reason.contains("inflate")),
+            "{q:?}"
+        );
+    }
+
     /// A record refused in a pull comes in with `retry` once the hub holds
     /// a good copy (here: the hub's copy replaced, as an admin's restore
     /// would); until then a retry quarantines it again at the next sync.
