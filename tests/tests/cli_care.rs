@@ -95,7 +95,7 @@ fn date_of(td: &TestDir, id: &str) -> String {
 #[test]
 fn the_date_defaults_to_today_and_takes_day_words() {
     let td = TestDir::initialised();
-    let id = td.ok(&NO_DATE.to_vec()).trim().to_string();
+    let id = td.ok(NO_DATE).trim().to_string();
     assert_eq!(date_of(&td, &id), today().to_string());
     for word in ["idag", "today", "IDAG"] {
         let id = td.ok(&with(&["--date", word])).trim().to_string();

@@ -20,7 +20,8 @@
 use chrono::{DateTime, Utc};
 use outpost_proto::hub::storage::FeedVisitor;
 use outpost_proto::hub::{
-    ConfigEntry, Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, StorageError,
+    ConfigEntry, Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult,
+    StorageError,
 };
 use outpost_proto::record::Record;
 use outpost_proto::sync::Heads;

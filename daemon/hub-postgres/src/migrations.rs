@@ -18,7 +18,11 @@ use crate::PgError;
 /// Every migration, in order: (number, name, SQL).
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
-    (2, "org_config", include_str!("../migrations/0002_org_config.sql")),
+    (
+        2,
+        "org_config",
+        include_str!("../migrations/0002_org_config.sql"),
+    ),
 ];
 
 /// The advisory lock key all nodes take while migrating ("outpost" in
