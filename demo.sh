@@ -99,6 +99,13 @@ say "The staff web app of laptop1"
 # 127.0.0.1 (a free port); `outpost ui --no-open` prints a one-time link.
 "$bin/outpostd" --data-dir "$demo/laptop1" 2>"$demo/laptop1-daemon.log" &
 pids+=($!)
+# Wait for its app to listen (it writes ui.json), so `outpost ui` finds this
+# daemon instead of starting a second one of its own.
+for _ in $(seq 200); do
+  [ -s "$demo/laptop1/ui.json" ] && break
+  kill -0 "${pids[1]}" 2>/dev/null || { echo "error: laptop1's daemon stopped; its log:" >&2; cat "$demo/laptop1-daemon.log" >&2; exit 1; }
+  sleep 0.1
+done
 link=$(l1 ui --no-open)
 echo
 echo "Open this link in a browser on this computer (it works once; \`$bin/outpost --data-dir $demo/laptop1 ui\` makes a new one):"

@@ -6,19 +6,30 @@ use outpost_proto::hub::ConfigEntry;
 use crate::{PgError, PgHubStore};
 
 impl PgHubStore {
-    pub(crate) fn read_config(&self, org: &str) -> Result<Vec<ConfigEntry>, PgError> {
-        let rows = self.conn()?.client.query(
+    /// `None` when there is no such org (an org without configuration has
+    /// an empty list).
+    pub(crate) fn read_config(&self, org: &str) -> Result<Option<Vec<ConfigEntry>>, PgError> {
+        let mut conn = self.conn()?;
+        if conn
+            .client
+            .query_opt("SELECT 1 FROM orgs WHERE slug = $1", &[&org])?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let rows = conn.client.query(
             "SELECT kind, version, data FROM org_config WHERE org = $1",
             &[&org],
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| ConfigEntry {
-                kind: r.get(0),
-                version: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-                data: r.get(2),
-            })
-            .collect())
+        Ok(Some(
+            rows.iter()
+                .map(|r| ConfigEntry {
+                    kind: r.get(0),
+                    version: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                    data: r.get(2),
+                })
+                .collect(),
+        ))
     }
 
     /// `None` when there is no such org. The org's row is locked for the

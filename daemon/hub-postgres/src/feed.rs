@@ -341,7 +341,8 @@ impl HubStorage for PgHubStore {
     }
 
     fn config(&self, org: &str) -> Result<Vec<ConfigEntry>, StorageError> {
-        Ok(self.read_config(org)?)
+        self.read_config(org)?
+            .ok_or_else(|| StorageError::NoOrg(org.into()))
     }
 
     fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
