@@ -1461,3 +1461,68 @@ fn web_browser_axe_finds_no_serious_or_critical_violations_on_any_page() {
         );
     });
 }
+
+/// The org's site list from the hub is offered in the visit form (a
+/// datalist), the laptop's own site is the default, and a site typed in
+/// another case and without accents is saved in the listed spelling.
+#[test]
+fn web_browser_site_field_offers_the_site_list_from_the_hub() {
+    let driver = start_driver();
+    let hub = Hub::start();
+    hub.admin(&[
+        "sites",
+        "add",
+        "--org",
+        "mjolby",
+        "Mjölby bibliotek",
+        "Skänninge bibliotek",
+    ]);
+    let app = Laptop::start_in(hub.laptop());
+    app.dir.ok(&["sync"]);
+    run(async {
+        let c = browser(&driver).await;
+        c.goto(&app.link()).await.unwrap();
+        wait_url_contains(&c, "/visits/new").await;
+        let mut offered = Vec::new();
+        for option in c
+            .find_all(Locator::Css("#f-site-list option"))
+            .await
+            .unwrap()
+        {
+            offered.push(option.attr("value").await.unwrap().unwrap_or_default());
+        }
+        assert_eq!(offered, vec!["Mjölby bibliotek", "Skänninge bibliotek"]);
+        let site = c
+            .find(Locator::Id("f-site-input"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert_eq!(site, SITE, "the laptop's own site is the default");
+
+        replace_value(&c, "#f-minutes", "25").await;
+        replace_value(&c, "#f-service-0", "Skatteverket").await;
+        for css in [
+            "#f-category input[value=e_service]",
+            "#f-outcome input[value=solved]",
+            "#f-age_band input[value='45_64']",
+        ] {
+            click(&c, css).await;
+        }
+        replace_value(&c, "#f-site-input", "skanninge BIBLIOTEK").await;
+        shot(&c, "23-site-from-the-list").await;
+        c.find(Locator::Css("#visit button[value=list]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_url_contains(&c, "saved=").await;
+        c.close().await.unwrap();
+    });
+    let records = app.dir.list(&[]);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["site"], "Skänninge bibliotek");
+}

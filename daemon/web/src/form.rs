@@ -36,6 +36,9 @@ pub struct VisitForm {
     pub barriers: Vec<String>,
     pub sensitive: bool,
     pub note: String,
+    /// Where the help was given; empty means the laptop's own site (a new
+    /// visit) or the record's site unchanged (an edit).
+    pub site: String,
 }
 
 /// Decodes an `application/x-www-form-urlencoded` body into pairs, in order.
@@ -87,6 +90,7 @@ impl VisitForm {
             barriers: all(p, "barriers"),
             sensitive: matches!(first(p, "sensitive"), Some("on" | "true" | "1" | "yes")),
             note: get("note"),
+            site: get("site"),
         }
     }
 
@@ -144,6 +148,7 @@ impl VisitForm {
             barriers: rest,
             sensitive: v.sensitive,
             note: v.note.clone().unwrap_or_default(),
+            site: String::new(),
         }
     }
 
@@ -199,6 +204,11 @@ impl VisitForm {
         text("age_band", &self.age_band);
         text("language", &self.language);
         text("note", &self.note);
+        // Never cleared: an empty site keeps the laptop's (new visit) or
+        // the record's (edit).
+        if !self.site.trim().is_empty() {
+            f.insert("site".into(), json!(self.site.trim()));
+        }
         let services: Vec<String> = self
             .services
             .iter()

@@ -54,6 +54,7 @@ use outpost_proto::catalogue::Catalogue;
 use outpost_proto::fields::Fields;
 use outpost_proto::record::Kind;
 use outpost_proto::screen::find_sensitive;
+use outpost_proto::sites::SiteList;
 use outpost_store::central;
 use outpost_store::config::{Paths, Settings};
 use outpost_store::store::{Store, StoreError, StoredRecord};
@@ -236,6 +237,21 @@ impl App {
             Err(e) => {
                 tracing::warn!(error = %e, "service catalogue not used");
                 Catalogue::builtin()
+            }
+        })
+        .await
+    }
+
+    /// The organisation's site list in force (from the hub; empty when
+    /// there is none or it cannot be read: the form still opens).
+    async fn sites(&self, settings: &Settings) -> SiteList {
+        let settings = settings.clone();
+        let paths = self.paths.clone();
+        self.with_store(move |s| match central::in_force(s, &settings, &paths) {
+            Ok(in_force) => in_force.sites,
+            Err(e) => {
+                tracing::warn!(error = %e, "site list not used");
+                SiteList::default()
             }
         })
         .await
@@ -442,6 +458,7 @@ async fn new_visit(
         _ => VisitForm::fresh(&channel, &language),
     };
     let catalogue = app.catalogue(&settings).await;
+    let sites = app.sites(&settings).await;
     pages::html(pages::visit_form(&pages::FormPage {
         sess: &sess,
         identity: &identity,
@@ -451,6 +468,8 @@ async fn new_visit(
         saved: saved.as_ref(),
         has_last: last_visit.is_some(),
         catalogue: &catalogue,
+        sites: &sites,
+        site_default: &identity.site,
     }))
 }
 
@@ -488,6 +507,23 @@ fn form_errors(
         .collect()
 }
 
+/// A typed site that matches one on the organisation's list (ignoring
+/// case and accents) is saved in the listed spelling, as `outpost` does;
+/// one not on the list is saved as typed (and counted as typed).
+async fn listed_site(app: &Arc<App>, fields: &mut Fields) {
+    let Some(typed) = fields
+        .get("site")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let sites = app.sites(&app.settings()).await;
+    if let Some(listed) = sites.lookup(&typed) {
+        fields.insert("site".into(), serde_json::Value::String(listed.to_string()));
+    }
+}
+
 async fn create_visit(
     State(app): State<Arc<App>>,
     Extension(sess): Extension<Sess>,
@@ -496,7 +532,8 @@ async fn create_visit(
     let pairs = form::pairs(&body);
     let values = VisitForm::from_pairs(&pairs);
     let next = form::first(&pairs, "next").unwrap_or("new").to_string();
-    let (fields, problems) = values.to_fields(false);
+    let (mut fields, problems) = values.to_fields(false);
+    listed_site(&app, &mut fields).await;
     let result = app
         .with_store(move |store| {
             let mut all: Fields = store.new_fields(Kind::Visit, now());
@@ -553,6 +590,7 @@ async fn form_again(
 ) -> Response {
     let settings = app.settings();
     let catalogue = app.catalogue(&settings).await;
+    let sites = app.sites(&settings).await;
     let has_last = Remembered::load(&app.paths.data_dir).last_visit.is_some();
     let identity = app.with_store(|s| s.identity().clone()).await;
     let page = pages::visit_form(&pages::FormPage {
@@ -564,6 +602,8 @@ async fn form_again(
         saved: None,
         has_last,
         catalogue: &catalogue,
+        sites: &sites,
+        site_default: &identity.site,
     });
     (StatusCode::UNPROCESSABLE_ENTITY, pages::html(page)).into_response()
 }
@@ -592,6 +632,7 @@ async fn edit_visit(
     };
     let settings = app.settings();
     let catalogue = app.catalogue(&settings).await;
+    let sites = app.sites(&settings).await;
     let id = stored.record.id.to_string();
     pages::html(pages::visit_form(&pages::FormPage {
         sess: &sess,
@@ -602,6 +643,8 @@ async fn edit_visit(
         saved: None,
         has_last: false,
         catalogue: &catalogue,
+        sites: &sites,
+        site_default: &stored.record.site,
     }))
 }
 
@@ -613,7 +656,8 @@ async fn update_visit(
 ) -> Response {
     let pairs = form::pairs(&body);
     let values = VisitForm::from_pairs(&pairs);
-    let (fields, problems) = values.to_fields(true);
+    let (mut fields, problems) = values.to_fields(true);
+    listed_site(&app, &mut fields).await;
     if !problems.is_empty() {
         let shown = problems
             .into_iter()

@@ -11,6 +11,7 @@ use outpost_proto::Body;
 use outpost_proto::catalogue::Catalogue;
 use outpost_proto::record::{AgeBand, Assistive, BarrierKind, Category, Channel, Outcome};
 use outpost_proto::schema::{self, Scope};
+use outpost_proto::sites::SiteList;
 use outpost_proto::sync::FailureKind;
 use outpost_store::store::{Identity, Store, StoreError, StoredRecord};
 
@@ -409,6 +410,12 @@ pub struct FormPage<'a> {
     pub saved: Option<&'a StoredRecord>,
     pub has_last: bool,
     pub catalogue: &'a Catalogue,
+    /// The organisation's site list from the hub (empty when none), offered
+    /// in the site field.
+    pub sites: &'a SiteList,
+    /// The site shown when the form has none: the laptop's for a new
+    /// visit, the record's when editing.
+    pub site_default: &'a str,
 }
 
 fn error_for<'a>(errors: &'a [(String, String)], field: &str) -> Vec<&'a str> {
@@ -621,6 +628,17 @@ pub fn visit_form(p: &FormPage<'_>) -> Markup {
                 p.help #help-note { (help(lang, "note")) }
                 p.hint #note-check aria-live="polite" {}
                 (field_errors(errs, "note"))
+            }
+            div.field #f-site {
+                label for="f-site-input" { (label(lang, "site")) }
+                input #f-site-input type="text" name="site" list="f-site-list" autocomplete="off"
+                    value=(if v.site.is_empty() { p.site_default } else { v.site.as_str() })
+                    aria-describedby="help-site" aria-invalid=[(!error_for(errs, "site").is_empty()).then_some("true")];
+                datalist #f-site-list {
+                    @for name in p.sites.names() { option value=(name) {} }
+                }
+                p.help #help-site { (help(lang, "site")) }
+                (field_errors(errs, "site"))
             }
             div.buttons {
                 @if p.edit.is_some() {
