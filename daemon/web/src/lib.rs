@@ -224,34 +224,20 @@ impl App {
         Settings::load(&self.paths).unwrap_or_default()
     }
 
-    /// The catalogue in force, as `outpost` decides it
-    /// (`outpost_store::central`: the hub's on an enrolled laptop, else the
-    /// local file), read on each use so an edited file or a sync counts at
-    /// once. A broken file falls back to the built-in catalogue and is
-    /// logged, since the form must still open.
-    async fn catalogue(&self, settings: &Settings) -> Catalogue {
+    /// The catalogue and the organisation's site list in force, as
+    /// `outpost` decides them (`outpost_store::central`: the hub's on an
+    /// enrolled laptop, else the local file and no list), read once per
+    /// request so an edited file or a sync counts at once. A broken file
+    /// falls back to the built-in catalogue and no list, and is logged,
+    /// since the form must still open.
+    async fn in_force(&self, settings: &Settings) -> (Catalogue, SiteList) {
         let settings = settings.clone();
         let paths = self.paths.clone();
         self.with_store(move |s| match central::in_force(s, &settings, &paths) {
-            Ok(in_force) => in_force.catalogue,
+            Ok(in_force) => (in_force.catalogue, in_force.sites),
             Err(e) => {
-                tracing::warn!(error = %e, "service catalogue not used");
-                Catalogue::builtin()
-            }
-        })
-        .await
-    }
-
-    /// The organisation's site list in force (from the hub; empty when
-    /// there is none or it cannot be read: the form still opens).
-    async fn sites(&self, settings: &Settings) -> SiteList {
-        let settings = settings.clone();
-        let paths = self.paths.clone();
-        self.with_store(move |s| match central::in_force(s, &settings, &paths) {
-            Ok(in_force) => in_force.sites,
-            Err(e) => {
-                tracing::warn!(error = %e, "site list not used");
-                SiteList::default()
+                tracing::warn!(error = %e, "service catalogue and site list not used");
+                (Catalogue::builtin(), SiteList::default())
             }
         })
         .await
@@ -457,8 +443,7 @@ async fn new_visit(
         (true, Some(v)) => VisitForm::same_as(v),
         _ => VisitForm::fresh(&channel, &language),
     };
-    let catalogue = app.catalogue(&settings).await;
-    let sites = app.sites(&settings).await;
+    let (catalogue, sites) = app.in_force(&settings).await;
     pages::html(pages::visit_form(&pages::FormPage {
         sess: &sess,
         identity: &identity,
@@ -518,7 +503,7 @@ async fn listed_site(app: &Arc<App>, fields: &mut Fields) {
     else {
         return;
     };
-    let sites = app.sites(&app.settings()).await;
+    let (_, sites) = app.in_force(&app.settings()).await;
     if let Some(listed) = sites.lookup(&typed) {
         fields.insert("site".into(), serde_json::Value::String(listed.to_string()));
     }
@@ -589,8 +574,7 @@ async fn form_again(
     edit: Option<String>,
 ) -> Response {
     let settings = app.settings();
-    let catalogue = app.catalogue(&settings).await;
-    let sites = app.sites(&settings).await;
+    let (catalogue, sites) = app.in_force(&settings).await;
     let has_last = Remembered::load(&app.paths.data_dir).last_visit.is_some();
     let identity = app.with_store(|s| s.identity().clone()).await;
     let page = pages::visit_form(&pages::FormPage {
@@ -631,8 +615,7 @@ async fn edit_visit(
         );
     };
     let settings = app.settings();
-    let catalogue = app.catalogue(&settings).await;
-    let sites = app.sites(&settings).await;
+    let (catalogue, sites) = app.in_force(&settings).await;
     let id = stored.record.id.to_string();
     pages::html(pages::visit_form(&pages::FormPage {
         sess: &sess,
@@ -748,7 +731,7 @@ async fn check(
             ),
         }),
     };
-    let catalogue = app.catalogue(&app.settings()).await;
+    let (catalogue, _) = app.in_force(&app.settings()).await;
     let services: Vec<_> = req
         .services
         .iter()
