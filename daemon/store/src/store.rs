@@ -759,22 +759,11 @@ impl Store {
         from: chrono::NaiveDate,
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.stored_rows(
             "SELECT id, body, conflicts FROM records WHERE date_to >= ?1
              ORDER BY date_to DESC LIMIT ?2",
-        )?;
-        let rows = stmt
-            .query_map(params![from.to_string(), limit as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.iter()
-            .map(|(id, body, c)| parse_stored(id, body, c.as_deref()))
-            .collect()
+            params![from.to_string(), limit as i64],
+        )
     }
 
     /// The `limit` records of `kind` changed most recently, newest first
@@ -785,34 +774,34 @@ impl Store {
         kind: Kind,
         limit: usize,
     ) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.stored_rows(
             "SELECT id, body, conflicts FROM records WHERE kind = ?1
              ORDER BY updated_at DESC, id DESC LIMIT ?2",
-        )?;
-        let rows = stmt
-            .query_map(params![kind.as_str(), limit as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.iter()
-            .map(|(id, body, c)| parse_stored(id, body, c.as_deref()))
-            .collect()
+            params![kind.as_str(), limit as i64],
+        )
     }
 
     /// Records with unresolved concurrent values, newest change first, at
     /// most `limit` (read from the projection; the partial index
     /// `records_conflicts` keeps this cheap however many records there are).
     pub fn conflicted(&self, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.stored_rows(
             "SELECT id, body, conflicts FROM records WHERE conflicts IS NOT NULL
              ORDER BY updated_at DESC, id LIMIT ?1",
-        )?;
+            [limit as i64],
+        )
+    }
+
+    /// The records an `id, body, conflicts` query over the projection
+    /// returns, in its order (the web app's bounded page queries).
+    fn stored_rows(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt
-            .query_map([limit as i64], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
