@@ -6,6 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, FixedOffset, NaiveDate};
+use outpost_files::export::{self, ExportOptions, Format};
+use outpost_files::report::{Lang, ReportBuilder};
 use outpost_proto::Record;
 use outpost_proto::catalogue::{AgencyScope, Catalogue};
 use outpost_proto::central::OrgConfig;
@@ -15,8 +17,6 @@ use outpost_proto::sites::SiteList;
 use outpost_proto::stats::{Grouping, StatsBuilder};
 use outpost_store::central::{self, InForce};
 use outpost_store::config::{Paths, Settings};
-use outpost_store::export::{self, ExportOptions, Format};
-use outpost_store::report::{Lang, ReportBuilder};
 use outpost_store::store::{Filter, Store, SyncStatus};
 use serde_json::{Value, json};
 

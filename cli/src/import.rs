@@ -13,10 +13,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, FixedOffset};
+use outpost_files::export;
 use outpost_proto::fields::Fields;
 use outpost_proto::record::{Kind, Record};
 use outpost_proto::schema::{self, Column, Scope, Shape};
-use outpost_store::export;
 use outpost_store::store::Identity;
 use serde_json::{Value, json};
 
@@ -215,7 +215,7 @@ fn csv_rows(text: &str) -> Result<Vec<Row>> {
             // An `--excel` export put an apostrophe before cells a
             // spreadsheet would run as formulas; exactly that one goes.
             let cell = if excel {
-                outpost_store::export::excel_uncell(cell)
+                outpost_files::export::excel_uncell(cell)
             } else {
                 cell
             };
@@ -334,9 +334,9 @@ fn finish(mut f: Fields, me: &Identity, now: DateTime<FixedOffset>) -> Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
+    use outpost_files::export::{ExportOptions, Format};
     use outpost_proto::catalogue::Catalogue;
     use outpost_proto::fixtures;
-    use outpost_store::export::{ExportOptions, Format};
 
     fn me() -> Identity {
         Identity {

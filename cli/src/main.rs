@@ -123,7 +123,7 @@ mod tests {
         assert!(is_broken_pipe(&anyhow::Error::new(
             csv::Error::from(pipe())
         )));
-        let export = outpost_store::export::ExportError::Io(pipe());
+        let export = outpost_files::export::ExportError::Io(pipe());
         assert!(is_broken_pipe(&anyhow::Error::new(export)));
         let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
         assert!(!is_broken_pipe(&anyhow::Error::new(full)));

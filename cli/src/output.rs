@@ -204,7 +204,7 @@ pub fn status_text(v: &Value) -> String {
 }
 
 /// "12 visits, 1 course (13 rows)" for export messages.
-pub fn summary_text(s: &outpost_store::export::ExportSummary) -> String {
+pub fn summary_text(s: &outpost_files::export::ExportSummary) -> String {
     format!(
         "{}, {} ({})",
         counted(s.visits, "visit", "visits"),
@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn export_summaries_speak_in_singular_and_plural() {
-        let s = outpost_store::export::ExportSummary {
+        let s = outpost_files::export::ExportSummary {
             visits: 1,
             courses: 0,
             rows: 1,

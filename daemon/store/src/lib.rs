@@ -18,9 +18,8 @@
 //!   [`client::HubClient`] is the HTTPS implementation.
 //! - [`sync`]: the sync driver: runs `outpost_proto::sync::Session`'s
 //!   effects against the store and a transport.
-//! - [`export`]: CSV / JSONL / XLSX writers over projected records.
-//! - [`report`]: the annual report (HTML with inline SVG charts), laid out
-//!   from `outpost_proto::stats` figures.
+//! - Exports and reports are written by `outpost-files` (shared with the
+//!   hub) from the records this store streams.
 //! - [`instance`]: the one-daemon-per-data-dir lock, which `outpost
 //!   status` probes.
 //! - [`ui`]: where `outpost ui` and the daemon's web app meet: the app's
@@ -30,9 +29,7 @@ pub mod central;
 pub mod client;
 pub mod config;
 pub mod enrol;
-pub mod export;
 pub mod instance;
-pub mod report;
 pub mod store;
 pub mod sync;
 pub mod transport;

@@ -163,10 +163,10 @@ pub fn refusal(lang: Lang, label: &str, kind: SensitiveKind) -> String {
 /// report's formatting, so the app and the annual report write numbers alike.
 pub fn number(lang: Lang, n: u64) -> String {
     let lang = match lang {
-        Lang::Sv => outpost_store::report::Lang::Sv,
-        Lang::En => outpost_store::report::Lang::En,
+        Lang::Sv => outpost_files::report::Lang::Sv,
+        Lang::En => outpost_files::report::Lang::En,
     };
-    outpost_store::report::number(n, lang)
+    outpost_files::report::number(n, lang)
 }
 
 const WEEKDAYS_SV: [&str; 7] = ["mån", "tis", "ons", "tor", "fre", "lör", "sön"];

@@ -43,12 +43,12 @@ mod workload;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use outpost_files::export::{self, ExportOptions, Format};
 use outpost_hub_db::HubStore;
 use outpost_hub_sqlite::SqliteHubStore;
 use outpost_proto::catalogue::Catalogue;
 use outpost_proto::record::Record;
 use outpost_store::client::HubClient;
-use outpost_store::export::{self, ExportOptions, Format};
 use outpost_store::store::{Filter, Store};
 use outpost_store::sync::SyncOptions;
 use serde_json::{Value, json};
