@@ -337,3 +337,22 @@ fn a_bad_catalogue_or_site_is_refused_by_the_hub_and_nothing_changes() {
     let sites = hub.admin_json(&["sites", "list", "--org", ORG]);
     assert_eq!(sites["sites"], json!([]));
 }
+
+/// Site-list edits read the list, change it and write it back: made at
+/// once by several admins, each must land (a write made from a stale read
+/// is refused by the storage and made again over the newer list).
+#[test]
+fn site_list_edits_made_at_once_all_land() {
+    let hub = Hub::start();
+    let names: Vec<String> = (1..=8).map(|i| format!("Filial {i}")).collect();
+    std::thread::scope(|s| {
+        for name in &names {
+            let hub = &hub;
+            s.spawn(move || hub.admin(&["sites", "add", name, "--org", ORG]));
+        }
+    });
+    let sites = hub.admin_json(&["sites", "list", "--org", ORG]);
+    let mut listed: Vec<String> = serde_json::from_value(sites["sites"].clone()).unwrap();
+    listed.sort();
+    assert_eq!(listed, names, "every concurrent edit landed");
+}

@@ -32,16 +32,19 @@ impl PgHubStore {
         ))
     }
 
-    /// `None` when there is no such org. The org's row is locked for the
-    /// transaction, so two nodes changing one org's configuration at once
-    /// take versions one after the other (entries are replaced, never
+    /// `None` when there is no such org; `Some(None)` when `expect` no
+    /// longer holds. The org's row is locked for the transaction, so two
+    /// nodes changing one org's configuration at once take versions one
+    /// after the other and a compare-and-set reads a version no other
+    /// writer can change before it commits (entries are replaced, never
     /// deleted, so one above the largest is above every version ever had).
     pub(crate) fn write_config(
         &self,
         org: &str,
         kind: &str,
         data: &[u8],
-    ) -> Result<Option<u64>, PgError> {
+        expect: Option<u64>,
+    ) -> Result<Option<Option<u64>>, PgError> {
         let mut conn = self.conn()?;
         let mut tx = conn.client.transaction()?;
         if tx
@@ -49,6 +52,17 @@ impl PgHubStore {
             .is_none()
         {
             return Ok(None);
+        }
+        if let Some(expect) = expect {
+            let current = tx
+                .query_opt(
+                    "SELECT version FROM org_config WHERE org = $1 AND kind = $2",
+                    &[&org, &kind],
+                )?
+                .map_or(0, |r| r.get::<_, i64>(0));
+            if u64::try_from(current).ok() != Some(expect) {
+                return Ok(Some(None));
+            }
         }
         let version: i64 = tx
             .query_one(
@@ -62,6 +76,6 @@ impl PgHubStore {
             &[&org, &kind, &version, &data],
         )?;
         tx.commit()?;
-        Ok(Some(u64::try_from(version).unwrap_or(0)))
+        Ok(Some(Some(u64::try_from(version).unwrap_or(0))))
     }
 }

@@ -345,8 +345,14 @@ impl HubStorage for PgHubStore {
             .ok_or_else(|| StorageError::NoOrg(org.into()))
     }
 
-    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
-        self.write_config(org, kind, data)?
+    fn put_config(
+        &self,
+        org: &str,
+        kind: &str,
+        data: &[u8],
+        expect: Option<u64>,
+    ) -> Result<Option<u64>, StorageError> {
+        self.write_config(org, kind, data, expect)?
             .ok_or_else(|| StorageError::NoOrg(org.into()))
     }
 }

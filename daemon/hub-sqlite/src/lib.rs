@@ -896,8 +896,14 @@ impl HubStorage for SqliteHubStore {
         Ok(self.config_entries(org)?)
     }
 
-    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
-        Ok(self.put_config(org, kind, data)?)
+    fn put_config(
+        &self,
+        org: &str,
+        kind: &str,
+        data: &[u8],
+        expect: Option<u64>,
+    ) -> Result<Option<u64>, StorageError> {
+        Ok(self.write_config(org, kind, data, expect)?)
     }
 }
 
@@ -922,11 +928,32 @@ impl SqliteHubStore {
 
     /// Entries are replaced, never deleted, so one above the org's largest
     /// version is above every version it ever had.
-    fn put_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, SqlError> {
+    /// The write lock (`IMMEDIATE`) is taken before the version is read, so
+    /// the compare-and-set cannot interleave with another writer.
+    fn write_config(
+        &self,
+        org: &str,
+        kind: &str,
+        data: &[u8],
+        expect: Option<u64>,
+    ) -> Result<Option<u64>, SqlError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !org_exists(&tx, org)? {
             return Err(SqlError::NoOrg(org.into()));
+        }
+        if let Some(expect) = expect {
+            let current: i64 = tx
+                .query_row(
+                    "SELECT version FROM org_config WHERE org = ?1 AND kind = ?2",
+                    params![org, kind],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            if u64::try_from(current).ok() != Some(expect) {
+                return Ok(None);
+            }
         }
         let version: i64 = tx.query_row(
             "SELECT coalesce(max(version), 0) + 1 FROM org_config WHERE org = ?1",
@@ -939,7 +966,7 @@ impl SqliteHubStore {
             params![org, kind, version, data],
         )?;
         tx.commit()?;
-        Ok(version.max(0) as u64)
+        Ok(Some(version.max(0) as u64))
     }
 }
 

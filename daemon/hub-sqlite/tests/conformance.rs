@@ -56,8 +56,14 @@ impl HubStorage for TempHub {
     fn config(&self, org: &str) -> Result<Vec<ConfigEntry>, StorageError> {
         self.store.config(org)
     }
-    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
-        self.store.set_config(org, kind, data)
+    fn put_config(
+        &self,
+        org: &str,
+        kind: &str,
+        data: &[u8],
+        expect: Option<u64>,
+    ) -> Result<Option<u64>, StorageError> {
+        self.store.put_config(org, kind, data, expect)
     }
 }
 

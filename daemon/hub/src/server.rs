@@ -755,8 +755,16 @@ struct SitesEdit {
     remove: Vec<String>,
 }
 
+/// How often a site-list edit reads again after another edit of the same
+/// list came between its read and its write. Each retry means another
+/// admin's edit landed, so a handful is plenty.
+const SITES_EDIT_TRIES: usize = 8;
+
 /// `outpost admin sites add|remove`: the list is read, edited
-/// (`central::edit_sites`) and written back whole.
+/// (`central::edit_sites`) and written back whole, conditionally on the
+/// version read: when two admins (on two hub nodes, say) edit at once, the
+/// later write is refused by the storage and this edit is made again over
+/// the list the other one left, so neither change is lost.
 async fn sites_edit(
     State(store): State<Shared>,
     Extension(admin): Extension<AdminAuth>,
@@ -764,14 +772,26 @@ async fn sites_edit(
 ) -> Result<Response, ApiError> {
     let org = admin_org(&admin, body.org)?;
     let config = off_runtime(move || {
-        let current = org_config(&*store, &org)?;
-        let sites =
-            central::edit_sites(&current.sites, &body.add, &body.remove).map_err(bad_request)?;
-        store
-            .set_config(&org, KIND_SITES, &OrgConfig::sites_blob(&sites))
-            .map_err(storage_error)?;
-        tracing::info!(%org, "an admin changed the site list");
-        Ok(org_config(&*store, &org)?)
+        for _ in 0..SITES_EDIT_TRIES {
+            let entries = store.config(&org).map_err(storage_error)?;
+            let read = entries
+                .iter()
+                .find(|e| e.kind == KIND_SITES)
+                .map_or(0, |e| e.version);
+            let current = OrgConfig::from_entries(&entries);
+            let sites = central::edit_sites(&current.sites, &body.add, &body.remove)
+                .map_err(bad_request)?;
+            let written = store
+                .put_config(&org, KIND_SITES, &OrgConfig::sites_blob(&sites), Some(read))
+                .map_err(storage_error)?;
+            if written.is_some() {
+                tracing::info!(%org, "an admin changed the site list");
+                return Ok(org_config(&*store, &org)?);
+            }
+        }
+        Err(ApiError::from(HubError::Invalid(
+            "the site list kept changing while this edit was made; try again".into(),
+        )))
     })
     .await?;
     Ok(axum::Json(config).into_response())

@@ -46,6 +46,7 @@ macro_rules! hub_storage_conformance {
             a_cursor_ahead_of_the_feed_gets_a_new_epoch,
             a_forged_cursor_ahead_of_the_feed_changes_no_epoch,
             configuration_entries_are_versioned_per_org,
+            a_conditional_configuration_write_loses_to_an_earlier_one,
             a_pull_carries_the_configuration_when_the_laptop_holds_another
         );
     };
@@ -614,6 +615,55 @@ pub fn configuration_entries_are_versioned_per_org<S: HubStorage>(make: impl Fn(
     assert_eq!(s.config(A).unwrap().len(), 2, "B's write left A alone");
     assert!(s.config("nowhere").is_err());
     assert!(s.set_config("nowhere", KIND_SITES, b"[]").is_err());
+}
+
+/// A conditional configuration write applies only while the entry still
+/// has the version the writer read: of two edits made from one read, the
+/// second writes nothing (and may read again and retry).
+pub fn a_conditional_configuration_write_loses_to_an_earlier_one<S: HubStorage>(
+    make: impl Fn(&[&str]) -> S,
+) {
+    use crate::central::{KIND_CATALOGUE, KIND_SITES};
+    let s = make(&[A, B]);
+    assert_eq!(
+        s.put_config(A, KIND_SITES, b"[\"x\"]", Some(5)).unwrap(),
+        None,
+        "no entry yet: only expect 0 applies"
+    );
+    assert!(
+        s.config(A).unwrap().is_empty(),
+        "the refused write left nothing"
+    );
+    let v1 = s
+        .put_config(A, KIND_SITES, b"[\"Boxholm\"]", Some(0))
+        .unwrap()
+        .expect("the first write applies");
+    let other = s.set_config(A, KIND_CATALOGUE, b"# other kind").unwrap();
+    assert!(other > v1);
+    let v2 = s
+        .put_config(A, KIND_SITES, b"[\"Boxholm\",\"Mantorp\"]", Some(v1))
+        .unwrap()
+        .expect("another kind's write does not break the condition");
+    assert_eq!(
+        s.put_config(A, KIND_SITES, b"[\"Boxholm\",\"Ydre\"]", Some(v1))
+            .unwrap(),
+        None,
+        "written from a stale read: refused"
+    );
+    let sites = s.config(A).unwrap();
+    let sites = sites.iter().find(|e| e.kind == KIND_SITES).unwrap();
+    assert_eq!(
+        (sites.version, sites.data.as_slice()),
+        (v2, &b"[\"Boxholm\",\"Mantorp\"]"[..])
+    );
+    assert_eq!(
+        s.put_config(B, KIND_SITES, b"[]", Some(0))
+            .unwrap()
+            .map(|v| v >= 1),
+        Some(true),
+        "another org's versions are its own"
+    );
+    assert!(s.put_config("nowhere", KIND_SITES, b"[]", Some(0)).is_err());
 }
 
 /// The protocol over those entries: a pull carries the org's configuration

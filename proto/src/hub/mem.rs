@@ -262,13 +262,23 @@ impl HubStorage for MemStorage {
             .collect())
     }
 
-    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
+    fn put_config(
+        &self,
+        org: &str,
+        kind: &str,
+        data: &[u8],
+        expect: Option<u64>,
+    ) -> Result<Option<u64>, StorageError> {
         let mut orgs = self.lock();
         let o = orgs.get_mut(org).ok_or_else(|| no_org(org))?;
+        let current = o.config.get(kind).map_or(0, |(v, _)| *v);
+        if expect.is_some_and(|v| v != current) {
+            return Ok(None);
+        }
         o.config_seq += 1;
         let version = o.config_seq;
         o.config.insert(kind.to_string(), (version, data.to_vec()));
-        Ok(version)
+        Ok(Some(version))
     }
 }
 

@@ -183,5 +183,27 @@ pub trait HubStorage: Send + Sync {
     /// Stores `data` as `org`'s entry of `kind` (replacing it), at a version
     /// above every version any entry of `org` ever had (one counter per org,
     /// so two changes never share a version), and returns that version.
-    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError>;
+    ///
+    /// With `expect`, a compare-and-set: the write applies only while the
+    /// entry of `kind` still has version `expect` (0: no entry yet), and
+    /// answers `None`, writing nothing, when another write came first. An
+    /// edit that reads the entry, changes it and writes it back (the site
+    /// list: `outpost admin sites add`) needs this, or two admins editing
+    /// at once (on two hub nodes, say) would silently lose one's change.
+    fn put_config(
+        &self,
+        org: &str,
+        kind: &str,
+        data: &[u8],
+        expect: Option<u64>,
+    ) -> Result<Option<u64>, StorageError>;
+
+    /// [`Self::put_config`] without a condition: replaces the entry.
+    fn set_config(&self, org: &str, kind: &str, data: &[u8]) -> Result<u64, StorageError> {
+        self.put_config(org, kind, data, None)?.ok_or_else(|| {
+            StorageError::backend(std::io::Error::other(
+                "the storage refused a configuration write that had no condition",
+            ))
+        })
+    }
 }
