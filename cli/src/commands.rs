@@ -1454,10 +1454,10 @@ fn fetch_records(
 
 fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     let mut store = ctx.open()?;
-    let format = outpost_cli::import::ImportFormat::parse(a.format.as_deref(), &a.file)?;
+    let format = outpost_cli::import::ImportFormat::detect(a.format.as_deref(), &a.file)?;
     let parsed = outpost_cli::import::parse_file(&a.file, format, store.identity(), now())?;
     for bad in &parsed.bad {
-        eprintln!("line {}: {}", bad.line, bad.problems.join("; "));
+        eprintln!("{}: {}", bad.place, bad.problems.join("; "));
     }
     if !parsed.bad.is_empty() && !a.skip_invalid {
         bail!(

@@ -1,0 +1,891 @@
+//! Reading records back from the files [`crate::export`] writes, and from
+//! what offices have made of them: rows out of CSV, JSONL or XLSX, each
+//! column mapped to a field of the field table, each cell turned into the
+//! raw value of its field. Nothing here validates, screens or writes a
+//! record: the caller (`outpost import`) fills what the laptop knows
+//! (organisation, device, site, staff, timestamps) and validates each row
+//! like `visit add`.
+//!
+//! Writer and reader live in one crate so they agree: the cell formats are
+//! the export's ([`export::split_list`], [`export::parse_barriers`],
+//! [`export::excel_uncell`]), and the column names come from
+//! `outpost_proto::schema`'s field table.
+//!
+//! # What is read
+//!
+//! - **CSV** in UTF-8 (with or without a byte order mark), UTF-16 with a
+//!   byte order mark (Excel's "Unicode text"), or else Windows-1252 (what
+//!   Swedish Excel saves as "CSV (semikolonavgränsad)"). The separator is
+//!   the one of `,` `;` tab found most often in the header line. A
+//!   `;`-separated file is taken for an `--excel` export, so the apostrophe
+//!   the export put before formula-like cells is removed.
+//! - **JSONL**: one record object per line (the export and `list --json`).
+//! - **XLSX**: every sheet whose first row names record columns (the
+//!   export's "Visits" and "Courses", however ordered or renamed); a sheet
+//!   whose first row names none is someone's notes and is skipped. Cells
+//!   may be text, numbers, dates (date cells or bare date serials), times,
+//!   booleans or missing, as Excel and LibreOffice save an edited sheet.
+//!
+//! Headers are matched by column name or by the field's Swedish or English
+//! label ([`schema::column_field`]), in any case and spacing. An unknown
+//! header, two headers for one field, a header-less column with values, or
+//! a missing column of a required field is a [`MappingError`] naming the
+//! header, the closest known name and every accepted name: nothing of the
+//! file is imported.
+//!
+//! # Bounds
+//!
+//! A file larger than [`MAX_FILE_BYTES`] is refused before it is read. An
+//! XLSX is a zip: before the spreadsheet reader opens it, every part is
+//! inflated into nothing (counted, not kept), and a workbook that unpacks
+//! to more than [`MAX_UNPACKED_BYTES`] or has more than [`MAX_PARTS`]
+//! parts is refused, so a zip bomb costs time bounded by that limit and no
+//! memory. Sheets are read cell by cell (the declared `<dimension>` is
+//! never used to allocate), and a value beyond [`MAX_ROWS`] rows or
+//! [`MAX_COLUMNS`] columns, or more than [`MAX_CELLS`] values, is refused.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::{Cursor, Read};
+
+use calamine::{DataRef, Reader, Xlsx};
+use chrono::{Duration, NaiveDate, NaiveDateTime, Timelike};
+use outpost_proto::fields::Fields;
+use outpost_proto::input;
+use outpost_proto::record::Kind;
+use outpost_proto::schema::{self, Column, Presence, Scope, Shape};
+use serde_json::{Value, json};
+
+use crate::export;
+
+/// Largest file an import reads (any format): an export of 100,000 visits
+/// is some 30 MB as CSV and a tenth of that as XLSX.
+pub const MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
+/// Most bytes the parts of an XLSX may unpack to, all parts together.
+pub const MAX_UNPACKED_BYTES: u64 = 400 * 1024 * 1024;
+/// Most parts (files inside the zip) of an XLSX.
+pub const MAX_PARTS: usize = 10_000;
+/// Most rows of a sheet (Excel's own limit).
+pub const MAX_ROWS: u32 = 1_048_576;
+/// Most columns of a sheet an import reads; the export has under 30.
+pub const MAX_COLUMNS: u32 = 256;
+/// Most non-empty cells of a workbook.
+pub const MAX_CELLS: usize = 10_000_000;
+
+/// Namespace for session ids made from the content of rows that had none.
+const IMPORT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6f75_7470_6f73_745f_696d_706f_7274_0001);
+
+/// The format of a file to import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Csv,
+    Jsonl,
+    Xlsx,
+}
+
+impl Source {
+    /// `--format` if given, else the file name's extension.
+    pub fn detect(given: Option<&str>, file_name: &std::path::Path) -> Result<Source, ImportError> {
+        let name = match given {
+            Some(f) => f.trim().to_lowercase(),
+            None => file_name
+                .extension()
+                .map(|e| e.to_string_lossy().to_lowercase())
+                .unwrap_or_default(),
+        };
+        match name.as_str() {
+            "csv" | "txt" => Ok(Source::Csv),
+            "jsonl" | "ndjson" => Ok(Source::Jsonl),
+            "xlsx" => Ok(Source::Xlsx),
+            _ => Err(ImportError::Format {
+                given: given.is_some(),
+                name,
+            }),
+        }
+    }
+}
+
+/// Where a row was in the file: a line (CSV, JSONL) or a sheet's row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Place {
+    /// The sheet's name, for an XLSX row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// The line (CSV, JSONL) or the sheet's row number as the spreadsheet
+    /// shows it, from 1.
+    pub line: usize,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.sheet {
+            Some(sheet) => write!(f, "sheet '{sheet}' row {}", self.line),
+            None => write!(f, "line {}", self.line),
+        }
+    }
+}
+
+/// One record's raw fields (not yet validated), or what is wrong with its
+/// row.
+pub type Row = (Place, Result<Fields, Vec<String>>);
+
+/// Why a file could not be read at all; nothing of it is imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(
+        "{} '{name}' is not a format outpost can import; give --format csv, jsonl or xlsx",
+        if *given { "format" } else { "file type" }
+    )]
+    Format { given: bool, name: String },
+    #[error(
+        "the file is {size} bytes, more than the {MAX_FILE_BYTES} an import reads; split it (e.g. one file per year) and import the parts"
+    )]
+    TooLarge { size: u64 },
+    #[error(
+        "this is not an XLSX workbook ({reason}); open it in Excel or LibreOffice and save it as .xlsx (Excel 2007-365), or as CSV"
+    )]
+    NotXlsx { reason: String },
+    #[error(
+        "the workbook unpacks to more than {MAX_UNPACKED_BYTES} bytes or {MAX_PARTS} parts, far more than a sheet of records; it is refused (it may be damaged or made to exhaust memory)"
+    )]
+    Unpacked,
+    #[error(
+        "sheet '{sheet}' has a value in cell {cell}, outside the {MAX_ROWS} rows and {MAX_COLUMNS} columns an import reads; delete what lies outside the table and save again"
+    )]
+    OutOfBounds { sheet: String, cell: String },
+    #[error(
+        "the workbook has more than {MAX_CELLS} values, more than an import reads; split it and import the parts"
+    )]
+    TooManyCells,
+    #[error("the CSV file cannot be read: {0}")]
+    Csv(String),
+    #[error(
+        "the file has no header row; the first row must name the columns (e.g. as an export from outpost does)"
+    )]
+    NoHeader,
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+}
+
+/// The headers of a file do not map onto the record's fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingError {
+    /// The sheet, for XLSX.
+    pub sheet: Option<String>,
+    /// The kind of record the columns looked most like.
+    pub kind: Kind,
+    pub problems: Vec<MappingProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MappingProblem {
+    /// A header no column has; with the closest known name, if any.
+    Unknown {
+        header: String,
+        closest: Option<&'static str>,
+    },
+    /// Two headers name one field.
+    Duplicate { first: String, second: String },
+    /// A column with values but no header (its letter or number).
+    Unnamed { column: String },
+    /// A required field has no column.
+    Missing { column: &'static str },
+}
+
+impl std::error::Error for MappingError {}
+
+impl fmt::Display for MappingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the column headers do not match a {} file", self.kind)?;
+        if let Some(sheet) = &self.sheet {
+            write!(f, " (sheet '{sheet}')")?;
+        }
+        f.write_str(": ")?;
+        let problems: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| match p {
+                MappingProblem::Unknown { header, closest } => match closest {
+                    Some(c) => format!("unknown column '{header}'; did you mean '{c}'?"),
+                    None => format!("unknown column '{header}'"),
+                },
+                MappingProblem::Duplicate { first, second } => {
+                    format!("columns '{first}' and '{second}' are the same field")
+                }
+                MappingProblem::Unnamed { column } => {
+                    format!("column {column} has values but no header")
+                }
+                MappingProblem::Missing { column } => {
+                    format!("the required column '{column}' is missing")
+                }
+            })
+            .collect();
+        f.write_str(&problems.join("; "))?;
+        write!(
+            f,
+            ". Nothing was imported. Name each column as the export does or by its Swedish or English label (any case); a {} file takes: {}",
+            self.kind,
+            accepted_names(self.kind)
+        )
+    }
+}
+
+/// Every accepted header of a kind: `name (Svensk etikett, English label)`.
+pub fn accepted_names(kind: Kind) -> String {
+    schema::columns(kind)
+        .iter()
+        .filter(|c| !c.derived)
+        .map(|c| format!("{} ({}, {})", c.name, c.field.label.sv, c.field.label.en))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Every row of a file, in file order. The rows of one course (one row per
+/// session) are gathered into one.
+pub fn read(bytes: &[u8], source: Source) -> Result<Vec<Row>, ImportError> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ImportError::TooLarge {
+            size: bytes.len() as u64,
+        });
+    }
+    match source {
+        Source::Jsonl => Ok(jsonl_rows(&decode(bytes))),
+        Source::Csv => csv_rows(&decode(bytes)),
+        Source::Xlsx => xlsx_rows(bytes),
+    }
+}
+
+/// Text in UTF-8 (a byte order mark or none) or UTF-16 (with its byte
+/// order mark), else Windows-1252: bytes that are not valid UTF-8 are
+/// almost surely what Swedish Windows saves, and every byte is a character
+/// there, so decoding never fails.
+pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
+    if let Some((encoding, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, _) = encoding.decode_without_bom_handling(&bytes[bom..]);
+        return text;
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => {
+            let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes);
+            text
+        }
+    }
+}
+
+fn jsonl_rows(text: &str) -> Vec<Row> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let row = match serde_json::from_str::<Value>(l) {
+                Ok(Value::Object(map)) => {
+                    // `show --json` adds conflicts; they are not a field.
+                    Ok(map.into_iter().filter(|(k, _)| k != "conflicts").collect())
+                }
+                Ok(_) => Err(vec!["the line is not a JSON object".to_string()]),
+                Err(e) => Err(vec![format!("not valid JSON: {e}")]),
+            };
+            (
+                Place {
+                    sheet: None,
+                    line: i + 1,
+                },
+                row,
+            )
+        })
+        .collect()
+}
+
+/// The separator of a CSV: whichever of `,` `;` tab the header line has
+/// most of, outside quotes (`,` on a tie).
+fn delimiter(text: &str) -> u8 {
+    let first = text.lines().next().unwrap_or("");
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for c in first.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => counts[0] += 1,
+            ';' if !quoted => counts[1] += 1,
+            '\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b',', b';', b'\t'];
+    let mut best = 0;
+    for i in 1..3 {
+        if counts[i] > counts[best] {
+            best = i;
+        }
+    }
+    candidates[best]
+}
+
+fn csv_rows(text: &str) -> Result<Vec<Row>, ImportError> {
+    let delimiter = delimiter(text);
+    // `--excel` exports use `;`, as Swedish Excel does.
+    let excel = delimiter == b';';
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(false)
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header: Vec<Cell> = match records.next() {
+        Some(Ok(h)) => h.iter().map(|c| Cell::Text(c.to_string())).collect(),
+        Some(Err(e)) => return Err(ImportError::Csv(e.to_string())),
+        None => return Err(ImportError::NoHeader),
+    };
+    let mut rows = Vec::new();
+    for rec in records {
+        let line = rec
+            .as_ref()
+            .ok()
+            .and_then(|r| r.position())
+            .map_or(0, |p| p.line() as usize);
+        match rec {
+            Ok(r) => rows.push(TableRow {
+                line,
+                cells: Ok(r
+                    .iter()
+                    .map(|c| {
+                        let c = if excel { export::excel_uncell(c) } else { c };
+                        Cell::Text(c.to_string())
+                    })
+                    .collect()),
+            }),
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line() as usize);
+                rows.push(TableRow {
+                    line,
+                    cells: Err(format!("not a valid CSV row: {e}")),
+                });
+            }
+        }
+    }
+    let table = Table {
+        sheet: None,
+        header,
+        rows,
+    };
+    Ok(table_rows(table)?)
+}
+
+/// A cell as a file holds it, before it is read as a field's value.
+#[derive(Debug, Clone, PartialEq)]
+enum Cell {
+    Text(String),
+    Number(f64),
+    /// A date or time cell: the date and time it shows.
+    DateTime(NaiveDateTime),
+    Bool(bool),
+    /// A cell showing an error (`#N/A`, `#VALUE!`).
+    Error(String),
+    Empty,
+}
+
+impl Cell {
+    fn is_empty(&self) -> bool {
+        match self {
+            Cell::Empty => true,
+            Cell::Text(s) => s.trim().is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// One row of a table: its place and its cells (or why it is unreadable).
+struct TableRow {
+    line: usize,
+    cells: Result<Vec<Cell>, String>,
+}
+
+/// A header row and the rows under it.
+struct Table {
+    sheet: Option<String>,
+    header: Vec<Cell>,
+    rows: Vec<TableRow>,
+}
+
+/// A column's letters as a spreadsheet shows them (0 → A, 26 → AA).
+fn column_letters(mut col: u32) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'A' + (col % 26) as u8);
+        if col < 26 {
+            break;
+        }
+        col = col / 26 - 1;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A header cell as text.
+fn header_text(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(s) => s.trim().to_string(),
+        Cell::Empty => String::new(),
+        other => plain_text(other),
+    }
+}
+
+/// The mapping of a table's header onto one kind's columns.
+struct Mapping {
+    kind: Kind,
+    columns: Vec<Option<Column>>,
+    problems: Vec<MappingProblem>,
+}
+
+fn mapping(kind: Kind, table: &Table) -> Mapping {
+    let names: Vec<String> = table.header.iter().map(header_text).collect();
+    let mut columns = Vec::new();
+    let mut problems = Vec::new();
+    let mut seen: HashMap<&'static str, String> = HashMap::new();
+    let candidates: Vec<&'static str> = schema::columns(kind)
+        .iter()
+        .filter(|c| !c.derived)
+        .flat_map(|c| [c.name, c.field.label.sv, c.field.label.en])
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            // A header-less column is stray formatting unless it holds
+            // values.
+            let used = table.rows.iter().any(|r| {
+                r.cells
+                    .as_ref()
+                    .is_ok_and(|c| c.get(i).is_some_and(|c| !c.is_empty()))
+            });
+            if used {
+                let column = if table.sheet.is_some() {
+                    column_letters(i as u32)
+                } else {
+                    format!("{}", i + 1)
+                };
+                problems.push(MappingProblem::Unnamed { column });
+            }
+            columns.push(None);
+            continue;
+        }
+        match schema::column_field(kind, name) {
+            Some(col) => {
+                if let Some(first) = seen.get(col.name) {
+                    problems.push(MappingProblem::Duplicate {
+                        first: first.clone(),
+                        second: name.clone(),
+                    });
+                } else {
+                    seen.insert(col.name, name.clone());
+                }
+                columns.push(Some(col));
+            }
+            None => {
+                problems.push(MappingProblem::Unknown {
+                    header: name.clone(),
+                    closest: input::closest(name, candidates.iter().copied()),
+                });
+                columns.push(None);
+            }
+        }
+    }
+    for col in schema::columns(kind) {
+        // The kind's own required fields; the common ones (id, site,
+        // staff, …) are filled by the importer, and a course's session
+        // fields are required of a session, not of a file.
+        let own = !matches!(col.field.scope, Scope::Common | Scope::Session);
+        if own
+            && !col.derived
+            && col.field.presence == Presence::Required
+            && !seen.contains_key(col.name)
+        {
+            problems.push(MappingProblem::Missing { column: col.name });
+        }
+    }
+    Mapping {
+        kind,
+        columns,
+        problems,
+    }
+}
+
+/// Which kind a table holds: a course column the visit columns lack (e.g.
+/// `title`) makes it courses, unless it maps worse than visits.
+fn best_mapping(table: &Table) -> Mapping {
+    let visits = mapping(Kind::Visit, table);
+    let courses = mapping(Kind::Course, table);
+    let course_only = courses
+        .columns
+        .iter()
+        .flatten()
+        .any(|c| matches!(c.field.scope, Scope::Course | Scope::Session));
+    if course_only && courses.problems.len() < visits.problems.len() {
+        courses
+    } else {
+        visits
+    }
+}
+
+fn table_rows(table: Table) -> Result<Vec<Row>, MappingError> {
+    let Mapping {
+        kind,
+        columns,
+        problems,
+    } = best_mapping(&table);
+    if !problems.is_empty() {
+        return Err(MappingError {
+            sheet: table.sheet,
+            kind,
+            problems,
+        });
+    }
+    let place = |line| Place {
+        sheet: table.sheet.clone(),
+        line,
+    };
+    let mut rows = Vec::new();
+    // Course rows are sessions; rows of one course id are gathered.
+    let mut courses: BTreeMap<String, (usize, Fields, Vec<Value>)> = BTreeMap::new();
+    for row in &table.rows {
+        let cells = match &row.cells {
+            Ok(c) => c,
+            Err(e) => {
+                rows.push((place(row.line), Err(vec![e.clone()])));
+                continue;
+            }
+        };
+        // A blank row (Excel and LibreOffice keep some) is no record.
+        if cells.iter().all(Cell::is_empty) {
+            continue;
+        }
+        let mut f = Fields::new();
+        f.insert("kind".into(), json!(kind.as_str()));
+        let mut session = serde_json::Map::new();
+        let mut problems = Vec::new();
+        for (col, cell) in columns.iter().zip(cells) {
+            let Some(col) = col else { continue };
+            // Derived columns (agencies) are for reading; empty cells are
+            // absent fields.
+            if col.derived {
+                continue;
+            }
+            let value = cell_text(col.field.shape, cell).and_then(|text| match text {
+                Some(t) => cell_value(col.field.shape, &t).map(Some),
+                None => Ok(None),
+            });
+            match value {
+                Ok(None) => {}
+                Ok(Some(v)) => {
+                    if col.field.scope == Scope::Session {
+                        session.insert(col.field.name.into(), v);
+                    } else {
+                        f.insert(col.field.name.into(), v);
+                    }
+                }
+                Err(e) => problems.push(format!("{}: {e}", col.field.name)),
+            }
+        }
+        if !problems.is_empty() {
+            rows.push((place(row.line), Err(problems)));
+            continue;
+        }
+        match kind {
+            Kind::Visit => rows.push((place(row.line), Ok(f))),
+            Kind::Course => {
+                let text = |name: &str| f.get(name).and_then(Value::as_str).map(str::to_string);
+                let key = text("id").unwrap_or_else(|| {
+                    // No id: one course per (title, site, partner).
+                    format!("{:?}", (text("title"), text("site"), text("partner")))
+                });
+                let entry = courses
+                    .entry(key)
+                    .or_insert_with(|| (row.line, f, Vec::new()));
+                // The course's row is its first in the file (rows may have
+                // been sorted in a spreadsheet).
+                entry.0 = entry.0.min(row.line);
+                // A row with session cells but no session date is still a
+                // session, so validation names what it lacks.
+                if !session.is_empty() {
+                    entry.2.push(Value::Object(session));
+                }
+            }
+        }
+    }
+    for (_, (line, mut f, sessions)) in courses {
+        let sessions = sessions
+            .into_iter()
+            .map(|mut s| {
+                if let Value::Object(m) = &mut s
+                    && !m.contains_key("id")
+                {
+                    let id = uuid::Uuid::new_v5(
+                        &IMPORT_NAMESPACE,
+                        Value::Object(m.clone()).to_string().as_bytes(),
+                    );
+                    m.insert("id".into(), json!(id.to_string()));
+                }
+                s
+            })
+            .collect();
+        f.insert("sessions".into(), Value::Array(sessions));
+        rows.push((place(line), Ok(f)));
+    }
+    rows.sort_by_key(|(place, _)| place.line);
+    Ok(rows)
+}
+
+/// A cell as the text of a field of `shape` (the export's cell format), or
+/// `None` for an empty cell. Spreadsheets turn typed cells into numbers,
+/// dates and booleans; each is read back as the text the export wrote.
+fn cell_text(shape: Shape, cell: &Cell) -> Result<Option<String>, String> {
+    let text = match (shape, cell) {
+        (_, Cell::Empty) => return Ok(None),
+        (_, Cell::Error(e)) => return Err(format!("the cell shows the error {e}")),
+        (_, Cell::Text(s)) => {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            match shape {
+                // LibreOffice may write a whole number as `45,0`.
+                Shape::Int { .. } => whole_number_text(s).unwrap_or(s).to_string(),
+                // Swedish Excel writes booleans in CSV as SANT/FALSKT.
+                Shape::Bool => match s.to_lowercase().as_str() {
+                    "sant" => "true".into(),
+                    "falskt" => "false".into(),
+                    _ => s.to_string(),
+                },
+                _ => s.to_string(),
+            }
+        }
+        (Shape::Date, Cell::Number(n)) => serial_date(*n)
+            .ok_or_else(|| format!("the number {n} is not a date"))?
+            .date()
+            .format("%Y-%m-%d")
+            .to_string(),
+        (Shape::Date, Cell::DateTime(dt)) => dt.date().format("%Y-%m-%d").to_string(),
+        (Shape::Time, Cell::Number(n)) if (0.0..1.0).contains(n) => serial_date(*n)
+            .ok_or_else(|| format!("the number {n} is not a time"))?
+            .format("%H:%M")
+            .to_string(),
+        (Shape::Time, Cell::DateTime(dt)) => dt.format("%H:%M").to_string(),
+        (Shape::Timestamp, Cell::DateTime(dt)) => dt.format("%Y-%m-%dT%H:%M:%S").to_string(),
+        (Shape::Bool, Cell::Number(n)) if *n == 0.0 || *n == 1.0 => {
+            (if *n == 1.0 { "true" } else { "false" }).to_string()
+        }
+        (_, other) => plain_text(other),
+    };
+    Ok(Some(text))
+}
+
+/// `45,0` or `45.0` as `45`; `None` for anything else.
+fn whole_number_text(s: &str) -> Option<&str> {
+    let (whole, fraction) = s.split_once([',', '.'])?;
+    (!whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && !fraction.is_empty()
+        && fraction.bytes().all(|b| b == b'0'))
+    .then_some(whole)
+}
+
+/// A typed cell as text for a text field: whole numbers without `.0`.
+fn plain_text(cell: &Cell) -> String {
+    match cell {
+        Cell::Text(s) => s.trim().to_string(),
+        Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+        Cell::Number(n) => n.to_string(),
+        Cell::DateTime(dt) if dt.time().num_seconds_from_midnight() == 0 => {
+            dt.date().format("%Y-%m-%d").to_string()
+        }
+        Cell::DateTime(dt) => dt.format("%Y-%m-%d %H:%M").to_string(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Error(e) => e.clone(),
+        Cell::Empty => String::new(),
+    }
+}
+
+/// A spreadsheet date serial (days since 1899-12-30, the fraction the time
+/// of day) as a date and time, to the minute; `None` outside 1900–9999.
+fn serial_date(n: f64) -> Option<NaiveDateTime> {
+    if !n.is_finite() || !(0.0..2_958_466.0).contains(&n) {
+        return None;
+    }
+    let minutes = (n * 24.0 * 60.0).round() as i64;
+    let epoch = NaiveDate::from_ymd_opt(1899, 12, 30)?.and_hms_opt(0, 0, 0)?;
+    epoch.checked_add_signed(Duration::minutes(minutes))
+}
+
+/// A cell's text as the raw value of a field of `shape`: lists are split at
+/// `|` (barriers read back from `SERVICE:KIND[:NOTE]`), anything else stays
+/// text for validation to check.
+fn cell_value(shape: Shape, cell: &str) -> Result<Value, String> {
+    Ok(match shape {
+        Shape::TextList { .. } | Shape::EnumList(_) => json!(export::split_list(cell)),
+        Shape::Barriers => {
+            serde_json::to_value(export::parse_barriers(cell)?).unwrap_or(Value::Null)
+        }
+        _ => json!(cell),
+    })
+}
+
+/// Checks an XLSX's zip before it is opened: at most [`MAX_PARTS`] parts,
+/// unpacking to at most [`MAX_UNPACKED_BYTES`] altogether. Every part is
+/// inflated into a counter, not into memory, and the real size counts,
+/// not the one the zip declares.
+fn check_zip(bytes: &[u8]) -> Result<(), ImportError> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| ImportError::NotXlsx {
+        reason: format!("not a zip file: {e}"),
+    })?;
+    if zip.len() > MAX_PARTS {
+        return Err(ImportError::Unpacked);
+    }
+    let mut left = MAX_UNPACKED_BYTES;
+    for i in 0..zip.len() {
+        let part = zip.by_index(i).map_err(|e| ImportError::NotXlsx {
+            reason: format!("a part of the zip cannot be read: {e}"),
+        })?;
+        if part.size() > left {
+            return Err(ImportError::Unpacked);
+        }
+        let read = std::io::copy(&mut part.take(left + 1), &mut std::io::sink()).map_err(|e| {
+            ImportError::NotXlsx {
+                reason: format!("a part of the zip is damaged: {e}"),
+            }
+        })?;
+        if read > left {
+            return Err(ImportError::Unpacked);
+        }
+        left -= read;
+    }
+    Ok(())
+}
+
+fn xlsx_error(e: calamine::XlsxError) -> ImportError {
+    ImportError::NotXlsx {
+        reason: e.to_string(),
+    }
+}
+
+fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
+    check_zip(bytes)?;
+    let mut book = Xlsx::new(Cursor::new(bytes)).map_err(xlsx_error)?;
+    let names = book.sheet_names();
+    let mut total = 0usize;
+    let mut rows = Vec::new();
+    let mut first_problem: Option<MappingError> = None;
+    let mut any_sheet = false;
+    for name in names {
+        let table = read_sheet(&mut book, &name, &mut total)?;
+        let Some(table) = table else { continue };
+        let mapped = best_mapping(&table);
+        let known = mapped.columns.iter().flatten().count();
+        if known == 0 {
+            // No column of a record: someone's notes or a chart; skipped,
+            // but remembered in case no sheet holds records at all.
+            if first_problem.is_none() {
+                first_problem = Some(MappingError {
+                    sheet: table.sheet.clone(),
+                    kind: mapped.kind,
+                    problems: mapped.problems,
+                });
+            }
+            continue;
+        }
+        any_sheet = true;
+        rows.extend(table_rows(table)?);
+    }
+    if !any_sheet {
+        return Err(match first_problem {
+            Some(e) => ImportError::Mapping(e),
+            None => ImportError::NoHeader,
+        });
+    }
+    Ok(rows)
+}
+
+/// A sheet's header (its first non-empty row) and rows, or `None` for an
+/// empty sheet. Cells are read one by one, bounded.
+fn read_sheet(
+    book: &mut Xlsx<Cursor<&[u8]>>,
+    name: &str,
+    total: &mut usize,
+) -> Result<Option<Table>, ImportError> {
+    let mut reader = book.worksheet_cells_reader(name).map_err(xlsx_error)?;
+    let mut grid: BTreeMap<u32, Vec<(u32, Cell)>> = BTreeMap::new();
+    while let Some(cell) = reader.next_cell().map_err(xlsx_error)? {
+        let (row, col) = cell.get_position();
+        let value = match cell.get_value() {
+            DataRef::Empty => continue,
+            DataRef::Int(i) => Cell::Number(*i as f64),
+            DataRef::Float(f) => Cell::Number(*f),
+            DataRef::String(s) => Cell::Text(s.clone()),
+            DataRef::SharedString(s) => Cell::Text((*s).to_string()),
+            DataRef::Bool(b) => Cell::Bool(*b),
+            DataRef::DateTime(dt) => match dt.as_datetime() {
+                Some(d) if dt.is_datetime() => Cell::DateTime(d),
+                _ => Cell::Number(dt.as_f64()),
+            },
+            DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => Cell::Text(s.clone()),
+            DataRef::Error(e) => Cell::Error(e.to_string()),
+        };
+        if value.is_empty() {
+            continue;
+        }
+        if row >= MAX_ROWS || col >= MAX_COLUMNS {
+            return Err(ImportError::OutOfBounds {
+                sheet: name.to_string(),
+                cell: format!("{}{}", column_letters(col), u64::from(row) + 1),
+            });
+        }
+        *total += 1;
+        if *total > MAX_CELLS {
+            return Err(ImportError::TooManyCells);
+        }
+        grid.entry(row).or_default().push((col, value));
+    }
+    let mut rows = grid.into_iter();
+    let Some((_, header_cells)) = rows.next() else {
+        return Ok(None);
+    };
+    let dense = |cells: Vec<(u32, Cell)>| -> Vec<Cell> {
+        let width = cells.iter().map(|(c, _)| *c + 1).max().unwrap_or(0) as usize;
+        let mut out = vec![Cell::Empty; width];
+        for (c, v) in cells {
+            out[c as usize] = v;
+        }
+        out
+    };
+    let mut header = dense(header_cells);
+    let mut rows: Vec<TableRow> = rows
+        .map(|(row, cells)| TableRow {
+            line: row as usize + 1,
+            cells: Ok(dense(cells)),
+        })
+        .collect();
+    // As wide as the widest row: values right of the header are
+    // header-less columns, which the mapping refuses rather than drops.
+    let width = rows
+        .iter()
+        .filter_map(|r| r.cells.as_ref().ok().map(Vec::len))
+        .fold(header.len(), usize::max);
+    header.resize(width, Cell::Empty);
+    for row in &mut rows {
+        if let Ok(cells) = &mut row.cells {
+            cells.resize(width, Cell::Empty);
+        }
+    }
+    Ok(Some(Table {
+        sheet: Some(name.to_string()),
+        header,
+        rows,
+    }))
+}
+
+/// Fuzz entry (`fuzz/`, and the corpus replay test): arbitrary bytes read
+/// as an XLSX workbook.
+#[doc(hidden)]
+pub fn fuzz_xlsx(data: &[u8]) {
+    let _ = read(data, Source::Xlsx);
+}
