@@ -448,7 +448,9 @@ fn mapping(kind: Kind, table: &Table) -> Mapping {
     let candidates: Vec<&'static str> = schema::columns(kind)
         .iter()
         .filter(|c| !c.derived)
-        .flat_map(|c| [c.name, c.field.label.sv, c.field.label.en])
+        // Swedish first: on a tie (`Datm` is as near `Datum` as `date`)
+        // the suggestion is the Swedish label.
+        .flat_map(|c| [c.field.label.sv, c.field.label.en, c.name])
         .collect();
     for (i, name) in names.iter().enumerate() {
         if name.is_empty() {
