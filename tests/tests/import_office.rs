@@ -138,7 +138,11 @@ fn import_limited(td: &TestDir, file: &Path, limit_mb: u64) -> (bool, String) {
         .output()
         .expect("prlimit (util-linux) runs; install it with: apt-get install -y util-linux");
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_not_a_crash(&["import", &file.display().to_string()], out.status, &stderr);
+    assert_not_a_crash(
+        &["import", &file.display().to_string()],
+        out.status,
+        &stderr,
+    );
     (out.status.success(), stderr)
 }
 
@@ -216,10 +220,7 @@ fn a_cell_edited_in_libreoffice_shows_up_after_import() {
     assert_eq!(lines.len(), 3, "{text}");
     let edited: Vec<String> = lines
         .iter()
-        .map(|l| {
-            l.replace(",30,", ",45,")
-                .replace("\"10:15\"", "10:15")
-        })
+        .map(|l| l.replace(",30,", ",45,").replace("\"10:15\"", "10:15"))
         .collect();
     assert_ne!(edited, lines, "the edit found its cell: {text}");
     lines = vec![edited[0].clone(), edited[2].clone(), edited[1].clone()];
@@ -317,7 +318,10 @@ fn an_unknown_header_is_a_mapping_error_and_nothing_is_imported() {
         err.contains("unknown column 'Datm'; did you mean 'Datum'?"),
         "{err}"
     );
-    assert!(err.contains("the required column 'date' is missing"), "{err}");
+    assert!(
+        err.contains("the required column 'date' is missing"),
+        "{err}"
+    );
     assert!(err.contains("minutes (Minuter, Minutes)"), "{err}");
     assert!(err.contains("Nothing was imported"), "{err}");
     assert!(b.list(&[]).is_empty());
@@ -375,8 +379,10 @@ fn hostile_workbooks_are_refused_without_a_panic_or_memory() {
                 .compression_method(zip::CompressionMethod::Deflated)
                 .large_file(true);
             z.start_file("xl/sharedStrings.xml", opts).unwrap();
-            z.write_all(b"<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><si><t>")
-                .unwrap();
+            z.write_all(
+                b"<sst xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><si><t>",
+            )
+            .unwrap();
             let chunk = vec![b'a'; 1 << 20];
             for _ in 0..600 {
                 z.write_all(&chunk).unwrap();

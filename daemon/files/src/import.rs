@@ -891,3 +891,244 @@ fn read_sheet(
 pub fn fuzz_xlsx(data: &[u8]) {
     let _ = read(data, Source::Xlsx);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_xlsxwriter as xlsx;
+
+    fn fields(rows: Vec<Row>) -> Vec<Fields> {
+        rows.into_iter()
+            .map(|(place, r)| r.unwrap_or_else(|e| panic!("{place}: {e:?}")))
+            .collect()
+    }
+
+    fn mapping_error(bytes: &[u8], source: Source) -> MappingError {
+        match read(bytes, source) {
+            Err(ImportError::Mapping(e)) => e,
+            other => panic!("expected a mapping error, got {other:?}"),
+        }
+    }
+
+    const HEADER: &str = "date,minutes,channel,services,category,outcome,age_band,language";
+
+    #[test]
+    fn the_separator_is_found_in_the_header_line() {
+        assert_eq!(delimiter("a,b,c\n1;2;3;4;5"), b',');
+        assert_eq!(delimiter("a;b;c\n"), b';');
+        assert_eq!(delimiter("a\tb\tc\n"), b'\t');
+        // Separators inside quotes do not count.
+        assert_eq!(delimiter("\"a;b;c\",d\n"), b',');
+        assert_eq!(delimiter(""), b',');
+    }
+
+    #[test]
+    fn text_is_utf8_utf16_or_windows_1252() {
+        assert_eq!(decode("Åldersgrupp".as_bytes()), "Åldersgrupp");
+        assert_eq!(decode("\u{feff}Åldersgrupp".as_bytes()), "Åldersgrupp");
+        // Å = 0xC5, ä = 0xE4 in Windows-1252; € = 0x80 (not in Latin-1).
+        assert_eq!(decode(b"\xc5lder;h\xe4r;\x80"), "Ålder;här;€");
+        let utf16: Vec<u8> = [0xfeffu16]
+            .into_iter()
+            .chain("Språk".encode_utf16())
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(decode(&utf16), "Språk");
+    }
+
+    #[test]
+    fn a_windows_1252_excel_csv_with_swedish_headers_reads() {
+        let text = "Datum;Minuter;Kanal;Tjänster;Kategori;Resultat;Åldersgrupp;Språk;Anteckning;Känsligt\r\n\
+                    2025-03-04;45,0;drop_in;Försäkringskassan|BankID;e_service;solved;65_79;sv;Hjälp åt en äldre;SANT\r\n";
+        let bytes: Vec<u8> = text.chars().map(|c| c as u32 as u8).collect();
+        assert!(std::str::from_utf8(&bytes).is_err());
+        let rows = fields(read(&bytes, Source::Csv).unwrap());
+        assert_eq!(rows.len(), 1);
+        let f = &rows[0];
+        assert_eq!(f["minutes"], json!("45"));
+        assert_eq!(f["services"], json!(["Försäkringskassan", "BankID"]));
+        assert_eq!(f["note"], json!("Hjälp åt en äldre"));
+        assert_eq!(f["sensitive"], json!("true"));
+    }
+
+    #[test]
+    fn headers_match_in_any_case_and_spacing() {
+        let text = "  DATE ,Minuter,kanal,Services,KATEGORI,outcome,  age   BAND ,Språk\n\
+                    2025-03-04,30,drop_in,BankID,e_service,solved,65_79,sv\n";
+        let rows = fields(read(text.as_bytes(), Source::Csv).unwrap());
+        assert_eq!(rows[0]["age_band"], json!("65_79"));
+        assert_eq!(rows[0]["date"], json!("2025-03-04"));
+    }
+
+    #[test]
+    fn mapping_errors_name_the_header_the_nearest_name_and_all_names() {
+        let e = mapping_error(format!("{HEADER},Anteckningar\n").as_bytes(), Source::Csv);
+        assert_eq!(
+            e.problems,
+            [MappingProblem::Unknown {
+                header: "Anteckningar".into(),
+                closest: Some("Anteckning"),
+            }]
+        );
+        let msg = e.to_string();
+        assert!(msg.contains("did you mean 'Anteckning'?"), "{msg}");
+        assert!(msg.contains("note (Anteckning, Note)"), "{msg}");
+        assert!(msg.contains("Nothing was imported"), "{msg}");
+
+        let e = mapping_error(b"minutes,Datum,date\n", Source::Csv);
+        assert!(e.problems.contains(&MappingProblem::Duplicate {
+            first: "Datum".into(),
+            second: "date".into()
+        }));
+        assert!(
+            e.problems
+                .contains(&MappingProblem::Missing { column: "outcome" }),
+            "{e}"
+        );
+
+        let e = mapping_error(
+            format!("{HEADER},\n2025-03-04,30,drop_in,BankID,e_service,solved,65_79,sv,x\n")
+                .as_bytes(),
+            Source::Csv,
+        );
+        assert_eq!(e.problems, [MappingProblem::Unnamed { column: "9".into() }]);
+        // A header-less column without values is stray formatting.
+        let ok = format!("{HEADER},\n2025-03-04,30,drop_in,BankID,e_service,solved,65_79,sv,\n");
+        assert_eq!(fields(read(ok.as_bytes(), Source::Csv).unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn typed_spreadsheet_cells_read_as_the_export_wrote_them() {
+        let date = Shape::Date;
+        let time = Shape::Time;
+        let int = Shape::Int { min: 1, max: 480 };
+        let text = |s: Option<String>| s.unwrap();
+        // 45720 is 2025-03-04; 0.4270833 is 10:15.
+        assert_eq!(
+            text(cell_text(date, &Cell::Number(45720.0)).unwrap()),
+            "2025-03-04"
+        );
+        assert_eq!(
+            text(cell_text(time, &Cell::Number(0.427_083_3)).unwrap()),
+            "10:15"
+        );
+        let dt = NaiveDate::from_ymd_opt(2025, 3, 4)
+            .unwrap()
+            .and_hms_opt(10, 15, 0)
+            .unwrap();
+        assert_eq!(
+            text(cell_text(date, &Cell::DateTime(dt)).unwrap()),
+            "2025-03-04"
+        );
+        assert_eq!(text(cell_text(time, &Cell::DateTime(dt)).unwrap()), "10:15");
+        assert_eq!(text(cell_text(int, &Cell::Number(45.0)).unwrap()), "45");
+        assert_eq!(
+            text(cell_text(int, &Cell::Text("45,0".into())).unwrap()),
+            "45"
+        );
+        assert_eq!(
+            text(cell_text(int, &Cell::Text("45,5".into())).unwrap()),
+            "45,5"
+        );
+        assert_eq!(
+            text(cell_text(Shape::Bool, &Cell::Bool(true)).unwrap()),
+            "true"
+        );
+        assert_eq!(
+            text(cell_text(Shape::Bool, &Cell::Number(0.0)).unwrap()),
+            "false"
+        );
+        assert_eq!(
+            text(cell_text(Shape::Bool, &Cell::Text("FALSKT".into())).unwrap()),
+            "false"
+        );
+        let note = Shape::Text {
+            max: 10,
+            screened: true,
+        };
+        assert_eq!(text(cell_text(note, &Cell::Number(12.0)).unwrap()), "12");
+        assert_eq!(cell_text(note, &Cell::Empty).unwrap(), None);
+        assert_eq!(cell_text(note, &Cell::Text("  ".into())).unwrap(), None);
+        assert!(cell_text(date, &Cell::Error("#N/A".into())).is_err());
+        assert!(cell_text(date, &Cell::Number(-3.0)).is_err());
+        assert!(cell_text(date, &Cell::Number(f64::NAN)).is_err());
+    }
+
+    /// A workbook as a person makes it: typed cells, rows out of order, an
+    /// empty row, a notes sheet first.
+    #[test]
+    fn a_hand_made_workbook_reads_by_sheet() {
+        let mut book = xlsx::Workbook::new();
+        let notes = book.add_worksheet();
+        notes.set_name("Anteckningar").unwrap();
+        notes.write_string(0, 0, "Att göra").unwrap();
+        let ws = book.add_worksheet();
+        ws.set_name("Besök").unwrap();
+        for (c, h) in [
+            "Datum",
+            "Tid",
+            "Minuter",
+            "Kanal",
+            "Tjänster",
+            "Kategori",
+            "Resultat",
+        ]
+        .iter()
+        .chain(&["Åldersgrupp", "Språk", "Känsligt"])
+        .enumerate()
+        {
+            ws.write_string(0, c as u16, *h).unwrap();
+        }
+        let fmt = xlsx::Format::new().set_num_format("yyyy-mm-dd");
+        let tfmt = xlsx::Format::new().set_num_format("hh:mm");
+        for (row, minutes) in [(4u32, 20.0), (2, 30.0)] {
+            let date = xlsx::ExcelDateTime::from_ymd(2025, 3, 4).unwrap();
+            ws.write_date_with_format(row, 0, &date, &fmt).unwrap();
+            let time = xlsx::ExcelDateTime::from_hms(10, 15, 0).unwrap();
+            ws.write_datetime_with_format(row, 1, &time, &tfmt).unwrap();
+            ws.write_number(row, 2, minutes).unwrap();
+            for (c, v) in [
+                (3, "drop_in"),
+                (4, "BankID"),
+                (5, "e_service"),
+                (6, "solved"),
+            ]
+            .into_iter()
+            .chain([(7, "65_79"), (8, "sv")])
+            {
+                ws.write_string(row, c, v).unwrap();
+            }
+            ws.write_boolean(row, 9, true).unwrap();
+        }
+        let bytes = book.save_to_buffer().unwrap();
+        let rows = read(&bytes, Source::Xlsx).unwrap();
+        let places: Vec<String> = rows.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(places, ["sheet 'Besök' row 3", "sheet 'Besök' row 5"]);
+        let f = fields(rows);
+        assert_eq!(f[0]["date"], json!("2025-03-04"));
+        assert_eq!(f[0]["time"], json!("10:15"));
+        assert_eq!(f[0]["minutes"], json!("30"));
+        assert_eq!(f[1]["minutes"], json!("20"));
+        assert_eq!(f[0]["sensitive"], json!("true"));
+    }
+
+    #[test]
+    fn what_is_not_a_workbook_is_refused_with_advice() {
+        for bytes in [&b"Datum;Minuter\n"[..], b"PK\x03\x04 broken", b""] {
+            let e = read(bytes, Source::Xlsx).unwrap_err();
+            assert!(matches!(e, ImportError::NotXlsx { .. }), "{e}");
+            assert!(e.to_string().contains("save it as .xlsx"), "{e}");
+        }
+        let big = vec![b' '; MAX_FILE_BYTES as usize + 1];
+        let e = read(&big, Source::Csv).unwrap_err();
+        assert!(matches!(e, ImportError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn column_letters_are_as_a_spreadsheet_shows_them() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(16_383), "XFD");
+    }
+}
