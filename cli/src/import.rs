@@ -39,6 +39,8 @@ pub struct BadRow {
 pub struct Parsed {
     pub records: Vec<Record>,
     pub bad: Vec<BadRow>,
+    /// XLSX sheets without record columns, left alone.
+    pub skipped_sheets: Vec<String>,
 }
 
 /// Reads `path` (at most [`import::MAX_FILE_BYTES`], checked before it is
@@ -69,8 +71,11 @@ pub fn parse_bytes(
     now: DateTime<FixedOffset>,
 ) -> Result<Parsed> {
     let rows = import::read(bytes, format)?;
-    let mut parsed = Parsed::default();
-    for (place, fields) in rows {
+    let mut parsed = Parsed {
+        skipped_sheets: rows.skipped_sheets,
+        ..Parsed::default()
+    };
+    for (place, fields) in rows.rows {
         match fields.and_then(|f| finish(f, me, now)) {
             Ok(r) => parsed.records.push(r),
             Err(problems) => parsed.bad.push(BadRow { place, problems }),

@@ -242,19 +242,33 @@ pub fn accepted_names(kind: Kind) -> String {
         .join(", ")
 }
 
-/// Every row of a file, in file order. The rows of one course (one row per
-/// session) are gathered into one.
-pub fn read(bytes: &[u8], source: Source) -> Result<Vec<Row>, ImportError> {
+/// What a file holds.
+#[derive(Debug, Default)]
+pub struct Rows {
+    /// Every row, in file order (sheet by sheet). The rows of one course
+    /// (one row per session) are gathered into one.
+    pub rows: Vec<Row>,
+    /// Sheets skipped because their first row names no record column
+    /// (notes, charts), so the caller can say so.
+    pub skipped_sheets: Vec<String>,
+}
+
+/// Reads a file's rows; see the module docs.
+pub fn read(bytes: &[u8], source: Source) -> Result<Rows, ImportError> {
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(ImportError::TooLarge {
             size: bytes.len() as u64,
         });
     }
-    match source {
-        Source::Jsonl => Ok(jsonl_rows(&decode(bytes))),
-        Source::Csv => csv_rows(&decode(bytes)),
-        Source::Xlsx => xlsx_rows(bytes),
-    }
+    let rows = match source {
+        Source::Jsonl => jsonl_rows(&decode(bytes)),
+        Source::Csv => csv_rows(&decode(bytes))?,
+        Source::Xlsx => return xlsx_rows(bytes),
+    };
+    Ok(Rows {
+        rows,
+        skipped_sheets: Vec::new(),
+    })
 }
 
 /// Text in UTF-8 (a byte order mark or none) or UTF-16 (with its byte
@@ -770,12 +784,13 @@ fn xlsx_error(e: calamine::XlsxError) -> ImportError {
     }
 }
 
-fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
+fn xlsx_rows(bytes: &[u8]) -> Result<Rows, ImportError> {
     check_zip(bytes)?;
     let mut book = Xlsx::new(Cursor::new(bytes)).map_err(xlsx_error)?;
     let names = book.sheet_names();
     let mut total = 0usize;
     let mut rows = Vec::new();
+    let mut skipped_sheets = Vec::new();
     let mut first_problem: Option<MappingError> = None;
     let mut any_sheet = false;
     for name in names {
@@ -786,6 +801,7 @@ fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
         if known == 0 {
             // No column of a record: someone's notes or a chart; skipped,
             // but remembered in case no sheet holds records at all.
+            skipped_sheets.push(name.clone());
             if first_problem.is_none() {
                 first_problem = Some(MappingError {
                     sheet: table.sheet.clone(),
@@ -804,7 +820,10 @@ fn xlsx_rows(bytes: &[u8]) -> Result<Vec<Row>, ImportError> {
             None => ImportError::NoHeader,
         });
     }
-    Ok(rows)
+    Ok(Rows {
+        rows,
+        skipped_sheets,
+    })
 }
 
 /// A sheet's header (its first non-empty row) and rows, or `None` for an
@@ -897,8 +916,9 @@ mod tests {
     use super::*;
     use rust_xlsxwriter as xlsx;
 
-    fn fields(rows: Vec<Row>) -> Vec<Fields> {
-        rows.into_iter()
+    fn fields(rows: Rows) -> Vec<Fields> {
+        rows.rows
+            .into_iter()
             .map(|(place, r)| r.unwrap_or_else(|e| panic!("{place}: {e:?}")))
             .collect()
     }
@@ -1102,7 +1122,8 @@ mod tests {
         }
         let bytes = book.save_to_buffer().unwrap();
         let rows = read(&bytes, Source::Xlsx).unwrap();
-        let places: Vec<String> = rows.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(rows.skipped_sheets, ["Anteckningar"]);
+        let places: Vec<String> = rows.rows.iter().map(|(p, _)| p.to_string()).collect();
         assert_eq!(places, ["sheet 'Besök' row 3", "sheet 'Besök' row 5"]);
         let f = fields(rows);
         assert_eq!(f[0]["date"], json!("2025-03-04"));
