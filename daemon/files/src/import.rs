@@ -765,7 +765,11 @@ fn check_zip(bytes: &[u8]) -> Result<(), ImportError> {
         if part.size() > left {
             return Err(ImportError::Unpacked);
         }
-        let read = std::io::copy(&mut part.take(left + 1), &mut std::io::sink()).map_err(|e| {
+        let mut meter = Meter {
+            find_count: part.name().to_lowercase().ends_with("sharedstrings.xml"),
+            ..Meter::default()
+        };
+        let read = std::io::copy(&mut part.take(left + 1), &mut meter).map_err(|e| {
             ImportError::NotXlsx {
                 reason: format!("a part of the zip is damaged: {e}"),
             }
@@ -774,8 +778,109 @@ fn check_zip(bytes: &[u8]) -> Result<(), ImportError> {
             return Err(ImportError::Unpacked);
         }
         left -= read;
+        // The reader reserves room for the strings the part says it holds
+        // (`uniqueCount`) before reading them: a claim the part's size
+        // cannot back (each string takes at least `<si/>`, 5 bytes) would
+        // reserve gigabytes from a kilobyte.
+        if let Some(claimed) = meter.count
+            && claimed > read / 5 + 1
+        {
+            return Err(ImportError::NotXlsx {
+                reason: format!(
+                    "its shared strings part claims {claimed} strings in {read} bytes; the file is damaged"
+                ),
+            });
+        }
     }
     Ok(())
+}
+
+/// Counts a zip part's unpacked bytes, keeping none of them; in a
+/// shared-strings part it also finds the first `uniqueCount` attribute
+/// (reading across the chunks the part arrives in).
+#[derive(Default)]
+struct Meter {
+    find_count: bool,
+    /// Bytes since the last place `uniqueCount` could start.
+    window: Vec<u8>,
+    count: Option<u64>,
+}
+
+const UNIQUE_COUNT: &[u8] = b"uniqueCount";
+
+impl std::io::Write for Meter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.find_count && self.count.is_none() {
+            self.window.extend_from_slice(buf);
+            match self
+                .window
+                .windows(UNIQUE_COUNT.len())
+                .position(|w| w == UNIQUE_COUNT)
+            {
+                Some(at) => {
+                    self.window.drain(..at);
+                    if let Some(n) = unique_count(&self.window[UNIQUE_COUNT.len()..]) {
+                        self.count = Some(n);
+                        self.window = Vec::new();
+                    }
+                }
+                None => {
+                    // Keep what could be the start of the name.
+                    let keep = self.window.len().min(UNIQUE_COUNT.len() - 1);
+                    self.window.drain(..self.window.len() - keep);
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The number after `uniqueCount` (`="123"`, spaces allowed), saturating;
+/// `None` while it may still be arriving. Anything unexpected, or a value
+/// that takes more than 256 bytes to arrive, counts as the largest number,
+/// which [`check_zip`] refuses.
+fn unique_count(rest: &[u8]) -> Option<u64> {
+    match parse_unique_count(rest) {
+        None if rest.len() > 256 => Some(u64::MAX),
+        found => found,
+    }
+}
+
+fn parse_unique_count(rest: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    let skip_spaces = |i: &mut usize| {
+        while rest.get(*i).is_some_and(u8::is_ascii_whitespace) {
+            *i += 1;
+        }
+    };
+    skip_spaces(&mut i);
+    match rest.get(i) {
+        None => return None,
+        Some(b'=') => i += 1,
+        // Text that merely contains the word: no claim.
+        Some(_) => return Some(0),
+    }
+    skip_spaces(&mut i);
+    match rest.get(i) {
+        None => return None,
+        Some(b'"' | b'\'') => i += 1,
+        Some(_) => return Some(0),
+    }
+    let mut n: u64 = 0;
+    loop {
+        match rest.get(i) {
+            None => return None,
+            Some(d) if d.is_ascii_digit() => {
+                n = n.saturating_mul(10).saturating_add(u64::from(d - b'0'));
+                i += 1;
+            }
+            Some(_) => return Some(n),
+        }
+    }
 }
 
 fn xlsx_error(e: calamine::XlsxError) -> ImportError {
@@ -786,6 +891,19 @@ fn xlsx_error(e: calamine::XlsxError) -> ImportError {
 
 fn xlsx_rows(bytes: &[u8]) -> Result<Rows, ImportError> {
     check_zip(bytes)?;
+    // The spreadsheet reader is outside code reading hostile bytes: a
+    // panic in it (none known; the fuzz target looks) is a refusal of the
+    // file, not a crash of the process.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_book(bytes))).unwrap_or_else(
+        |_| {
+            Err(ImportError::NotXlsx {
+                reason: "the spreadsheet reader could not make sense of it".into(),
+            })
+        },
+    )
+}
+
+fn read_book(bytes: &[u8]) -> Result<Rows, ImportError> {
     let mut book = Xlsx::new(Cursor::new(bytes)).map_err(xlsx_error)?;
     let names = book.sheet_names();
     let mut total = 0usize;
@@ -1143,6 +1261,38 @@ mod tests {
         let big = vec![b' '; MAX_FILE_BYTES as usize + 1];
         let e = read(&big, Source::Csv).unwrap_err();
         assert!(matches!(e, ImportError::TooLarge { .. }), "{e}");
+    }
+
+    /// `<sst uniqueCount="…">` makes the reader reserve that many strings
+    /// up front: a claim the part cannot back is refused first.
+    #[test]
+    fn a_shared_strings_count_the_part_cannot_back_is_refused() {
+        let zip_with = |sst: &str| {
+            let mut out = Cursor::new(Vec::new());
+            let mut z = zip::ZipWriter::new(&mut out);
+            z.start_file(
+                "xl/sharedStrings.xml",
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            std::io::Write::write_all(&mut z, sst.as_bytes()).unwrap();
+            z.finish().unwrap();
+            out.into_inner()
+        };
+        let padding = " ".repeat(100_000);
+        for claim in [
+            "<sst uniqueCount=\"999999999999\">".to_string(),
+            format!("<?xml version=\"1.0\"?>{padding}<sst count='1' uniqueCount = '4000000000'>"),
+            "<sst uniqueCount=\"99999999999999999999999999\">".to_string(),
+        ] {
+            let e = check_zip(&zip_with(&claim)).unwrap_err();
+            assert!(e.to_string().contains("claims"), "{e}");
+        }
+        let honest = "<sst count=\"2\" uniqueCount=\"2\"><si><t>a</t></si><si><t>b</t></si></sst>";
+        check_zip(&zip_with(honest)).unwrap();
+        assert_eq!(unique_count(b"=\"12"), None);
+        assert_eq!(unique_count(b" = \"12\" "), Some(12));
+        assert_eq!(unique_count(b" is a word"), Some(0));
     }
 
     #[test]
