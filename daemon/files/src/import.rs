@@ -40,9 +40,13 @@
 //! inflated into nothing (counted, not kept), and a workbook that unpacks
 //! to more than [`MAX_UNPACKED_BYTES`] or has more than [`MAX_PARTS`]
 //! parts is refused, so a zip bomb costs time bounded by that limit and no
-//! memory. Sheets are read cell by cell (the declared `<dimension>` is
-//! never used to allocate), and a value beyond [`MAX_ROWS`] rows or
-//! [`MAX_COLUMNS`] columns, or more than [`MAX_CELLS`] values, is refused.
+//! memory; so is a shared-strings part claiming more strings than its
+//! size can hold (the reader reserves room for them up front). Sheets and
+//! CSV files are read row by row and only each row's fields are kept (the
+//! declared `<dimension>` is never used to allocate); a value beyond
+//! [`MAX_ROWS`] rows or [`MAX_COLUMNS`] columns, or more than
+//! [`MAX_CELLS`] values in a file, is refused. A panic in the spreadsheet
+//! reader is caught and refuses the file.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -70,8 +74,10 @@ pub const MAX_PARTS: usize = 10_000;
 pub const MAX_ROWS: u32 = 1_048_576;
 /// Most columns of a sheet an import reads; the export has under 30.
 pub const MAX_COLUMNS: u32 = 256;
-/// Most non-empty cells of a workbook.
-pub const MAX_CELLS: usize = 10_000_000;
+/// Most values (non-empty cells) of a CSV or XLSX file: what is imported
+/// is kept until it is written, so this bounds memory (an export of
+/// 100,000 visits has about 1.5 million).
+pub const MAX_CELLS: usize = 3_000_000;
 
 /// Namespace for session ids made from the content of rows that had none.
 const IMPORT_NAMESPACE: uuid::Uuid =
@@ -156,7 +162,7 @@ pub enum ImportError {
     )]
     OutOfBounds { sheet: String, cell: String },
     #[error(
-        "the workbook has more than {MAX_CELLS} values, more than an import reads; split it and import the parts"
+        "the file has more than {MAX_CELLS} values, more than an import reads; split it and import the parts"
     )]
     TooManyCells,
     #[error("the CSV file cannot be read: {0}")]
@@ -353,39 +359,29 @@ fn csv_rows(text: &str) -> Result<Vec<Row>, ImportError> {
         Some(Err(e)) => return Err(ImportError::Csv(e.to_string())),
         None => return Err(ImportError::NoHeader),
     };
-    let mut rows = Vec::new();
+    let mut table = TableReader::new(None, &header);
+    let mut cells = 0;
+    // Row by row: only the rows' fields are kept, never the file's cells.
     for rec in records {
-        let line = rec
-            .as_ref()
-            .ok()
-            .and_then(|r| r.position())
-            .map_or(0, |p| p.line() as usize);
         match rec {
-            Ok(r) => rows.push(TableRow {
-                line,
-                cells: Ok(r
-                    .iter()
-                    .map(|c| {
-                        let c = if excel { export::excel_uncell(c) } else { c };
-                        Cell::Text(c.to_string())
-                    })
-                    .collect()),
-            }),
-            Err(e) => {
-                let line = e.position().map_or(line, |p| p.line() as usize);
-                rows.push(TableRow {
+            Ok(r) => {
+                let line = r.position().map_or(0, |p| p.line() as usize);
+                table.row(
                     line,
-                    cells: Err(format!("not a valid CSV row: {e}")),
-                });
+                    r.iter().enumerate().filter_map(|(i, c)| {
+                        let c = if excel { export::excel_uncell(c) } else { c };
+                        (!c.trim().is_empty()).then(|| (i, Cell::Text(c.to_string())))
+                    }),
+                    &mut cells,
+                )?;
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                table.bad_row(line, format!("not a valid CSV row: {e}"));
             }
         }
     }
-    let table = Table {
-        sheet: None,
-        header,
-        rows,
-    };
-    Ok(table_rows(table)?)
+    Ok(table.finish()?)
 }
 
 /// A cell as a file holds it, before it is read as a field's value.
@@ -411,19 +407,6 @@ impl Cell {
     }
 }
 
-/// One row of a table: its place and its cells (or why it is unreadable).
-struct TableRow {
-    line: usize,
-    cells: Result<Vec<Cell>, String>,
-}
-
-/// A header row and the rows under it.
-struct Table {
-    sheet: Option<String>,
-    header: Vec<Cell>,
-    rows: Vec<TableRow>,
-}
-
 /// A column's letters as a spreadsheet shows them (0 → A, 26 → AA).
 fn column_letters(mut col: u32) -> String {
     let mut out = Vec::new();
@@ -447,15 +430,14 @@ fn header_text(cell: &Cell) -> String {
     }
 }
 
-/// The mapping of a table's header onto one kind's columns.
+/// The mapping of a header onto one kind's columns.
 struct Mapping {
     kind: Kind,
     columns: Vec<Option<Column>>,
     problems: Vec<MappingProblem>,
 }
 
-fn mapping(kind: Kind, table: &Table) -> Mapping {
-    let names: Vec<String> = table.header.iter().map(header_text).collect();
+fn mapping(kind: Kind, header: &[Cell]) -> Mapping {
     let mut columns = Vec::new();
     let mut problems = Vec::new();
     let mut seen: HashMap<&'static str, String> = HashMap::new();
@@ -466,27 +448,14 @@ fn mapping(kind: Kind, table: &Table) -> Mapping {
         // the suggestion is the Swedish label.
         .flat_map(|c| [c.field.label.sv, c.field.label.en, c.name])
         .collect();
-    for (i, name) in names.iter().enumerate() {
+    for name in header.iter().map(header_text) {
         if name.is_empty() {
             // A header-less column is stray formatting unless it holds
-            // values.
-            let used = table.rows.iter().any(|r| {
-                r.cells
-                    .as_ref()
-                    .is_ok_and(|c| c.get(i).is_some_and(|c| !c.is_empty()))
-            });
-            if used {
-                let column = if table.sheet.is_some() {
-                    column_letters(i as u32)
-                } else {
-                    format!("{}", i + 1)
-                };
-                problems.push(MappingProblem::Unnamed { column });
-            }
+            // values, which the rows tell ([`TableReader::row`]).
             columns.push(None);
             continue;
         }
-        match schema::column_field(kind, name) {
+        match schema::column_field(kind, &name) {
             Some(col) => {
                 if let Some(first) = seen.get(col.name) {
                     problems.push(MappingProblem::Duplicate {
@@ -500,8 +469,8 @@ fn mapping(kind: Kind, table: &Table) -> Mapping {
             }
             None => {
                 problems.push(MappingProblem::Unknown {
-                    header: name.clone(),
-                    closest: input::closest(name, candidates.iter().copied()),
+                    closest: input::closest(&name, candidates.iter().copied()),
+                    header: name,
                 });
                 columns.push(None);
             }
@@ -527,11 +496,11 @@ fn mapping(kind: Kind, table: &Table) -> Mapping {
     }
 }
 
-/// Which kind a table holds: a course column the visit columns lack (e.g.
+/// Which kind a header is of: a course column the visit columns lack (e.g.
 /// `title`) makes it courses, unless it maps worse than visits.
-fn best_mapping(table: &Table) -> Mapping {
-    let visits = mapping(Kind::Visit, table);
-    let courses = mapping(Kind::Course, table);
+fn best_mapping(header: &[Cell]) -> Mapping {
+    let visits = mapping(Kind::Visit, header);
+    let courses = mapping(Kind::Course, header);
     let course_only = courses
         .columns
         .iter()
@@ -544,50 +513,87 @@ fn best_mapping(table: &Table) -> Mapping {
     }
 }
 
-fn table_rows(table: Table) -> Result<Vec<Row>, MappingError> {
-    let Mapping {
-        kind,
-        columns,
-        problems,
-    } = best_mapping(&table);
-    if !problems.is_empty() {
-        return Err(MappingError {
-            sheet: table.sheet,
-            kind,
-            problems,
-        });
-    }
-    let place = |line| Place {
-        sheet: table.sheet.clone(),
-        line,
-    };
-    let mut rows = Vec::new();
-    // Course rows are sessions; rows of one course id are gathered.
-    let mut courses: BTreeMap<String, (usize, Fields, Vec<Value>)> = BTreeMap::new();
-    for row in &table.rows {
-        let cells = match &row.cells {
-            Ok(c) => c,
-            Err(e) => {
-                rows.push((place(row.line), Err(vec![e.clone()])));
-                continue;
-            }
-        };
-        // A blank row (Excel and LibreOffice keep some) is no record.
-        if cells.iter().all(Cell::is_empty) {
-            continue;
+/// Turns a table's rows into records' fields as they are read, keeping
+/// only the fields (a row's cells are dropped once read), so memory
+/// follows what is imported, not the size or shape of the file.
+struct TableReader {
+    sheet: Option<String>,
+    mapping: Mapping,
+    /// Whether each header cell has a name.
+    named: Vec<bool>,
+    /// Columns without a header that hold values.
+    stray: std::collections::BTreeSet<usize>,
+    rows: Vec<Row>,
+    /// Course rows are sessions; rows of one course id are gathered.
+    courses: BTreeMap<String, (usize, Fields, Vec<Value>)>,
+}
+
+impl TableReader {
+    fn new(sheet: Option<String>, header: &[Cell]) -> TableReader {
+        TableReader {
+            sheet,
+            mapping: best_mapping(header),
+            named: header.iter().map(|c| !header_text(c).is_empty()).collect(),
+            stray: Default::default(),
+            rows: Vec::new(),
+            courses: BTreeMap::new(),
         }
+    }
+
+    /// How many columns of the header are record columns.
+    fn known(&self) -> usize {
+        self.mapping.columns.iter().flatten().count()
+    }
+
+    fn place(&self, line: usize) -> Place {
+        Place {
+            sheet: self.sheet.clone(),
+            line,
+        }
+    }
+
+    fn bad_row(&mut self, line: usize, problem: String) {
+        self.rows.push((self.place(line), Err(vec![problem])));
+    }
+
+    /// One row's non-empty cells, by column index. `cells` counts the
+    /// values read so far, against [`MAX_CELLS`].
+    fn row(
+        &mut self,
+        line: usize,
+        row: impl IntoIterator<Item = (usize, Cell)>,
+        cells: &mut usize,
+    ) -> Result<(), ImportError> {
+        let kind = self.mapping.kind;
         let mut f = Fields::new();
         f.insert("kind".into(), json!(kind.as_str()));
         let mut session = serde_json::Map::new();
         let mut problems = Vec::new();
-        for (col, cell) in columns.iter().zip(cells) {
-            let Some(col) = col else { continue };
-            // Derived columns (agencies) are for reading; empty cells are
-            // absent fields.
+        let mut any = false;
+        for (i, cell) in row {
+            // A blank cell (Excel and LibreOffice keep some) is no value.
+            if cell.is_empty() {
+                continue;
+            }
+            any = true;
+            *cells += 1;
+            if *cells > MAX_CELLS {
+                return Err(ImportError::TooManyCells);
+            }
+            let col = match self.mapping.columns.get(i) {
+                Some(Some(col)) => col,
+                // An unknown header is already a mapping problem.
+                Some(None) if self.named[i] => continue,
+                _ => {
+                    self.stray.insert(i);
+                    continue;
+                }
+            };
+            // Derived columns (agencies) are for reading.
             if col.derived {
                 continue;
             }
-            let value = cell_text(col.field.shape, cell).and_then(|text| match text {
+            let value = cell_text(col.field.shape, &cell).and_then(|text| match text {
                 Some(t) => cell_value(col.field.shape, &t).map(Some),
                 None => Ok(None),
             });
@@ -603,24 +609,29 @@ fn table_rows(table: Table) -> Result<Vec<Row>, MappingError> {
                 Err(e) => problems.push(format!("{}: {e}", col.field.name)),
             }
         }
+        // A blank row is no record.
+        if !any {
+            return Ok(());
+        }
         if !problems.is_empty() {
-            rows.push((place(row.line), Err(problems)));
-            continue;
+            self.rows.push((self.place(line), Err(problems)));
+            return Ok(());
         }
         match kind {
-            Kind::Visit => rows.push((place(row.line), Ok(f))),
+            Kind::Visit => self.rows.push((self.place(line), Ok(f))),
             Kind::Course => {
                 let text = |name: &str| f.get(name).and_then(Value::as_str).map(str::to_string);
                 let key = text("id").unwrap_or_else(|| {
                     // No id: one course per (title, site, partner).
                     format!("{:?}", (text("title"), text("site"), text("partner")))
                 });
-                let entry = courses
+                let entry = self
+                    .courses
                     .entry(key)
-                    .or_insert_with(|| (row.line, f, Vec::new()));
+                    .or_insert_with(|| (line, f, Vec::new()));
                 // The course's row is its first in the file (rows may have
                 // been sorted in a spreadsheet).
-                entry.0 = entry.0.min(row.line);
+                entry.0 = entry.0.min(line);
                 // A row with session cells but no session date is still a
                 // session, so validation names what it lacks.
                 if !session.is_empty() {
@@ -628,28 +639,62 @@ fn table_rows(table: Table) -> Result<Vec<Row>, MappingError> {
                 }
             }
         }
+        Ok(())
     }
-    for (_, (line, mut f, sessions)) in courses {
-        let sessions = sessions
-            .into_iter()
-            .map(|mut s| {
-                if let Value::Object(m) = &mut s
-                    && !m.contains_key("id")
-                {
-                    let id = uuid::Uuid::new_v5(
-                        &IMPORT_NAMESPACE,
-                        Value::Object(m.clone()).to_string().as_bytes(),
-                    );
-                    m.insert("id".into(), json!(id.to_string()));
-                }
-                s
-            })
-            .collect();
-        f.insert("sessions".into(), Value::Array(sessions));
-        rows.push((place(line), Ok(f)));
+
+    fn finish(self) -> Result<Vec<Row>, MappingError> {
+        let TableReader {
+            sheet,
+            mapping,
+            named: _,
+            stray,
+            mut rows,
+            courses,
+        } = self;
+        let mut problems = mapping.problems;
+        for i in stray {
+            let column = if sheet.is_some() {
+                column_letters(i as u32)
+            } else {
+                format!("{}", i + 1)
+            };
+            problems.push(MappingProblem::Unnamed { column });
+        }
+        if !problems.is_empty() {
+            return Err(MappingError {
+                sheet,
+                kind: mapping.kind,
+                problems,
+            });
+        }
+        for (_, (line, mut f, sessions)) in courses {
+            let sessions = sessions
+                .into_iter()
+                .map(|mut s| {
+                    if let Value::Object(m) = &mut s
+                        && !m.contains_key("id")
+                    {
+                        let id = uuid::Uuid::new_v5(
+                            &IMPORT_NAMESPACE,
+                            Value::Object(m.clone()).to_string().as_bytes(),
+                        );
+                        m.insert("id".into(), json!(id.to_string()));
+                    }
+                    s
+                })
+                .collect();
+            f.insert("sessions".into(), Value::Array(sessions));
+            rows.push((
+                Place {
+                    sheet: sheet.clone(),
+                    line,
+                },
+                Ok(f),
+            ));
+        }
+        rows.sort_by_key(|(place, _)| place.line);
+        Ok(rows)
     }
-    rows.sort_by_key(|(place, _)| place.line);
-    Ok(rows)
 }
 
 /// A cell as the text of a field of `shape` (the export's cell format), or
@@ -905,32 +950,30 @@ fn xlsx_rows(bytes: &[u8]) -> Result<Rows, ImportError> {
 
 fn read_book(bytes: &[u8]) -> Result<Rows, ImportError> {
     let mut book = Xlsx::new(Cursor::new(bytes)).map_err(xlsx_error)?;
-    let names = book.sheet_names();
-    let mut total = 0usize;
+    let mut cells = 0usize;
     let mut rows = Vec::new();
     let mut skipped_sheets = Vec::new();
     let mut first_problem: Option<MappingError> = None;
     let mut any_sheet = false;
-    for name in names {
-        let table = read_sheet(&mut book, &name, &mut total)?;
-        let Some(table) = table else { continue };
-        let mapped = best_mapping(&table);
-        let known = mapped.columns.iter().flatten().count();
-        if known == 0 {
+    for name in book.sheet_names() {
+        let Some(table) = read_sheet(&mut book, &name, &mut cells)? else {
+            continue;
+        };
+        if table.known() == 0 {
             // No column of a record: someone's notes or a chart; skipped,
             // but remembered in case no sheet holds records at all.
             skipped_sheets.push(name.clone());
             if first_problem.is_none() {
                 first_problem = Some(MappingError {
-                    sheet: table.sheet.clone(),
-                    kind: mapped.kind,
-                    problems: mapped.problems,
+                    sheet: table.sheet,
+                    kind: table.mapping.kind,
+                    problems: table.mapping.problems,
                 });
             }
             continue;
         }
         any_sheet = true;
-        rows.extend(table_rows(table)?);
+        rows.extend(table.finish()?);
     }
     if !any_sheet {
         return Err(match first_problem {
@@ -944,15 +987,39 @@ fn read_book(bytes: &[u8]) -> Result<Rows, ImportError> {
     })
 }
 
-/// A sheet's header (its first non-empty row) and rows, or `None` for an
-/// empty sheet. Cells are read one by one, bounded.
+/// A sheet read cell by cell, row by row: its first row with a value is
+/// the header, each later row goes to the [`TableReader`] as it ends.
+/// `None` for an empty sheet.
 fn read_sheet(
     book: &mut Xlsx<Cursor<&[u8]>>,
     name: &str,
-    total: &mut usize,
-) -> Result<Option<Table>, ImportError> {
+    cells: &mut usize,
+) -> Result<Option<TableReader>, ImportError> {
     let mut reader = book.worksheet_cells_reader(name).map_err(xlsx_error)?;
-    let mut grid: BTreeMap<u32, Vec<(u32, Cell)>> = BTreeMap::new();
+    let mut table: Option<TableReader> = None;
+    // The row being read: its number and its values by column.
+    let mut current: Option<(u32, Vec<(usize, Cell)>)> = None;
+    let flush = |table: &mut Option<TableReader>,
+                 row: Option<(u32, Vec<(usize, Cell)>)>,
+                 cells: &mut usize|
+     -> Result<(), ImportError> {
+        let Some((row, values)) = row else {
+            return Ok(());
+        };
+        match table {
+            None => {
+                // Bounded by MAX_COLUMNS.
+                let width = values.iter().map(|(c, _)| c + 1).max().unwrap_or(0);
+                let mut header = vec![Cell::Empty; width];
+                for (c, v) in values {
+                    header[c] = v;
+                }
+                *table = Some(TableReader::new(Some(name.to_string()), &header));
+            }
+            Some(t) => t.row(row as usize + 1, values, cells)?,
+        }
+        Ok(())
+    };
     while let Some(cell) = reader.next_cell().map_err(xlsx_error)? {
         let (row, col) = cell.get_position();
         let value = match cell.get_value() {
@@ -978,48 +1045,16 @@ fn read_sheet(
                 cell: format!("{}{}", column_letters(col), u64::from(row) + 1),
             });
         }
-        *total += 1;
-        if *total > MAX_CELLS {
-            return Err(ImportError::TooManyCells);
-        }
-        grid.entry(row).or_default().push((col, value));
-    }
-    let mut rows = grid.into_iter();
-    let Some((_, header_cells)) = rows.next() else {
-        return Ok(None);
-    };
-    let dense = |cells: Vec<(u32, Cell)>| -> Vec<Cell> {
-        let width = cells.iter().map(|(c, _)| *c + 1).max().unwrap_or(0) as usize;
-        let mut out = vec![Cell::Empty; width];
-        for (c, v) in cells {
-            out[c as usize] = v;
-        }
-        out
-    };
-    let mut header = dense(header_cells);
-    let mut rows: Vec<TableRow> = rows
-        .map(|(row, cells)| TableRow {
-            line: row as usize + 1,
-            cells: Ok(dense(cells)),
-        })
-        .collect();
-    // As wide as the widest row: values right of the header are
-    // header-less columns, which the mapping refuses rather than drops.
-    let width = rows
-        .iter()
-        .filter_map(|r| r.cells.as_ref().ok().map(Vec::len))
-        .fold(header.len(), usize::max);
-    header.resize(width, Cell::Empty);
-    for row in &mut rows {
-        if let Ok(cells) = &mut row.cells {
-            cells.resize(width, Cell::Empty);
+        match &mut current {
+            Some((r, values)) if *r == row => values.push((col as usize, value)),
+            _ => {
+                let done = current.replace((row, vec![(col as usize, value)]));
+                flush(&mut table, done, cells)?;
+            }
         }
     }
-    Ok(Some(Table {
-        sheet: Some(name.to_string()),
-        header,
-        rows,
-    }))
+    flush(&mut table, current, cells)?;
+    Ok(table)
 }
 
 /// Fuzz entry (`fuzz/`, and the corpus replay test): arbitrary bytes read
