@@ -77,8 +77,18 @@ pub enum Command {
     /// Write the annual report for a year as one self-contained .html file
     /// (charts and tables, printable).
     Report(ReportArgs),
-    /// Import records from CSV or JSONL (the export formats); all or nothing
-    /// unless --skip-invalid.
+    /// Import records from XLSX, CSV or JSONL (the export formats, also
+    /// after editing in Excel or LibreOffice); all or nothing unless
+    /// --skip-invalid.
+    ///
+    /// Columns are named as the export names them or by their Swedish or
+    /// English label, in any case (Datum or date, Åldersgrupp or age_band).
+    /// CSV may be UTF-8 or Windows-1252 (Swedish Excel's "CSV
+    /// (semikolonavgränsad)"), separated by `,`, `;` or tab. An XLSX is read
+    /// sheet by sheet (Visits, Courses; sheets without record columns are
+    /// skipped); date, number and TRUE/FALSE cells are read as the export
+    /// wrote them. Ids are kept, so importing an export again duplicates
+    /// nothing.
     Import(ImportArgs),
     /// This laptop's identity, store and sync state.
     Status,
@@ -623,9 +633,9 @@ pub struct StatsArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The file to import (.csv or .jsonl).
+    /// The file to import (.xlsx, .csv or .jsonl; at most 100 MB).
     pub file: PathBuf,
-    /// csv or jsonl (default: from the file name).
+    /// xlsx, csv or jsonl (default: from the file name).
     #[arg(long)]
     pub format: Option<String>,
     /// Import the valid rows and list the others by line.

@@ -1454,10 +1454,13 @@ fn fetch_records(
 
 fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     let mut store = ctx.open()?;
-    let format = outpost_cli::import::ImportFormat::parse(a.format.as_deref(), &a.file)?;
+    let format = outpost_cli::import::ImportFormat::detect(a.format.as_deref(), &a.file)?;
     let parsed = outpost_cli::import::parse_file(&a.file, format, store.identity(), now())?;
+    for sheet in &parsed.skipped_sheets {
+        eprintln!("sheet '{sheet}' was skipped: its first row names no record column");
+    }
     for bad in &parsed.bad {
-        eprintln!("line {}: {}", bad.line, bad.problems.join("; "));
+        eprintln!("{}: {}", bad.place, bad.problems.join("; "));
     }
     if !parsed.bad.is_empty() && !a.skip_invalid {
         bail!(
@@ -1472,7 +1475,7 @@ fn import_cmd(ctx: &Ctx, a: ImportArgs) -> Result<()> {
     if ctx.json {
         outln!(
             "{}",
-            json!({"imported": inserted, "already_present": existing, "invalid": parsed.bad})
+            json!({"imported": inserted, "already_present": existing, "invalid": parsed.bad, "skipped_sheets": parsed.skipped_sheets})
         );
     } else {
         eprintln!(

@@ -8,15 +8,14 @@
 //! record of another organisation is refused: a laptop holds only its own
 //! organisation's records.
 
-use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, FixedOffset};
-use outpost_files::export;
+use outpost_files::import::{self, Place, Source};
 use outpost_proto::fields::Fields;
-use outpost_proto::record::{Kind, Record};
-use outpost_proto::schema::{self, Column, Scope, Shape};
+use outpost_proto::record::Record;
 use outpost_store::store::Identity;
 use serde_json::{Value, json};
 
@@ -24,36 +23,14 @@ use serde_json::{Value, json};
 const IMPORT_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x6f75_7470_6f73_745f_696d_706f_7274_0001);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportFormat {
-    Csv,
-    Jsonl,
-}
+/// The format of the file: `--format`, else the file name's extension.
+pub type ImportFormat = Source;
 
-impl ImportFormat {
-    pub fn parse(given: Option<&str>, path: &Path) -> Result<ImportFormat> {
-        let name = match given {
-            Some(f) => f.to_lowercase(),
-            None => path
-                .extension()
-                .map(|e| e.to_string_lossy().to_lowercase())
-                .unwrap_or_default(),
-        };
-        match name.as_str() {
-            "csv" => Ok(ImportFormat::Csv),
-            "jsonl" | "ndjson" => Ok(ImportFormat::Jsonl),
-            "xlsx" => {
-                bail!("XLSX cannot be imported; save the sheet as CSV (UTF-8) and import that")
-            }
-            _ => bail!("give --format csv or --format jsonl (could not tell from the file name)"),
-        }
-    }
-}
-
-/// One problem row: its line in the file and what is wrong.
+/// One problem row: where it is in the file and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BadRow {
-    pub line: usize,
+    #[serde(flatten)]
+    pub place: Place,
     pub problems: Vec<String>,
 }
 
@@ -62,55 +39,65 @@ pub struct BadRow {
 pub struct Parsed {
     pub records: Vec<Record>,
     pub bad: Vec<BadRow>,
+    /// XLSX sheets without record columns, left alone.
+    pub skipped_sheets: Vec<String>,
 }
 
+/// Reads `path` (at most [`import::MAX_FILE_BYTES`], checked before it is
+/// read), then [`parse_bytes`].
 pub fn parse_file(
     path: &Path,
     format: ImportFormat,
     me: &Identity,
     now: DateTime<FixedOffset>,
 ) -> Result<Parsed> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("could not read {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        anyhow::anyhow!(
-            "{} is not UTF-8 text; save it as UTF-8 and try again",
-            path.display()
-        )
-    })?;
-    parse_text(&text, format, me, now)
+    let file =
+        std::fs::File::open(path).with_context(|| format!("could not open {}", path.display()))?;
+    let mut bytes = Vec::new();
+    // One byte over the limit tells a file that is too large, without
+    // reading all of it.
+    file.take(import::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    parse_bytes(&bytes, format, me, now).with_context(|| format!("{}", path.display()))
 }
 
-/// [`parse_file`] on text already read: every row parsed, validated and
-/// screened; nothing written.
+/// Every row of a file read ([`outpost_files::import::read`]), validated
+/// and screened; nothing written.
+pub fn parse_bytes(
+    bytes: &[u8],
+    format: ImportFormat,
+    me: &Identity,
+    now: DateTime<FixedOffset>,
+) -> Result<Parsed> {
+    let rows = import::read(bytes, format)?;
+    let mut parsed = Parsed {
+        skipped_sheets: rows.skipped_sheets,
+        ..Parsed::default()
+    };
+    for (place, fields) in rows.rows {
+        match fields.and_then(|f| finish(f, me, now)) {
+            Ok(r) => parsed.records.push(r),
+            Err(problems) => parsed.bad.push(BadRow { place, problems }),
+        }
+    }
+    Ok(parsed)
+}
+
+/// [`parse_bytes`] on text already read.
 pub fn parse_text(
     text: &str,
     format: ImportFormat,
     me: &Identity,
     now: DateTime<FixedOffset>,
 ) -> Result<Parsed> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let rows = match format {
-        ImportFormat::Jsonl => jsonl_rows(text),
-        ImportFormat::Csv => csv_rows(text)?,
-    };
-    let mut parsed = Parsed::default();
-    for (line, fields) in rows {
-        match fields.and_then(|f| finish(f, me, now)) {
-            Ok(r) => parsed.records.push(r),
-            Err(problems) => parsed.bad.push(BadRow { line, problems }),
-        }
-    }
-    Ok(parsed)
+    parse_bytes(text.as_bytes(), format, me, now)
 }
 
 /// Fuzz entry (`fuzz/`, and the corpus replay test): arbitrary bytes
 /// imported as CSV and as JSONL by a fixed laptop identity.
 #[doc(hidden)]
 pub fn fuzz_rows(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
     let me = Identity {
         device: "d1e5c0de-0000-4000-8000-000000000001".into(),
         org: "mjolby".into(),
@@ -119,178 +106,8 @@ pub fn fuzz_rows(data: &[u8]) {
     };
     let now = DateTime::parse_from_rfc3339("2025-03-04T10:15:00+01:00").unwrap_or_default();
     for format in [ImportFormat::Csv, ImportFormat::Jsonl] {
-        let _ = parse_text(text, format, &me, now);
+        let _ = parse_bytes(data, format, &me, now);
     }
-}
-
-type Row = (usize, Result<Fields, Vec<String>>);
-
-fn jsonl_rows(text: &str) -> Vec<Row> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            let row = match serde_json::from_str::<Value>(l) {
-                Ok(Value::Object(map)) => {
-                    // `show --json` adds conflicts; they are not a field.
-                    Ok(map.into_iter().filter(|(k, _)| k != "conflicts").collect())
-                }
-                Ok(_) => Err(vec!["the line is not a JSON object".to_string()]),
-                Err(e) => Err(vec![format!("not valid JSON: {e}")]),
-            };
-            (i + 1, row)
-        })
-        .collect()
-}
-
-fn csv_rows(text: &str) -> Result<Vec<Row>> {
-    let first = text.lines().next().unwrap_or("");
-    // `--excel` exports use `;`; plain ones `,`.
-    let excel = first.matches(';').count() > first.matches(',').count();
-    let delimiter = if excel { b';' } else { b',' };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .context("the CSV has no header row")?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    // Header → field through the field table: the export's column names, or
-    // the Swedish or English labels of old spreadsheets. A course column
-    // the visit columns lack (e.g. `title`) makes it a course CSV.
-    let map = |kind: Kind| -> Vec<Option<Column>> {
-        header
-            .iter()
-            .map(|h| schema::column_field(kind, h))
-            .collect()
-    };
-    let (visit_cols, course_cols) = (map(Kind::Visit), map(Kind::Course));
-    let unknown = |cols: &[Option<Column>]| -> Vec<String> {
-        header
-            .iter()
-            .zip(cols)
-            .filter(|(_, c)| c.is_none())
-            .map(|(h, _)| h.to_lowercase())
-            .collect()
-    };
-    let is_course = course_cols
-        .iter()
-        .flatten()
-        .any(|c| matches!(c.field.scope, Scope::Course | Scope::Session))
-        && unknown(&course_cols).len() < unknown(&visit_cols).len();
-    let (kind, cols) = if is_course {
-        (Kind::Course, course_cols)
-    } else {
-        (Kind::Visit, visit_cols)
-    };
-    let unknown = unknown(&cols);
-    if !unknown.is_empty() {
-        bail!(
-            "unknown column(s) {unknown:?}; a {} CSV has the columns: {} (or their Swedish or English labels)",
-            kind.as_str(),
-            schema::column_names(kind).join(",")
-        );
-    }
-    let mut rows = Vec::new();
-    // Course rows are sessions; rows of one course id are gathered.
-    let mut courses: BTreeMap<String, (usize, Fields, Vec<Value>)> = BTreeMap::new();
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                rows.push((line, Err(vec![format!("not a valid CSV row: {e}")])));
-                continue;
-            }
-        };
-        let mut f = Fields::new();
-        f.insert("kind".into(), json!(kind.as_str()));
-        let mut session = serde_json::Map::new();
-        let mut problems = Vec::new();
-        for (col, cell) in cols.iter().zip(rec.iter()) {
-            let Some(col) = col else { continue };
-            // An `--excel` export put an apostrophe before cells a
-            // spreadsheet would run as formulas; exactly that one goes.
-            let cell = if excel {
-                outpost_files::export::excel_uncell(cell)
-            } else {
-                cell
-            };
-            let cell = cell.trim();
-            // Derived columns (agencies) are for reading; empty cells are
-            // absent fields.
-            if col.derived || cell.is_empty() {
-                continue;
-            }
-            match cell_value(col.field.shape, cell) {
-                Ok(v) => {
-                    if col.field.scope == Scope::Session {
-                        session.insert(col.field.name.into(), v);
-                    } else {
-                        f.insert(col.field.name.into(), v);
-                    }
-                }
-                Err(e) => problems.push(format!("{}: {e}", col.field.name)),
-            }
-        }
-        if !problems.is_empty() {
-            rows.push((line, Err(problems)));
-            continue;
-        }
-        match kind {
-            Kind::Visit => rows.push((line, Ok(f))),
-            Kind::Course => {
-                let text = |name: &str| f.get(name).and_then(Value::as_str).map(str::to_string);
-                let key = text("id").unwrap_or_else(|| {
-                    // No id: one course per (title, site, partner).
-                    format!("{:?}", (text("title"), text("site"), text("partner")))
-                });
-                let entry = courses.entry(key).or_insert_with(|| (line, f, Vec::new()));
-                // A row with session cells but no session date is still a
-                // session, so validation names what it lacks.
-                if !session.is_empty() {
-                    entry.2.push(Value::Object(session));
-                }
-            }
-        }
-    }
-    for (_, (line, mut f, sessions)) in courses {
-        let sessions = sessions
-            .into_iter()
-            .map(|mut s| {
-                if let Value::Object(m) = &mut s
-                    && !m.contains_key("id")
-                {
-                    let id = uuid::Uuid::new_v5(
-                        &IMPORT_NAMESPACE,
-                        Value::Object(m.clone()).to_string().as_bytes(),
-                    );
-                    m.insert("id".into(), json!(id.to_string()));
-                }
-                s
-            })
-            .collect();
-        f.insert("sessions".into(), Value::Array(sessions));
-        rows.push((line, Ok(f)));
-    }
-    rows.sort_by_key(|(line, _)| *line);
-    Ok(rows)
-}
-
-/// A CSV cell as the raw value of a field of `shape`: lists are split at
-/// `|` (barriers read back from `SERVICE:KIND[:NOTE]`), anything else stays
-/// text for validation to check.
-fn cell_value(shape: Shape, cell: &str) -> Result<Value, String> {
-    Ok(match shape {
-        Shape::TextList { .. } | Shape::EnumList(_) => json!(export::split_list(cell)),
-        Shape::Barriers => {
-            serde_json::to_value(export::parse_barriers(cell)?).unwrap_or(Value::Null)
-        }
-        _ => json!(cell),
-    })
 }
 
 /// Fills what an old spreadsheet may lack, checks the organisation, and
@@ -334,9 +151,10 @@ fn finish(mut f: Fields, me: &Identity, now: DateTime<FixedOffset>) -> Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outpost_files::export::{ExportOptions, Format};
+    use outpost_files::export::{self, ExportOptions, Format};
     use outpost_proto::catalogue::Catalogue;
     use outpost_proto::fixtures;
+    use outpost_proto::schema;
 
     fn me() -> Identity {
         Identity {
@@ -415,6 +233,22 @@ mod tests {
         }
     }
 
+    /// The same through the tool's own XLSX, both kinds in one workbook
+    /// (dates, numbers and booleans as typed cells).
+    #[test]
+    fn every_field_round_trips_through_xlsx() {
+        let records = full_records();
+        let mut out = Vec::new();
+        let opts = ExportOptions {
+            format: Format::Xlsx,
+            excel: false,
+        };
+        export::export(records.clone(), &Catalogue::builtin(), &opts, &mut out).unwrap();
+        let parsed = parse_bytes(&out, ImportFormat::Xlsx, &me(), fixtures::now()).unwrap();
+        assert!(parsed.bad.is_empty(), "{:?}", parsed.bad);
+        assert_eq!(parsed.records, records);
+    }
+
     #[test]
     fn swedish_and_english_headers_import() {
         let text = "Datum,Minuter,Kanal,Tjänster,Kategori,Resultat,Åldersgrupp,Språk,Hjälpmedel\n\
@@ -438,7 +272,7 @@ mod tests {
         ));
         assert_eq!(parsed.records.len(), 1);
         assert_eq!(parsed.bad.len(), 1);
-        assert_eq!(parsed.bad[0].line, 2);
+        assert_eq!(parsed.bad[0].place.line, 2);
         assert!(
             parsed.bad[0].problems[0].starts_with("services: is required"),
             "{:?}",

@@ -530,14 +530,18 @@ pub fn column_names(kind: Kind) -> Vec<&'static str> {
 }
 
 /// The export column a header names: its column name, or the field's
-/// Swedish or English label, in any case, so old spreadsheets with Swedish
-/// headers import too.
+/// Swedish or English label, in any case and spacing (`  Hänvisad  TILL`),
+/// so old spreadsheets with Swedish headers import too.
 pub fn column_field(kind: Kind, header: &str) -> Option<Column> {
-    let h = header.trim().to_lowercase();
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let h = norm(header);
     columns(kind).into_iter().find(|c| {
-        c.name == h
-            || (!c.derived
-                && (c.field.label.sv.to_lowercase() == h || c.field.label.en.to_lowercase() == h))
+        c.name == h || (!c.derived && (norm(c.field.label.sv) == h || norm(c.field.label.en) == h))
     })
 }
 

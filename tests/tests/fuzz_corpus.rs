@@ -25,6 +25,7 @@ const TARGETS: &[(&str, Entry)] = &[
     ("catalogue_toml", outpost_proto::fuzzing::catalogue_toml),
     ("config_toml", outpost_store::config::fuzz_config),
     ("import_rows", outpost_cli::import::fuzz_rows),
+    ("xlsx_rows", outpost_files::import::fuzz_xlsx),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -212,4 +213,18 @@ fn write_seeds() {
         + &serde_json::to_string(&course).unwrap()
         + "\n";
     write("import_rows", "records-jsonl", jsonl.as_bytes());
+    // The tool's own workbook of both kinds; the corpus also holds one
+    // LibreOffice re-saved (`lo-resaved`, made by hand: see fuzz/README.md).
+    let mut xlsx = Vec::new();
+    outpost_files::export::export(
+        [visit.clone(), course.clone()],
+        &outpost_proto::catalogue::Catalogue::builtin(),
+        &outpost_files::export::ExportOptions {
+            format: outpost_files::export::Format::Xlsx,
+            excel: false,
+        },
+        &mut xlsx,
+    )
+    .unwrap();
+    write("xlsx_rows", "export-xlsx", &xlsx);
 }
