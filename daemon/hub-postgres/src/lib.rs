@@ -53,6 +53,7 @@ use outpost_proto::hub::StorageError;
 mod accounts;
 mod config;
 mod feed;
+pub use feed::site_key;
 mod migrations;
 mod pool;
 #[cfg(feature = "test-support")]
@@ -108,18 +109,7 @@ impl PgHubStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`), applies the
     /// migrations the database lacks and returns the store.
     pub fn open(url: &str) -> Result<PgHubStore, PgError> {
-        let mut config = postgres::Config::from_str(url).map_err(|e| {
-            HubError::Invalid(format!(
-                "the database URL is not valid ({e}); give one like postgres://outpost@localhost/outpost"
-            ))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("outpostd-hub");
-        }
-        let pool = Pool::new(config, MAX_CONNECTIONS);
+        let pool = Pool::new(parse_url(url)?, MAX_CONNECTIONS);
         {
             let mut conn = pool.get()?;
             migrations::apply(&mut conn.client)?;
@@ -153,6 +143,32 @@ impl PgHubStore {
         }
         Ok(slugs.len())
     }
+}
+
+/// The connection settings in `url`, with the hub's defaults for what it
+/// leaves out (a connect timeout, the application name `pg_stat_activity`
+/// shows).
+fn parse_url(url: &str) -> Result<postgres::Config, PgError> {
+    let mut config = postgres::Config::from_str(url).map_err(|e| {
+        HubError::Invalid(format!(
+            "the database URL is not valid ({e}); give one like postgres://outpost@localhost/outpost"
+        ))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("outpostd-hub");
+    }
+    Ok(config)
+}
+
+/// One connection of its own to `url`, set up as the store's pooled ones
+/// are, for work outside serving (`outpostd hub migrate` copies a whole
+/// hub in one transaction on it). The schema is not touched: open a
+/// [`PgHubStore`] first to migrate it.
+pub fn connect(url: &str) -> Result<postgres::Client, PgError> {
+    pool::connect(&parse_url(url)?)
 }
 
 /// A new random, non-zero feed epoch (a positive i64, as the SQLite hub).
