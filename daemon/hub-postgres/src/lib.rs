@@ -10,7 +10,8 @@
 //! applied in order at open, never edited once shipped), [`pool`] (a small
 //! blocking pool with per-connection prepared statements), [`feed`] (docs,
 //! tombstones, the per-org feed), [`accounts`] (orgs, tokens, codes,
-//! devices, cursor key, record projection). Nothing is kept in the
+//! devices, cursor key, record projection), `rate` (the rate-limit
+//! counters every node shares). Nothing is kept in the
 //! process that another node would need: every secret, code, epoch and
 //! counter is in the database. `test_pg` (feature `test-support`) starts
 //! a throwaway server for tests.
@@ -55,7 +56,9 @@ mod config;
 mod feed;
 pub use feed::site_key;
 mod migrations;
+pub use migrations::versions as migration_versions;
 mod pool;
+mod rate;
 #[cfg(feature = "test-support")]
 pub mod test_pg;
 

@@ -167,6 +167,15 @@ const TABLES: &[Table] = &[
             col("data", Ty::Blob, ""),
         ],
     },
+    Table {
+        name: "rate_counts",
+        cols: &[
+            col("key", Ty::Text, ""),
+            col("period", Ty::Int, ""),
+            col("expires", Ty::Int, ""),
+            col("used", Ty::Int, ""),
+        ],
+    },
 ];
 
 /// Rows per INSERT statement, and the bytes a batch may hold before it is
