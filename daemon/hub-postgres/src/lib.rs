@@ -64,11 +64,14 @@ pub mod test_pg;
 
 use pool::{Pool, Pooled};
 
-/// Connections one hub process opens at most. With tokio's blocking pool
-/// that many requests touch the database at once; the rest wait in
-/// [`pool`], not in PostgreSQL (whose `max_connections` is 100 by
-/// default: room for several nodes).
-pub const MAX_CONNECTIONS: usize = 16;
+/// Connections one hub process opens at most unless its settings say
+/// otherwise (`database_pool_size`). That many requests touch the database
+/// at once; the rest wait in [`pool`], not in PostgreSQL. Why 16: writes of
+/// one org are serialised on its counter row anyway, and on a few cores
+/// more concurrent statements only make PostgreSQL switch between them;
+/// and PostgreSQL's default `max_connections` of 100 leaves room for five
+/// nodes and the operators' own sessions.
+pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// The PostgreSQL hub store.
 pub struct PgHubStore {
@@ -112,7 +115,12 @@ impl PgHubStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`), applies the
     /// migrations the database lacks and returns the store.
     pub fn open(url: &str) -> Result<PgHubStore, PgError> {
-        let pool = Pool::new(parse_url(url)?, MAX_CONNECTIONS);
+        PgHubStore::open_with(url, DEFAULT_POOL_SIZE)
+    }
+
+    /// [`PgHubStore::open`] with at most `pool_size` connections.
+    pub fn open_with(url: &str, pool_size: usize) -> Result<PgHubStore, PgError> {
+        let pool = Pool::new(parse_url(url)?, pool_size);
         {
             let mut conn = pool.get()?;
             migrations::apply(&mut conn.client)?;

@@ -242,7 +242,17 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
     };
     let listen = settings.listen;
     let database = settings.database;
-    let backend = open_hub(&paths, database.as_deref())?;
+    let backend = Backend::open_with(
+        database.as_deref(),
+        &paths.data_dir,
+        settings.database_pool_size,
+    )
+    .with_context(|| {
+        format!(
+            "could not open the hub's database ({})",
+            backend::describe(database.as_deref(), &paths.data_dir)
+        )
+    })?;
     if !backend.store().has_admin_token()? {
         bail!(
             "the hub in {} is not initialised; run `outpostd hub init {}` first",
