@@ -16,7 +16,7 @@ use std::ops::Deref;
 use chrono::{TimeDelta, TimeZone, Utc};
 use outpost_proto::filter::Filter;
 use outpost_proto::fixtures;
-use outpost_proto::hub::{Expect, HubStorage, Put};
+use outpost_proto::hub::{Expect, HubStorage, Put, RateTake, RateTaken};
 use outpost_proto::record::{Kind, Record};
 use outpost_proto::sync::Heads;
 use serde_json::json;
@@ -38,8 +38,22 @@ macro_rules! hub_store_conformance {
             the_cursor_key_is_made_once_and_kept,
             the_projection_follows_puts_and_erasures_and_filters
         );
+        // ops: rate limits in the database.
+        $crate::hub_store_conformance!(@sync_tests $make;
+            rate_counters_add_up_per_key_and_window_and_refuse_whole,
+            rate_counters_of_ended_windows_are_forgotten,
+            concurrent_rate_takes_never_pass_the_limit
+        );
     };
     (@tests $make:expr; $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::conformance::$name($make);
+            }
+        )*
+    };
+    (@sync_tests $make:expr; $($name:ident),*) => {
         $(
             #[test]
             fn $name() {
@@ -408,5 +422,122 @@ where
     assert_eq!(
         hub.record_orgs(&march.id.to_string()).unwrap(),
         vec![B.to_string()]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// ops: rate limits in the database (`rate_take`, `rate_counts`)
+// ---------------------------------------------------------------------------
+
+fn take(key: &str, period: i64, add: u64, limit: u64) -> RateTake {
+    RateTake {
+        key: key.into(),
+        period,
+        expires: (period + 1) * 60,
+        add,
+        limit,
+    }
+}
+
+pub fn rate_counters_add_up_per_key_and_window_and_refuse_whole<S>(make: impl Fn() -> S)
+where
+    S: Deref<Target: HubStore>,
+{
+    let hub = make();
+    let now = 100 * 60;
+    let counts = |keys: &[(&str, i64)]| {
+        let keys: Vec<(String, i64)> = keys.iter().map(|(k, p)| (k.to_string(), *p)).collect();
+        hub.rate_counts(&keys).unwrap()
+    };
+    assert_eq!(counts(&[("a", 100), ("b", 100)]), vec![0, 0]);
+    assert_eq!(
+        hub.rate_take(&[take("a", 100, 3, 10), take("b", 100, 1, 2)], now)
+            .unwrap(),
+        RateTaken::Taken(vec![3, 1])
+    );
+    assert_eq!(
+        hub.rate_take(&[take("a", 100, 7, 10), take("b", 100, 1, 2)], now)
+            .unwrap(),
+        RateTaken::Taken(vec![10, 2]),
+        "up to the limit itself"
+    );
+    // The second counter would pass: the first is not added to either.
+    assert_eq!(
+        hub.rate_take(&[take("c", 100, 1, 10), take("b", 100, 1, 2)], now)
+            .unwrap(),
+        RateTaken::Refused { index: 1, used: 2 }
+    );
+    assert_eq!(
+        counts(&[("a", 100), ("b", 100), ("c", 100)]),
+        vec![10, 2, 0]
+    );
+    assert_eq!(
+        hub.rate_take(&[take("a", 100, 1, 10)], now).unwrap(),
+        RateTaken::Refused { index: 0, used: 10 }
+    );
+    // Another window, another key: counted apart. Nothing to add is
+    // always taken.
+    assert_eq!(
+        hub.rate_take(&[take("a", 101, 1, 10), take("A", 100, 0, 0)], now)
+            .unwrap(),
+        RateTaken::Taken(vec![1, 0])
+    );
+    assert_eq!(
+        counts(&[("a", 100), ("a", 101), ("A", 100)]),
+        vec![10, 1, 0]
+    );
+    // Large counts survive the round trip (i64 in the databases).
+    let big = u64::try_from(i64::MAX).unwrap();
+    assert_eq!(
+        hub.rate_take(&[take("big", 100, big - 1, u64::MAX)], now)
+            .unwrap(),
+        RateTaken::Taken(vec![big - 1])
+    );
+}
+
+pub fn rate_counters_of_ended_windows_are_forgotten<S>(make: impl Fn() -> S)
+where
+    S: Deref<Target: HubStore>,
+{
+    let hub = make();
+    hub.rate_take(&[take("old", 5, 4, 10)], 5 * 60).unwrap();
+    assert_eq!(hub.rate_counts(&[("old".into(), 5)]).unwrap(), vec![4]);
+    // A take long after window 5 ended (at 6 * 60).
+    hub.rate_take(&[take("new", 50, 1, 10)], 50 * 60).unwrap();
+    assert_eq!(
+        hub.rate_counts(&[("old".into(), 5), ("new".into(), 50)])
+            .unwrap(),
+        vec![0, 1]
+    );
+}
+
+pub fn concurrent_rate_takes_never_pass_the_limit<S>(make: impl Fn() -> S)
+where
+    S: Deref<Target: HubStore> + Sync,
+{
+    const THREADS: usize = 4;
+    const TRIES: usize = 25;
+    let hub = make();
+    let taken = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..TRIES {
+                    let r = hub
+                        .rate_take(&[take("shared", 7, 1, 60), take("all", 7, 1, 1000)], 7 * 60)
+                        .unwrap();
+                    if let RateTaken::Taken(_) = r {
+                        taken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(taken.into_inner(), 60, "exactly the limit was taken");
+    assert_eq!(
+        hub.rate_counts(&[("shared".into(), 7), ("all".into(), 7)])
+            .unwrap(),
+        vec![60, 60],
+        "refused takes added to no counter"
     );
 }

@@ -16,7 +16,7 @@ pub mod conformance;
 
 use chrono::{DateTime, Utc};
 use outpost_proto::filter::Filter;
-use outpost_proto::hub::HubStorage;
+use outpost_proto::hub::{HubStorage, RateTake, RateTaken};
 use outpost_proto::record::Record;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -158,6 +158,20 @@ pub trait HubStore: HubStorage + Send + Sync + 'static {
         filter: &Filter,
         f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError>;
+
+    // --- ops: rate limits kept in the database, shared by every hub node
+    // (the decisions are `outpost_proto::hub::limits`'; these only count).
+
+    /// Adds each take's amount to its counter `(key, period)` in one
+    /// transaction, all or none: when any counter would pass its limit,
+    /// nothing is added and the first such take is named with its count.
+    /// Concurrent callers (threads, hub nodes) never together pass a
+    /// limit. Counters whose window ended before `now` (Unix seconds) may
+    /// be forgotten.
+    fn rate_take(&self, takes: &[RateTake], now: i64) -> Result<RateTaken, HubError>;
+    /// The counts of these `(key, period)` counters (0 for one never
+    /// taken or forgotten), in order.
+    fn rate_counts(&self, keys: &[(String, i64)]) -> Result<Vec<u64>, HubError>;
 }
 
 impl HubError {

@@ -10,6 +10,7 @@ use outpost_hub_db::{
     hash_secret, new_code, new_secret, normalize_code,
 };
 use outpost_proto::filter::Filter;
+use outpost_proto::hub::{RateTake, RateTaken};
 use outpost_proto::record::{Kind, Record};
 use postgres::IsolationLevel;
 use postgres::types::ToSql;
@@ -388,5 +389,13 @@ impl HubStore for PgHubStore {
         f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError> {
         Ok(self.for_each_record_pg(org, filter, f)?)
+    }
+
+    // --- ops: rate limits (src/rate.rs)
+    fn rate_take(&self, takes: &[RateTake], now: i64) -> Result<RateTaken, HubError> {
+        Ok(self.rate_take_pg(takes, now)?)
+    }
+    fn rate_counts(&self, keys: &[(String, i64)]) -> Result<Vec<u64>, HubError> {
+        Ok(self.rate_counts_pg(keys)?)
     }
 }

@@ -37,7 +37,7 @@ const SCAN_BATCH: i32 = 128;
 
 /// The Unicode-aware fold the SQLite hub registers as `fold()`
 /// (`outpost_base::sqlite::register_fold`), kept in `records.site_key`.
-pub(crate) fn site_key(site: &str) -> String {
+pub fn site_key(site: &str) -> String {
     site.trim().to_lowercase()
 }
 

@@ -10,7 +10,8 @@
 //! applied in order at open, never edited once shipped), [`pool`] (a small
 //! blocking pool with per-connection prepared statements), [`feed`] (docs,
 //! tombstones, the per-org feed), [`accounts`] (orgs, tokens, codes,
-//! devices, cursor key, record projection). Nothing is kept in the
+//! devices, cursor key, record projection), `rate` (the rate-limit
+//! counters every node shares). Nothing is kept in the
 //! process that another node would need: every secret, code, epoch and
 //! counter is in the database. `test_pg` (feature `test-support`) starts
 //! a throwaway server for tests.
@@ -53,18 +54,24 @@ use outpost_proto::hub::StorageError;
 mod accounts;
 mod config;
 mod feed;
+pub use feed::site_key;
 mod migrations;
+pub use migrations::versions as migration_versions;
 mod pool;
+mod rate;
 #[cfg(feature = "test-support")]
 pub mod test_pg;
 
 use pool::{Pool, Pooled};
 
-/// Connections one hub process opens at most. With tokio's blocking pool
-/// that many requests touch the database at once; the rest wait in
-/// [`pool`], not in PostgreSQL (whose `max_connections` is 100 by
-/// default: room for several nodes).
-pub const MAX_CONNECTIONS: usize = 16;
+/// Connections one hub process opens at most unless its settings say
+/// otherwise (`database_pool_size`). That many requests touch the database
+/// at once; the rest wait in [`pool`], not in PostgreSQL. Why 16: writes of
+/// one org are serialised on its counter row anyway, and on a few cores
+/// more concurrent statements only make PostgreSQL switch between them;
+/// and PostgreSQL's default `max_connections` of 100 leaves room for five
+/// nodes and the operators' own sessions.
+pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// The PostgreSQL hub store.
 pub struct PgHubStore {
@@ -108,18 +115,12 @@ impl PgHubStore {
     /// Connects to `url` (`postgres://user:pass@host:port/db`), applies the
     /// migrations the database lacks and returns the store.
     pub fn open(url: &str) -> Result<PgHubStore, PgError> {
-        let mut config = postgres::Config::from_str(url).map_err(|e| {
-            HubError::Invalid(format!(
-                "the database URL is not valid ({e}); give one like postgres://outpost@localhost/outpost"
-            ))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("outpostd-hub");
-        }
-        let pool = Pool::new(config, MAX_CONNECTIONS);
+        PgHubStore::open_with(url, DEFAULT_POOL_SIZE)
+    }
+
+    /// [`PgHubStore::open`] with at most `pool_size` connections.
+    pub fn open_with(url: &str, pool_size: usize) -> Result<PgHubStore, PgError> {
+        let pool = Pool::new(parse_url(url)?, pool_size);
         {
             let mut conn = pool.get()?;
             migrations::apply(&mut conn.client)?;
@@ -153,6 +154,32 @@ impl PgHubStore {
         }
         Ok(slugs.len())
     }
+}
+
+/// The connection settings in `url`, with the hub's defaults for what it
+/// leaves out (a connect timeout, the application name `pg_stat_activity`
+/// shows).
+fn parse_url(url: &str) -> Result<postgres::Config, PgError> {
+    let mut config = postgres::Config::from_str(url).map_err(|e| {
+        HubError::Invalid(format!(
+            "the database URL is not valid ({e}); give one like postgres://outpost@localhost/outpost"
+        ))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("outpostd-hub");
+    }
+    Ok(config)
+}
+
+/// One connection of its own to `url`, set up as the store's pooled ones
+/// are, for work outside serving (`outpostd hub migrate` copies a whole
+/// hub in one transaction on it). The schema is not touched: open a
+/// [`PgHubStore`] first to migrate it.
+pub fn connect(url: &str) -> Result<postgres::Client, PgError> {
+    pool::connect(&parse_url(url)?)
 }
 
 /// A new random, non-zero feed epoch (a positive i64, as the SQLite hub).

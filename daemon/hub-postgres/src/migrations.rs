@@ -4,7 +4,9 @@
 //! A migration that has shipped is never edited: databases in the field
 //! recorded it as applied and will not run it again, so an edit would
 //! leave them with a schema this code does not expect. A change is a new
-//! file with the next number, added to [`MIGRATIONS`].
+//! file with the next number, added to [`MIGRATIONS`]. Numbers may have
+//! gaps (each branch in flight takes its own number); every one the
+//! database lacks is applied, in rising order.
 //!
 //! Several hub nodes may start at once against one database: the
 //! migrations run in one transaction holding a transaction-level advisory
@@ -23,7 +25,17 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "org_config",
         include_str!("../migrations/0002_org_config.sql"),
     ),
+    (
+        6,
+        "rate_limits",
+        include_str!("../migrations/0006_rate_limits.sql"),
+    ),
 ];
+
+/// The numbers of the migrations this release knows, in order.
+pub fn versions() -> Vec<i32> {
+    MIGRATIONS.iter().map(|m| m.0).collect()
+}
 
 /// The advisory lock key all nodes take while migrating ("outpost" in
 /// ASCII, so it is recognisable in `pg_locks`).
@@ -81,10 +93,14 @@ pub(crate) fn apply(client: &mut Client) -> Result<usize, PgError> {
 mod tests {
     use super::*;
 
+    /// Numbers rise from 1. Gaps are allowed: parallel branches each took
+    /// a number (0003 to 0006) and land in any order, and a database
+    /// applies whichever of them it lacks.
     #[test]
-    fn migrations_are_numbered_in_order_from_one() {
-        for (i, (version, _, _)) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(usize::try_from(*version).unwrap(), i + 1);
+    fn migrations_are_numbered_in_rising_order_from_one() {
+        assert_eq!(MIGRATIONS.first().map(|m| m.0), Some(1));
+        for pair in MIGRATIONS.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} then {}", pair[0].0, pair[1].0);
         }
     }
 }

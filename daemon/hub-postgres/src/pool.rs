@@ -111,15 +111,20 @@ impl Pool {
     }
 
     fn connect(&self) -> Result<PgConn, PgError> {
-        let mut client = self.config.connect(NoTls)?;
-        // A transaction left open by a stalled caller must not hold an
-        // org's feed lock for ever.
-        client.batch_execute("SET idle_in_transaction_session_timeout = '60s'")?;
         Ok(PgConn {
-            client,
+            client: connect(&self.config)?,
             statements: HashMap::new(),
         })
     }
+}
+
+/// A new connection with the hub's session settings.
+pub(crate) fn connect(config: &postgres::Config) -> Result<Client, PgError> {
+    let mut client = config.connect(NoTls)?;
+    // A transaction left open by a stalled caller must not hold an
+    // org's feed lock for ever.
+    client.batch_execute("SET idle_in_transaction_session_timeout = '60s'")?;
+    Ok(client)
 }
 
 /// A connection on loan; back to the pool when dropped.

@@ -47,8 +47,9 @@ fn a_second_node_opens_the_same_database_without_migrating_again() {
         .collect();
     // Every shipped migration once, in order (the primary key would refuse
     // a second row, but a node that re-ran one would have failed above).
-    let expected: Vec<i32> = (1..=2).collect();
-    assert_eq!(versions, expected, "migrations 0001 and 0002, once each");
+    let expected = outpost_hub_postgres::migration_versions();
+    assert!(expected.len() >= 3, "{expected:?}");
+    assert_eq!(versions, expected, "every embedded migration, once each");
 
     // A database migrated by a newer release is refused, not written to.
     client
@@ -174,5 +175,46 @@ fn a_cursor_following_the_feed_under_concurrent_writers_skips_nothing() {
         "{} of {} rows skipped by the cursor",
         missed.len(),
         written.len()
+    );
+}
+
+/// A store opens at most `pool_size` connections however many threads
+/// ask at once (the setting `database_pool_size`).
+#[test]
+fn a_store_opens_no_more_connections_than_its_pool_size() {
+    let db = TestDb::new();
+    let store = PgHubStore::open_with(&db.url, 2).unwrap();
+    store.add_org("mjolby", "Mjölby kommun").unwrap();
+    let mut watch = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    let sessions = |watch: &mut postgres::Client| -> i64 {
+        watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND application_name = 'outpostd-hub'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let most = std::sync::atomic::AtomicI64::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..20 {
+                    store.orgs().unwrap();
+                    store.invite("mjolby", Utc::now()).unwrap();
+                }
+            });
+        }
+        for _ in 0..20 {
+            let mut w = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+            most.fetch_max(sessions(&mut w), Ordering::SeqCst);
+        }
+    });
+    most.fetch_max(sessions(&mut watch), Ordering::SeqCst);
+    let most = most.into_inner();
+    assert!(
+        (1..=2).contains(&most),
+        "{most} connections for a pool of 2"
     );
 }

@@ -18,7 +18,8 @@
 //! that caused it (`origin`), `tombstones` the erased ids in the same feed,
 //! and `records` the projection of current values for admin export/stats;
 //! `org_config` each org's configuration blobs by kind with their version
-//! (`outpost_proto::central`).
+//! (`outpost_proto::central`); `rate_counts` the rate-limit counters
+//! (`outpost_proto::hub::limits`) by key and window.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,8 +33,8 @@ use outpost_hub_db::{
 use outpost_proto::filter::Filter;
 use outpost_proto::hub::storage::FeedVisitor;
 use outpost_proto::hub::{
-    ConfigEntry, Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult,
-    StorageError,
+    ConfigEntry, Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult, RateTake,
+    RateTaken, StorageError,
 };
 use outpost_proto::record::{Kind, Record};
 use outpost_proto::sync::Heads;
@@ -113,6 +114,14 @@ CREATE TABLE IF NOT EXISTS org_config (
     data    BLOB NOT NULL,
     PRIMARY KEY (org, kind)
 ) STRICT;
+CREATE TABLE IF NOT EXISTS rate_counts (
+    key     TEXT NOT NULL,
+    period  INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    used    INTEGER NOT NULL,
+    PRIMARY KEY (key, period)
+) STRICT;
+CREATE INDEX IF NOT EXISTS rate_counts_expires ON rate_counts(expires);
 ";
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -1076,6 +1085,65 @@ impl HubStore for SqliteHubStore {
         f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError> {
         Ok(SqliteHubStore::for_each_record(self, org, filter, f)?)
+    }
+
+    // --- ops: rate limits
+    fn rate_take(&self, takes: &[RateTake], now: i64) -> Result<RateTaken, HubError> {
+        Ok(self.rate_take_sql(takes, now)?)
+    }
+    fn rate_counts(&self, keys: &[(String, i64)]) -> Result<Vec<u64>, HubError> {
+        Ok(self.rate_counts_sql(keys)?)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// ops: rate-limit counters (the limits themselves: `outpost_proto::hub::limits`)
+// ---------------------------------------------------------------------------
+
+impl SqliteHubStore {
+    fn rate_take_sql(&self, takes: &[RateTake], now: i64) -> Result<RateTaken, SqlError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.prepare_cached("DELETE FROM rate_counts WHERE expires < ?1")?
+            .execute([now])?;
+        let mut totals = Vec::with_capacity(takes.len());
+        for (index, take) in takes.iter().enumerate() {
+            let add = i64::try_from(take.add).unwrap_or(i64::MAX);
+            let used: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO rate_counts(key, period, expires, used) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(key, period) DO UPDATE SET used = used + excluded.used
+                     RETURNING used",
+                )?
+                .query_row(params![take.key, take.period, take.expires, add], |r| {
+                    r.get(0)
+                })?;
+            let used = u64::try_from(used).unwrap_or(0);
+            if used > take.limit {
+                // Dropping the transaction rolls every take back.
+                return Ok(RateTaken::Refused {
+                    index,
+                    used: used.saturating_sub(take.add),
+                });
+            }
+            totals.push(used);
+        }
+        tx.commit()?;
+        Ok(RateTaken::Taken(totals))
+    }
+
+    fn rate_counts_sql(&self, keys: &[(String, i64)]) -> Result<Vec<u64>, SqlError> {
+        let conn = self.reader()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT used FROM rate_counts WHERE key = ?1 AND period = ?2")?;
+        keys.iter()
+            .map(|(key, period)| {
+                let used: Option<i64> = stmt
+                    .query_row(params![key, period], |r| r.get(0))
+                    .optional()?;
+                Ok(used.map_or(0, |u| u64::try_from(u).unwrap_or(0)))
+            })
+            .collect()
     }
 }
 

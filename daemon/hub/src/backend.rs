@@ -52,10 +52,20 @@ impl Backend {
     /// Opens the store: PostgreSQL at `database` when given (migrating it
     /// to this release's schema), else SQLite in `data_dir`.
     pub fn open(database: Option<&str>, data_dir: &Path) -> Result<Backend, HubError> {
+        Backend::open_with(database, data_dir, outpost_hub_postgres::DEFAULT_POOL_SIZE)
+    }
+
+    /// [`Backend::open`] with at most `pool_size` PostgreSQL connections
+    /// (setting `database_pool_size`; SQLite has its own fixed set).
+    pub fn open_with(
+        database: Option<&str>,
+        data_dir: &Path,
+        pool_size: usize,
+    ) -> Result<Backend, HubError> {
         match database {
             Some(url) => {
                 check_database(url).map_err(HubError::Invalid)?;
-                Ok(Backend::Postgres(PgHubStore::open(url)?))
+                Ok(Backend::Postgres(PgHubStore::open_with(url, pool_size)?))
             }
             None => Ok(Backend::Sqlite(SqliteHubStore::open(data_dir)?)),
         }

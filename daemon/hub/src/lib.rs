@@ -9,9 +9,12 @@
 //! - [`backend`]: the one place that picks the backend from the settings
 //!   (SQLite in the data dir by default, PostgreSQL with `database`).
 //! - [`settings`]: the hub's own settings (`hub.toml`, `OUTPOST_HUB_*`).
+//! - [`migrate`]: `outpostd hub migrate`, a SQLite hub copied whole into
+//!   an empty PostgreSQL database (table-driven).
 //!
 //! Nothing here imports the laptop's store.
 
 pub mod backend;
+pub mod migrate;
 pub mod server;
 pub mod settings;

@@ -45,10 +45,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, Path, Query, Request, State};
@@ -59,7 +55,7 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use outpost_proto::catalogue::Catalogue;
 use outpost_proto::central::{self, KIND_CATALOGUE, KIND_SITES, OrgConfig};
-use outpost_proto::hub::{self, CursorCheck, CursorKey, DeviceQuotas, FeedLimits};
+use outpost_proto::hub::{self, CursorCheck, CursorKey, EnrolFailures, FeedLimits, RateTaken};
 use outpost_proto::record::Kind;
 use outpost_proto::sync::{
     self, CONTENT_TYPE, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, MAX_BODY_BYTES,
@@ -120,47 +116,13 @@ impl Default for Limits {
     }
 }
 
-/// What the sync and enrolment handlers share besides the store.
+/// What the sync and enrolment handlers share besides the store. The
+/// rate-limit counts are not here but in the store (`HubStore::rate_take`),
+/// so that every hub node on one database counts the same device and
+/// address.
 struct Guards {
     limits: Limits,
     key: CursorKey,
-    quotas: Mutex<DeviceQuotas>,
-    enroll_failures: Mutex<FailureWindows>,
-}
-
-/// Wrong enrolment codes per client address, in one-minute windows.
-#[derive(Default)]
-struct FailureWindows {
-    started: Option<Instant>,
-    total: u32,
-    by_addr: HashMap<IpAddr, u32>,
-}
-
-impl FailureWindows {
-    fn roll(&mut self, now: Instant) {
-        if self
-            .started
-            .is_none_or(|s| now.duration_since(s) >= Duration::from_secs(60))
-        {
-            self.started = Some(now);
-            self.total = 0;
-            self.by_addr.clear();
-        }
-    }
-
-    fn blocked(&mut self, addr: IpAddr, per_addr: u32, now: Instant) -> bool {
-        self.roll(now);
-        self.by_addr.get(&addr).copied().unwrap_or(0) >= per_addr
-            || self.total >= per_addr.saturating_mul(10)
-    }
-
-    fn count(&mut self, addr: IpAddr, now: Instant) -> u32 {
-        self.roll(now);
-        self.total += 1;
-        let n = self.by_addr.entry(addr).or_insert(0);
-        *n += 1;
-        *n
-    }
 }
 
 /// Request timings since the hub started.
@@ -444,14 +406,13 @@ async fn enroll(
     body: Body,
 ) -> Result<Response, ApiError> {
     let addr = peer_addr.ip();
-    let per_addr = guards.limits.enroll_failures_per_minute;
-    let blocked =
-        guards
-            .enroll_failures
-            .lock()
-            .map_err(internal)?
-            .blocked(addr, per_addr, Instant::now());
-    if blocked {
+    let failures = EnrolFailures {
+        per_addr: guards.limits.enroll_failures_per_minute,
+    };
+    let counted = Arc::clone(&store);
+    let keys = EnrolFailures::keys(&addr.to_string(), Utc::now());
+    let counts = blocking(move || counted.rate_counts(&keys)).await?;
+    if failures.blocked(&counts) {
         tracing::warn!(%addr, "enrolment refused: too many wrong codes in the last minute");
         return Err(ApiError(
             StatusCode::TOO_MANY_REQUESTS,
@@ -463,9 +424,10 @@ async fn enroll(
     version(req.v)?;
     let now = Utc::now();
     let device = req.device;
+    let enrolling = Arc::clone(&store);
     let result = blocking(move || {
-        let r = store.enroll(&req.code, req.device, req.org.as_deref(), now)?;
-        store.seen(&req.device.to_string(), now, Some(req.device_time))?;
+        let r = enrolling.enroll(&req.code, req.device, req.org.as_deref(), now)?;
+        enrolling.seen(&req.device.to_string(), now, Some(req.device_time))?;
         Ok(r)
     })
     .await;
@@ -473,11 +435,12 @@ async fn enroll(
         Ok(r) => r,
         Err(e) => {
             if matches!(e.0, StatusCode::FORBIDDEN) {
-                let n = guards
-                    .enroll_failures
-                    .lock()
-                    .map_err(internal)?
-                    .count(addr, Instant::now());
+                let takes = EnrolFailures::failure(&addr.to_string(), now);
+                let counted = blocking(move || store.rate_take(&takes, now.timestamp())).await?;
+                let n = match counted {
+                    RateTaken::Taken(totals) => totals.first().copied().unwrap_or(0),
+                    RateTaken::Refused { used, .. } => used,
+                };
                 tracing::warn!(%addr, %device, failures_this_minute = n, reason = %e.1, "enrolment refused");
             }
             return Err(e);
@@ -507,14 +470,14 @@ async fn push(
             tracing::warn!(device = %who.device, org = %who.org, docs = req.docs.len(), erasures = req.erased.len(), "push refused: {e}");
             return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()));
         }
-        let taken = guards.quotas.lock().map_err(internal)?.take(
-            &guards.limits.feed,
+        let quota = guards.limits.feed.push_quota(
             &who.device,
             req.docs.len() as u64,
             req.erased.len() as u64,
             now,
         );
-        if let Err(e) = taken {
+        if let RateTaken::Refused { index, used } = store.rate_take(&quota, now.timestamp())? {
+            let e = guards.limits.feed.push_refused(index, used);
             tracing::warn!(device = %who.device, org = %who.org, docs = req.docs.len(), erasures = req.erased.len(), "push refused: {e}");
             return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, e.to_string()));
         }
@@ -995,12 +958,7 @@ pub fn router(store: Shared, key: CursorKey) -> Router {
 /// The hub's routes over `store`.
 pub fn router_with(store: Shared, key: CursorKey, limits: Limits) -> Router {
     let request_metrics = Arc::new(RequestMetrics::default());
-    let guards = Arc::new(Guards {
-        limits,
-        key,
-        quotas: Mutex::new(DeviceQuotas::default()),
-        enroll_failures: Mutex::new(FailureWindows::default()),
-    });
+    let guards = Arc::new(Guards { limits, key });
     // Each group's token is checked by a route layer, which runs before
     // the handler's extractors: no body is read for a request without a
     // valid token.

@@ -15,6 +15,9 @@ use crate::server::Limits;
 use serde::{Deserialize, Serialize};
 
 pub const HUB_CONFIG_FILE: &str = "hub.toml";
+/// The largest `database_pool_size` accepted: more connections than this
+/// from one process only make PostgreSQL switch between them.
+pub const MAX_POOL_SIZE: usize = 1000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -31,6 +34,9 @@ pub struct HubSettings {
     /// (`postgres://user@host/db`), which several hub processes may
     /// share. Unset: the embedded SQLite database `hub.db` in the data dir.
     pub database: Option<String>,
+    /// PostgreSQL connections this hub process opens at most (unused with
+    /// SQLite). Requests beyond it wait for a free one.
+    pub database_pool_size: usize,
     /// `tracing` filter, e.g. `info` or `outpost_hub=debug`.
     pub log: String,
     /// Seconds a connection may take to send a complete request head, from
@@ -63,6 +69,7 @@ impl Default for HubSettings {
             tls_key: None,
             allow_insecure_http: false,
             database: None,
+            database_pool_size: outpost_hub_postgres::DEFAULT_POOL_SIZE,
             log: "info".into(),
             header_timeout_secs: limits.header_timeout.as_secs(),
             body_timeout_secs: limits.body_timeout.as_secs(),
@@ -148,6 +155,11 @@ impl HubSettings {
         }
         number(
             &var,
+            "OUTPOST_HUB_DATABASE_POOL_SIZE",
+            &mut self.database_pool_size,
+        )?;
+        number(
+            &var,
             "OUTPOST_HUB_HEADER_TIMEOUT_SECS",
             &mut self.header_timeout_secs,
         )?;
@@ -230,6 +242,11 @@ impl HubSettings {
         if let Some(db) = &self.database {
             crate::backend::check_database(db)?;
         }
+        if !(1..=MAX_POOL_SIZE).contains(&self.database_pool_size) {
+            return Err(format!(
+                "database_pool_size must be between 1 and {MAX_POOL_SIZE} (PostgreSQL allows 100 connections by default, shared by every hub node)"
+            ));
+        }
         Ok(())
     }
 }
@@ -265,6 +282,7 @@ mod tests {
                 "OUTPOST_HUB_DATABASE",
                 "postgres://outpost@db.example/outpost",
             ),
+            ("OUTPOST_HUB_DATABASE_POOL_SIZE", "40"),
             ("OUTPOST_HUB_HEADER_TIMEOUT_SECS", "7"),
             ("OUTPOST_HUB_BODY_TIMEOUT_SECS", "8"),
             ("OUTPOST_HUB_MAX_CONNECTIONS", "900"),
@@ -285,6 +303,7 @@ mod tests {
             s.database.as_deref(),
             Some("postgres://outpost@db.example/outpost")
         );
+        assert_eq!(s.database_pool_size, 40);
         assert_eq!((s.header_timeout_secs, s.body_timeout_secs), (7, 8));
         assert_eq!((s.max_connections, s.enroll_failures_per_minute), (900, 3));
         assert_eq!(
@@ -308,6 +327,11 @@ mod tests {
             ..HubSettings::default()
         };
         assert!(file.check().unwrap_err().contains("postgres://"));
+        let none = HubSettings {
+            database_pool_size: 0,
+            ..HubSettings::default()
+        };
+        assert!(none.check().unwrap_err().contains("database_pool_size"));
     }
 
     #[test]

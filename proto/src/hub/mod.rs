@@ -45,7 +45,7 @@ use crate::sync::{
 use crate::untrusted;
 
 pub use cursor::CursorKey;
-pub use limits::{DeviceQuotas, FeedLimits, LimitError};
+pub use limits::{EnrolFailures, FeedLimits, LimitError, RateTake, RateTaken};
 pub use storage::{
     ConfigEntry, Expect, FeedEntry, FeedMeta, FeedRow, Held, HubStorage, Put, PutResult,
     StorageError,

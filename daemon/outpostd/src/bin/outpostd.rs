@@ -71,6 +71,15 @@ enum HubCommand {
     /// starting the hub: every laptop then sends all its records again at
     /// its next sync, so records acknowledged after the backup are not lost.
     Restored,
+    /// Copy a stopped SQLite hub into an empty PostgreSQL database
+    /// (--database), everything in one transaction: organisations, tokens,
+    /// codes, devices, records, erasures, configuration and the cursor key,
+    /// so laptops carry on syncing where they were.
+    Migrate {
+        /// Data dir of the SQLite hub (the one holding hub.db).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         Command::Hub(args) => match args.command {
             Some(HubCommand::Init) => hub_init(&paths, args.database, cli.json),
             Some(HubCommand::Restored) => hub_restored(&paths, args.database),
+            Some(HubCommand::Migrate { from }) => hub_migrate(&from, args.database, cli.json),
             None => run_hub(paths, args),
         },
     }
@@ -171,6 +181,38 @@ fn hub_restored(paths: &Paths, database: Option<String>) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn hub_migrate(from: &std::path::Path, database: Option<String>, json: bool) -> anyhow::Result<()> {
+    // Only the flag: a database named in the environment or a hub.toml
+    // could be a live hub's, and this writes a whole hub into it.
+    let Some(url) = database.filter(|d| !d.trim().is_empty()) else {
+        bail!(
+            "give the empty PostgreSQL database to copy the hub into: --database postgres://user@host/db"
+        );
+    };
+    backend::check_database(&url).map_err(anyhow::Error::msg)?;
+    let target = outpost_hub_postgres::describe(&url);
+    eprintln!("Copying the hub in {} into {target} ...", from.display());
+    let summary = outpost_hub::migrate::migrate(from, &url, &mut |line| eprintln!("  {line}"))
+        .with_context(|| format!("could not copy the hub in {} into {target}", from.display()))?;
+    if json {
+        let tables: serde_json::Map<String, serde_json::Value> = summary
+            .tables
+            .iter()
+            .map(|(t, n)| (t.clone(), serde_json::json!(n)))
+            .collect();
+        println!("{}", serde_json::json!({ "tables": tables }));
+    } else {
+        for (table, rows) in &summary.tables {
+            println!("{table:<14} {rows:>10}");
+        }
+    }
+    eprintln!(
+        "Done. Start the hub with `outpostd hub --database URL` (or set database in hub.toml); keep {} as a backup and do not start the SQLite hub again, or laptops would sync with two hubs.",
+        from.display()
+    );
+    Ok(())
+}
+
 fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
     let mut settings = HubSettings::load(&paths)?;
     if let Some(listen) = args.listen {
@@ -200,7 +242,17 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
     };
     let listen = settings.listen;
     let database = settings.database;
-    let backend = open_hub(&paths, database.as_deref())?;
+    let backend = Backend::open_with(
+        database.as_deref(),
+        &paths.data_dir,
+        settings.database_pool_size,
+    )
+    .with_context(|| {
+        format!(
+            "could not open the hub's database ({})",
+            backend::describe(database.as_deref(), &paths.data_dir)
+        )
+    })?;
     if !backend.store().has_admin_token()? {
         bail!(
             "the hub in {} is not initialised; run `outpostd hub init {}` first",

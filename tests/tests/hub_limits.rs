@@ -1,0 +1,156 @@
+//! Rate limits are kept in the database, so two `outpostd hub` processes
+//! on one PostgreSQL database (the test process's own server,
+//! `outpost_hub_postgres::test_pg`) count together: a laptop's daily
+//! quota spent through one node is spent on the other, and wrong
+//! enrolment codes tried on one node block the address on the other.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{Timelike, Utc};
+use outpost_hub_postgres::test_pg::TestDb;
+use outpost_tests::{TestDir, bin, clean_env};
+
+/// One `outpostd hub` on `database` with low limits, killed when dropped.
+struct Node {
+    _dir: tempfile::TempDir,
+    url: String,
+    child: Child,
+}
+
+impl Node {
+    fn start(database: &str) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = clean_env(
+            Command::new(bin("outpostd"))
+                .args(["hub", "--database", database, "--data-dir"])
+                .arg(dir.path())
+                .args(["--listen", &format!("127.0.0.1:{port}")]),
+        )
+        .env("OUTPOST_HUB_MAX_DOCUMENTS_PER_DEVICE_PER_DAY", "5")
+        .env("OUTPOST_HUB_ENROLL_FAILURES_PER_MINUTE", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "hub node did not listen in 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Node {
+            _dir: dir,
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn admin(node: &Node, token: &str, args: &[&str]) -> String {
+    let scratch = TestDir::new();
+    let file = scratch.path().join("token");
+    std::fs::write(&file, token).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let mut full = vec!["admin", "--hub", &node.url, "--token-file", &file];
+    full.extend_from_slice(args);
+    scratch.ok(&full).trim().to_string()
+}
+
+/// `outpost sync` through `node` (whatever hub the laptop enrolled with).
+fn sync_through(laptop: &TestDir, node: &Node) -> (bool, String) {
+    let out = laptop
+        .command(&["sync"])
+        .env("OUTPOST_HUB_URL", &node.url)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn init_hub() -> (TestDb, String, [Node; 2]) {
+    let db = TestDb::new();
+    let out = clean_env(Command::new(bin("outpostd")).args(["hub", "init", "--database", &db.url]))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let nodes = [Node::start(&db.url), Node::start(&db.url)];
+    admin(
+        &nodes[0],
+        &token,
+        &["org", "add", "mjolby", "Mjölby kommun"],
+    );
+    (db, token, nodes)
+}
+
+#[test]
+fn a_laptops_daily_quota_is_counted_across_nodes() {
+    let (_db, token, nodes) = init_hub();
+    let laptop = TestDir::initialised();
+    let code = admin(&nodes[0], &token, &["invite", "--org", "mjolby"]);
+    laptop.ok(&["enroll", &nodes[0].url, &code]);
+    for i in 0..3 {
+        laptop.add_visit(&["--note", &format!("första {i}")]);
+    }
+    let (ok, err) = sync_through(&laptop, &nodes[0]);
+    assert!(ok, "3 of 5 through node 0: {err}");
+    for i in 0..3 {
+        laptop.add_visit(&["--note", &format!("andra {i}")]);
+    }
+    // Node 1 has seen nothing from this laptop itself, but the day's
+    // count is in the database: 3 + 3 > 5.
+    let (ok, err) = sync_through(&laptop, &nodes[1]);
+    assert!(!ok, "node 1 let the laptop pass its daily quota");
+    assert!(
+        err.contains("max_documents_per_device_per_day") && err.contains('3'),
+        "{err}"
+    );
+    // Two more fit (5 in all), on either node; the rest stays waiting.
+    let other = TestDir::initialised();
+    let code = admin(&nodes[1], &token, &["invite", "--org", "mjolby"]);
+    other.ok(&["enroll", &nodes[1].url, &code]);
+    let (ok, err) = sync_through(&other, &nodes[1]);
+    assert!(ok, "another laptop has its own quota: {err}");
+    let exported = admin(&nodes[1], &token, &["export", "--format", "jsonl"]);
+    assert_eq!(exported.lines().count(), 3, "only the first push landed");
+}
+
+#[test]
+fn wrong_enrolment_codes_tried_on_one_node_block_the_address_on_the_other() {
+    let (_db, token, nodes) = init_hub();
+    // The count is per minute: start early in one, so all tries share it.
+    let second = Utc::now().second();
+    if second > 40 {
+        std::thread::sleep(Duration::from_secs(u64::from(61 - second)));
+    }
+    let laptop = TestDir::initialised();
+    for _ in 0..3 {
+        let err = laptop.fails(&["enroll", &nodes[0].url, "AAAA-BBBB-CCCC-DDDD"]);
+        assert!(err.contains("unknown"), "a wrong code: {err}");
+    }
+    // Node 1 never saw a wrong code, yet refuses this address now, even
+    // with a good code.
+    let code = admin(&nodes[1], &token, &["invite", "--org", "mjolby"]);
+    let err = laptop.fails(&["enroll", &nodes[1].url, &code]);
+    assert!(err.contains("too many wrong enrolment codes"), "{err}");
+    let err = laptop.fails(&["enroll", &nodes[0].url, &code]);
+    assert!(err.contains("too many wrong enrolment codes"), "{err}");
+}
