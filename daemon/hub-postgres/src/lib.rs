@@ -10,7 +10,8 @@
 //! applied in order at open, never edited once shipped), [`pool`] (a small
 //! blocking pool with per-connection prepared statements), [`feed`] (docs,
 //! tombstones, the per-org feed), [`accounts`] (orgs, tokens, codes,
-//! devices, cursor key, record projection). Nothing is kept in the
+//! devices, cursor key, record projection), `acct` (named accounts and
+//! the hash-chained audit log). Nothing is kept in the
 //! process that another node would need: every secret, code, epoch and
 //! counter is in the database. `test_pg` (feature `test-support`) starts
 //! a throwaway server for tests.
@@ -51,9 +52,10 @@ use outpost_hub_db::HubError;
 use outpost_proto::hub::StorageError;
 
 mod accounts;
+mod acct;
 mod config;
 mod feed;
-mod migrations;
+pub mod migrations;
 mod pool;
 #[cfg(feature = "test-support")]
 pub mod test_pg;

@@ -23,7 +23,18 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "org_config",
         include_str!("../migrations/0002_org_config.sql"),
     ),
+    (
+        3,
+        "accounts_audit",
+        include_str!("../migrations/0003_accounts_audit.sql"),
+    ),
 ];
+
+/// The numbers of the migrations this release knows, in order (what a
+/// fully migrated database lists in `schema_migrations`).
+pub fn versions() -> Vec<i32> {
+    MIGRATIONS.iter().map(|m| m.0).collect()
+}
 
 /// The advisory lock key all nodes take while migrating ("outpost" in
 /// ASCII, so it is recognisable in `pg_locks`).
