@@ -137,7 +137,10 @@ pub fn pick_account(all: Vec<Account>, wanted: &str) -> Result<Account, HubError
     if let Some(exact) = all.iter().find(|a| a.id == full) {
         return Ok(exact.clone());
     }
-    let hits: Vec<Account> = all.into_iter().filter(|a| a.id.starts_with(&full)).collect();
+    let hits: Vec<Account> = all
+        .into_iter()
+        .filter(|a| a.id.starts_with(&full))
+        .collect();
     match hits.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(HubError::NoSuchAccount(wanted.to_string())),
@@ -383,18 +386,36 @@ mod tests {
 
     #[test]
     fn an_account_is_named_by_its_id_or_a_prefix_and_an_ambiguous_prefix_names_the_candidates() {
-        let all = || vec![account("tok_abcd1234"), account("tok_abcd9999"), account("tok_ffff0000")];
+        let all = || {
+            vec![
+                account("tok_abcd1234"),
+                account("tok_abcd9999"),
+                account("tok_ffff0000"),
+            ]
+        };
         assert_eq!(pick_account(all(), "tok_ffff").unwrap().id, "tok_ffff0000");
         assert_eq!(pick_account(all(), "FFFF00").unwrap().id, "tok_ffff0000");
-        assert_eq!(pick_account(all(), " tok_abcd1234 ").unwrap().id, "tok_abcd1234");
+        assert_eq!(
+            pick_account(all(), " tok_abcd1234 ").unwrap().id,
+            "tok_abcd1234"
+        );
         match pick_account(all(), "abcd") {
             Err(HubError::Invalid(m)) => {
-                assert!(m.contains("tok_abcd1234") && m.contains("tok_abcd9999"), "{m}");
+                assert!(
+                    m.contains("tok_abcd1234") && m.contains("tok_abcd9999"),
+                    "{m}"
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(pick_account(all(), "abc"), Err(HubError::NoSuchAccount(_))));
-        assert!(matches!(pick_account(all(), "1234"), Err(HubError::NoSuchAccount(_))));
+        assert!(matches!(
+            pick_account(all(), "abc"),
+            Err(HubError::NoSuchAccount(_))
+        ));
+        assert!(matches!(
+            pick_account(all(), "1234"),
+            Err(HubError::NoSuchAccount(_))
+        ));
     }
 
     #[test]

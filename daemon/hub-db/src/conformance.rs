@@ -452,7 +452,11 @@ where
     let (admin, admin_token) = hub
         .create_account(" Anna ", Role::Admin, None, when())
         .unwrap();
-    assert!(admin.id.starts_with("tok_") && admin.id.len() == 12, "{}", admin.id);
+    assert!(
+        admin.id.starts_with("tok_") && admin.id.len() == 12,
+        "{}",
+        admin.id
+    );
     assert_eq!(admin.name, "Anna");
     let both = vec![A.to_string(), B.to_string()];
     let (coord, coord_token) = hub
@@ -462,19 +466,40 @@ where
 
     let who = hub.admin(&coord_token).unwrap();
     assert_eq!(
-        (who.id.as_str(), who.name.as_str(), who.role, who.orgs.clone()),
-        (coord.id.as_str(), "Samordnare", Role::Coordinator, Some(both.clone()))
+        (
+            who.id.as_str(),
+            who.name.as_str(),
+            who.role,
+            who.orgs.clone()
+        ),
+        (
+            coord.id.as_str(),
+            "Samordnare",
+            Role::Coordinator,
+            Some(both.clone())
+        )
     );
     assert!(who.check(A).is_ok() && who.check(B).is_ok());
     assert!(matches!(who.check("other"), Err(HubError::Forbidden(_))));
-    assert!(matches!(who.check_change(Some(A)), Err(HubError::ReadOnly(_))));
+    assert!(matches!(
+        who.check_change(Some(A)),
+        Err(HubError::ReadOnly(_))
+    ));
     assert!(matches!(who.check_change(None), Err(HubError::ReadOnly(_))));
     let boss = hub.admin(&admin_token).unwrap();
     assert!(boss.check_change(None).is_ok() && boss.check_change(Some(B)).is_ok());
-    let scoped = hub.admin(&hub.create_admin_token(Some(A)).unwrap()).unwrap();
+    let scoped = hub
+        .admin(&hub.create_admin_token(Some(A)).unwrap())
+        .unwrap();
     assert!(scoped.check_change(Some(A)).is_ok());
-    assert!(matches!(scoped.check_change(Some(B)), Err(HubError::Forbidden(_))));
-    assert!(matches!(scoped.check_change(None), Err(HubError::Forbidden(_))));
+    assert!(matches!(
+        scoped.check_change(Some(B)),
+        Err(HubError::Forbidden(_))
+    ));
+    assert!(matches!(
+        scoped.check_change(None),
+        Err(HubError::Forbidden(_))
+    ));
     assert_eq!(scoped.single_org(), Some(A));
 
     // Refused: a coordinator of no org, an unknown org, an empty name.
@@ -506,7 +531,9 @@ where
     assert!(c.last_used.is_some(), "noted when the token was checked");
     assert!(listed.iter().all(|a| a.revoked_at.is_none()));
     assert_eq!(
-        crate::accounts::resolve_account(&*hub, &coord.id[..8]).unwrap().id,
+        crate::accounts::resolve_account(&*hub, &coord.id[..8])
+            .unwrap()
+            .id,
         coord.id
     );
 }
@@ -520,7 +547,9 @@ pub fn a_rotated_or_revoked_token_stops_at_once_and_the_last_admin_stays<S>(
     use crate::Role;
     let hub = make();
     hub.add_org(A, "Mjölby kommun").unwrap();
-    let (first, first_token) = hub.create_account("first", Role::Admin, None, when()).unwrap();
+    let (first, first_token) = hub
+        .create_account("first", Role::Admin, None, when())
+        .unwrap();
     // The only hub-wide admin cannot be revoked (an org-scoped one does
     // not count: it cannot manage tokens).
     hub.create_admin_token(Some(A)).unwrap();
@@ -532,14 +561,27 @@ pub fn a_rotated_or_revoked_token_stops_at_once_and_the_last_admin_stays<S>(
 
     let rotated = hub.rotate_account(&first.id).unwrap();
     assert_ne!(rotated, first_token);
-    assert!(matches!(hub.admin(&first_token), Err(HubError::Unauthorized)));
-    assert_eq!(hub.admin(&rotated).unwrap().id, first.id, "the same account");
+    assert!(matches!(
+        hub.admin(&first_token),
+        Err(HubError::Unauthorized)
+    ));
+    assert_eq!(
+        hub.admin(&rotated).unwrap().id,
+        first.id,
+        "the same account"
+    );
 
-    let (second, second_token) = hub.create_account("second", Role::Admin, None, when()).unwrap();
+    let (second, second_token) = hub
+        .create_account("second", Role::Admin, None, when())
+        .unwrap();
     hub.revoke_account(&first.id, when()).unwrap();
-    hub.revoke_account(&first.id, when()).expect("again: no change");
+    hub.revoke_account(&first.id, when())
+        .expect("again: no change");
     assert!(matches!(hub.admin(&rotated), Err(HubError::Unauthorized)));
-    assert!(matches!(hub.rotate_account(&first.id), Err(HubError::Invalid(_))));
+    assert!(matches!(
+        hub.rotate_account(&first.id),
+        Err(HubError::Invalid(_))
+    ));
     assert!(hub.admin(&second_token).is_ok(), "others unaffected");
     assert!(matches!(
         hub.revoke_account(&second.id, when()),
@@ -549,7 +591,10 @@ pub fn a_rotated_or_revoked_token_stops_at_once_and_the_last_admin_stays<S>(
         hub.revoke_account("tok_00000000", when()),
         Err(HubError::NoSuchAccount(_))
     ));
-    assert!(matches!(hub.rotate_account("tok_00000000"), Err(HubError::NoSuchAccount(_))));
+    assert!(matches!(
+        hub.rotate_account("tok_00000000"),
+        Err(HubError::NoSuchAccount(_))
+    ));
     let listed = hub.accounts().unwrap();
     let f = listed.iter().find(|a| a.id == first.id).unwrap();
     assert_eq!(f.revoked_at.as_deref(), Some("2025-03-04T09:00:00Z"));
@@ -606,13 +651,18 @@ where
     assert_eq!(only_a, vec![1, 4, 7]);
 }
 
-pub fn an_audit_entry_edited_in_the_database_is_detected<S>(make: impl Fn() -> S, sql: impl Fn(&S, &str))
-where
+pub fn an_audit_entry_edited_in_the_database_is_detected<S>(
+    make: impl Fn() -> S,
+    sql: impl Fn(&S, &str),
+) where
     S: Deref<Target: HubStore>,
 {
     let hub = make();
     append_some(&*hub, 5);
-    sql(&hub, "UPDATE audit_log SET detail = 'nothing to see' WHERE position = 3");
+    sql(
+        &hub,
+        "UPDATE audit_log SET detail = 'nothing to see' WHERE position = 3",
+    );
     let v = verdict(&*hub);
     assert!(!v.intact);
     assert_eq!(v.broken_at, Some(3), "{v:?}");
@@ -621,9 +671,15 @@ where
     // Two entries swapped (each keeping its own hash) break the chain too.
     let hub = make();
     append_some(&*hub, 5);
-    sql(&hub, "UPDATE audit_log SET position = 100 WHERE position = 2");
+    sql(
+        &hub,
+        "UPDATE audit_log SET position = 100 WHERE position = 2",
+    );
     sql(&hub, "UPDATE audit_log SET position = 2 WHERE position = 4");
-    sql(&hub, "UPDATE audit_log SET position = 4 WHERE position = 100");
+    sql(
+        &hub,
+        "UPDATE audit_log SET position = 4 WHERE position = 100",
+    );
     assert_eq!(verdict(&*hub).broken_at, Some(2));
 }
 

@@ -339,9 +339,7 @@ fn migrate_accounts(conn: &Connection) -> Result<(), SqlError> {
          WHERE id IS NULL",
         [accounts::LEGACY_NAME],
     )?;
-    conn.execute_batch(
-        "CREATE UNIQUE INDEX IF NOT EXISTS admin_tokens_id ON admin_tokens(id);",
-    )?;
+    conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS admin_tokens_id ON admin_tokens(id);")?;
     Ok(())
 }
 
@@ -417,7 +415,6 @@ fn write_projection(tx: &Connection, record: &Record) -> Result<(), SqlError> {
 }
 
 impl SqliteHubStore {
-
     fn has_admin_token(&self) -> Result<bool, SqlError> {
         Ok(self
             .reader()?
@@ -426,7 +423,6 @@ impl SqliteHubStore {
             })?
             > 0)
     }
-
 
     fn add_org(&self, slug: &str, name: &str) -> Result<(), SqlError> {
         if !outpost_proto::record::is_slug(slug) {
@@ -1292,7 +1288,16 @@ impl HubStore for SqliteHubStore {
 
     fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError> {
         let orgs = org.map(|o| vec![o.to_string()]);
-        Ok(SqliteHubStore::create_account(self, "admin", Role::Admin, orgs.as_deref(), Utc::now())?.1)
+        Ok(
+            SqliteHubStore::create_account(
+                self,
+                "admin",
+                Role::Admin,
+                orgs.as_deref(),
+                Utc::now(),
+            )?
+            .1,
+        )
     }
     fn has_admin_token(&self) -> Result<bool, HubError> {
         Ok(SqliteHubStore::has_admin_token(self)?)

@@ -73,10 +73,9 @@ mod accounts_audit {
     outpost_hub_db::hub_accounts_conformance!(
         || super::make(&[]),
         |hub: &super::TempHub, sql: &str| {
-            let conn = rusqlite::Connection::open(
-                hub._dir.path().join(outpost_hub_sqlite::HUB_FILE),
-            )
-            .unwrap();
+            let conn =
+                rusqlite::Connection::open(hub._dir.path().join(outpost_hub_sqlite::HUB_FILE))
+                    .unwrap();
             conn.execute_batch(sql).unwrap();
         }
     );

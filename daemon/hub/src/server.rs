@@ -639,7 +639,13 @@ async fn invite(
     admin.check_change(Some(&body.org))?;
     let code = blocking(move || {
         let code = store.invite(&body.org, Utc::now())?;
-        audit(&*store, &admin, "invite", Some(&body.org), "made an enrolment code")?;
+        audit(
+            &*store,
+            &admin,
+            "invite",
+            Some(&body.org),
+            "made an enrolment code",
+        )?;
         Ok(code)
     })
     .await?;
@@ -722,7 +728,13 @@ async fn erase(
             }
         };
         hub::erase(&*store, &org, id, Utc::now())?;
-        audit(&*store, &admin, "record.erase", Some(&org), &format!("erased record {id}"))?;
+        audit(
+            &*store,
+            &admin,
+            "record.erase",
+            Some(&org),
+            &format!("erased record {id}"),
+        )?;
         tracing::info!(%org, record = %id, "an admin erased a record");
         Ok(())
     })
@@ -963,15 +975,15 @@ fn stream_records(store: Shared, orgs: Option<Vec<String>>, filter: Filter) -> a
                 break;
             }
             result = store.for_each_record(org.as_deref(), &filter, &mut |r| {
-            if serde_json::to_writer(&mut chunk, &r).is_ok() {
-                chunk.push(b'\n');
-            }
-            if chunk.len() >= EXPORT_CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(EXPORT_CHUNK));
-                gone = tx.blocking_send(Ok(Bytes::from(full))).is_err();
-            }
-            // The client went away: stop reading rows.
-            !gone
+                if serde_json::to_writer(&mut chunk, &r).is_ok() {
+                    chunk.push(b'\n');
+                }
+                if chunk.len() >= EXPORT_CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(EXPORT_CHUNK));
+                    gone = tx.blocking_send(Ok(Bytes::from(full))).is_err();
+                }
+                // The client went away: stop reading rows.
+                !gone
             });
         }
         let last = match result {

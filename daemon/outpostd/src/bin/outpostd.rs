@@ -171,8 +171,7 @@ fn hub_init(paths: &Paths, database: Option<String>, json: bool) -> anyhow::Resu
             "the hub in {where_} is already initialised; its admin token was printed then (tokens are stored only as hashes)"
         );
     }
-    let (account, token) =
-        store.create_account("admin", Role::Admin, None, chrono::Utc::now())?;
+    let (account, token) = store.create_account("admin", Role::Admin, None, chrono::Utc::now())?;
     outpost_hub_db::audit(
         store,
         &Actor::hub_machine(),
