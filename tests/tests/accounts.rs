@@ -53,6 +53,12 @@ impl Hub {
         }
         let (ok, token, stderr) = outpostd(&init);
         assert!(ok, "{stderr}");
+        Hub::spawn(dir, database, &token)
+    }
+
+    /// Runs the hub on `dir` (and `database`), with `token` as "root".
+    fn spawn(dir: tempfile::TempDir, database: Option<&str>, token: &str) -> Hub {
+        let data_dir = dir.path().to_str().unwrap().to_string();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -81,7 +87,7 @@ impl Hub {
             child,
             cli: TestDir::new(),
         };
-        hub.save_token("root", &token);
+        hub.save_token("root", token);
         hub
     }
 
@@ -495,4 +501,30 @@ fn every_admin_action_is_audited_and_an_edited_entry_is_detected() {
     let answer: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(answer["verdict"]["intact"], false);
     assert_eq!(answer["verdict"]["broken_at"], edited);
+}
+
+/// A hub database from before accounts (`tests/fixtures/v1`, made by the
+/// release binaries of commit f1fb31a): its admin token keeps working,
+/// as an admin account with a generated id and name, and the first entry
+/// of the new audit log chains from nothing.
+#[test]
+fn a_token_from_before_accounts_keeps_working_as_a_named_admin() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixtures.join("hub/hub.db"), dir.path().join("hub.db")).unwrap();
+    let token = std::fs::read_to_string(fixtures.join("admin_token")).unwrap();
+    let hub = Hub::spawn(dir, None, token.trim());
+    let list = hub.json("root", &["token", "list"]);
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{list}");
+    assert_eq!(rows[0]["name"], "admin (made before account names)");
+    assert_eq!(rows[0]["role"], "admin");
+    assert_eq!(rows[0]["orgs"], Value::Null);
+    let id = rows[0]["id"].as_str().unwrap();
+    assert!(id.starts_with("tok_") && id.len() == 12, "{id}");
+    hub.create_token("Ny", &[]);
+    let audit = hub.audit("Ny", &[]);
+    assert_eq!(audit["entries"][0]["position"], 1);
+    assert_eq!(audit["entries"][0]["actor_id"], id);
+    assert_eq!(audit["verdict"]["intact"], true);
 }
