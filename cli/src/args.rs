@@ -99,7 +99,8 @@ pub enum Command {
         /// The one-time enrolment code (from `outpost admin invite`).
         code: String,
     },
-    /// Hub administration: organisations, enrolment, devices, merged exports.
+    /// Hub administration: organisations, enrolment, devices, merged exports,
+    /// tokens and the audit log.
     Admin(AdminArgs),
     /// Open the staff web app in the default browser (starts the daemon
     /// if it is not running). The link works once.
@@ -132,7 +133,8 @@ pub struct AdminArgs {
     /// The hub's URL (default: this laptop's hub).
     #[arg(long, env = "OUTPOST_HUB_URL")]
     pub hub: Option<String>,
-    /// A file holding the admin token (from `outpostd hub init`); without
+    /// A file holding the admin or coordinator token (from `outpostd hub
+    /// init`, `outpostd hub token new` or `outpost admin token create`); without
     /// it the token comes from the environment variable
     /// OUTPOST_ADMIN_TOKEN. Never on the command line, where every user of
     /// the machine could read it in the process list.
