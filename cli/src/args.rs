@@ -109,7 +109,8 @@ pub enum Command {
         /// The one-time enrolment code (from `outpost admin invite`).
         code: String,
     },
-    /// Hub administration: organisations, enrolment, devices, merged exports.
+    /// Hub administration: organisations, enrolment, devices, merged exports,
+    /// tokens and the audit log.
     Admin(AdminArgs),
     /// Open the staff web app in the default browser (starts the daemon
     /// if it is not running). The link works once.
@@ -142,7 +143,8 @@ pub struct AdminArgs {
     /// The hub's URL (default: this laptop's hub).
     #[arg(long, env = "OUTPOST_HUB_URL")]
     pub hub: Option<String>,
-    /// A file holding the admin token (from `outpostd hub init`); without
+    /// A file holding the admin or coordinator token (from `outpostd hub
+    /// init`, `outpostd hub token new` or `outpost admin token create`); without
     /// it the token comes from the environment variable
     /// OUTPOST_ADMIN_TOKEN. Never on the command line, where every user of
     /// the machine could read it in the process list.
@@ -203,6 +205,54 @@ pub enum AdminCommand {
     Sites {
         #[command(subcommand)]
         command: SitesCommand,
+    },
+    /// Named admin tokens and read-only coordinator tokens (a hub-wide
+    /// admin token manages them).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The hub's audit log (who did what, when), verified: a non-zero exit
+    /// when an entry was edited, removed or reordered. A token scoped to
+    /// organisations sees their entries only (the whole chain is still
+    /// verified, on the hub).
+    Audit {
+        /// Only this organisation's entries.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a named token; prints only the token (shown once; with --json
+    /// {"admin_token":…,"id":…}). Default: an admin of every organisation.
+    Create {
+        /// Who holds it, e.g. "Anna, Mjölby".
+        #[arg(long)]
+        name: String,
+        /// Read-only: statistics, reports, exports, records, devices and
+        /// the audit log of its organisations (--org, one or more).
+        #[arg(long)]
+        coordinator: bool,
+        /// Scope the token to this organisation (repeat for several).
+        #[arg(long = "org", value_name = "ORG")]
+        orgs: Vec<String>,
+    },
+    /// Every token: id, name, role, organisations, created, last used,
+    /// revoked (never the secrets).
+    List,
+    /// Revoke a token at once (an id or the start of one, as in `list`).
+    /// The last hub-wide admin token cannot be revoked.
+    Revoke {
+        /// Token id (tok_…), or at least 4 characters of it.
+        id: String,
+    },
+    /// Give a token a new secret and print it (once); the old one stops at
+    /// once. For a token that may have leaked.
+    Rotate {
+        /// Token id (tok_…), or at least 4 characters of it.
+        id: String,
     },
 }
 

@@ -30,7 +30,7 @@ use crate::args::{
     ExportArgs, ImportArgs, ListArgs, OrgCommand, RangeArgs, ReportArgs, SessionArgs, SitesCommand,
     StatsArgs, VisitCommand, VisitFields,
 };
-use crate::args::{SessionCommand, SessionDeleteArgs, SessionEditArgs};
+use crate::args::{SessionCommand, SessionDeleteArgs, SessionEditArgs, TokenCommand};
 use crate::output;
 
 /// `println!` that returns the write error instead of panicking, so a
@@ -1249,7 +1249,7 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             let plan = export_plan(&e.export)?;
             let in_force = hub_in_force(&client, e.org.as_deref())?;
             write_export(&e.export, &plan, 0, &in_force.catalogue, &mut |sink| {
-                fetch_records(&client, &plan.filter, e.org.clone(), sink)
+                fetch_records(&client, &plan.filter, e.org.clone(), "export", sink)
             })?;
         }
         AdminCommand::Report(r) => {
@@ -1262,7 +1262,7 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             let org = r.org.clone();
             let in_force = hub_in_force(&client, Some(org.as_str()))?;
             write_report(&r.report, &org, &in_force, &mut |sink| {
-                fetch_records(&client, &filter, Some(org.clone()), sink)
+                fetch_records(&client, &filter, Some(org.clone()), "report", sink)
             })?;
         }
         AdminCommand::Stats(s) => {
@@ -1275,7 +1275,7 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             };
             let in_force = hub_in_force(&client, s.org.as_deref())?;
             print_stats(ctx, &s.stats, &in_force, &mut |sink| {
-                fetch_records(&client, &filter, s.org.clone(), sink)
+                fetch_records(&client, &filter, s.org.clone(), "stats", sink)
             })?;
         }
         AdminCommand::Catalogue {
@@ -1356,7 +1356,108 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
                 }
             }
         }
+        AdminCommand::Token { command } => token_cmd(ctx, &client, command)?,
+        AdminCommand::Audit { org } => audit_cmd(ctx, &client, org)?,
     }
+    Ok(())
+}
+
+/// `outpost admin token …`.
+fn token_cmd(ctx: &Ctx, client: &HubClient, command: TokenCommand) -> Result<()> {
+    let made = |body: &[u8]| -> Result<()> {
+        let v: Value = serde_json::from_slice(body).context("bad answer from the hub")?;
+        let token = v["admin_token"]
+            .as_str()
+            .ok_or_else(|| anyhow!("the hub sent no token"))?;
+        if ctx.json {
+            outln!("{}", json!({"admin_token": token, "id": v["id"]}));
+        } else {
+            outln!("{token}");
+        }
+        Ok(())
+    };
+    match command {
+        TokenCommand::Create {
+            name,
+            coordinator,
+            orgs,
+        } => {
+            let body = client.admin(
+                Method::POST,
+                "/v1/admin/tokens",
+                &[],
+                Some(json!({"name": name, "coordinator": coordinator, "orgs": orgs})),
+            )?;
+            made(&body)?;
+            eprintln!("Keep this token safe: it is shown only once.");
+        }
+        TokenCommand::List => {
+            let body = client.admin(Method::GET, "/v1/admin/tokens", &[], None)?;
+            let list: Vec<Value> =
+                serde_json::from_slice(&body).context("bad answer from the hub")?;
+            if ctx.json {
+                outln!("{}", Value::Array(list));
+            } else {
+                out!("{}", output::tokens_text(&list));
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let body = client.admin(
+                Method::POST,
+                &format!("/v1/admin/tokens/{id}/revoke"),
+                &[],
+                None,
+            )?;
+            let v: Value = serde_json::from_slice(&body).context("bad answer from the hub")?;
+            if ctx.json {
+                outln!("{v}");
+            }
+            eprintln!(
+                "revoked token {} ({}); it no longer works",
+                v["id"].as_str().unwrap_or(&id),
+                v["name"].as_str().unwrap_or("")
+            );
+        }
+        TokenCommand::Rotate { id } => {
+            let body = client.admin(
+                Method::POST,
+                &format!("/v1/admin/tokens/{id}/rotate"),
+                &[],
+                None,
+            )?;
+            made(&body)?;
+            eprintln!(
+                "The token's old secret no longer works; give the holder this one (shown only once)."
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `outpost admin audit`: the entries, then the hub's verdict on the
+/// whole chain; a broken chain is an error (non-zero exit) naming where.
+fn audit_cmd(ctx: &Ctx, client: &HubClient, org: Option<String>) -> Result<()> {
+    let query: Vec<(&str, String)> = org.into_iter().map(|o| ("org", o)).collect();
+    let body = client.admin(Method::GET, "/v1/admin/audit", &query, None)?;
+    let answer: Value = serde_json::from_slice(&body).context("bad answer from the hub")?;
+    let entries = answer["entries"].as_array().cloned().unwrap_or_default();
+    let verdict = &answer["verdict"];
+    if ctx.json {
+        outln!("{answer}");
+    } else {
+        out!("{}", output::audit_text(&entries));
+    }
+    if verdict["intact"].as_bool() != Some(true) {
+        bail!(
+            "the audit log is broken at entry {}: {}. Restore the hub's database from a backup taken before, or keep this copy as evidence and ask whoever can reach the database",
+            verdict["broken_at"],
+            verdict["problem"].as_str().unwrap_or("unknown problem")
+        );
+    }
+    eprintln!(
+        "audit log verified: {} entries, none edited, removed or reordered",
+        verdict["entries"]
+    );
     Ok(())
 }
 
@@ -1412,10 +1513,12 @@ fn fetch_records(
     client: &HubClient,
     filter: &Filter,
     org: Option<String>,
+    purpose: &str,
     sink: &mut dyn FnMut(Record) -> Result<()>,
 ) -> Result<()> {
     use std::io::BufRead;
-    let mut query: Vec<(&str, String)> = Vec::new();
+    // The hub's audit log records what the records were read for.
+    let mut query: Vec<(&str, String)> = vec![("purpose", purpose.to_string())];
     if let Some(k) = filter.kind {
         query.push(("kind", k.as_str().to_string()));
     }

@@ -276,6 +276,62 @@ pub fn devices_text(devices: &[Value]) -> String {
     out
 }
 
+/// `outpost admin token list` for people: one token a line, never a
+/// secret (the hub sends none).
+pub fn tokens_text(tokens: &[Value]) -> String {
+    let mut out = String::from(
+        "ID            ROLE         ORGS              CREATED               LAST USED             REVOKED               NAME\n",
+    );
+    for t in tokens {
+        let s = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+        let orgs = match t.get("orgs").and_then(Value::as_array) {
+            None => "(all)".to_string(),
+            Some(list) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        let _ = writeln!(
+            out,
+            "{:<12}  {:<11}  {:<16}  {:<20}  {:<20}  {:<20}  {}",
+            s("id"),
+            s("role"),
+            orgs,
+            s("created_at"),
+            s("last_used"),
+            s("revoked_at"),
+            s("name")
+        );
+    }
+    out
+}
+
+/// `outpost admin audit` for people: one entry a line, oldest first.
+pub fn audit_text(entries: &[Value]) -> String {
+    let mut out = String::from(
+        "#     WHEN                  WHO                             ACTION          ORG          DETAIL\n",
+    );
+    for e in entries {
+        let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+        let who = match e.get("actor_id").and_then(Value::as_str) {
+            Some(id) => format!("{} [{id}]", s("actor_name")),
+            None => s("actor_name"),
+        };
+        let _ = writeln!(
+            out,
+            "{:<4}  {:<20}  {:<30}  {:<14}  {:<11}  {}",
+            e.get("position").and_then(Value::as_u64).unwrap_or(0),
+            s("at"),
+            who,
+            s("action"),
+            s("org"),
+            s("detail")
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

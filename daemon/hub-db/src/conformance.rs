@@ -112,11 +112,11 @@ where
     assert_ne!(all, scoped);
     assert!(all.starts_with("opa_"));
     let admin = hub.admin(&all).unwrap();
-    assert_eq!(admin.org, None);
+    assert_eq!(admin.orgs, None);
     assert!(admin.check(B).is_ok());
     // Surrounding whitespace (a token file's newline) does not matter.
     let coordinator = hub.admin(&format!("{scoped}\n")).unwrap();
-    assert_eq!(coordinator.org.as_deref(), Some(A));
+    assert_eq!(coordinator.single_org(), Some(A));
     assert!(coordinator.check(A).is_ok());
     assert!(matches!(coordinator.check(B), Err(HubError::Forbidden(o)) if o == B));
     assert!(matches!(
@@ -540,4 +540,323 @@ where
         vec![60, 60],
         "refused takes added to no counter"
     );
+}
+
+// --- Accounts and audit log (acct) ---
+
+/// The accounts and audit-log checks, each its own `#[test]`. Besides the
+/// store, a backend gives `$sql`, a closure `Fn(&S, &str)` that runs one
+/// SQL statement directly on the store's database (as someone with the
+/// database file or a psql session would), so the suite can show that an
+/// entry edited or deleted behind the hub's back is detected.
+#[macro_export]
+macro_rules! hub_accounts_conformance {
+    ($make:expr, $sql:expr) => {
+        $crate::hub_accounts_conformance!(@tests $make, $sql;
+            accounts_have_ids_names_roles_and_scopes,
+            a_rotated_or_revoked_token_stops_at_once_and_the_last_admin_stays,
+            the_audit_chain_verifies_and_streams_by_org,
+            an_audit_entry_edited_in_the_database_is_detected,
+            a_deleted_audit_entry_is_detected,
+            concurrent_appends_make_one_chain
+        );
+    };
+    (@tests $make:expr, $sql:expr; $($name:ident),*) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::conformance::$name($make, $sql);
+            }
+        )*
+    };
+}
+
+pub fn accounts_have_ids_names_roles_and_scopes<S>(make: impl Fn() -> S, _sql: impl Fn(&S, &str))
+where
+    S: Deref<Target: HubStore>,
+{
+    use crate::Role;
+    let hub = make();
+    hub.add_org(A, "Mjölby kommun").unwrap();
+    hub.add_org(B, "Boxholms kommun").unwrap();
+    let legacy = hub.create_admin_token(None).unwrap();
+    let (admin, admin_token) = hub
+        .create_account(" Anna ", Role::Admin, None, when())
+        .unwrap();
+    assert!(
+        admin.id.starts_with("tok_") && admin.id.len() == 12,
+        "{}",
+        admin.id
+    );
+    assert_eq!(admin.name, "Anna");
+    let both = vec![A.to_string(), B.to_string()];
+    let (coord, coord_token) = hub
+        .create_account("Samordnare", Role::Coordinator, Some(&both), when())
+        .unwrap();
+    assert!(coord_token.starts_with("opa_"));
+
+    let who = hub.admin(&coord_token).unwrap();
+    assert_eq!(
+        (
+            who.id.as_str(),
+            who.name.as_str(),
+            who.role,
+            who.orgs.clone()
+        ),
+        (
+            coord.id.as_str(),
+            "Samordnare",
+            Role::Coordinator,
+            Some(both.clone())
+        )
+    );
+    assert!(who.check(A).is_ok() && who.check(B).is_ok());
+    assert!(matches!(who.check("other"), Err(HubError::Forbidden(_))));
+    assert!(matches!(
+        who.check_change(Some(A)),
+        Err(HubError::ReadOnly(_))
+    ));
+    assert!(matches!(who.check_change(None), Err(HubError::ReadOnly(_))));
+    let boss = hub.admin(&admin_token).unwrap();
+    assert!(boss.check_change(None).is_ok() && boss.check_change(Some(B)).is_ok());
+    let scoped = hub
+        .admin(&hub.create_admin_token(Some(A)).unwrap())
+        .unwrap();
+    assert!(scoped.check_change(Some(A)).is_ok());
+    assert!(matches!(
+        scoped.check_change(Some(B)),
+        Err(HubError::Forbidden(_))
+    ));
+    assert!(matches!(
+        scoped.check_change(None),
+        Err(HubError::Forbidden(_))
+    ));
+    assert_eq!(scoped.single_org(), Some(A));
+
+    // Refused: a coordinator of no org, an unknown org, an empty name.
+    assert!(matches!(
+        hub.create_account("x", Role::Coordinator, None, when()),
+        Err(HubError::Invalid(_))
+    ));
+    assert!(matches!(
+        hub.create_account("x", Role::Coordinator, Some(&["nope".to_string()]), when()),
+        Err(HubError::NoSuchOrg(o)) if o == "nope"
+    ));
+    assert!(matches!(
+        hub.create_account("  ", Role::Admin, None, when()),
+        Err(HubError::Invalid(_))
+    ));
+
+    let listed = hub.accounts().unwrap();
+    assert_eq!(listed.len(), 4);
+    assert_eq!(
+        listed.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        vec!["Anna", "Samordnare", "admin", "admin"],
+        "by creation time ({}: Anna, Samordnare; create_admin_token: now, named admin)",
+        when()
+    );
+    assert_eq!(hub.admin(&legacy).unwrap().id, listed[2].id);
+    let c = listed.iter().find(|a| a.id == coord.id).unwrap();
+    assert_eq!(c.orgs.as_deref(), Some(both.as_slice()));
+    assert_eq!(c.created_at, "2025-03-04T09:00:00Z");
+    assert!(c.last_used.is_some(), "noted when the token was checked");
+    assert!(listed.iter().all(|a| a.revoked_at.is_none()));
+    assert_eq!(
+        crate::accounts::resolve_account(&*hub, &coord.id[..8])
+            .unwrap()
+            .id,
+        coord.id
+    );
+}
+
+pub fn a_rotated_or_revoked_token_stops_at_once_and_the_last_admin_stays<S>(
+    make: impl Fn() -> S,
+    _sql: impl Fn(&S, &str),
+) where
+    S: Deref<Target: HubStore>,
+{
+    use crate::Role;
+    let hub = make();
+    hub.add_org(A, "Mjölby kommun").unwrap();
+    let (first, first_token) = hub
+        .create_account("first", Role::Admin, None, when())
+        .unwrap();
+    // The only hub-wide admin cannot be revoked (an org-scoped one does
+    // not count: it cannot manage tokens).
+    hub.create_admin_token(Some(A)).unwrap();
+    assert!(matches!(
+        hub.revoke_account(&first.id, when()),
+        Err(HubError::LastAdmin(id)) if id == first.id
+    ));
+    assert!(hub.admin(&first_token).is_ok());
+
+    let rotated = hub.rotate_account(&first.id).unwrap();
+    assert_ne!(rotated, first_token);
+    assert!(matches!(
+        hub.admin(&first_token),
+        Err(HubError::Unauthorized)
+    ));
+    assert_eq!(
+        hub.admin(&rotated).unwrap().id,
+        first.id,
+        "the same account"
+    );
+
+    let (second, second_token) = hub
+        .create_account("second", Role::Admin, None, when())
+        .unwrap();
+    hub.revoke_account(&first.id, when()).unwrap();
+    hub.revoke_account(&first.id, when())
+        .expect("again: no change");
+    assert!(matches!(hub.admin(&rotated), Err(HubError::Unauthorized)));
+    assert!(matches!(
+        hub.rotate_account(&first.id),
+        Err(HubError::Invalid(_))
+    ));
+    assert!(hub.admin(&second_token).is_ok(), "others unaffected");
+    assert!(matches!(
+        hub.revoke_account(&second.id, when()),
+        Err(HubError::LastAdmin(_))
+    ));
+    assert!(matches!(
+        hub.revoke_account("tok_00000000", when()),
+        Err(HubError::NoSuchAccount(_))
+    ));
+    assert!(matches!(
+        hub.rotate_account("tok_00000000"),
+        Err(HubError::NoSuchAccount(_))
+    ));
+    let listed = hub.accounts().unwrap();
+    let f = listed.iter().find(|a| a.id == first.id).unwrap();
+    assert_eq!(f.revoked_at.as_deref(), Some("2025-03-04T09:00:00Z"));
+}
+
+/// Appends `n` entries alternating between orgs A, B and none.
+fn append_some<H: HubStore + ?Sized>(hub: &H, n: usize) {
+    let who = crate::Actor {
+        id: Some("tok_12345678".into()),
+        name: "Anna".into(),
+    };
+    for i in 0..n {
+        let org = [Some(A), Some(B), None][i % 3];
+        crate::accounts::audit_at(hub, &who, "invite", org, &format!("entry {i}"), when()).unwrap();
+    }
+}
+
+fn verdict<H: HubStore + ?Sized>(hub: &H) -> crate::AuditVerdict {
+    crate::verify_audit(hub).unwrap()
+}
+
+pub fn the_audit_chain_verifies_and_streams_by_org<S>(make: impl Fn() -> S, _sql: impl Fn(&S, &str))
+where
+    S: Deref<Target: HubStore>,
+{
+    let hub = make();
+    let empty = verdict(&*hub);
+    assert!(empty.intact && empty.entries == 0, "{empty:?}");
+    append_some(&*hub, 7);
+    let v = verdict(&*hub);
+    assert!(v.intact, "{v:?}");
+    assert_eq!(v.entries, 7);
+    let head = hub.audit_head().unwrap().unwrap();
+    assert_eq!(head.position, 7);
+    let mut all = Vec::new();
+    hub.for_each_audit(None, &mut |e| {
+        all.push(e);
+        true
+    })
+    .unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
+    );
+    assert_eq!(all[6].hash, head.hash);
+    assert_eq!(all[0].actor_name, "Anna");
+    assert_eq!(all[0].at, "2025-03-04T09:00:00Z");
+    let mut only_a = Vec::new();
+    hub.for_each_audit(Some(&[A.to_string()]), &mut |e| {
+        only_a.push(e.position);
+        true
+    })
+    .unwrap();
+    assert_eq!(only_a, vec![1, 4, 7]);
+}
+
+pub fn an_audit_entry_edited_in_the_database_is_detected<S>(
+    make: impl Fn() -> S,
+    sql: impl Fn(&S, &str),
+) where
+    S: Deref<Target: HubStore>,
+{
+    let hub = make();
+    append_some(&*hub, 5);
+    sql(
+        &hub,
+        "UPDATE audit_log SET detail = 'nothing to see' WHERE position = 3",
+    );
+    let v = verdict(&*hub);
+    assert!(!v.intact);
+    assert_eq!(v.broken_at, Some(3), "{v:?}");
+    assert!(v.problem.unwrap().contains("changed"));
+
+    // Two entries swapped (each keeping its own hash) break the chain too.
+    let hub = make();
+    append_some(&*hub, 5);
+    sql(
+        &hub,
+        "UPDATE audit_log SET position = 100 WHERE position = 2",
+    );
+    sql(&hub, "UPDATE audit_log SET position = 2 WHERE position = 4");
+    sql(
+        &hub,
+        "UPDATE audit_log SET position = 4 WHERE position = 100",
+    );
+    assert_eq!(verdict(&*hub).broken_at, Some(2));
+}
+
+pub fn a_deleted_audit_entry_is_detected<S>(make: impl Fn() -> S, sql: impl Fn(&S, &str))
+where
+    S: Deref<Target: HubStore>,
+{
+    let hub = make();
+    append_some(&*hub, 5);
+    sql(&hub, "DELETE FROM audit_log WHERE position = 2");
+    let v = verdict(&*hub);
+    assert!(!v.intact);
+    assert_eq!(v.broken_at, Some(2), "{v:?}");
+    assert!(v.problem.unwrap().contains("missing"));
+
+    // The last entries removed: the head row still names them.
+    let hub = make();
+    append_some(&*hub, 5);
+    sql(&hub, "DELETE FROM audit_log WHERE position >= 4");
+    let v = verdict(&*hub);
+    assert_eq!(v.broken_at, Some(4), "{v:?}");
+
+    // Renumbered after a removal: the hashes no longer chain.
+    let hub = make();
+    append_some(&*hub, 5);
+    sql(&hub, "DELETE FROM audit_log WHERE position = 2");
+    sql(&hub, "UPDATE audit_log SET position = 2 WHERE position = 3");
+    sql(&hub, "UPDATE audit_log SET position = 3 WHERE position = 4");
+    sql(&hub, "UPDATE audit_log SET position = 4 WHERE position = 5");
+    let v = verdict(&*hub);
+    assert!(!v.intact, "{v:?}");
+}
+
+pub fn concurrent_appends_make_one_chain<S>(make: impl Fn() -> S, _sql: impl Fn(&S, &str))
+where
+    S: Deref<Target: HubStore>,
+    S::Target: Sync,
+{
+    let hub = make();
+    let store: &S::Target = &hub;
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| append_some(store, 10));
+        }
+    });
+    let v = verdict(store);
+    assert!(v.intact, "{v:?}");
+    assert_eq!(v.entries, 40);
 }

@@ -10,9 +10,17 @@
 //! is for the sync primitives.
 //! Secrets are random 256-bit values stored only as SHA-256 hashes
 //! ([`hash_secret`]); enrolment codes are typed by people ([`new_code`]).
+//! [`accounts`] holds the named admin and coordinator accounts and the
+//! hash-chained audit log: the chain's hash and its verification live
+//! there, once, so the backends only store rows.
 
+pub mod accounts;
 #[cfg(feature = "test-support")]
 pub mod conformance;
+
+pub use accounts::{
+    Account, Actor, AuditDraft, AuditEntry, AuditHead, AuditVerdict, Role, audit, verify_audit,
+};
 
 use chrono::{DateTime, Utc};
 use outpost_proto::filter::Filter;
@@ -63,6 +71,18 @@ pub enum HubError {
     Invalid(String),
     #[error("the hub has not been initialised; run `outpostd hub init --data-dir DIR`")]
     NotInitialized,
+    /// A coordinator token asked to change something.
+    #[error(
+        "token {0} is a read-only coordinator token: it may read statistics, reports, exports, records, devices and the audit log of its organisations, but not change anything; ask a hub admin"
+    )]
+    ReadOnly(String),
+    #[error("no token {0}; `outpost admin token list` shows the ids")]
+    NoSuchAccount(String),
+    /// Revoking this account would leave no active hub-wide admin.
+    #[error(
+        "token {0} is the last active hub-wide admin token, so revoking it would lock every admin out; create another with `outpost admin token create --name NAME` first (or rotate this one)"
+    )]
+    LastAdmin(String),
 }
 
 /// A device as admins see it.
@@ -86,17 +106,68 @@ pub struct DeviceAuth {
     pub org: String,
 }
 
-/// Which orgs an admin token may see (None: all).
+/// The account a request comes from, once its token is checked: who
+/// (for the audit log), its role and the orgs it may see (None: all).
+/// Access is decided by [`AdminAuth::check`] (read) and
+/// [`AdminAuth::check_change`] (change) only, never by looking at the
+/// role elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminAuth {
-    pub org: Option<String>,
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub orgs: Option<Vec<String>>,
 }
 
 impl AdminAuth {
+    /// Read access to `org` (statistics, exports, records, devices,
+    /// configuration, audit): any account scoped to it, or unscoped.
     pub fn check(&self, org: &str) -> Result<(), HubError> {
-        match &self.org {
-            Some(o) if o != org => Err(HubError::Forbidden(org.to_string())),
+        match &self.orgs {
+            Some(orgs) if !orgs.iter().any(|o| o == org) => {
+                Err(HubError::Forbidden(org.to_string()))
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// Change access: to `org`, or to the hub as a whole (None: adding
+    /// organisations, managing tokens), which only an unscoped admin has.
+    /// A coordinator may change nothing.
+    pub fn check_change(&self, org: Option<&str>) -> Result<(), HubError> {
+        self.check_writer()?;
+        match (org, &self.orgs) {
+            (Some(org), _) => self.check(org),
+            (None, None) => Ok(()),
+            (None, Some(_)) => Err(HubError::Forbidden(
+                "the whole hub (only a hub-wide admin token may do this)".into(),
+            )),
+        }
+    }
+
+    /// Whether this account may change anything at all, before the org is
+    /// known (the server refuses a coordinator before reading a body).
+    pub fn check_writer(&self) -> Result<(), HubError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            Role::Coordinator => Err(HubError::ReadOnly(format!("{} ({})", self.id, self.name))),
+        }
+    }
+
+    /// The one org this account is scoped to, if exactly one (what a
+    /// request without `--org` means).
+    pub fn single_org(&self) -> Option<&str> {
+        match self.orgs.as_deref() {
+            Some([one]) => Some(one.as_str()),
+            _ => None,
+        }
+    }
+
+    /// Who this is in the audit log.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: Some(self.id.clone()),
+            name: self.name.clone(),
         }
     }
 }
@@ -172,6 +243,42 @@ pub trait HubStore: HubStorage + Send + Sync + 'static {
     /// The counts of these `(key, period)` counters (0 for one never
     /// taken or forgotten), in order.
     fn rate_counts(&self, keys: &[(String, i64)]) -> Result<Vec<u64>, HubError>;
+
+    // --- Accounts and audit log (acct) ---
+    // `create_admin_token` and `admin` above make and check accounts too:
+    // a token made by `create_admin_token` is an admin account named
+    // "admin"; `admin` answers the account and notes its last use.
+
+    /// Makes an account and answers it with its token (shown once).
+    fn create_account(
+        &self,
+        name: &str,
+        role: Role,
+        orgs: Option<&[String]>,
+        now: DateTime<Utc>,
+    ) -> Result<(Account, String), HubError>;
+    /// Every account, revoked ones too, in order of creation.
+    fn accounts(&self) -> Result<Vec<Account>, HubError>;
+    /// Revokes account `id` (the full id) at once; refused with
+    /// [`HubError::LastAdmin`] when it is the last active hub-wide admin.
+    /// Again: no change.
+    fn revoke_account(&self, id: &str, now: DateTime<Utc>) -> Result<(), HubError>;
+    /// A new secret for account `id`; the old one stops at once. A revoked
+    /// account is not brought back.
+    fn rotate_account(&self, id: &str) -> Result<String, HubError>;
+    /// Appends `draft` at the end of the chain (position and hash by
+    /// [`AuditEntry::chained`]); appends are serialised so two hub nodes
+    /// never fork the chain.
+    fn append_audit(&self, draft: &AuditDraft) -> Result<AuditEntry, HubError>;
+    /// Streams the audit entries in position order (only those of `orgs`
+    /// when given), until `f` returns false.
+    fn for_each_audit(
+        &self,
+        orgs: Option<&[String]>,
+        f: &mut dyn FnMut(AuditEntry) -> bool,
+    ) -> Result<(), HubError>;
+    /// The head row: the last position and hash (None: nothing appended).
+    fn audit_head(&self) -> Result<Option<AuditHead>, HubError>;
 }
 
 impl HubError {

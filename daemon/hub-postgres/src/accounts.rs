@@ -6,8 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use outpost_hub_db::{
-    AdminAuth, CLOCK_SKEW_LIMIT_SECS, CODE_TTL, DeviceAuth, DeviceInfo, HubError, HubStore,
-    hash_secret, new_code, new_secret, normalize_code,
+    Account, AdminAuth, AuditDraft, AuditEntry, AuditHead, CLOCK_SKEW_LIMIT_SECS, CODE_TTL,
+    DeviceAuth, DeviceInfo, HubError, HubStore, Role, hash_secret, new_code, new_secret,
+    normalize_code,
 };
 use outpost_proto::filter::Filter;
 use outpost_proto::hub::{RateTake, RateTaken};
@@ -28,15 +29,6 @@ fn ts(t: DateTime<Utc>) -> String {
 const EXPORT_BATCH: i32 = 500;
 
 impl PgHubStore {
-    fn create_admin_token_pg(&self, org: Option<&str>) -> Result<String, PgError> {
-        let token = new_secret("opa_");
-        self.conn()?.client.execute(
-            "INSERT INTO admin_tokens(hash, org, created_at) VALUES ($1, $2, $3)",
-            &[&hash_secret(&token), &org, &Utc::now()],
-        )?;
-        Ok(token)
-    }
-
     fn add_org_pg(&self, slug: &str, name: &str) -> Result<(), PgError> {
         if !outpost_proto::record::is_slug(slug) {
             return Err(HubError::Invalid(format!(
@@ -308,7 +300,10 @@ impl HubStore for PgHubStore {
     }
 
     fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError> {
-        Ok(self.create_admin_token_pg(org)?)
+        let orgs = org.map(|o| vec![o.to_string()]);
+        Ok(self
+            .create_account_pg("admin", Role::Admin, orgs.as_deref(), Utc::now())?
+            .1)
     }
     fn has_admin_token(&self) -> Result<bool, HubError> {
         let n: i64 = self
@@ -320,16 +315,7 @@ impl HubStore for PgHubStore {
         Ok(n > 0)
     }
     fn admin(&self, token: &str) -> Result<AdminAuth, HubError> {
-        let row = self
-            .conn()?
-            .client
-            .query_opt(
-                "SELECT org FROM admin_tokens WHERE hash = $1",
-                &[&hash_secret(token)],
-            )
-            .map_err(HubError::backend)?;
-        row.map(|r| AdminAuth { org: r.get(0) })
-            .ok_or(HubError::Unauthorized)
+        Ok(self.admin_pg(token)?)
     }
     fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError> {
         Ok(self.add_org_pg(slug, name)?)
@@ -397,5 +383,38 @@ impl HubStore for PgHubStore {
     }
     fn rate_counts(&self, keys: &[(String, i64)]) -> Result<Vec<u64>, HubError> {
         Ok(self.rate_counts_pg(keys)?)
+    }
+
+    // --- Accounts and audit log (acct) ---
+    fn create_account(
+        &self,
+        name: &str,
+        role: Role,
+        orgs: Option<&[String]>,
+        now: DateTime<Utc>,
+    ) -> Result<(Account, String), HubError> {
+        Ok(self.create_account_pg(name, role, orgs, now)?)
+    }
+    fn accounts(&self) -> Result<Vec<Account>, HubError> {
+        Ok(self.accounts_pg()?)
+    }
+    fn revoke_account(&self, id: &str, now: DateTime<Utc>) -> Result<(), HubError> {
+        Ok(self.revoke_account_pg(id, now)?)
+    }
+    fn rotate_account(&self, id: &str) -> Result<String, HubError> {
+        Ok(self.rotate_account_pg(id)?)
+    }
+    fn append_audit(&self, draft: &AuditDraft) -> Result<AuditEntry, HubError> {
+        Ok(self.append_audit_pg(draft)?)
+    }
+    fn for_each_audit(
+        &self,
+        orgs: Option<&[String]>,
+        f: &mut dyn FnMut(AuditEntry) -> bool,
+    ) -> Result<(), HubError> {
+        Ok(self.for_each_audit_pg(orgs, f)?)
+    }
+    fn audit_head(&self) -> Result<Option<AuditHead>, HubError> {
+        Ok(self.audit_head_pg()?)
     }
 }

@@ -10,8 +10,9 @@
 //! applied in order at open, never edited once shipped), [`pool`] (a small
 //! blocking pool with per-connection prepared statements), [`feed`] (docs,
 //! tombstones, the per-org feed), [`accounts`] (orgs, tokens, codes,
-//! devices, cursor key, record projection), `rate` (the rate-limit
-//! counters every node shares). Nothing is kept in the
+//! devices, cursor key, record projection), `acct` (named accounts and
+//! the hash-chained audit log), `rate` (the rate-limit counters every
+//! node shares). Nothing is kept in the
 //! process that another node would need: every secret, code, epoch and
 //! counter is in the database. `test_pg` (feature `test-support`) starts
 //! a throwaway server for tests.
@@ -52,11 +53,11 @@ use outpost_hub_db::HubError;
 use outpost_proto::hub::StorageError;
 
 mod accounts;
+mod acct;
 mod config;
 mod feed;
 pub use feed::site_key;
-mod migrations;
-pub use migrations::versions as migration_versions;
+pub mod migrations;
 mod pool;
 mod rate;
 #[cfg(feature = "test-support")]

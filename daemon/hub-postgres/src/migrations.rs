@@ -26,13 +26,19 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../migrations/0002_org_config.sql"),
     ),
     (
+        3,
+        "accounts_audit",
+        include_str!("../migrations/0003_accounts_audit.sql"),
+    ),
+    (
         6,
         "rate_limits",
         include_str!("../migrations/0006_rate_limits.sql"),
     ),
 ];
 
-/// The numbers of the migrations this release knows, in order.
+/// The numbers of the migrations this release knows, in order (what a
+/// fully migrated database lists in `schema_migrations`).
 pub fn versions() -> Vec<i32> {
     MIGRATIONS.iter().map(|m| m.0).collect()
 }

@@ -74,3 +74,15 @@ outpost_proto::hub_storage_conformance!(make);
 mod accounts {
     outpost_hub_db::hub_store_conformance!(|| super::make(&[]));
 }
+
+/// Accounts and the audit log; `sql` runs on a client of its own, as a
+/// psql session on the hub's database could.
+mod accounts_audit {
+    outpost_hub_db::hub_accounts_conformance!(
+        || super::make(&[]),
+        |hub: &super::PgHub, sql: &str| {
+            let mut client = postgres::Client::connect(&hub._db.url, postgres::NoTls).unwrap();
+            client.batch_execute(sql).unwrap();
+        }
+    );
+}

@@ -19,16 +19,21 @@
 //! and `records` the projection of current values for admin export/stats;
 //! `org_config` each org's configuration blobs by kind with their version
 //! (`outpost_proto::central`); `rate_counts` the rate-limit counters
-//! (`outpost_proto::hub::limits`) by key and window.
+//! (`outpost_proto::hub::limits`) by key and window; `admin_tokens` the
+//! named accounts (see `migrate_accounts`), `audit_log` the hash-chained
+//! audit entries and `audit_head` the chain's last position and hash
+//! (`outpost_hub_db::accounts`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use chrono::{DateTime, Utc};
+use outpost_hub_db::accounts::{self, orgs_from_column, orgs_to_column};
 use outpost_hub_db::{
-    AdminAuth, CLOCK_SKEW_LIMIT_SECS, CODE_TTL, DeviceAuth, DeviceInfo, HubError, HubStore,
-    hash_secret, new_code, new_secret, normalize_code,
+    Account, AdminAuth, AuditDraft, AuditEntry, AuditHead, CLOCK_SKEW_LIMIT_SECS, CODE_TTL,
+    DeviceAuth, DeviceInfo, HubError, HubStore, Role, hash_secret, new_code, new_secret,
+    normalize_code,
 };
 use outpost_proto::filter::Filter;
 use outpost_proto::hub::storage::FeedVisitor;
@@ -122,6 +127,22 @@ CREATE TABLE IF NOT EXISTS rate_counts (
     PRIMARY KEY (key, period)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS rate_counts_expires ON rate_counts(expires);
+CREATE TABLE IF NOT EXISTS audit_log (
+    position   INTEGER PRIMARY KEY,
+    at         TEXT NOT NULL,
+    actor_id   TEXT,
+    actor_name TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    org        TEXT,
+    detail     TEXT NOT NULL,
+    hash       TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS audit_log_org ON audit_log(org, position);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    position INTEGER NOT NULL,
+    hash     TEXT NOT NULL
+) STRICT;
 ";
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -207,6 +228,7 @@ impl SqliteHubStore {
         // records), for a lookup only an admin's erasure makes.
         conn.execute_batch("DROP INDEX IF EXISTS docs_id;")?;
         migrate_feed_epochs(&conn)?;
+        migrate_accounts(&conn)?;
         let readers = (0..READERS)
             .map(|_| {
                 let reader = open()?;
@@ -302,6 +324,34 @@ fn migrate_feed_epochs(conn: &Connection) -> Result<(), SqlError> {
     Ok(())
 }
 
+/// Admin tokens became named accounts: `admin_tokens` gains an id, a
+/// name, a role, when it was last used and when it was revoked (its `org`
+/// column now holds the orgs an account is scoped to, comma-separated, so
+/// a token scoped to one org before reads the same). Tokens made before
+/// keep working as admins, with a generated id and name. Run at every
+/// open; a new database goes the same way.
+fn migrate_accounts(conn: &Connection) -> Result<(), SqlError> {
+    let has_id = conn
+        .prepare("SELECT 1 FROM pragma_table_info('admin_tokens') WHERE name = 'id'")?
+        .exists([])?;
+    if !has_id {
+        conn.execute_batch(
+            "ALTER TABLE admin_tokens ADD COLUMN id TEXT;
+             ALTER TABLE admin_tokens ADD COLUMN name TEXT;
+             ALTER TABLE admin_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'admin';
+             ALTER TABLE admin_tokens ADD COLUMN last_used TEXT;
+             ALTER TABLE admin_tokens ADD COLUMN revoked_at TEXT;",
+        )?;
+    }
+    conn.execute(
+        "UPDATE admin_tokens SET id = 'tok_' || lower(hex(randomblob(4))), name = ?1
+         WHERE id IS NULL",
+        [accounts::LEGACY_NAME],
+    )?;
+    conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS admin_tokens_id ON admin_tokens(id);")?;
+    Ok(())
+}
+
 /// Hubs created before ids were scoped by organisation keyed `docs`,
 /// `tombstones` and `records` by id alone. Each table is rebuilt with the
 /// key `(org, id)` in one transaction, rows unchanged.
@@ -374,15 +424,6 @@ fn write_projection(tx: &Connection, record: &Record) -> Result<(), SqlError> {
 }
 
 impl SqliteHubStore {
-    fn create_admin_token(&self, org: Option<&str>) -> Result<String, SqlError> {
-        let token = new_secret("opa_");
-        self.conn()?.execute(
-            "INSERT INTO admin_tokens(hash, org, created_at) VALUES (?1, ?2, ?3)",
-            params![hash_secret(&token), org, ts(Utc::now())],
-        )?;
-        Ok(token)
-    }
-
     fn has_admin_token(&self) -> Result<bool, SqlError> {
         Ok(self
             .reader()?
@@ -390,19 +431,6 @@ impl SqliteHubStore {
                 r.get::<_, i64>(0)
             })?
             > 0)
-    }
-
-    fn admin(&self, token: &str) -> Result<AdminAuth, SqlError> {
-        let org: Option<Option<String>> = self
-            .reader()?
-            .query_row(
-                "SELECT org FROM admin_tokens WHERE hash = ?1",
-                [hash_secret(token)],
-                |r| r.get(0),
-            )
-            .optional()?;
-        org.map(|org| AdminAuth { org })
-            .ok_or(SqlError::from(HubError::Unauthorized))
     }
 
     fn add_org(&self, slug: &str, name: &str) -> Result<(), SqlError> {
@@ -979,6 +1007,276 @@ impl SqliteHubStore {
     }
 }
 
+/// Accounts and the audit log (see `outpost_hub_db::accounts`).
+impl SqliteHubStore {
+    fn admin(&self, token: &str) -> Result<AdminAuth, SqlError> {
+        let hash = hash_secret(token);
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let row: Option<Row> = self
+            .reader()?
+            .query_row(
+                "SELECT id, name, role, org, last_used FROM admin_tokens
+                 WHERE hash = ?1 AND revoked_at IS NULL",
+                [&hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let Some((id, name, role, orgs, last_used)) = row else {
+            return Err(HubError::Unauthorized.into());
+        };
+        // Noted at most once a minute: an admin's requests do not each
+        // take the writer.
+        let now = Utc::now();
+        let stale = ts(now - chrono::TimeDelta::minutes(1));
+        if last_used.is_none_or(|l| l < stale) {
+            self.conn()?.execute(
+                "UPDATE admin_tokens SET last_used = ?1 WHERE hash = ?2",
+                params![ts(now), hash],
+            )?;
+        }
+        Ok(AdminAuth {
+            id,
+            name,
+            role: Role::parse(&role)?,
+            orgs: orgs_from_column(orgs),
+        })
+    }
+
+    fn create_account(
+        &self,
+        name: &str,
+        role: Role,
+        orgs: Option<&[String]>,
+        now: DateTime<Utc>,
+    ) -> Result<(Account, String), SqlError> {
+        let name = accounts::check_new_account(name, role, orgs)?;
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for org in orgs.unwrap_or_default() {
+            if !org_exists(&tx, org)? {
+                return Err(HubError::NoSuchOrg(org.clone()).into());
+            }
+        }
+        let token = new_secret("opa_");
+        // 32 random bits: a clash is rare, and answered with another id.
+        let mut id = accounts::new_account_id();
+        while tx
+            .prepare("SELECT 1 FROM admin_tokens WHERE id = ?1")?
+            .exists([&id])?
+        {
+            id = accounts::new_account_id();
+        }
+        tx.execute(
+            "INSERT INTO admin_tokens(hash, org, created_at, id, name, role)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                hash_secret(&token),
+                orgs_to_column(orgs),
+                ts(now),
+                id,
+                name,
+                role.as_str()
+            ],
+        )?;
+        tx.commit()?;
+        let account = Account {
+            id,
+            name,
+            role,
+            orgs: orgs.map(<[String]>::to_vec),
+            created_at: ts(now),
+            last_used: None,
+            revoked_at: None,
+        };
+        Ok((account, token))
+    }
+
+    fn accounts(&self) -> Result<Vec<Account>, SqlError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, name, role, org, created_at, last_used, revoked_at FROM admin_tokens
+             ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, role, orgs, created_at, last_used, revoked_at) = row?;
+            out.push(Account {
+                id,
+                name,
+                role: Role::parse(&role)?,
+                orgs: orgs_from_column(orgs),
+                created_at,
+                last_used,
+                revoked_at,
+            });
+        }
+        Ok(out)
+    }
+
+    fn revoke_account(&self, id: &str, now: DateTime<Utc>) -> Result<(), SqlError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(String, Option<String>, Option<String>)> = tx
+            .query_row(
+                "SELECT role, org, revoked_at FROM admin_tokens WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((role, orgs, revoked)) = row else {
+            return Err(HubError::NoSuchAccount(id.into()).into());
+        };
+        if revoked.is_some() {
+            return Ok(());
+        }
+        if role == Role::Admin.as_str() && orgs.is_none() {
+            let others: i64 = tx.query_row(
+                "SELECT count(*) FROM admin_tokens
+                 WHERE role = 'admin' AND org IS NULL AND revoked_at IS NULL AND id != ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            if others == 0 {
+                return Err(HubError::LastAdmin(id.into()).into());
+            }
+        }
+        tx.execute(
+            "UPDATE admin_tokens SET revoked_at = ?1 WHERE id = ?2",
+            params![ts(now), id],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn rotate_account(&self, id: &str) -> Result<String, SqlError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let revoked: Option<Option<String>> = tx
+            .query_row(
+                "SELECT revoked_at FROM admin_tokens WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match revoked {
+            None => return Err(HubError::NoSuchAccount(id.into()).into()),
+            Some(Some(_)) => {
+                return Err(HubError::Invalid(format!(
+                    "token {id} is revoked; create a new one with `outpost admin token create`"
+                ))
+                .into());
+            }
+            Some(None) => {}
+        }
+        let token = new_secret("opa_");
+        tx.execute(
+            "UPDATE admin_tokens SET hash = ?1 WHERE id = ?2",
+            params![hash_secret(&token), id],
+        )?;
+        tx.commit()?;
+        Ok(token)
+    }
+
+    fn append_audit(&self, draft: &AuditDraft) -> Result<AuditEntry, SqlError> {
+        // One writer connection and an immediate transaction: appends are
+        // serialised, and the head moves with the entry or not at all.
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO audit_head(id, position, hash) VALUES (1, 0, ?1)",
+            [accounts::GENESIS],
+        )?;
+        let (last, prev): (i64, String) = tx.query_row(
+            "SELECT position, hash FROM audit_head WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let position = u64::try_from(last).unwrap_or(0) + 1;
+        let entry = AuditEntry::chained(draft, position, &prev);
+        tx.execute(
+            "INSERT INTO audit_log(position, at, actor_id, actor_name, action, org, detail, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                position as i64,
+                entry.at,
+                entry.actor_id,
+                entry.actor_name,
+                entry.action,
+                entry.org,
+                entry.detail,
+                entry.hash
+            ],
+        )?;
+        tx.execute(
+            "UPDATE audit_head SET position = ?1, hash = ?2 WHERE id = 1",
+            params![position as i64, entry.hash],
+        )?;
+        tx.commit()?;
+        Ok(entry)
+    }
+
+    fn for_each_audit(
+        &self,
+        orgs: Option<&[String]>,
+        f: &mut dyn FnMut(AuditEntry) -> bool,
+    ) -> Result<(), SqlError> {
+        let conn = self.reader()?;
+        let mut stmt = conn.prepare(
+            "SELECT position, at, actor_id, actor_name, action, org, detail, hash
+             FROM audit_log ORDER BY position",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let entry = AuditEntry {
+                position: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                at: r.get(1)?,
+                actor_id: r.get(2)?,
+                actor_name: r.get(3)?,
+                action: r.get(4)?,
+                org: r.get(5)?,
+                detail: r.get(6)?,
+                hash: r.get(7)?,
+            };
+            let wanted = match (orgs, &entry.org) {
+                (None, _) => true,
+                (Some(orgs), Some(org)) => orgs.contains(org),
+                (Some(_), None) => false,
+            };
+            if wanted && !f(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn audit_head(&self) -> Result<Option<AuditHead>, SqlError> {
+        Ok(self
+            .reader()?
+            .query_row(
+                "SELECT position, hash FROM audit_head WHERE id = 1",
+                [],
+                |r| {
+                    Ok(AuditHead {
+                        position: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        hash: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+}
+
 fn backend_msg(e: impl std::fmt::Display) -> StorageError {
     backend(HubError::Invalid(e.to_string()))
 }
@@ -1025,7 +1323,17 @@ impl HubStore for SqliteHubStore {
     }
 
     fn create_admin_token(&self, org: Option<&str>) -> Result<String, HubError> {
-        Ok(SqliteHubStore::create_admin_token(self, org)?)
+        let orgs = org.map(|o| vec![o.to_string()]);
+        Ok(
+            SqliteHubStore::create_account(
+                self,
+                "admin",
+                Role::Admin,
+                orgs.as_deref(),
+                Utc::now(),
+            )?
+            .1,
+        )
     }
     fn has_admin_token(&self) -> Result<bool, HubError> {
         Ok(SqliteHubStore::has_admin_token(self)?)
@@ -1085,6 +1393,39 @@ impl HubStore for SqliteHubStore {
         f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError> {
         Ok(SqliteHubStore::for_each_record(self, org, filter, f)?)
+    }
+
+    // --- Accounts and audit log (acct) ---
+    fn create_account(
+        &self,
+        name: &str,
+        role: Role,
+        orgs: Option<&[String]>,
+        now: DateTime<Utc>,
+    ) -> Result<(Account, String), HubError> {
+        Ok(SqliteHubStore::create_account(self, name, role, orgs, now)?)
+    }
+    fn accounts(&self) -> Result<Vec<Account>, HubError> {
+        Ok(SqliteHubStore::accounts(self)?)
+    }
+    fn revoke_account(&self, id: &str, now: DateTime<Utc>) -> Result<(), HubError> {
+        Ok(SqliteHubStore::revoke_account(self, id, now)?)
+    }
+    fn rotate_account(&self, id: &str) -> Result<String, HubError> {
+        Ok(SqliteHubStore::rotate_account(self, id)?)
+    }
+    fn append_audit(&self, draft: &AuditDraft) -> Result<AuditEntry, HubError> {
+        Ok(SqliteHubStore::append_audit(self, draft)?)
+    }
+    fn for_each_audit(
+        &self,
+        orgs: Option<&[String]>,
+        f: &mut dyn FnMut(AuditEntry) -> bool,
+    ) -> Result<(), HubError> {
+        Ok(SqliteHubStore::for_each_audit(self, orgs, f)?)
+    }
+    fn audit_head(&self) -> Result<Option<AuditHead>, HubError> {
+        Ok(SqliteHubStore::audit_head(self)?)
     }
 
     // --- ops: rate limits

@@ -72,3 +72,17 @@ outpost_proto::hub_storage_conformance!(make);
 mod accounts {
     outpost_hub_db::hub_store_conformance!(|| super::make(&[]));
 }
+
+/// Accounts and the audit log; `sql` edits the database file directly,
+/// on a connection of its own, as someone holding hub.db could.
+mod accounts_audit {
+    outpost_hub_db::hub_accounts_conformance!(
+        || super::make(&[]),
+        |hub: &super::TempHub, sql: &str| {
+            let conn =
+                rusqlite::Connection::open(hub._dir.path().join(outpost_hub_sqlite::HUB_FILE))
+                    .unwrap();
+            conn.execute_batch(sql).unwrap();
+        }
+    );
+}

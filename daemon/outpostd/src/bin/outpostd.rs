@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use outpost_hub::backend::{self, Backend};
 use outpost_hub::server::{self, TlsFiles};
 use outpost_hub::settings::HubSettings;
+use outpost_hub_db::{Actor, Role};
 use outpost_store::config::{Paths, Settings};
 
 /// Outpost's background daemon: keeps the local record store and syncs it
@@ -80,6 +81,26 @@ enum HubCommand {
         #[arg(long, value_name = "DIR")]
         from: PathBuf,
     },
+    /// Admin tokens made on the hub machine itself.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Make a new hub-wide admin token and print it (once). This is how a
+    /// lost token is replaced: it needs access to the hub's data directory
+    /// or database, not an admin token, and works while the hub runs. It is
+    /// recorded in the audit log as done on the hub machine; revoke the
+    /// lost token afterwards with `outpost admin token revoke ID`.
+    New {
+        /// The new token's name (who holds it) [default: "admin (made on
+        /// the hub machine)"].
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -91,6 +112,9 @@ fn main() -> anyhow::Result<()> {
             Some(HubCommand::Init) => hub_init(&paths, args.database, cli.json),
             Some(HubCommand::Restored) => hub_restored(&paths, args.database),
             Some(HubCommand::Migrate { from }) => hub_migrate(&from, args.database, cli.json),
+            Some(HubCommand::Token {
+                command: TokenCommand::New { name },
+            }) => hub_token_new(&paths, args.database, name, cli.json),
             None => run_hub(paths, args),
         },
     }
@@ -157,15 +181,78 @@ fn hub_init(paths: &Paths, database: Option<String>, json: bool) -> anyhow::Resu
             "the hub in {where_} is already initialised; its admin token was printed then (tokens are stored only as hashes)"
         );
     }
-    let token = store.create_admin_token(None)?;
+    let (account, token) = store.create_account("admin", Role::Admin, None, chrono::Utc::now())?;
+    outpost_hub_db::audit(
+        store,
+        &Actor::hub_machine(),
+        "token.create",
+        None,
+        &format!(
+            "hub initialised: created admin token {} ({})",
+            account.id, account.name
+        ),
+    )?;
     if json {
-        println!("{}", serde_json::json!({ "admin_token": token }));
+        println!(
+            "{}",
+            serde_json::json!({ "admin_token": token, "id": account.id })
+        );
     } else {
         println!("{token}");
     }
     eprintln!(
         "Hub created in {where_}. Keep this admin token safe: it is shown only once. Start the hub with `outpostd hub {}`.",
         hub_flag(paths, database.as_deref())
+    );
+    Ok(())
+}
+
+/// `outpostd hub token new`: the lost-token path. Whoever can read the
+/// hub's data directory or database already holds everything a token
+/// guards, so making one here asks for nothing more; it is audited as
+/// done on the hub machine.
+fn hub_token_new(
+    paths: &Paths,
+    database: Option<String>,
+    name: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let database = hub_database(paths, database)?;
+    let where_ = backend::describe(database.as_deref(), &paths.data_dir);
+    let backend = open_hub(paths, database.as_deref())?;
+    let store = backend.store();
+    if !store.has_admin_token()? {
+        bail!(
+            "the hub in {where_} is not initialised; run `outpostd hub init {}` first",
+            hub_flag(paths, database.as_deref())
+        );
+    }
+    let name = name.unwrap_or_else(|| "admin (made on the hub machine)".into());
+    let (account, token) = store
+        .create_account(&name, Role::Admin, None, chrono::Utc::now())
+        .context("could not make the admin token")?;
+    outpost_hub_db::audit(
+        store,
+        &Actor::hub_machine(),
+        "token.create",
+        None,
+        &format!(
+            "created admin token {} ({}) on the hub machine",
+            account.id, account.name
+        ),
+    )
+    .context("could not record the new token in the audit log")?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "admin_token": token, "id": account.id })
+        );
+    } else {
+        println!("{token}");
+    }
+    eprintln!(
+        "Made admin token {} ({}) in {where_}. Keep it safe: it is shown only once. If it replaces a lost token, revoke that one: `outpost admin token list`, then `outpost admin token revoke ID`.",
+        account.id, account.name
     );
     Ok(())
 }
