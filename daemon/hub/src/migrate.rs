@@ -90,6 +90,11 @@ const TABLES: &[Table] = &[
             col("hash", Ty::Text, ""),
             col("org", Ty::Text, ""),
             col("created_at", Ty::Text, TS),
+            col("id", Ty::Text, ""),
+            col("name", Ty::Text, ""),
+            col("role", Ty::Text, ""),
+            col("last_used", Ty::Text, TS),
+            col("revoked_at", Ty::Text, TS),
         ],
     },
     Table {
@@ -168,6 +173,28 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "audit_log",
+        cols: &[
+            col("position", Ty::Int, ""),
+            // Text on both sides: the entry's hash covers it byte for byte.
+            col("at", Ty::Text, ""),
+            col("actor_id", Ty::Text, ""),
+            col("actor_name", Ty::Text, ""),
+            col("action", Ty::Text, ""),
+            col("org", Ty::Text, ""),
+            col("detail", Ty::Text, ""),
+            col("hash", Ty::Text, ""),
+        ],
+    },
+    Table {
+        name: AUDIT_HEAD,
+        cols: &[
+            col("id", Ty::Int, ""),
+            col("position", Ty::Int, ""),
+            col("hash", Ty::Text, ""),
+        ],
+    },
+    Table {
         name: "rate_counts",
         cols: &[
             col("key", Ty::Text, ""),
@@ -177,6 +204,12 @@ const TABLES: &[Table] = &[
         ],
     },
 ];
+
+/// The audit chain's head row. PostgreSQL's migration seeds it (position
+/// 0), the SQLite hub makes it at its first entry: not data, so the
+/// emptiness check passes over it, and the copy replaces the seed with the
+/// SQLite hub's row when it has one (and keeps the seed when it has none).
+const AUDIT_HEAD: &str = "audit_head";
 
 /// Rows per INSERT statement, and the bytes a batch may hold before it is
 /// sent anyway (documents can be large; memory stays bounded).
@@ -363,7 +396,7 @@ pub fn migrate(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for table in &pg_tables {
+    for table in pg_tables.iter().filter(|t| *t != AUDIT_HEAD) {
         let rows: i64 = tx
             .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])?
             .get(0);
@@ -383,6 +416,13 @@ pub fn migrate(
                 r.get(0)
             })
             .map_err(sqlite_err(&path))?;
+        if table.name == AUDIT_HEAD {
+            if expected == 0 {
+                summary.tables.push((table.name.to_string(), 0));
+                continue;
+            }
+            tx.execute("DELETE FROM audit_head", &[])?;
+        }
         let copied = copy_table(&src_tx, &mut tx, table, expected, progress, &path)?;
         // The target's own count, in the same transaction: what commits
         // is what was read.
