@@ -15,6 +15,7 @@
 pub mod conformance;
 
 use chrono::{DateTime, Utc};
+use outpost_proto::device::DeviceReport;
 use outpost_proto::filter::Filter;
 use outpost_proto::hub::HubStorage;
 use outpost_proto::record::Record;
@@ -77,6 +78,14 @@ pub struct DeviceInfo {
     /// The clock is off by more than 24 hours.
     pub clock_flag: bool,
     pub revoked: bool,
+    /// The laptop's name, site and staff initials as it last reported them
+    /// (at enrolment or sync; None: it never did, e.g. an older laptop).
+    pub name: Option<String>,
+    pub site: Option<String>,
+    pub staff: Option<String>,
+    /// Records waiting on the laptop at its last report (0 after a
+    /// complete sync).
+    pub waiting: Option<u64>,
 }
 
 /// Who a request comes from, once its token is checked.
@@ -158,6 +167,12 @@ pub trait HubStore: HubStorage + Send + Sync + 'static {
         filter: &Filter,
         f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError>;
+
+    // --- devices (dev): what a laptop reports about itself ---------------
+    /// Keeps a device's latest report (name, site, staff, records waiting),
+    /// shown by [`HubStore::devices`]. The caller checked it
+    /// (`DeviceReport::check`); an unknown device changes nothing.
+    fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), HubError>;
 }
 
 impl HubError {

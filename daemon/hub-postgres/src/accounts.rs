@@ -9,6 +9,7 @@ use outpost_hub_db::{
     AdminAuth, CLOCK_SKEW_LIMIT_SECS, CODE_TTL, DeviceAuth, DeviceInfo, HubError, HubStore,
     hash_secret, new_code, new_secret, normalize_code,
 };
+use outpost_proto::device::DeviceReport;
 use outpost_proto::filter::Filter;
 use outpost_proto::record::{Kind, Record};
 use postgres::IsolationLevel;
@@ -178,7 +179,8 @@ impl PgHubStore {
 
     fn devices_pg(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, PgError> {
         let rows = self.conn()?.client.query(
-            "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at FROM devices
+            "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at,
+                    name, site, staff, waiting FROM devices
              WHERE $1::text IS NULL OR org = $1 ORDER BY org, enrolled_at",
             &[&org],
         )?;
@@ -194,9 +196,26 @@ impl PgHubStore {
                     clock_offset_secs: offset,
                     clock_flag: offset.is_some_and(|o| o.abs() > CLOCK_SKEW_LIMIT_SECS),
                     revoked: r.get::<_, Option<DateTime<Utc>>>(5).is_some(),
+                    name: r.get(6),
+                    site: r.get(7),
+                    staff: r.get(8),
+                    waiting: r.get::<_, Option<i64>>(9).map(|n| n.max(0) as u64),
                 }
             })
             .collect())
+    }
+
+    fn report_device_pg(&self, device: &str, report: &DeviceReport) -> Result<(), PgError> {
+        let waiting = i64::try_from(report.waiting).unwrap_or(i64::MAX);
+        let mut conn = self.conn()?;
+        let stmt = conn.prepare(
+            "UPDATE devices SET name = $1, site = $2, staff = $3, waiting = $4 WHERE id = $5",
+        )?;
+        conn.client.execute(
+            &stmt,
+            &[&report.name, &report.site, &report.staff, &waiting, &device],
+        )?;
+        Ok(())
     }
 
     fn device_org_pg(&self, device: &str) -> Result<Option<String>, PgError> {
@@ -388,5 +407,10 @@ impl HubStore for PgHubStore {
         f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError> {
         Ok(self.for_each_record_pg(org, filter, f)?)
+    }
+
+    // devices (dev)
+    fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), HubError> {
+        Ok(self.report_device_pg(device, report)?)
     }
 }

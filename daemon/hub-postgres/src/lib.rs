@@ -54,6 +54,7 @@ mod accounts;
 mod config;
 mod feed;
 mod migrations;
+pub use migrations::versions as migration_versions;
 mod pool;
 #[cfg(feature = "test-support")]
 pub mod test_pg;

@@ -18,7 +18,9 @@
 //! that caused it (`origin`), `tombstones` the erased ids in the same feed,
 //! and `records` the projection of current values for admin export/stats;
 //! `org_config` each org's configuration blobs by kind with their version
-//! (`outpost_proto::central`).
+//! (`outpost_proto::central`). A device row also keeps the laptop's latest
+//! report (name, site, staff, records waiting; columns added to older
+//! hubs by `migrate_device_reports`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +31,7 @@ use outpost_hub_db::{
     AdminAuth, CLOCK_SKEW_LIMIT_SECS, CODE_TTL, DeviceAuth, DeviceInfo, HubError, HubStore,
     hash_secret, new_code, new_secret, normalize_code,
 };
+use outpost_proto::device::DeviceReport;
 use outpost_proto::filter::Filter;
 use outpost_proto::hub::storage::FeedVisitor;
 use outpost_proto::hub::{
@@ -198,6 +201,7 @@ impl SqliteHubStore {
         // records), for a lookup only an admin's erasure makes.
         conn.execute_batch("DROP INDEX IF EXISTS docs_id;")?;
         migrate_feed_epochs(&conn)?;
+        migrate_device_reports(&conn)?;
         let readers = (0..READERS)
             .map(|_| {
                 let reader = open()?;
@@ -289,6 +293,26 @@ fn migrate_feed_epochs(conn: &Connection) -> Result<(), SqlError> {
         .collect::<Result<_, _>>()?;
     for slug in &unset {
         set_new_epoch(conn, slug)?;
+    }
+    Ok(())
+}
+
+/// Hubs created before device reports lack their columns (a laptop's
+/// name, site, staff and records waiting, `HubStore::report_device`):
+/// each missing one is added, empty, so existing hubs open unchanged.
+fn migrate_device_reports(conn: &Connection) -> Result<(), SqlError> {
+    for (column, ty) in [
+        ("name", "TEXT"),
+        ("site", "TEXT"),
+        ("staff", "TEXT"),
+        ("waiting", "INTEGER"),
+    ] {
+        let has_column = conn
+            .prepare("SELECT 1 FROM pragma_table_info('devices') WHERE name = ?1")?
+            .exists([column])?;
+        if !has_column {
+            conn.execute_batch(&format!("ALTER TABLE devices ADD COLUMN {column} {ty};"))?;
+        }
     }
     Ok(())
 }
@@ -546,7 +570,8 @@ impl SqliteHubStore {
     fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, SqlError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare(
-            "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at FROM devices
+            "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at,
+                    name, site, staff, waiting FROM devices
              WHERE ?1 IS NULL OR org = ?1 ORDER BY org, enrolled_at",
         )?;
         let rows = stmt.query_map([org], |r| {
@@ -559,9 +584,28 @@ impl SqliteHubStore {
                 clock_offset_secs: offset,
                 clock_flag: offset.is_some_and(|o| o.abs() > CLOCK_SKEW_LIMIT_SECS),
                 revoked: r.get::<_, Option<String>>(5)?.is_some(),
+                name: r.get(6)?,
+                site: r.get(7)?,
+                staff: r.get(8)?,
+                waiting: r.get::<_, Option<i64>>(9)?.map(|n| n.max(0) as u64),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), SqlError> {
+        self.conn()?
+            .prepare_cached(
+                "UPDATE devices SET name = ?1, site = ?2, staff = ?3, waiting = ?4 WHERE id = ?5",
+            )?
+            .execute(params![
+                report.name,
+                report.site,
+                report.staff,
+                i64::try_from(report.waiting).unwrap_or(i64::MAX),
+                device
+            ])?;
+        Ok(())
     }
 
     fn device_org(&self, device: &str) -> Result<Option<String>, SqlError> {
@@ -1050,6 +1094,11 @@ impl HubStore for SqliteHubStore {
     ) -> Result<(), HubError> {
         Ok(SqliteHubStore::for_each_record(self, org, filter, f)?)
     }
+
+    // devices (dev)
+    fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), HubError> {
+        Ok(SqliteHubStore::report_device(self, device, report)?)
+    }
 }
 
 #[cfg(test)]
@@ -1183,6 +1232,7 @@ mod tests {
                 &hub,
                 &who,
                 &PushRequest {
+                    report: None,
                     v: PROTOCOL_VERSION,
                     device_time: Utc::now().timestamp(),
                     docs,
@@ -1278,6 +1328,7 @@ mod tests {
             &hub,
             &a,
             &PushRequest {
+                report: None,
                 v: PROTOCOL_VERSION,
                 device_time: 0,
                 docs,
@@ -1293,6 +1344,8 @@ mod tests {
                     &hub,
                     who,
                     &PullRequest {
+                        device_time: None,
+                        report: None,
                         v: PROTOCOL_VERSION,
                         since,
                         limit: 5,
