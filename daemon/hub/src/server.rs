@@ -524,6 +524,13 @@ async fn push(
         let req: PushRequest = decode(&body)?;
         version(req.v)?;
         let now = Utc::now();
+        // Seen, and its report kept, even when the push is then refused
+        // over a limit: an admin sees a laptop that is alive but behind.
+        let report = checked_report(req.report.as_ref())?;
+        store.seen(&who.device, now, Some(req.device_time))?;
+        if let Some(report) = &report {
+            store.report_device(&who.device, report)?;
+        }
         if let Err(e) = guards.limits.feed.check_push(&req) {
             tracing::warn!(device = %who.device, org = %who.org, docs = req.docs.len(), erasures = req.erased.len(), "push refused: {e}");
             return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()));
@@ -538,11 +545,6 @@ async fn push(
         if let Err(e) = taken {
             tracing::warn!(device = %who.device, org = %who.org, docs = req.docs.len(), erasures = req.erased.len(), "push refused: {e}");
             return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, e.to_string()));
-        }
-        let report = checked_report(req.report.as_ref())?;
-        store.seen(&who.device, now, Some(req.device_time))?;
-        if let Some(report) = &report {
-            store.report_device(&who.device, report)?;
         }
         let resp = hub::push(&*store, &peer(&who), &req, now)?;
         for r in &resp.results {
