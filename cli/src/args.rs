@@ -103,11 +103,32 @@ pub enum Command {
         command: QuarantineCommand,
     },
     /// Enrol this laptop with a hub using a one-time code from an admin.
+    ///
+    /// The laptop's name shows in `outpost admin devices` and the hub's
+    /// dashboard; the default is its site and the first characters of its
+    /// device id, e.g. "Skänninge bibliotek · 3f2a". A name may not carry
+    /// personal data (personnummer, phone, e-mail) and is at most 60
+    /// characters. `outpost rename NAME` changes it later.
     Enroll {
         /// The hub's URL, e.g. https://outpost.mjolby.se
         hub_url: String,
-        /// The one-time enrolment code (from `outpost admin invite`).
+        /// The one-time enrolment code (from `outpost admin invite`), in
+        /// any case, dashes optional.
         code: String,
+        /// This laptop's name, e.g. "Skänninge bibliotek, datorhörnan"
+        /// (default: the site and a short id).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Give this laptop a new name (shown in `outpost admin devices`); it
+    /// reaches the hub at the next sync.
+    Rename {
+        /// The new name, at most 60 characters, no personal data.
+        #[arg(required_unless_present = "default")]
+        name: Option<String>,
+        /// Go back to the default name (the site and a short id).
+        #[arg(long, conflicts_with = "name")]
+        default: bool,
     },
     /// Hub administration: organisations, enrolment, devices, merged exports,
     /// tokens and the audit log.
@@ -169,14 +190,16 @@ pub enum AdminCommand {
         #[arg(long)]
         org: String,
     },
-    /// Enrolled laptops: last seen, clock offset, revoked.
+    /// Enrolled laptops: name, site, staff, last seen (local time),
+    /// records waiting at their last sync, clock offset, state.
     Devices {
         #[arg(long)]
         org: Option<String>,
     },
     /// Revoke a laptop's token (it stops working at once).
     Revoke {
-        /// Device id (see `outpost admin devices`).
+        /// The device's id, a unique prefix of it (at least 4 characters)
+        /// or its exact name (see `outpost admin devices`).
         device: String,
     },
     /// Erase a record on the hub (and so on every laptop at its next sync).

@@ -210,7 +210,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sync => sync_now(&ctx),
         Command::Doctor => doctor(&ctx),
         Command::Quarantine { command } => quarantine(&ctx, command),
-        Command::Enroll { hub_url, code } => enroll(&ctx, &hub_url, &code),
+        Command::Enroll {
+            hub_url,
+            code,
+            name,
+        } => enroll(&ctx, &hub_url, &code, name.as_deref()),
+        Command::Rename { name, default } => rename(&ctx, name.filter(|_| !default).as_deref()),
         Command::Admin(args) => admin(&ctx, args),
         Command::Ui { no_open } => crate::ui::open(&ctx.paths, no_open),
     }
@@ -784,6 +789,7 @@ fn status(ctx: &Ctx) -> Result<()> {
     let running = outpost_store::instance::is_running(&ctx.paths.data_dir);
     let v = json!({
         "device": id.device,
+        "name": store.device_name()?,
         "org": id.org,
         "site": id.site,
         "staff": id.staff,
@@ -1108,13 +1114,13 @@ fn sync_now(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
+fn enroll(ctx: &Ctx, hub_url: &str, code: &str, name: Option<&str>) -> Result<()> {
     let mut store = ctx.open()?;
     let mut settings = ctx.settings()?;
     let client = HubClient::new(hub_url, settings.ca_file.as_deref(), None)?;
     let previous = settings.hub_url.clone();
     let (device, resp) =
-        outpost_store::enrol::enroll(&mut store, &client, code, now().timestamp())?;
+        outpost_store::enrol::enroll(&mut store, &client, code, name, now().timestamp())?;
     if previous.as_deref() != Some(client.base()) && previous.is_some() {
         // A different hub knows nothing of what the old one acknowledged.
         store.reset_sync_state()?;
@@ -1126,14 +1132,28 @@ fn enroll(ctx: &Ctx, hub_url: &str, code: &str) -> Result<()> {
     if ctx.json {
         outln!(
             "{}",
-            json!({"org": resp.org, "hub_url": client.base(), "device": device})
+            json!({"org": resp.org, "hub_url": client.base(), "device": device, "name": store.device_name()?})
         );
     } else {
         eprintln!(
-            "enrolled with {} for {}; the daemon syncs by itself, or run `outpost sync`",
+            "enrolled with {} for {} as \"{}\"; the daemon syncs by itself, or run `outpost sync`",
             client.base(),
-            resp.org
+            resp.org,
+            store.device_name()?
         );
+    }
+    Ok(())
+}
+
+/// `outpost rename`: the name is checked here (the hub checks it again)
+/// and reaches the hub with the next sync's report.
+fn rename(ctx: &Ctx, name: Option<&str>) -> Result<()> {
+    let store = ctx.open()?;
+    let name = store.set_device_name(name)?;
+    if ctx.json {
+        outln!("{}", json!({ "name": name }));
+    } else {
+        eprintln!("this laptop is now called \"{name}\"; the hub learns it at the next sync");
     }
     Ok(())
 }
@@ -1227,13 +1247,24 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
             }
         }
         AdminCommand::Revoke { device } => {
-            client.admin(
+            // The hub resolves a prefix or a name among the devices this
+            // token may see (one rule, `outpost_proto::device::pick`).
+            let body = client.admin(
                 Method::POST,
-                &format!("/v1/admin/devices/{device}/revoke"),
+                "/v1/admin/devices/revoke",
                 &[],
-                None,
+                Some(json!({ "device": device })),
             )?;
-            eprintln!("revoked {device}; its token no longer works");
+            let d: Value = serde_json::from_slice(&body).context("bad answer from the hub")?;
+            if ctx.json {
+                outln!("{d}");
+            } else {
+                eprintln!(
+                    "revoked {} ({}); its token no longer works",
+                    d["id"].as_str().unwrap_or(&device),
+                    d["name"].as_str().unwrap_or("-")
+                );
+            }
         }
         AdminCommand::Delete { id, org } => {
             let query: Vec<(&str, String)> = org.into_iter().map(|o| ("org", o)).collect();

@@ -150,6 +150,7 @@ pub fn status_text(v: &Value) -> String {
     let s = |k: &str| plain(v.get(k).unwrap_or(&Value::Null));
     let mut out = String::new();
     let _ = writeln!(out, "device:        {}", s("device"));
+    let _ = writeln!(out, "name:          {}", s("name"));
     let _ = writeln!(out, "org:           {}", s("org"));
     let _ = writeln!(out, "site / staff:  {} / {}", s("site"), s("staff"));
     let _ = writeln!(out, "data dir:      {}", s("data_dir"));
@@ -241,10 +242,22 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// An RFC 3339 time from the hub in this computer's local time, to the
+/// minute; as it came when it does not parse.
+pub fn local_time(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_string())
+}
+
 /// `outpost admin devices` as a table.
 pub fn devices_text(devices: &[Value]) -> String {
     let mut out = String::from(
-        "DEVICE                                ORG          LAST SEEN             CLOCK       STATE\n",
+        "NAME                          DEVICE    ORG         SITE                  STAFF   LAST SEEN         WAITING  CLOCK       STATE\n",
     );
     for d in devices {
         let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
@@ -264,12 +277,25 @@ pub fn devices_text(devices: &[Value]) -> String {
         } else {
             "active"
         };
+        let waiting = d
+            .get("waiting")
+            .and_then(Value::as_u64)
+            .map_or("-".to_string(), |n| n.to_string());
+        let seen = d
+            .get("last_seen")
+            .and_then(Value::as_str)
+            .map_or("-".to_string(), local_time);
+        let id = s("id");
         let _ = writeln!(
             out,
-            "{:<36}  {:<11}  {:<20}  {:<10}  {state}",
-            s("id"),
-            s("org"),
-            s("last_seen"),
+            "{:<28}  {:<8}  {:<10}  {:<20}  {:<6}  {:<16}  {:>7}  {:<10}  {state}",
+            clip(&s("name"), 28),
+            id.get(..8).unwrap_or(&id),
+            clip(&s("org"), 10),
+            clip(&s("site"), 20),
+            clip(&s("staff"), 6),
+            seen,
+            waiting,
             clock
         );
     }

@@ -31,6 +31,9 @@
 //! - [`catalogue`]: e-service → agency, own or other, with a TOML override.
 //! - [`central`]: an org's catalogue and site list as the hub keeps them
 //!   and laptops receive them at sync (one configuration for every replica).
+//! - [`device`]: what a laptop reports about itself (name, site, staff,
+//!   records waiting) and the rule both sides check it by; the one rule
+//!   for naming a record, session or device by an id prefix or a name.
 //! - [`sites`]: an org's site list and the case- and accent-insensitive
 //!   match of a typed site to it.
 //! - [`stats`]: streaming statistics over records, grouped by one or more
@@ -55,6 +58,7 @@
 
 pub mod catalogue;
 pub mod central;
+pub mod device;
 pub mod doc;
 pub mod fields;
 pub mod filter;

@@ -49,6 +49,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::central::OrgConfig;
+pub use crate::device::DeviceReport;
 use crate::untrusted::{self, Refusal};
 
 /// Bumped on any incompatible change to the wire types.
@@ -115,6 +116,11 @@ pub struct PushRequest {
     pub docs: Vec<DocPush>,
     /// Records erased on the laptop.
     pub erased: Vec<Uuid>,
+    /// The laptop's name, site, staff and records waiting (counting this
+    /// batch), checked by the hub like any text. Absent from older laptops;
+    /// older hubs ignore it (CBOR maps: unknown keys are skipped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<DeviceReport>,
 }
 
 /// One document's changes that the hub has not acknowledged.
@@ -182,6 +188,14 @@ pub struct PullRequest {
     /// (`crate::central`); 0, or absent from older laptops: none.
     #[serde(default)]
     pub config_version: u64,
+    /// The laptop's clock (Unix seconds), so a laptop with nothing to push
+    /// is still seen and its clock checked. Absent from older laptops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_time: Option<i64>,
+    /// As [`PushRequest::report`]; sent after the pushes, so `waiting` is
+    /// what is left once they were answered (0 after a complete push).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<DeviceReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,6 +254,11 @@ pub struct EnrollRequest {
     /// check the answer's org themselves).
     #[serde(default)]
     pub org: Option<String>,
+    /// The laptop's name, site and staff: a name the hub refuses (the
+    /// privacy screen, its length) refuses the enrolment and binds nothing.
+    /// Absent from older laptops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<DeviceReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -439,6 +458,9 @@ pub enum Effect {
 pub enum Input {
     PendingLoaded {
         docs: Vec<DocPush>,
+        /// Records and erasures pending on the laptop in all (what
+        /// `outpost status` shows), these included: the report's `waiting`.
+        waiting: u64,
         erased: Vec<Uuid>,
         /// Highest change sequence among them (the next `after_seq`).
         last_seq: i64,
@@ -567,6 +589,9 @@ pub struct Session {
     cursor_sig: Vec<u8>,
     /// The version of the org's configuration the laptop holds.
     config_version: u64,
+    /// What the laptop says about itself with each request (None: nothing,
+    /// as laptops before reports), its `waiting` from the last count.
+    report: Option<DeviceReport>,
     /// A session resets at most once; a hub that keeps changing its feed
     /// under it is an error to report, not a loop.
     reset_done: bool,
@@ -591,6 +616,7 @@ impl Session {
             feed_epoch: 0,
             cursor_sig: Vec::new(),
             config_version: 0,
+            report: None,
             reset_done: false,
             unapplied: Outcome::default(),
             outcome: Outcome::default(),
@@ -613,6 +639,13 @@ impl Session {
     /// (0 if none).
     pub fn with_config_version(mut self, version: u64) -> Session {
         self.config_version = version;
+        self
+    }
+
+    /// The laptop's name, site and staff, sent with every request; the
+    /// session fills in `waiting` from [`Input::PendingLoaded`].
+    pub fn with_report(mut self, report: DeviceReport) -> Session {
+        self.report = Some(report);
         self
     }
 
@@ -648,6 +681,8 @@ impl Session {
             epoch: self.feed_epoch,
             sig: self.cursor_sig.clone(),
             config_version: self.config_version,
+            device_time: Some(self.device_time),
+            report: self.report.clone(),
         })
     }
 
@@ -670,10 +705,14 @@ impl Session {
                 Phase::Loading,
                 Input::PendingLoaded {
                     docs,
+                    waiting,
                     erased,
                     last_seq,
                 },
             ) => {
+                if let Some(report) = &mut self.report {
+                    report.waiting = waiting;
+                }
                 if docs.is_empty() && erased.is_empty() {
                     return self.pull();
                 }
@@ -685,6 +724,7 @@ impl Session {
                     device_time: self.device_time,
                     docs,
                     erased,
+                    report: self.report.clone(),
                 })
             }
             (Phase::Pushing, Input::PushAnswered(resp)) => {

@@ -9,12 +9,15 @@ fn failed_with(input: Input) -> Outcome {
     let mut s = Session::new(0, 0, 10, 10);
     let effect = s.handle(Input::PendingLoaded {
         docs: vec![],
+        waiting: 0,
         erased: vec![],
         last_seq: 0,
     });
     assert_eq!(
         effect,
         Effect::SendPull(PullRequest {
+            device_time: Some(0),
+            report: None,
             v: PROTOCOL_VERSION,
             since: 0,
             limit: 10,
@@ -86,6 +89,7 @@ fn a_failed_session_counts_only_what_was_applied() {
     let mut s = Session::new(0, 0, 10, 10);
     s.handle(Input::PendingLoaded {
         docs: vec![],
+        waiting: 0,
         erased: vec![],
         last_seq: 0,
     });

@@ -682,8 +682,11 @@ impl SimLaptop {
                 erased.push(id);
             }
         }
+        let waiting = (self.docs.values().filter(|d| d.pending).count()
+            + self.tombs.values().filter(|t| t.pending).count()) as u64;
         Input::PendingLoaded {
             docs,
+            waiting,
             erased,
             last_seq,
         }

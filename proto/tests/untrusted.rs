@@ -34,6 +34,7 @@ fn visit_doc() -> (uuid::Uuid, AutoCommit) {
 fn push(id: uuid::Uuid, am: &mut AutoCommit) -> (PushOutcome, bool) {
     let hub = MemStorage::with_orgs(&[ORG]);
     let req = PushRequest {
+        report: None,
         v: PROTOCOL_VERSION,
         device_time: 0,
         docs: vec![sync::prepare_push(id, am, None)],
@@ -227,6 +228,7 @@ fn garbage_and_truncated_bytes_refuse_one_document_and_the_batch_goes_on() {
     let mut bytes = bad.save();
     bytes.truncate(bytes.len() / 2);
     let req = PushRequest {
+        report: None,
         v: PROTOCOL_VERSION,
         device_time: 0,
         docs: vec![
@@ -290,6 +292,7 @@ fn a_document_that_panics_automerge_is_refused_on_its_own() {
         let hub = MemStorage::with_orgs(&[ORG]);
         let (good_id, mut good) = visit_doc();
         let req = PushRequest {
+            report: None,
             v: PROTOCOL_VERSION,
             device_time: 0,
             docs: vec![
@@ -357,6 +360,7 @@ fn a_deflate_bomb_is_refused_before_automerge_inflates_it() {
     let hub = MemStorage::with_orgs(&[ORG]);
     let (good_id, mut good) = visit_doc();
     let req = PushRequest {
+        report: None,
         v: PROTOCOL_VERSION,
         device_time: 0,
         docs: vec![
@@ -483,6 +487,7 @@ fn ordinary_records_with_deflated_columns_pass() {
     let hub = MemStorage::with_orgs(&[ORG]);
     let (id, mut am) = visit_doc();
     let first = PushRequest {
+        report: None,
         v: PROTOCOL_VERSION,
         device_time: 0,
         docs: vec![sync::prepare_push(id, &mut am, None)],
@@ -494,6 +499,7 @@ fn ordinary_records_with_deflated_columns_pass() {
     am.put(ROOT, "note", note.as_str().unwrap()).unwrap();
     am.commit();
     let edit = PushRequest {
+        report: None,
         v: PROTOCOL_VERSION,
         device_time: 0,
         docs: vec![sync::prepare_push(id, &mut am, Some(&acked))],

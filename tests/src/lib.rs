@@ -12,7 +12,10 @@
 //!   store is checked for lost records and damage.
 //! - `tests/erasure.rs`: `delete` really removes a record's text (history
 //!   included) from the SQLite files.
+//! - [`hub`]: a hub as a real process and laptops enrolled with it.
 //! - `tests/sync_processes.rs`: hub and laptops as real processes.
+//! - `tests/devices.rs`: device names and what laptops report at sync, as
+//!   `admin devices` shows them; revoking by id prefix or name.
 //! - `tests/web.rs`: the staff web app that `outpost ui` opens, through raw
 //!   HTTP (plain HTML forms, refusals) and a real Chromium (keyboard-only
 //!   entry, screenshots under `<target>/screenshots/`).
@@ -32,6 +35,8 @@
 //! (guarded by a [`OnceLock`]). It is a no-op taking well under a second
 //! when everything is up to date, e.g. under `cargo test --workspace`.
 //! Set `OUTPOST_TEST_NO_BUILD=1` to skip it and use whatever binary is there.
+
+pub mod hub;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output};

@@ -126,6 +126,7 @@ fn write_seeds() {
 
     let push = |docs: Vec<DocPush>| {
         sync::encode_body(&PushRequest {
+            report: None,
             v: sync::PROTOCOL_VERSION,
             device_time: 0,
             docs,

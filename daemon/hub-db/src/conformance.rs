@@ -36,7 +36,9 @@ macro_rules! hub_store_conformance {
             a_revoked_device_is_refused_and_stays_listed,
             devices_record_when_they_were_seen_and_their_clock,
             the_cursor_key_is_made_once_and_kept,
-            the_projection_follows_puts_and_erasures_and_filters
+            the_projection_follows_puts_and_erasures_and_filters,
+            // devices (dev)
+            devices_keep_their_latest_report
         );
         // ops: rate limits in the database.
         $crate::hub_store_conformance!(@sync_tests $make;
@@ -859,4 +861,72 @@ where
     let v = verdict(store);
     assert!(v.intact, "{v:?}");
     assert_eq!(v.entries, 40);
+}
+
+// --- devices (dev): what a laptop reports about itself -------------------
+
+pub fn devices_keep_their_latest_report<S>(make: impl Fn() -> S)
+where
+    S: Deref<Target: HubStore>,
+{
+    use outpost_proto::device::DeviceReport;
+    let hub = make();
+    hub.add_org(A, "Mjölby kommun").unwrap();
+    hub.add_org(B, "Boxholms kommun").unwrap();
+    let (id, _) = enrolled(&*hub, A, 0);
+    let (other, _) = enrolled(&*hub, B, 1);
+    let info = |hub: &S, id: &str| {
+        hub.devices(None)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.id == id)
+            .unwrap()
+    };
+    let fresh = info(&hub, &id);
+    assert_eq!(
+        (fresh.name, fresh.site, fresh.staff, fresh.waiting),
+        (None, None, None, None),
+        "a device that never reported shows nothing"
+    );
+
+    let report = DeviceReport {
+        name: "Skänninge bibliotek · 3f2a".into(),
+        site: "Skänninge bibliotek".into(),
+        staff: "ÅÄ".into(),
+        waiting: 3,
+    };
+    hub.report_device(&id, &report).unwrap();
+    let d = info(&hub, &id);
+    assert_eq!(d.name.as_deref(), Some("Skänninge bibliotek · 3f2a"));
+    assert_eq!(d.site.as_deref(), Some("Skänninge bibliotek"));
+    assert_eq!(d.staff.as_deref(), Some("ÅÄ"));
+    assert_eq!(d.waiting, Some(3));
+    assert_eq!(d.last_seen, None, "a report alone is not a visit");
+
+    // The latest report wins; the other device is untouched.
+    hub.report_device(
+        &id,
+        &DeviceReport {
+            name: "Datorhörnan".into(),
+            waiting: 0,
+            ..report.clone()
+        },
+    )
+    .unwrap();
+    let d = info(&hub, &id);
+    assert_eq!(
+        (d.name.as_deref(), d.waiting),
+        (Some("Datorhörnan"), Some(0))
+    );
+    assert_eq!(info(&hub, &other).name, None);
+
+    // An unknown device: nothing is stored, nothing fails.
+    hub.report_device("no-such-device", &report).unwrap();
+    assert_eq!(hub.devices(None).unwrap().len(), 2);
+
+    // Revoked devices stay listed under their name.
+    hub.revoke(&id, when()).unwrap();
+    let d = info(&hub, &id);
+    assert!(d.revoked);
+    assert_eq!(d.name.as_deref(), Some("Datorhörnan"));
 }

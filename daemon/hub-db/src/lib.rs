@@ -23,6 +23,7 @@ pub use accounts::{
 };
 
 use chrono::{DateTime, Utc};
+use outpost_proto::device::DeviceReport;
 use outpost_proto::filter::Filter;
 use outpost_proto::hub::{HubStorage, RateTake, RateTaken};
 use outpost_proto::record::Record;
@@ -97,6 +98,14 @@ pub struct DeviceInfo {
     /// The clock is off by more than 24 hours.
     pub clock_flag: bool,
     pub revoked: bool,
+    /// The laptop's name, site and staff initials as it last reported them
+    /// (at enrolment or sync; None: it never did, e.g. an older laptop).
+    pub name: Option<String>,
+    pub site: Option<String>,
+    pub staff: Option<String>,
+    /// Records waiting on the laptop at its last report (0 after a
+    /// complete sync).
+    pub waiting: Option<u64>,
 }
 
 /// Who a request comes from, once its token is checked.
@@ -279,6 +288,12 @@ pub trait HubStore: HubStorage + Send + Sync + 'static {
     ) -> Result<(), HubError>;
     /// The head row: the last position and hash (None: nothing appended).
     fn audit_head(&self) -> Result<Option<AuditHead>, HubError>;
+
+    // --- devices (dev): what a laptop reports about itself ---------------
+    /// Keeps a device's latest report (name, site, staff, records waiting),
+    /// shown by [`HubStore::devices`]. The caller checked it
+    /// (`DeviceReport::check`); an unknown device changes nothing.
+    fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), HubError>;
 }
 
 impl HubError {

@@ -10,6 +10,7 @@ use outpost_hub_db::{
     DeviceAuth, DeviceInfo, HubError, HubStore, Role, hash_secret, new_code, new_secret,
     normalize_code,
 };
+use outpost_proto::device::DeviceReport;
 use outpost_proto::filter::Filter;
 use outpost_proto::hub::{RateTake, RateTaken};
 use outpost_proto::record::{Kind, Record};
@@ -171,7 +172,8 @@ impl PgHubStore {
 
     fn devices_pg(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, PgError> {
         let rows = self.conn()?.client.query(
-            "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at FROM devices
+            "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at,
+                    name, site, staff, waiting FROM devices
              WHERE $1::text IS NULL OR org = $1 ORDER BY org, enrolled_at",
             &[&org],
         )?;
@@ -187,9 +189,26 @@ impl PgHubStore {
                     clock_offset_secs: offset,
                     clock_flag: offset.is_some_and(|o| o.abs() > CLOCK_SKEW_LIMIT_SECS),
                     revoked: r.get::<_, Option<DateTime<Utc>>>(5).is_some(),
+                    name: r.get(6),
+                    site: r.get(7),
+                    staff: r.get(8),
+                    waiting: r.get::<_, Option<i64>>(9).map(|n| n.max(0) as u64),
                 }
             })
             .collect())
+    }
+
+    fn report_device_pg(&self, device: &str, report: &DeviceReport) -> Result<(), PgError> {
+        let waiting = i64::try_from(report.waiting).unwrap_or(i64::MAX);
+        let mut conn = self.conn()?;
+        let stmt = conn.prepare(
+            "UPDATE devices SET name = $1, site = $2, staff = $3, waiting = $4 WHERE id = $5",
+        )?;
+        conn.client.execute(
+            &stmt,
+            &[&report.name, &report.site, &report.staff, &waiting, &device],
+        )?;
+        Ok(())
     }
 
     fn device_org_pg(&self, device: &str) -> Result<Option<String>, PgError> {
@@ -375,6 +394,11 @@ impl HubStore for PgHubStore {
         f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError> {
         Ok(self.for_each_record_pg(org, filter, f)?)
+    }
+
+    // devices (dev)
+    fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), HubError> {
+        Ok(self.report_device_pg(device, report)?)
     }
 
     // --- ops: rate limits (src/rate.rs)

@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../migrations/0003_accounts_audit.sql"),
     ),
     (
+        5,
+        "device_reports",
+        include_str!("../migrations/0005_device_reports.sql"),
+    ),
+    (
         6,
         "rate_limits",
         include_str!("../migrations/0006_rate_limits.sql"),

@@ -22,7 +22,9 @@
 //! (`outpost_proto::hub::limits`) by key and window; `admin_tokens` the
 //! named accounts (see `migrate_accounts`), `audit_log` the hash-chained
 //! audit entries and `audit_head` the chain's last position and hash
-//! (`outpost_hub_db::accounts`).
+//! (`outpost_hub_db::accounts`). A device row also keeps the laptop's
+//! latest report (name, site, staff, records waiting; columns added to
+//! older hubs by `migrate_device_reports`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +37,7 @@ use outpost_hub_db::{
     DeviceAuth, DeviceInfo, HubError, HubStore, Role, hash_secret, new_code, new_secret,
     normalize_code,
 };
+use outpost_proto::device::DeviceReport;
 use outpost_proto::filter::Filter;
 use outpost_proto::hub::storage::FeedVisitor;
 use outpost_proto::hub::{
@@ -229,6 +232,7 @@ impl SqliteHubStore {
         conn.execute_batch("DROP INDEX IF EXISTS docs_id;")?;
         migrate_feed_epochs(&conn)?;
         migrate_accounts(&conn)?;
+        migrate_device_reports(&conn)?;
         let readers = (0..READERS)
             .map(|_| {
                 let reader = open()?;
@@ -349,6 +353,26 @@ fn migrate_accounts(conn: &Connection) -> Result<(), SqlError> {
         [accounts::LEGACY_NAME],
     )?;
     conn.execute_batch("CREATE UNIQUE INDEX IF NOT EXISTS admin_tokens_id ON admin_tokens(id);")?;
+    Ok(())
+}
+
+/// Hubs created before device reports lack their columns (a laptop's
+/// name, site, staff and records waiting, `HubStore::report_device`):
+/// each missing one is added, empty, so existing hubs open unchanged.
+fn migrate_device_reports(conn: &Connection) -> Result<(), SqlError> {
+    for (column, ty) in [
+        ("name", "TEXT"),
+        ("site", "TEXT"),
+        ("staff", "TEXT"),
+        ("waiting", "INTEGER"),
+    ] {
+        let has_column = conn
+            .prepare("SELECT 1 FROM pragma_table_info('devices') WHERE name = ?1")?
+            .exists([column])?;
+        if !has_column {
+            conn.execute_batch(&format!("ALTER TABLE devices ADD COLUMN {column} {ty};"))?;
+        }
+    }
     Ok(())
 }
 
@@ -583,7 +607,8 @@ impl SqliteHubStore {
     fn devices(&self, org: Option<&str>) -> Result<Vec<DeviceInfo>, SqlError> {
         let conn = self.reader()?;
         let mut stmt = conn.prepare(
-            "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at FROM devices
+            "SELECT id, org, enrolled_at, last_seen, clock_offset_secs, revoked_at,
+                    name, site, staff, waiting FROM devices
              WHERE ?1 IS NULL OR org = ?1 ORDER BY org, enrolled_at",
         )?;
         let rows = stmt.query_map([org], |r| {
@@ -596,9 +621,28 @@ impl SqliteHubStore {
                 clock_offset_secs: offset,
                 clock_flag: offset.is_some_and(|o| o.abs() > CLOCK_SKEW_LIMIT_SECS),
                 revoked: r.get::<_, Option<String>>(5)?.is_some(),
+                name: r.get(6)?,
+                site: r.get(7)?,
+                staff: r.get(8)?,
+                waiting: r.get::<_, Option<i64>>(9)?.map(|n| n.max(0) as u64),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), SqlError> {
+        self.conn()?
+            .prepare_cached(
+                "UPDATE devices SET name = ?1, site = ?2, staff = ?3, waiting = ?4 WHERE id = ?5",
+            )?
+            .execute(params![
+                report.name,
+                report.site,
+                report.staff,
+                i64::try_from(report.waiting).unwrap_or(i64::MAX),
+                device
+            ])?;
+        Ok(())
     }
 
     fn device_org(&self, device: &str) -> Result<Option<String>, SqlError> {
@@ -1428,6 +1472,11 @@ impl HubStore for SqliteHubStore {
         Ok(SqliteHubStore::audit_head(self)?)
     }
 
+    // devices (dev)
+    fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), HubError> {
+        Ok(SqliteHubStore::report_device(self, device, report)?)
+    }
+
     // --- ops: rate limits
     fn rate_take(&self, takes: &[RateTake], now: i64) -> Result<RateTaken, HubError> {
         Ok(self.rate_take_sql(takes, now)?)
@@ -1619,6 +1668,7 @@ mod tests {
                 &hub,
                 &who,
                 &PushRequest {
+                    report: None,
                     v: PROTOCOL_VERSION,
                     device_time: Utc::now().timestamp(),
                     docs,
@@ -1714,6 +1764,7 @@ mod tests {
             &hub,
             &a,
             &PushRequest {
+                report: None,
                 v: PROTOCOL_VERSION,
                 device_time: 0,
                 docs,
@@ -1729,6 +1780,8 @@ mod tests {
                     &hub,
                     who,
                     &PullRequest {
+                        device_time: None,
+                        report: None,
                         v: PROTOCOL_VERSION,
                         since,
                         limit: 5,

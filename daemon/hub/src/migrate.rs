@@ -117,6 +117,10 @@ const TABLES: &[Table] = &[
             col("last_seen", Ty::Text, TS),
             col("clock_offset_secs", Ty::Int, ""),
             col("revoked_at", Ty::Text, TS),
+            col("name", Ty::Text, ""),
+            col("site", Ty::Text, ""),
+            col("staff", Ty::Text, ""),
+            col("waiting", Ty::Int, ""),
         ],
     },
     Table {

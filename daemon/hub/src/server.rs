@@ -63,8 +63,8 @@ use outpost_proto::central::{self, KIND_CATALOGUE, KIND_SITES, OrgConfig};
 use outpost_proto::hub::{self, CursorCheck, CursorKey, EnrolFailures, FeedLimits, RateTaken};
 use outpost_proto::record::Kind;
 use outpost_proto::sync::{
-    self, CONTENT_TYPE, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody, MAX_BODY_BYTES,
-    PROTOCOL_VERSION, PULL_PATH, PUSH_PATH, PullRequest, PushOutcome, PushRequest,
+    self, CONTENT_TYPE, DeviceReport, ENROLL_PATH, EnrollRequest, EnrollResponse, ErrorBody,
+    MAX_BODY_BYTES, PROTOCOL_VERSION, PULL_PATH, PUSH_PATH, PullRequest, PushOutcome, PushRequest,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -411,6 +411,20 @@ fn version(v: u16) -> Result<(), ApiError> {
 
 /// `ok` while writes work; 503 with the reason when they do not, so a
 /// supervisor or an admin sees a hub that answers but cannot store.
+/// A laptop's report as it may be kept: checked by the rule the laptop
+/// applies too (the hub trusts nothing). A refused one refuses the request
+/// with the reason; nothing of it is written anywhere, logs included.
+fn checked_report(report: Option<&DeviceReport>) -> Result<Option<DeviceReport>, ApiError> {
+    report
+        .map(DeviceReport::check)
+        .transpose()
+        .map_err(|e| {
+            bad_request(format!(
+                "{e} (this laptop's name is changed with `outpost rename NAME`, its site and staff in its settings)"
+            ))
+        })
+}
+
 async fn health(State(store): State<Shared>) -> Result<&'static str, ApiError> {
     blocking(move || store.health()).await.map_err(|e| {
         ApiError(
@@ -448,12 +462,19 @@ async fn enroll(
     let body = read_body(&headers, body, MAX_ENROLL_BODY, guards.limits.body_timeout).await?;
     let req: EnrollRequest = decode(&body)?;
     version(req.v)?;
+    // Checked before the code is looked at: a refused name binds nothing
+    // and is not a wrong code.
+    let report = checked_report(req.report.as_ref())?;
     let now = Utc::now();
     let device = req.device;
     let enrolling = Arc::clone(&store);
     let result = blocking(move || {
         let r = enrolling.enroll(&req.code, req.device, req.org.as_deref(), now)?;
-        enrolling.seen(&req.device.to_string(), now, Some(req.device_time))?;
+        let id = req.device.to_string();
+        enrolling.seen(&id, now, Some(req.device_time))?;
+        if let Some(report) = &report {
+            enrolling.report_device(&id, report)?;
+        }
         Ok(r)
     })
     .await;
@@ -492,6 +513,13 @@ async fn push(
         let req: PushRequest = decode(&body)?;
         version(req.v)?;
         let now = Utc::now();
+        // Seen, and its report kept, even when the push is then refused
+        // over a limit: an admin sees a laptop that is alive but behind.
+        let report = checked_report(req.report.as_ref())?;
+        store.seen(&who.device, now, Some(req.device_time))?;
+        if let Some(report) = &report {
+            store.report_device(&who.device, report)?;
+        }
         if let Err(e) = guards.limits.feed.check_push(&req) {
             tracing::warn!(device = %who.device, org = %who.org, docs = req.docs.len(), erasures = req.erased.len(), "push refused: {e}");
             return Err(ApiError(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()));
@@ -507,7 +535,6 @@ async fn push(
             tracing::warn!(device = %who.device, org = %who.org, docs = req.docs.len(), erasures = req.erased.len(), "push refused: {e}");
             return Err(ApiError(StatusCode::TOO_MANY_REQUESTS, e.to_string()));
         }
-        store.seen(&who.device, now, Some(req.device_time))?;
         let resp = hub::push(&*store, &peer(&who), &req, now)?;
         for r in &resp.results {
             if let PushOutcome::Refused { reason } = &r.outcome {
@@ -532,6 +559,13 @@ async fn pull(
     let answer = off_runtime(move || {
         let req: PullRequest = decode(&body)?;
         version(req.v)?;
+        // Every sync ends with a pull, so this is where a laptop with
+        // nothing to push is seen and says what is left waiting.
+        let report = checked_report(req.report.as_ref())?;
+        store.seen(&who.device, Utc::now(), req.device_time)?;
+        if let Some(report) = &report {
+            store.report_device(&who.device, report)?;
+        }
         let pulled = hub::pull(&*store, &peer(&who), &req, &guards.key, new_epoch)?;
         match pulled.cursor {
             CursorCheck::InFeed => {}
@@ -644,21 +678,68 @@ async fn revoke(
     State(store): State<Shared>,
     Extension(admin): Extension<AdminAuth>,
     Path(device): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    blocking(move || {
-        // A device of an org this admin may not see answers as unknown,
-        // revealing nothing about it.
-        match store.device_org(&device)? {
-            Some(org) if admin.check_change(Some(&org)).is_ok() => {
-                store.revoke(&device, Utc::now())?;
-                let detail = format!("revoked device {device}");
-                audit(&*store, &admin, "device.revoke", Some(&org), &detail)
+) -> Result<Response, ApiError> {
+    revoke_named(store, admin, device).await
+}
+
+#[derive(Debug, Deserialize)]
+struct RevokeBody {
+    device: String,
+}
+
+/// `POST /v1/admin/devices/revoke` `{"device": …}`: the device named by its
+/// id, a unique prefix of it or its exact name (a name may hold any
+/// character, so it travels in the body rather than the path).
+async fn revoke_by_body(
+    State(store): State<Shared>,
+    Extension(admin): Extension<AdminAuth>,
+    axum::Json(body): axum::Json<RevokeBody>,
+) -> Result<Response, ApiError> {
+    revoke_named(store, admin, body.device).await
+}
+
+/// Revokes the one device `wanted` names among those this admin may see
+/// (`outpost_proto::device::pick`, the rule local commands use for record
+/// ids); answers it as `admin devices` lists it. A device of an org this
+/// admin may not see is never a candidate, so neither a prefix nor an
+/// ambiguity reveals it.
+async fn revoke_named(
+    store: Shared,
+    admin: AdminAuth,
+    wanted: String,
+) -> Result<Response, ApiError> {
+    let revoked = blocking(move || {
+        // Candidates are the devices this account may see; revoking one
+        // is a change, which a read-only (coordinator) account may not make.
+        let visible = store
+            .devices(None)?
+            .into_iter()
+            .filter(|d| admin.check(&d.org).is_ok());
+        let device = outpost_proto::device::pick(
+            &wanted,
+            visible,
+            |d| &d.id,
+            |d| d.name.as_deref(),
+            |d| format!("{} ({})", d.id, d.name.as_deref().unwrap_or("-")),
+        )
+        .map_err(|e| match e {
+            outpost_proto::device::PickError::Ambiguous { .. } => {
+                HubError::Invalid(format!("{e}; `outpost admin devices` lists them"))
             }
-            _ => Err(HubError::NoSuchDevice(device)),
-        }
+            _ => HubError::NoSuchDevice(e.to_string()),
+        })?;
+        admin.check_change(Some(&device.org))?;
+        store.revoke(&device.id, Utc::now())?;
+        let detail = format!("revoked device {}", device.id);
+        audit(&*store, &admin, "device.revoke", Some(&device.org), &detail)?;
+        Ok(outpost_hub_db::DeviceInfo {
+            revoked: true,
+            ..device
+        })
     })
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    tracing::info!(device = %revoked.id, org = %revoked.org, "device revoked");
+    Ok(axum::Json(revoked).into_response())
 }
 
 async fn erase(
@@ -1230,6 +1311,7 @@ pub const ADMIN_ROUTES: &[AdminRoute] = &[
     route("POST", "/v1/admin/invites", Access::Change),
     route("GET", "/v1/admin/devices", Access::Read),
     route("POST", "/v1/admin/devices/{id}/revoke", Access::Change),
+    route("POST", "/v1/admin/devices/revoke", Access::Change),
     route("GET", "/v1/admin/records", Access::Read),
     route("DELETE", "/v1/admin/records/{id}", Access::Change),
     route("GET", "/v1/admin/metrics", Access::Change),
@@ -1251,6 +1333,7 @@ fn admin_handler(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("POST", "/v1/admin/invites") => post(invite),
         ("GET", "/v1/admin/devices") => get(devices),
         ("POST", "/v1/admin/devices/{id}/revoke") => post(revoke),
+        ("POST", "/v1/admin/devices/revoke") => post(revoke_by_body),
         ("GET", "/v1/admin/records") => get(records),
         ("DELETE", "/v1/admin/records/{id}") => axum::routing::delete(erase),
         ("GET", "/v1/admin/metrics") => get(metrics),

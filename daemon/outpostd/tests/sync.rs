@@ -124,6 +124,8 @@ fn three_laptops_converge_field_for_field_and_another_org_sees_nothing(db: Db) {
     let client = other.client();
     let page = client
         .pull(&PullRequest {
+            device_time: None,
+            report: None,
             v: PROTOCOL_VERSION,
             since: 0,
             limit: 10_000,
@@ -144,6 +146,7 @@ fn three_laptops_converge_field_for_field_and_another_org_sees_nothing(db: Db) {
     };
     let resp = client
         .push(&PushRequest {
+            report: None,
             v: PROTOCOL_VERSION,
             device_time: now().timestamp(),
             docs: docs.clone(),
@@ -292,6 +295,7 @@ fn malformed_and_oversized_bodies_are_refused_and_store_nothing(db: Db) {
     let r = post(b"x".to_vec(), "opd_wrong");
     assert_eq!(r.status(), 401);
     let bad_version = PushRequest {
+        report: None,
         v: 99,
         device_time: 0,
         docs: vec![],
@@ -759,6 +763,7 @@ fn a_crafted_document_from_one_org_stops_nothing_for_any_other(db: Db) {
     assert_eq!(health(), 200);
     for crafted in crafted_documents() {
         let req = PushRequest {
+            report: None,
             v: PROTOCOL_VERSION,
             device_time: 0,
             docs: vec![sync::DocPush {
@@ -816,6 +821,7 @@ fn a_deflate_bomb_pushed_over_http_is_refused_on_its_own() {
     let good = outpost_proto::fixtures::visit("mjolby");
     let mut good_doc = outpost_proto::doc::create(&good, automerge::ActorId::random()).unwrap();
     let req = PushRequest {
+        report: None,
         v: PROTOCOL_VERSION,
         device_time: 0,
         docs: vec![

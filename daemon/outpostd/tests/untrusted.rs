@@ -121,6 +121,7 @@ fn the_existence_probe_answers_alike_for_another_orgs_id_and_an_unknown_one() {
     let probe = |id: Uuid| -> PushOutcome {
         let resp = client
             .push(&PushRequest {
+                report: None,
                 v: PROTOCOL_VERSION,
                 device_time: Utc::now().timestamp(),
                 docs: vec![DocPush {
@@ -179,6 +180,7 @@ fn pushes_are_bounded_per_request_and_per_device_per_day() {
     let b = enrolled(&hub, "mjolby", "Skänninge bibliotek");
     let push = |l: &Laptop, n: usize| {
         l.client().push(&PushRequest {
+            report: None,
             v: PROTOCOL_VERSION,
             device_time: Utc::now().timestamp(),
             docs: vec![],
@@ -197,6 +199,8 @@ fn pushes_are_bounded_per_request_and_per_device_per_day() {
     let page = b
         .client()
         .pull(&PullRequest {
+            device_time: None,
+            report: None,
             v: PROTOCOL_VERSION,
             since: 0,
             limit: 1000,
@@ -231,6 +235,8 @@ fn a_forged_cursor_beyond_the_feed_resets_nobody_else() {
         let page = b
             .client()
             .pull(&PullRequest {
+                device_time: None,
+                report: None,
                 v: PROTOCOL_VERSION,
                 since: 1_000_000,
                 limit: 10,

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use chrono::{DateTime, FixedOffset};
 use outpost_proto::central::OrgConfig;
+use outpost_proto::device::DeviceReport;
 use outpost_proto::doc::{self, DocError, Snapshot};
 use outpost_proto::fields::{Fields, ValidationErrors};
 use outpost_proto::record::{self, Kind, Record, Session};
@@ -176,6 +177,9 @@ pub enum StoreError {
     Invalid(#[from] ValidationErrors),
     #[error("no record with id {0}; `outpost list` shows the ids")]
     NotFound(String),
+    /// A device name refused (too long, personal data): nothing was kept.
+    #[error(transparent)]
+    DeviceName(#[from] outpost_proto::device::DeviceError),
     #[error("record {0} was deleted and cannot be changed")]
     Deleted(String),
     #[error("record {id} is a {actual}, not a {expected}")]
@@ -560,24 +564,19 @@ impl Store {
         if needle.len() >= 36 {
             return Ok(needle);
         }
-        if needle.len() < 4 {
-            return Err(StoreError::NotFound(format!(
-                "{needle} (give at least 4 characters of the id)"
-            )));
-        }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id FROM records WHERE id >= ?1 AND id < ?1 || 'g' LIMIT 2")?;
+        // A few more than one, so an ambiguous prefix lists candidates;
+        // the decision is the shared rule (`outpost_proto::device::pick`).
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM records WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT ?2",
+        )?;
         let ids: Vec<String> = stmt
-            .query_map([&needle], |r| r.get(0))?
+            .query_map(
+                params![&needle, outpost_proto::device::MAX_CANDIDATES_SHOWN as i64],
+                |r| r.get(0),
+            )?
             .collect::<Result<_, _>>()?;
-        match ids.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => Err(StoreError::NotFound(needle)),
-            _ => Err(StoreError::NotFound(format!(
-                "{needle} (more than one record starts with it; give more of the id)"
-            ))),
-        }
+        outpost_proto::device::pick(&needle, ids, |i| i.as_str(), |_| None, Clone::clone)
+            .map_err(|e| StoreError::NotFound(e.to_string()))
     }
 
     pub fn is_deleted(&self, id: &str) -> Result<bool, StoreError> {
@@ -969,6 +968,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Records and erasures changed here that the hub has not acknowledged
+    /// (what `outpost status` shows as waiting, and what a sync reports).
+    /// Cheap: it reads only the partial `pending` indexes.
+    pub fn pending_count(&self) -> Result<u64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT count(*) FROM docs WHERE pending = 1) + (SELECT count(*) FROM tombstones WHERE pending = 1)",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
     pub fn counts(&self) -> Result<Counts, StoreError> {
         let q = |sql: &str| -> Result<u64, StoreError> {
             Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
@@ -977,9 +987,7 @@ impl Store {
             records: q("SELECT count(*) FROM records")?,
             visits: q("SELECT count(*) FROM records WHERE kind = 'visit'")?,
             courses: q("SELECT count(*) FROM records WHERE kind = 'course'")?,
-            pending: q(
-                "SELECT (SELECT count(*) FROM docs WHERE pending = 1) + (SELECT count(*) FROM tombstones WHERE pending = 1)",
-            )?,
+            pending: self.pending_count()?,
             tombstones: q("SELECT count(*) FROM tombstones")?,
         })
     }
@@ -1033,6 +1041,9 @@ const META_FEED_EPOCH: &str = "feed_epoch";
 /// The hub's signature of the saved cursor (hex), sent back with pulls.
 const META_CURSOR_SIG: &str = "cursor_sig";
 const META_HUB_TOKEN: &str = "hub_token";
+/// The name this laptop was given (`outpost enroll --name`, `outpost
+/// rename`); absent: [`outpost_proto::device::default_name`].
+const META_DEVICE_NAME: &str = "device_name";
 const META_SYNC_STATUS: &str = "sync_status";
 /// The org's central configuration as the hub last sent it (JSON of
 /// `outpost_proto::central::OrgConfig`).
@@ -1087,6 +1098,45 @@ impl Store {
         tx.commit()?;
         self.identity.device = device.to_string();
         Ok(())
+    }
+
+    /// The name given to this laptop, if any (see [`Store::device_name`]).
+    pub fn given_device_name(&self) -> Result<Option<String>, StoreError> {
+        self.meta_get(META_DEVICE_NAME)
+    }
+
+    /// This laptop's name as the hub sees it: the one given, else its site
+    /// and a short id (the id changes when it enrols again, so the default
+    /// is made when asked, never stored).
+    pub fn device_name(&self) -> Result<String, StoreError> {
+        Ok(self.given_device_name()?.unwrap_or_else(|| {
+            outpost_proto::device::default_name(&self.identity.site, &self.identity.device)
+        }))
+    }
+
+    /// Names this laptop (checked by the rule the hub applies too: bounded,
+    /// screened); `None` goes back to the default. Reaches the hub at the
+    /// next sync. Answers the name kept.
+    pub fn set_device_name(&self, name: Option<&str>) -> Result<String, StoreError> {
+        match name {
+            Some(name) => {
+                let name = outpost_proto::device::check_name(name)?;
+                self.meta_set(META_DEVICE_NAME, Some(&name))?;
+            }
+            None => self.meta_set(META_DEVICE_NAME, None)?,
+        }
+        self.device_name()
+    }
+
+    /// What this laptop says about itself when it syncs (the session fills
+    /// in `waiting` from [`Store::pending_count`]).
+    pub fn device_report(&self) -> Result<DeviceReport, StoreError> {
+        Ok(DeviceReport {
+            name: self.device_name()?,
+            site: self.identity.site.clone(),
+            staff: self.identity.staff.clone(),
+            waiting: self.pending_count()?,
+        })
     }
 
     pub fn pull_cursor(&self) -> Result<u64, StoreError> {
@@ -1884,24 +1934,13 @@ fn find_session(course_id: &str, snapshot: &Snapshot, wanted: &str) -> Result<Se
 
 fn pick_session(course_id: &str, all: Vec<Session>, wanted: &str) -> Result<Session, StoreError> {
     let needle = wanted.trim().to_lowercase();
-    let not_found = |why: &str| StoreError::NoSession {
-        course: course_id.to_string(),
-        session: format!("{needle}{why}"),
-    };
-    if needle.len() < 4 {
-        return Err(not_found(" (give at least 4 characters of the session id)"));
-    }
-    if let Some(exact) = all.iter().find(|s| s.id == needle) {
-        return Ok(exact.clone());
-    }
-    let mut hits = all.into_iter().filter(|s| s.id.starts_with(&needle));
-    match (hits.next(), hits.next()) {
-        (Some(one), None) => Ok(one),
-        (None, _) => Err(not_found("")),
-        (Some(_), Some(_)) => Err(not_found(
-            " (more than one session starts with it; give more of the id)",
-        )),
-    }
+    // The shared rule (whole id or unique prefix), as for record ids.
+    outpost_proto::device::pick(&needle, all, |s| &s.id, |_| None, |s| s.id.clone()).map_err(|e| {
+        StoreError::NoSession {
+            course: course_id.to_string(),
+            session: e.to_string(),
+        }
+    })
 }
 
 fn read_snapshot(id: &str, am: &AutoCommit) -> Result<Snapshot, StoreError> {

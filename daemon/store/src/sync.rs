@@ -98,14 +98,19 @@ fn run_session(
     )
     .with_feed_epoch(store.feed_epoch()?)
     .with_cursor_sig(store.cursor_sig()?)
-    .with_config_version(store.org_config_version()?);
+    .with_config_version(store.org_config_version()?)
+    .with_report(store.device_report()?);
     let mut effect = session.start();
     let outcome = loop {
         let input = match effect {
             Effect::LoadPending { after_seq, limit } => {
-                match store.load_pending(after_seq, limit) {
-                    Ok((docs, erased, last_seq)) => Input::PendingLoaded {
+                match store
+                    .load_pending(after_seq, limit)
+                    .and_then(|loaded| Ok((loaded, store.pending_count()?)))
+                {
+                    Ok(((docs, erased, last_seq), waiting)) => Input::PendingLoaded {
                         docs,
+                        waiting,
                         erased,
                         last_seq,
                     },

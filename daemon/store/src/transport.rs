@@ -324,6 +324,8 @@ mod tests {
         let err = Transport::pull(
             &client,
             &PullRequest {
+                device_time: None,
+                report: None,
                 v: PROTOCOL_VERSION,
                 since: 0,
                 limit: 10,

@@ -353,6 +353,7 @@ fn peer(device: &str, org: &str) -> Peer {
 fn push_one<S: HubStorage>(s: &S, who: &Peer, record: &Record, actor: u8) -> PushOutcome {
     let (_, data, heads) = document(record, actor);
     let req = PushRequest {
+        report: None,
         v: PROTOCOL_VERSION,
         device_time: 0,
         docs: vec![DocPush {
@@ -374,6 +375,8 @@ fn key() -> CursorKey {
 
 fn pull_all<S: HubStorage>(s: &S, who: &Peer) -> PullResponse {
     let req = PullRequest {
+        device_time: None,
+        report: None,
         v: PROTOCOL_VERSION,
         since: 0,
         limit: 100,
@@ -421,6 +424,7 @@ pub fn an_id_erased_by_another_org_is_stored_for_this_one<S: HubStorage>(
     let (a1, b1) = (peer("a1", A), peer("b1", B));
     let shared = id(1);
     let erase_req = PushRequest {
+        report: None,
         v: PROTOCOL_VERSION,
         device_time: 0,
         docs: vec![],
@@ -447,6 +451,7 @@ pub fn concurrent_pushes_of_one_record_both_merge<S: HubStorage + 'static>(
     let r = visit(A, id(1), "original");
     let (mut base, data, heads) = document(&r, 1);
     let first = PushRequest {
+        report: None,
         v: PROTOCOL_VERSION,
         device_time: 0,
         docs: vec![DocPush {
@@ -482,6 +487,7 @@ pub fn concurrent_pushes_of_one_record_both_merge<S: HubStorage + 'static>(
                 )
                 .unwrap();
                 let req = PushRequest {
+                    report: None,
                     v: PROTOCOL_VERSION,
                     device_time: 0,
                     docs: vec![DocPush {
@@ -521,6 +527,8 @@ pub fn a_cursor_ahead_of_the_feed_gets_a_new_epoch<S: HubStorage>(make: impl Fn(
     // A position this hub signed in this epoch (as before a restore from
     // a backup that ends at 1).
     let ahead = PullRequest {
+        device_time: None,
+        report: None,
         v: PROTOCOL_VERSION,
         since: 50,
         limit: 100,
@@ -562,6 +570,8 @@ pub fn a_forged_cursor_ahead_of_the_feed_changes_no_epoch<S: HubStorage>(
         CursorKey::new([1; 32]).sign(A, before, 1_000_000),
     ] {
         let forged = PullRequest {
+            device_time: None,
+            report: None,
             v: PROTOCOL_VERSION,
             since: 1_000_000,
             limit: 100,
@@ -675,6 +685,8 @@ pub fn a_pull_carries_the_configuration_when_the_laptop_holds_another<S: HubStor
     let s = make(&[A, B]);
     let a1 = peer("a1", A);
     let with_version = |v: u64| PullRequest {
+        device_time: None,
+        report: None,
         v: PROTOCOL_VERSION,
         since: 0,
         limit: 100,

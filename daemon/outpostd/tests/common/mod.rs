@@ -243,8 +243,9 @@ impl Laptop {
         let mut store = self.store();
         let client =
             HubClient::new(hub_url, self.ca.as_deref(), None).map_err(|e| e.to_string())?;
-        let (_, resp) = outpost_store::enrol::enroll(&mut store, &client, code, now().timestamp())
-            .map_err(|e| e.to_string())?;
+        let (_, resp) =
+            outpost_store::enrol::enroll(&mut store, &client, code, None, now().timestamp())
+                .map_err(|e| e.to_string())?;
         self.url = hub_url.to_string();
         self.token = Some(resp.token);
         Ok(())
