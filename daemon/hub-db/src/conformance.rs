@@ -36,7 +36,10 @@ macro_rules! hub_store_conformance {
             a_revoked_device_is_refused_and_stays_listed,
             devices_record_when_they_were_seen_and_their_clock,
             the_cursor_key_is_made_once_and_kept,
-            the_projection_follows_puts_and_erasures_and_filters
+            the_projection_follows_puts_and_erasures_and_filters,
+            // ---- dashboard: sign-in codes and sessions (dash) ----
+            a_signin_code_makes_one_session_with_its_tokens_view_until_it_expires,
+            a_session_ends_when_idle_when_old_and_when_signed_out
         );
     };
     (@tests $make:expr; $($name:ident),*) => {
@@ -409,4 +412,114 @@ where
         hub.record_orgs(&march.id.to_string()).unwrap(),
         vec![B.to_string()]
     );
+}
+
+// ---- dashboard: sign-in codes and sessions (dash) ----
+
+pub fn a_signin_code_makes_one_session_with_its_tokens_view_until_it_expires<S>(
+    make: impl Fn() -> S,
+) where
+    S: Deref<Target: HubStore>,
+{
+    let hub = make();
+    hub.add_org(A, "Mjölby kommun").unwrap();
+    let all = hub.create_admin_token(None).unwrap();
+    let scoped = hub.create_admin_token(Some(A)).unwrap();
+    assert!(matches!(
+        hub.signin_code("opa_wrong", when()),
+        Err(HubError::Unauthorized)
+    ));
+
+    // The code is typed by a person: any case, dashes optional.
+    let code = hub.signin_code(&scoped, when()).unwrap();
+    assert_eq!(crate::normalize_code(&code), code);
+    let typed = code.to_lowercase().replace('-', "");
+    let (secret, auth) = hub.signin(&typed, when() + TimeDelta::minutes(1)).unwrap();
+    assert_eq!(
+        auth,
+        hub.admin(&scoped).unwrap(),
+        "the session sees what its token sees"
+    );
+    assert!(secret.starts_with("ops_"));
+    assert_eq!(
+        hub.session(&secret, when() + TimeDelta::minutes(2))
+            .unwrap(),
+        auth
+    );
+    // Once only.
+    assert!(matches!(
+        hub.signin(&code, when() + TimeDelta::minutes(2)),
+        Err(HubError::BadCode)
+    ));
+    assert!(matches!(
+        hub.signin("AAAA-BBBB-CCCC-DDDD", when()),
+        Err(HubError::BadCode)
+    ));
+
+    // Valid up to its 15 minutes, not after.
+    let late = hub.signin_code(&all, when()).unwrap();
+    assert!(matches!(
+        hub.signin(
+            &late,
+            when() + crate::SIGNIN_CODE_TTL + TimeDelta::seconds(1)
+        ),
+        Err(HubError::BadCode)
+    ));
+    let in_time = hub.signin_code(&all, when()).unwrap();
+    let (other, auth) = hub
+        .signin(&in_time, when() + crate::SIGNIN_CODE_TTL)
+        .unwrap();
+    assert_eq!(auth.org, None);
+    assert_ne!(other, secret, "every session has a secret of its own");
+    assert!(matches!(
+        hub.session("ops_wrong", when()),
+        Err(HubError::Unauthorized)
+    ));
+}
+
+pub fn a_session_ends_when_idle_when_old_and_when_signed_out<S>(make: impl Fn() -> S)
+where
+    S: Deref<Target: HubStore>,
+{
+    let hub = make();
+    let token = hub.create_admin_token(None).unwrap();
+    let start = |at| {
+        let code = hub.signin_code(&token, at).unwrap();
+        hub.signin(&code, at).unwrap().0
+    };
+
+    // Idle: each use moves the idle limit on.
+    let idle = start(when());
+    let mut at = when();
+    for _ in 0..3 {
+        at += crate::SESSION_IDLE - TimeDelta::minutes(1);
+        assert!(hub.session(&idle, at).is_ok(), "used within the idle time");
+    }
+    assert!(matches!(
+        hub.session(&idle, at + crate::SESSION_IDLE),
+        Err(HubError::Unauthorized)
+    ));
+    // Gone for good, even asked about at an earlier time.
+    assert!(hub.session(&idle, at).is_err());
+
+    // Old: however busy, a session ends 12 hours after signing in.
+    let busy = start(when());
+    let mut at = when();
+    while at + TimeDelta::minutes(20) < when() + crate::SESSION_MAX {
+        at += TimeDelta::minutes(20);
+        assert!(hub.session(&busy, at).is_ok());
+    }
+    assert!(matches!(
+        hub.session(&busy, when() + crate::SESSION_MAX),
+        Err(HubError::Unauthorized)
+    ));
+
+    // Signed out: at once; again is no error.
+    let out = start(when());
+    hub.signout(&out).unwrap();
+    assert!(matches!(
+        hub.session(&out, when()),
+        Err(HubError::Unauthorized)
+    ));
+    hub.signout(&out).unwrap();
 }

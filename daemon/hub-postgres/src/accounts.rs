@@ -319,16 +319,10 @@ impl HubStore for PgHubStore {
         Ok(n > 0)
     }
     fn admin(&self, token: &str) -> Result<AdminAuth, HubError> {
-        let row = self
-            .conn()?
-            .client
-            .query_opt(
-                "SELECT org FROM admin_tokens WHERE hash = $1",
-                &[&hash_secret(token)],
-            )
-            .map_err(HubError::backend)?;
-        row.map(|r| AdminAuth { org: r.get(0) })
-            .ok_or(HubError::Unauthorized)
+        Ok(crate::signin::admin_by_hash(
+            &mut self.conn()?.client,
+            &hash_secret(token),
+        )?)
     }
     fn add_org(&self, slug: &str, name: &str) -> Result<(), HubError> {
         Ok(self.add_org_pg(slug, name)?)
@@ -388,5 +382,19 @@ impl HubStore for PgHubStore {
         f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError> {
         Ok(self.for_each_record_pg(org, filter, f)?)
+    }
+
+    // ---- dashboard: sign-in codes and sessions (dash) ----
+    fn signin_code(&self, token: &str, now: DateTime<Utc>) -> Result<String, HubError> {
+        Ok(self.signin_code_pg(token, now)?)
+    }
+    fn signin(&self, code: &str, now: DateTime<Utc>) -> Result<(String, AdminAuth), HubError> {
+        Ok(self.signin_pg(code, now)?)
+    }
+    fn session(&self, secret: &str, now: DateTime<Utc>) -> Result<AdminAuth, HubError> {
+        Ok(self.session_pg(secret, now)?)
+    }
+    fn signout(&self, secret: &str) -> Result<(), HubError> {
+        Ok(self.signout_pg(secret)?)
     }
 }

@@ -10,7 +10,8 @@
 //! applied in order at open, never edited once shipped), [`pool`] (a small
 //! blocking pool with per-connection prepared statements), [`feed`] (docs,
 //! tombstones, the per-org feed), [`accounts`] (orgs, tokens, codes,
-//! devices, cursor key, record projection). Nothing is kept in the
+//! devices, cursor key, record projection), `signin` (the dashboard's
+//! sign-in codes and sessions). Nothing is kept in the
 //! process that another node would need: every secret, code, epoch and
 //! counter is in the database. `test_pg` (feature `test-support`) starts
 //! a throwaway server for tests.
@@ -53,8 +54,9 @@ use outpost_proto::hub::StorageError;
 mod accounts;
 mod config;
 mod feed;
-mod migrations;
+pub mod migrations;
 mod pool;
+mod signin;
 #[cfg(feature = "test-support")]
 pub mod test_pg;
 
