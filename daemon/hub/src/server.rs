@@ -7,6 +7,9 @@
 //! - `/v1/admin/...` — admin token: orgs, invites, devices, revoke,
 //!   records (JSONL), erase;
 //! - `GET /v1/health`;
+//! - `POST /v1/admin/signin` — admin token: a one-time dashboard code;
+//! - `/dashboard/...` — the coordinators' dashboard (`outpost_dashboard`,
+//!   HTML pages with their own errors, session cookie and Host check);
 //! - `GET /v1/admin/metrics` — admin token: request count, slow requests
 //!   and the slowest request since start, so an admin can see whether the
 //!   hub keeps up when every laptop comes back at once.
@@ -160,6 +163,74 @@ impl FailureWindows {
         let n = self.by_addr.entry(addr).or_insert(0);
         *n += 1;
         *n
+    }
+}
+
+/// The dashboard's sign-in, as the hub decides it: wrong codes are counted
+/// per address with the enrolment limiter's windows and limit, and every
+/// successful sign-in goes through [`signed_in`].
+struct SigninGate {
+    per_addr: u32,
+    failures: Mutex<FailureWindows>,
+}
+
+impl outpost_dashboard::Gate for SigninGate {
+    fn may_try(&self, addr: IpAddr) -> bool {
+        let blocked = self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .blocked(addr, self.per_addr, Instant::now());
+        if blocked {
+            tracing::warn!(%addr, "dashboard sign-in refused: too many wrong codes in the last minute");
+        }
+        !blocked
+    }
+
+    fn wrong_code(&self, addr: IpAddr) {
+        let n = self
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count(addr, Instant::now());
+        tracing::warn!(%addr, failures_this_minute = n, "dashboard sign-in refused: wrong, used or expired code");
+    }
+
+    fn signed_in(&self, auth: &AdminAuth, addr: IpAddr) {
+        signed_in(auth, addr);
+    }
+}
+
+/// Every successful sign-in to the dashboard passes here (the one place
+/// to log or audit it).
+fn signed_in(auth: &AdminAuth, addr: IpAddr) {
+    tracing::info!(%addr, org = auth.org.as_deref().unwrap_or("(all)"), "signed in to the dashboard");
+}
+
+/// How the hub is reached, for the dashboard's Host check and cookies.
+#[derive(Debug, Clone, Default)]
+pub struct Public {
+    /// The names (`host` or `host:port`) the hub answers to besides its
+    /// listen address.
+    pub names: Vec<String>,
+    /// The address the hub listens on (its `host:port` is accepted too).
+    pub listen: Option<SocketAddr>,
+    pub tls: bool,
+}
+
+impl Public {
+    fn dashboard(&self) -> outpost_dashboard::DashConfig {
+        let mut hosts = self.names.clone();
+        if let Some(addr) = self.listen {
+            hosts.push(addr.to_string());
+            if addr.ip().is_loopback() {
+                hosts.push(format!("localhost:{}", addr.port()));
+            }
+        }
+        outpost_dashboard::DashConfig {
+            hosts,
+            tls: self.tls,
+        }
     }
 }
 
@@ -869,24 +940,25 @@ fn stream_records(store: Shared, org: Option<String>, filter: Filter) -> axum::b
             let _ = tx.blocking_send(last);
         }
     });
-    axum::body::Body::new(ChannelBody(rx))
+    axum::body::Body::new(outpost_web_kit::ChannelBody(rx))
 }
 
-/// An HTTP body fed by a channel of chunks (see [`stream_records`]).
-struct ChannelBody(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
-
-impl http_body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
-    }
+/// `outpost admin signin`: a one-time code for the dashboard, for the
+/// holder of this request's token (a session then sees what the token
+/// sees), and the sign-in page's path with the code in it.
+async fn signin_code(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = bearer(&headers)?;
+    let code = blocking(move || store.signin_code(&token, Utc::now())).await?;
+    let path = format!("{}?code={code}", outpost_dashboard::SIGNIN_PATH);
+    Ok(axum::Json(serde_json::json!({
+        "code": code,
+        "path": path,
+        "expires_in_minutes": outpost_hub_db::SIGNIN_CODE_TTL.num_minutes(),
+    }))
+    .into_response())
 }
 
 async fn metrics(
@@ -900,7 +972,12 @@ async fn metrics(
 /// kept as the message when short), the router (404, 405), the timeout
 /// layer (408, empty) or the panic handler. A 5xx never keeps its text.
 async fn json_errors(req: Request, next: Next) -> Response {
+    // The dashboard's pages answer errors as pages of their own.
+    let dashboard = req.uri().path().starts_with(outpost_dashboard::PREFIX);
     let resp = next.run(req).await;
+    if dashboard {
+        return resp;
+    }
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
@@ -972,8 +1049,14 @@ pub fn router(store: Shared, key: CursorKey) -> Router {
     router_with(store, key, Limits::default())
 }
 
-/// The hub's routes over `store`.
+/// The hub's routes over `store` (the dashboard answers to no Host: see
+/// [`router_public`]).
 pub fn router_with(store: Shared, key: CursorKey, limits: Limits) -> Router {
+    router_public(store, key, limits, &Public::default())
+}
+
+/// The hub's routes over `store`, the dashboard answering at `public`.
+pub fn router_public(store: Shared, key: CursorKey, limits: Limits, public: &Public) -> Router {
     let request_metrics = Arc::new(RequestMetrics::default());
     let guards = Arc::new(Guards {
         limits,
@@ -1005,8 +1088,18 @@ pub fn router_with(store: Shared, key: CursorKey, limits: Limits) -> Router {
             axum::routing::put(catalogue_set),
         )
         .route("/v1/admin/config/sites", post(sites_edit))
+        .route("/v1/admin/signin", post(signin_code))
         .route_layer(middleware::from_fn_with_state(store.clone(), require_admin));
+    let gate = Arc::new(SigninGate {
+        per_addr: limits.enroll_failures_per_minute,
+        failures: Mutex::new(FailureWindows::default()),
+    });
     let routes = Router::new()
+        .merge(outpost_dashboard::router(
+            store.clone(),
+            gate,
+            public.dashboard(),
+        ))
         .route("/v1/health", get(health))
         .route(ENROLL_PATH, post(enroll))
         .merge(sync_routes)
@@ -1152,12 +1245,30 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_public(listener, store, tls, limits, Vec::new(), shutdown).await
+}
+
+/// [`serve_with`], the dashboard also answering at `names` (the hub's
+/// public name, `public_name` in hub.toml) besides the listen address.
+pub async fn serve_public(
+    listener: std::net::TcpListener,
+    store: Shared,
+    tls: Option<TlsFiles>,
+    limits: Limits,
+    names: Vec<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let public = Public {
+        names,
+        listen: listener.local_addr().ok(),
+        tls: tls.is_some(),
+    };
     let key_store = store.clone();
     let key = tokio::task::spawn_blocking(move || key_store.cursor_key())
         .await
         .map_err(std::io::Error::other)?
         .map_err(|e| std::io::Error::other(format!("could not read the hub's cursor key: {e}")))?;
-    let app = router_with(store, CursorKey::new(key), limits)
+    let app = router_public(store, CursorKey::new(key), limits, &public)
         .into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let h = handle.clone();

@@ -792,7 +792,7 @@ fn asset(body: &'static str, mime: &'static str) -> Response {
 }
 
 async fn css() -> Response {
-    asset(include_str!("../assets/app.css"), "text/css; charset=utf-8")
+    asset(outpost_web_kit::APP_CSS, "text/css; charset=utf-8")
 }
 
 async fn js() -> Response {
