@@ -11,6 +11,10 @@
 //!    the `x-csrf-token` header for the script's JSON calls) and, when the
 //!    browser sends one, an `Origin` of this app.
 //!
+//! The checks themselves (Host, Origin, CSRF, cookies, headers) are
+//! `outpost_web_kit`'s, shared with the hub's dashboard; the sessions here
+//! are the laptop's own (in memory).
+//!
 //! `/launch?t=TOKEN` redeems a launch token made by `outpost ui`
 //! (`outpost_store::ui`) once and sets the session cookie: HttpOnly (no
 //! script reads it), SameSite=Strict (no other site's page sends it).
