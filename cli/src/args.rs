@@ -229,6 +229,10 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: SitesCommand,
     },
+    /// Sign in to the hub's dashboard in a browser: prints a one-time code
+    /// (valid 15 minutes) and a link to the sign-in page. The dashboard
+    /// then shows what this admin token may see.
+    Signin,
     /// Named admin tokens and read-only coordinator tokens (a hub-wide
     /// admin token manages them).
     Token {

@@ -1387,6 +1387,29 @@ fn admin(ctx: &Ctx, a: AdminArgs) -> Result<()> {
                 }
             }
         }
+        AdminCommand::Signin => {
+            let body = client.admin(Method::POST, "/v1/admin/signin", &[], None)?;
+            let v: Value = serde_json::from_slice(&body).context("bad answer from the hub")?;
+            let code = v["code"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the hub sent no code"))?;
+            let path = v["path"].as_str().unwrap_or("/dashboard/signin");
+            let link = format!("{}{path}", hub.trim_end_matches('/'));
+            let minutes = v["expires_in_minutes"].as_i64().unwrap_or(15);
+            if ctx.json {
+                outln!(
+                    "{}",
+                    json!({"code": code, "link": link, "expires_in_minutes": minutes})
+                );
+            } else {
+                outln!("{code}");
+                outln!("{link}");
+                eprintln!(
+                    "open the link (or {}/dashboard/signin and type the code) within {minutes} minutes; the code works once",
+                    hub.trim_end_matches('/')
+                );
+            }
+        }
         AdminCommand::Token { command } => token_cmd(ctx, &client, command)?,
         AdminCommand::Audit { org } => audit_cmd(ctx, &client, org)?,
     }

@@ -19,6 +19,11 @@
 //! - `tests/web.rs`: the staff web app that `outpost ui` opens, through raw
 //!   HTTP (plain HTML forms, refusals) and a real Chromium (keyboard-only
 //!   entry, screenshots under `<target>/screenshots/`).
+//! - `tests/dashboard.rs`: the hub's coordinator dashboard in a real
+//!   Chromium against a real hub process (sign-in code, charts, records,
+//!   devices, downloads, another org's 404, axe).
+//! - [`browser`]: what the browser tests share (chromedriver, Chromium,
+//!   screenshots, axe, a hub process).
 //!
 //! # Why the binary is found by hand
 //!
@@ -43,6 +48,8 @@ use std::process::{Command, ExitStatus, Output};
 use std::sync::{LazyLock, OnceLock};
 
 use serde_json::Value;
+
+pub mod browser;
 
 /// Environment variables the binaries read; removed from every child so a
 /// developer's shell settings cannot leak into a test.

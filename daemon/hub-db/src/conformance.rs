@@ -38,7 +38,10 @@ macro_rules! hub_store_conformance {
             the_cursor_key_is_made_once_and_kept,
             the_projection_follows_puts_and_erasures_and_filters,
             // devices (dev)
-            devices_keep_their_latest_report
+            devices_keep_their_latest_report,
+            // ---- dashboard: sign-in codes and sessions (dash) ----
+            a_signin_code_makes_one_session_with_its_tokens_view_until_it_expires,
+            a_session_ends_when_idle_when_old_and_when_signed_out
         );
         // ops: rate limits in the database.
         $crate::hub_store_conformance!(@sync_tests $make;
@@ -929,4 +932,155 @@ where
     let d = info(&hub, &id);
     assert!(d.revoked);
     assert_eq!(d.name.as_deref(), Some("Datorhörnan"));
+}
+
+// ---- dashboard: sign-in codes and sessions (dash) ----
+
+pub fn a_signin_code_makes_one_session_with_its_tokens_view_until_it_expires<S>(
+    make: impl Fn() -> S,
+) where
+    S: Deref<Target: HubStore>,
+{
+    let hub = make();
+    hub.add_org(A, "Mjölby kommun").unwrap();
+    let all = hub.create_admin_token(None).unwrap();
+    let scoped = hub.create_admin_token(Some(A)).unwrap();
+    assert!(matches!(
+        hub.signin_code("opa_wrong", when()),
+        Err(HubError::Unauthorized)
+    ));
+
+    // The code is typed by a person: any case, dashes optional.
+    let code = hub.signin_code(&scoped, when()).unwrap();
+    assert_eq!(crate::normalize_code(&code), code);
+    let typed = code.to_lowercase().replace('-', "");
+    let (secret, auth) = hub.signin(&typed, when() + TimeDelta::minutes(1)).unwrap();
+    assert_eq!(
+        auth,
+        hub.admin(&scoped).unwrap(),
+        "the session sees what its token sees"
+    );
+    assert!(secret.starts_with("ops_"));
+    assert_eq!(
+        hub.session(&secret, when() + TimeDelta::minutes(2))
+            .unwrap(),
+        auth
+    );
+    // Once only.
+    assert!(matches!(
+        hub.signin(&code, when() + TimeDelta::minutes(2)),
+        Err(HubError::BadCode)
+    ));
+    assert!(matches!(
+        hub.signin("AAAA-BBBB-CCCC-DDDD", when()),
+        Err(HubError::BadCode)
+    ));
+
+    // Valid up to its 15 minutes, not after.
+    let late = hub.signin_code(&all, when()).unwrap();
+    assert!(matches!(
+        hub.signin(
+            &late,
+            when() + crate::SIGNIN_CODE_TTL + TimeDelta::seconds(1)
+        ),
+        Err(HubError::BadCode)
+    ));
+    let in_time = hub.signin_code(&all, when()).unwrap();
+    let (other, auth) = hub
+        .signin(&in_time, when() + crate::SIGNIN_CODE_TTL)
+        .unwrap();
+    assert_eq!(auth.orgs, None);
+    assert_ne!(other, secret, "every session has a secret of its own");
+    assert!(matches!(
+        hub.session("ops_wrong", when()),
+        Err(HubError::Unauthorized)
+    ));
+}
+
+pub fn a_session_ends_when_idle_when_old_and_when_signed_out<S>(make: impl Fn() -> S)
+where
+    S: Deref<Target: HubStore>,
+{
+    let hub = make();
+    hub.add_org(A, "Mjölby kommun").unwrap();
+    let token = hub.create_admin_token(None).unwrap();
+    let start = |at| {
+        let code = hub.signin_code(&token, at).unwrap();
+        hub.signin(&code, at).unwrap().0
+    };
+
+    // Idle: each use moves the idle limit on.
+    let idle = start(when());
+    let mut at = when();
+    for _ in 0..3 {
+        at += crate::SESSION_IDLE - TimeDelta::minutes(1);
+        assert!(hub.session(&idle, at).is_ok(), "used within the idle time");
+    }
+    assert!(matches!(
+        hub.session(&idle, at + crate::SESSION_IDLE),
+        Err(HubError::Unauthorized)
+    ));
+    // Gone for good, even asked about at an earlier time.
+    assert!(hub.session(&idle, at).is_err());
+
+    // Old: however busy, a session ends 12 hours after signing in.
+    let busy = start(when());
+    let mut at = when();
+    while at + TimeDelta::minutes(20) < when() + crate::SESSION_MAX {
+        at += TimeDelta::minutes(20);
+        assert!(hub.session(&busy, at).is_ok());
+    }
+    assert!(matches!(
+        hub.session(&busy, when() + crate::SESSION_MAX),
+        Err(HubError::Unauthorized)
+    ));
+
+    // Signed out: at once; again is no error.
+    let out = start(when());
+    hub.signout(&out).unwrap();
+    assert!(matches!(
+        hub.session(&out, when()),
+        Err(HubError::Unauthorized)
+    ));
+    hub.signout(&out).unwrap();
+    // Its token revoked or rotated: at once, and its unused codes with it.
+    let (anna, anna_token) = hub
+        .create_account("Anna", crate::Role::Admin, None, when())
+        .unwrap();
+    let revoked = {
+        let code = hub.signin_code(&anna_token, when()).unwrap();
+        hub.signin(&code, when()).unwrap().0
+    };
+    let unused = hub.signin_code(&anna_token, when()).unwrap();
+    hub.revoke_account(&anna.id, when()).unwrap();
+    assert!(matches!(
+        hub.session(&revoked, when()),
+        Err(HubError::Unauthorized)
+    ));
+    assert!(matches!(
+        hub.signin(&unused, when()),
+        Err(HubError::BadCode)
+    ));
+    let (bo, bo_token) = hub
+        .create_account(
+            "Bo",
+            crate::Role::Coordinator,
+            Some(&[A.to_string()]),
+            when(),
+        )
+        .unwrap();
+    let rotated = {
+        let code = hub.signin_code(&bo_token, when()).unwrap();
+        let (secret, auth) = hub.signin(&code, when()).unwrap();
+        assert_eq!(
+            (auth.id.as_str(), auth.role),
+            (bo.id.as_str(), crate::Role::Coordinator)
+        );
+        secret
+    };
+    hub.rotate_account(&bo.id).unwrap();
+    assert!(matches!(
+        hub.session(&rotated, when()),
+        Err(HubError::Unauthorized)
+    ));
 }

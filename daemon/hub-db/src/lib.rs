@@ -33,6 +33,12 @@ use uuid::Uuid;
 
 /// How long an enrolment code stays valid.
 pub const CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::days(7);
+/// How long a dashboard sign-in code (`outpost admin signin`) stays valid.
+pub const SIGNIN_CODE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+/// A dashboard session ends after this long without a request...
+pub const SESSION_IDLE: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
+/// ...and this long after signing in, however busy.
+pub const SESSION_MAX: chrono::TimeDelta = chrono::TimeDelta::hours(12);
 /// A device whose clock differs from the hub's by more than this is flagged.
 pub const CLOCK_SKEW_LIMIT_SECS: i64 = 24 * 3600;
 
@@ -294,6 +300,36 @@ pub trait HubStore: HubStorage + Send + Sync + 'static {
     /// shown by [`HubStore::devices`]. The caller checked it
     /// (`DeviceReport::check`); an unknown device changes nothing.
     fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), HubError>;
+
+    // ---- dashboard: sign-in codes and sessions (dash) ----
+    //
+    // Codes and sessions are kept as hashes, each with the hash of the
+    // admin token that asked for the code, and resolve to an `AdminAuth`
+    // through the same lookup as [`HubStore::admin`]: a session sees what
+    // its token sees, and ends when its token stops working.
+
+    /// A one-time sign-in code for the dashboard, for whoever holds
+    /// `token` (refused as [`HubStore::admin`] refuses it); valid for
+    /// [`SIGNIN_CODE_TTL`] from `now`. Printed like an enrolment code.
+    fn signin_code(&self, token: &str, now: DateTime<Utc>) -> Result<String, HubError>;
+    /// Exchanges an unused, unexpired code (as typed: see
+    /// [`normalize_code`]) for a new session: the session's secret and
+    /// what it may see. The code is used up. A wrong, used or expired
+    /// code, or one whose token no longer works: [`HubError::BadCode`].
+    fn signin(&self, code: &str, now: DateTime<Utc>) -> Result<(String, AdminAuth), HubError>;
+    /// What the live session `secret` may see, marking it used at `now`.
+    /// A session idle for [`SESSION_IDLE`], older than [`SESSION_MAX`],
+    /// signed out, or whose token no longer works:
+    /// [`HubError::Unauthorized`].
+    fn session(&self, secret: &str, now: DateTime<Utc>) -> Result<AdminAuth, HubError>;
+    /// Ends the session `secret` (an unknown one: nothing to do).
+    fn signout(&self, secret: &str) -> Result<(), HubError>;
+}
+
+/// Whether a session that began at `created` and was last used at
+/// `last_seen` is still alive at `now` (one rule for every backend).
+pub fn session_alive(created: DateTime<Utc>, last_seen: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now - last_seen < SESSION_IDLE && now - created < SESSION_MAX
 }
 
 impl HubError {
@@ -309,7 +345,8 @@ pub fn hash_secret(secret: &str) -> String {
 }
 
 /// A random 256-bit secret, hex-encoded, with a readable prefix so a
-/// leaked string is recognisable (`opa_` admin, `opd_` device).
+/// leaked string is recognisable (`opa_` admin, `opd_` device, `ops_`
+/// dashboard session).
 pub fn new_secret(prefix: &str) -> String {
     let bytes: [u8; 32] = rand::random();
     format!("{prefix}{}", hex::encode(bytes))

@@ -396,6 +396,20 @@ impl HubStore for PgHubStore {
         Ok(self.for_each_record_pg(org, filter, f)?)
     }
 
+    // ---- dashboard: sign-in codes and sessions (dash) ----
+    fn signin_code(&self, token: &str, now: DateTime<Utc>) -> Result<String, HubError> {
+        Ok(self.signin_code_pg(token, now)?)
+    }
+    fn signin(&self, code: &str, now: DateTime<Utc>) -> Result<(String, AdminAuth), HubError> {
+        Ok(self.signin_pg(code, now)?)
+    }
+    fn session(&self, secret: &str, now: DateTime<Utc>) -> Result<AdminAuth, HubError> {
+        Ok(self.session_pg(secret, now)?)
+    }
+    fn signout(&self, secret: &str) -> Result<(), HubError> {
+        Ok(self.signout_pg(secret)?)
+    }
+
     // devices (dev)
     fn report_device(&self, device: &str, report: &DeviceReport) -> Result<(), HubError> {
         Ok(self.report_device_pg(device, report)?)

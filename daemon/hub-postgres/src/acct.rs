@@ -34,32 +34,41 @@ fn entry(r: &postgres::Row) -> AuditEntry {
 /// Audit entries fetched per round trip while streaming.
 const AUDIT_BATCH: i32 = 500;
 
+/// Who an admin token (given as its hash) is: the one lookup behind
+/// `admin` and dashboard sessions (`crate::signin`), so a session sees
+/// what its token sees and ends when the token is revoked or rotated.
+pub(crate) fn admin_by_hash(
+    client: &mut impl postgres::GenericClient,
+    token_hash: &str,
+) -> Result<AdminAuth, PgError> {
+    let row = client.query_opt(
+        "SELECT id, name, role, org FROM admin_tokens WHERE hash = $1 AND revoked_at IS NULL",
+        &[&token_hash],
+    )?;
+    let Some(r) = row else {
+        return Err(HubError::Unauthorized.into());
+    };
+    let role: String = r.get(2);
+    Ok(AdminAuth {
+        id: r.get(0),
+        name: r.get(1),
+        role: Role::parse(&role)?,
+        orgs: orgs_from_column(r.get(3)),
+    })
+}
+
 impl PgHubStore {
     pub(crate) fn admin_pg(&self, token: &str) -> Result<AdminAuth, PgError> {
         let hash = hash_secret(token);
         let mut conn = self.conn()?;
-        // Last use is noted at most once a minute, in the same statement.
-        let row = conn.client.query_opt(
-            "WITH hit AS (
-                 SELECT hash FROM admin_tokens WHERE hash = $1 AND revoked_at IS NULL
-             ), noted AS (
-                 UPDATE admin_tokens SET last_used = now()
-                 WHERE hash IN (SELECT hash FROM hit)
-                   AND (last_used IS NULL OR last_used < now() - interval '1 minute')
-             )
-             SELECT id, name, role, org FROM admin_tokens WHERE hash IN (SELECT hash FROM hit)",
+        let auth = admin_by_hash(&mut conn.client, &hash)?;
+        // Last use is noted at most once a minute.
+        conn.client.execute(
+            "UPDATE admin_tokens SET last_used = now()
+             WHERE hash = $1 AND (last_used IS NULL OR last_used < now() - interval '1 minute')",
             &[&hash],
         )?;
-        let Some(r) = row else {
-            return Err(HubError::Unauthorized.into());
-        };
-        let role: String = r.get(2);
-        Ok(AdminAuth {
-            id: r.get(0),
-            name: r.get(1),
-            role: Role::parse(&role)?,
-            orgs: orgs_from_column(r.get(3)),
-        })
+        Ok(auth)
     }
 
     pub(crate) fn create_account_pg(

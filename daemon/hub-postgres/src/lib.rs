@@ -12,7 +12,8 @@
 //! tombstones, the per-org feed), [`accounts`] (orgs, tokens, codes,
 //! devices, cursor key, record projection), `acct` (named accounts and
 //! the hash-chained audit log), `rate` (the rate-limit counters every
-//! node shares). Nothing is kept in the
+//! node shares), `signin` (the dashboard's sign-in codes and sessions).
+//! Nothing is kept in the
 //! process that another node would need: every secret, code, epoch and
 //! counter is in the database. `test_pg` (feature `test-support`) starts
 //! a throwaway server for tests.
@@ -60,6 +61,7 @@ pub use feed::site_key;
 pub mod migrations;
 mod pool;
 mod rate;
+mod signin;
 #[cfg(feature = "test-support")]
 pub mod test_pg;
 

@@ -31,6 +31,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../migrations/0003_accounts_audit.sql"),
     ),
     (
+        4,
+        "dashboard_sessions",
+        include_str!("../migrations/0004_dashboard_sessions.sql"),
+    ),
+    (
         5,
         "device_reports",
         include_str!("../migrations/0005_device_reports.sql"),
@@ -104,14 +109,12 @@ pub(crate) fn apply(client: &mut Client) -> Result<usize, PgError> {
 mod tests {
     use super::*;
 
-    /// Numbers rise from 1. Gaps are allowed: parallel branches each took
-    /// a number (0003 to 0006) and land in any order, and a database
-    /// applies whichever of them it lacks.
+    /// Numbers run 1, 2, 3, … with no gap: a new migration takes the next
+    /// one (a database applies, in order, whichever it lacks).
     #[test]
-    fn migrations_are_numbered_in_rising_order_from_one() {
-        assert_eq!(MIGRATIONS.first().map(|m| m.0), Some(1));
-        for pair in MIGRATIONS.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "{} then {}", pair[0].0, pair[1].0);
+    fn migrations_are_numbered_in_order_from_one() {
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(usize::try_from(m.0).ok(), Some(i + 1), "migration {}", m.1);
         }
     }
 }

@@ -25,6 +25,9 @@
 //! (`outpost_hub_db::accounts`). A device row also keeps the laptop's
 //! latest report (name, site, staff, records waiting; columns added to
 //! older hubs by `migrate_device_reports`).
+//! `signin_codes` and `dash_sessions` the dashboard's one-time sign-in
+//! codes and sessions (hashes only, each with the hash of the admin token
+//! it acts for).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,8 +37,8 @@ use chrono::{DateTime, Utc};
 use outpost_hub_db::accounts::{self, orgs_from_column, orgs_to_column};
 use outpost_hub_db::{
     Account, AdminAuth, AuditDraft, AuditEntry, AuditHead, CLOCK_SKEW_LIMIT_SECS, CODE_TTL,
-    DeviceAuth, DeviceInfo, HubError, HubStore, Role, hash_secret, new_code, new_secret,
-    normalize_code,
+    DeviceAuth, DeviceInfo, HubError, HubStore, Role, SESSION_IDLE, SESSION_MAX, SIGNIN_CODE_TTL,
+    hash_secret, new_code, new_secret, normalize_code, session_alive,
 };
 use outpost_proto::device::DeviceReport;
 use outpost_proto::filter::Filter;
@@ -145,6 +148,19 @@ CREATE TABLE IF NOT EXISTS audit_head (
     id       INTEGER PRIMARY KEY CHECK (id = 1),
     position INTEGER NOT NULL,
     hash     TEXT NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS signin_codes (
+    hash       TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS dash_sessions (
+    hash       TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_seen  TEXT NOT NULL
 ) STRICT;
 ";
 
@@ -301,6 +317,49 @@ impl SqliteHubStore {
 }
 
 /// A new random, non-zero feed epoch for `org` (stored as a positive i64).
+/// Who an admin token (given as its hash) is: the one lookup behind
+/// `admin` and dashboard sessions, so both see alike.
+fn admin_by_hash(conn: &Connection, token_hash: &str) -> Result<AdminAuth, SqlError> {
+    Ok(account_by_hash(conn, token_hash)?.0)
+}
+
+/// The live (unrevoked) account of a token hash, and when it was last
+/// used: the one lookup behind `admin` and dashboard sessions, so a
+/// session sees what its token sees and ends when the token is revoked
+/// or rotated.
+fn account_by_hash(
+    conn: &Connection,
+    token_hash: &str,
+) -> Result<(AdminAuth, Option<String>), SqlError> {
+    type Row = (String, String, String, Option<String>, Option<String>);
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT id, name, role, org, last_used FROM admin_tokens
+             WHERE hash = ?1 AND revoked_at IS NULL",
+        )?
+        .query_row([token_hash], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    let Some((id, name, role, orgs, last_used)) = row else {
+        return Err(HubError::Unauthorized.into());
+    };
+    let auth = AdminAuth {
+        id,
+        name,
+        role: Role::parse(&role)?,
+        orgs: orgs_from_column(orgs),
+    };
+    Ok((auth, last_used))
+}
+
+/// A time as [`ts`] writes it.
+fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
 fn set_new_epoch(conn: &Connection, org: &str) -> Result<i64, SqlError> {
     let epoch = i64::try_from(rand::random::<u64>() >> 1)
         .unwrap_or(1)
@@ -455,6 +514,103 @@ impl SqliteHubStore {
                 r.get::<_, i64>(0)
             })?
             > 0)
+    }
+
+    // ---- dashboard: sign-in codes and sessions (dash) ----
+
+    fn signin_code(&self, token: &str, now: DateTime<Utc>) -> Result<String, SqlError> {
+        let token_hash = hash_secret(token);
+        let conn = self.conn()?;
+        admin_by_hash(&conn, &token_hash)?;
+        // Codes and sessions past any use are dropped as new ones come,
+        // so the tables stay small without a timer.
+        conn.execute(
+            "DELETE FROM signin_codes WHERE expires_at < ?1",
+            [ts(now - SESSION_MAX)],
+        )?;
+        let code = new_code();
+        conn.execute(
+            "INSERT INTO signin_codes(hash, token_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                hash_secret(&normalize_code(&code)),
+                token_hash,
+                ts(now),
+                ts(now + SIGNIN_CODE_TTL)
+            ],
+        )?;
+        Ok(code)
+    }
+
+    fn signin(&self, code: &str, now: DateTime<Utc>) -> Result<(String, AdminAuth), SqlError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let hash = hash_secret(&normalize_code(code));
+        let row: Option<(String, String, Option<String>)> = tx
+            .query_row(
+                "SELECT token_hash, expires_at, used_at FROM signin_codes WHERE hash = ?1",
+                [&hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((token_hash, expires, used)) = row else {
+            return Err(HubError::BadCode.into());
+        };
+        if used.is_some() || parse_ts(&expires).is_none_or(|e| e < now) {
+            return Err(HubError::BadCode.into());
+        }
+        let auth = match admin_by_hash(&tx, &token_hash) {
+            Err(SqlError::Hub(HubError::Unauthorized)) => return Err(HubError::BadCode.into()),
+            other => other?,
+        };
+        tx.execute(
+            "UPDATE signin_codes SET used_at = ?1 WHERE hash = ?2",
+            params![ts(now), hash],
+        )?;
+        tx.execute(
+            "DELETE FROM dash_sessions WHERE created_at < ?1 OR last_seen < ?2",
+            params![ts(now - SESSION_MAX), ts(now - SESSION_IDLE)],
+        )?;
+        let secret = new_secret("ops_");
+        tx.execute(
+            "INSERT INTO dash_sessions(hash, token_hash, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)",
+            params![hash_secret(&secret), token_hash, ts(now)],
+        )?;
+        tx.commit()?;
+        Ok((secret, auth))
+    }
+
+    fn session(&self, secret: &str, now: DateTime<Utc>) -> Result<AdminAuth, SqlError> {
+        let hash = hash_secret(secret);
+        let conn = self.conn()?;
+        let row: Option<(String, String, String)> = conn
+            .prepare_cached(
+                "SELECT token_hash, created_at, last_seen FROM dash_sessions WHERE hash = ?1",
+            )?
+            .query_row([&hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let Some((token_hash, created, last_seen)) = row else {
+            return Err(HubError::Unauthorized.into());
+        };
+        let alive = match (parse_ts(&created), parse_ts(&last_seen)) {
+            (Some(c), Some(l)) => session_alive(c, l, now),
+            _ => false,
+        };
+        if !alive {
+            conn.execute("DELETE FROM dash_sessions WHERE hash = ?1", [&hash])?;
+            return Err(HubError::Unauthorized.into());
+        }
+        let auth = admin_by_hash(&conn, &token_hash)?;
+        conn.prepare_cached("UPDATE dash_sessions SET last_seen = ?1 WHERE hash = ?2")?
+            .execute(params![ts(now), hash])?;
+        Ok(auth)
+    }
+
+    fn signout(&self, secret: &str) -> Result<(), SqlError> {
+        self.conn()?.execute(
+            "DELETE FROM dash_sessions WHERE hash = ?1",
+            [hash_secret(secret)],
+        )?;
+        Ok(())
     }
 
     fn add_org(&self, slug: &str, name: &str) -> Result<(), SqlError> {
@@ -1055,19 +1211,7 @@ impl SqliteHubStore {
 impl SqliteHubStore {
     fn admin(&self, token: &str) -> Result<AdminAuth, SqlError> {
         let hash = hash_secret(token);
-        type Row = (String, String, String, Option<String>, Option<String>);
-        let row: Option<Row> = self
-            .reader()?
-            .query_row(
-                "SELECT id, name, role, org, last_used FROM admin_tokens
-                 WHERE hash = ?1 AND revoked_at IS NULL",
-                [&hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?;
-        let Some((id, name, role, orgs, last_used)) = row else {
-            return Err(HubError::Unauthorized.into());
-        };
+        let (auth, last_used) = account_by_hash(&*self.reader()?, &hash)?;
         // Noted at most once a minute: an admin's requests do not each
         // take the writer.
         let now = Utc::now();
@@ -1078,12 +1222,7 @@ impl SqliteHubStore {
                 params![ts(now), hash],
             )?;
         }
-        Ok(AdminAuth {
-            id,
-            name,
-            role: Role::parse(&role)?,
-            orgs: orgs_from_column(orgs),
-        })
+        Ok(auth)
     }
 
     fn create_account(
@@ -1437,6 +1576,20 @@ impl HubStore for SqliteHubStore {
         f: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), HubError> {
         Ok(SqliteHubStore::for_each_record(self, org, filter, f)?)
+    }
+
+    // ---- dashboard: sign-in codes and sessions (dash) ----
+    fn signin_code(&self, token: &str, now: DateTime<Utc>) -> Result<String, HubError> {
+        Ok(SqliteHubStore::signin_code(self, token, now)?)
+    }
+    fn signin(&self, code: &str, now: DateTime<Utc>) -> Result<(String, AdminAuth), HubError> {
+        Ok(SqliteHubStore::signin(self, code, now)?)
+    }
+    fn session(&self, secret: &str, now: DateTime<Utc>) -> Result<AdminAuth, HubError> {
+        Ok(SqliteHubStore::session(self, secret, now)?)
+    }
+    fn signout(&self, secret: &str) -> Result<(), HubError> {
+        Ok(SqliteHubStore::signout(self, secret)?)
     }
 
     // --- Accounts and audit log (acct) ---

@@ -12,6 +12,9 @@
 //!   change, export and report is appended to the audit log
 //!   ([`outpost_hub_db::audit`]);
 //! - `GET /v1/health`;
+//! - `POST /v1/admin/signin` — admin token: a one-time dashboard code;
+//! - `/dashboard/...` — the coordinators' dashboard (`outpost_dashboard`,
+//!   HTML pages with their own errors, session cookie and Host check);
 //! - `GET /v1/admin/metrics` — admin token: request count, slow requests
 //!   and the slowest request since start, so an admin can see whether the
 //!   hub keeps up when every laptop comes back at once.
@@ -45,7 +48,7 @@
 //! [`DRAIN_TIMEOUT`]) before [`serve`] returns.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -129,6 +132,96 @@ impl Default for Limits {
 struct Guards {
     limits: Limits,
     key: CursorKey,
+}
+
+/// The dashboard's sign-in, as the hub decides it: wrong codes are counted
+/// per address in the store (so every hub node counts them), with the
+/// enrolment limit but counters of their own, and every successful
+/// sign-in goes through [`signed_in`]. The dashboard calls these on the
+/// blocking pool.
+struct SigninGate {
+    store: Shared,
+    failures: EnrolFailures,
+}
+
+impl outpost_dashboard::Gate for SigninGate {
+    fn may_try(&self, addr: IpAddr) -> bool {
+        let keys = self.failures.keys(&addr.to_string(), Utc::now());
+        match self.store.rate_counts(&keys) {
+            Ok(counts) if self.failures.blocked(&counts) => {
+                tracing::warn!(%addr, "dashboard sign-in refused: too many wrong codes in the last minute");
+                false
+            }
+            Ok(_) => true,
+            // The sign-in itself needs the same database and will answer
+            // the failure; a count that cannot be read blocks nobody.
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "sign-in failures could not be counted");
+                true
+            }
+        }
+    }
+
+    fn wrong_code(&self, addr: IpAddr) {
+        let now = Utc::now();
+        let takes = self.failures.failure(&addr.to_string(), now);
+        match self.store.rate_take(&takes, now.timestamp()) {
+            Ok(RateTaken::Taken(totals)) => {
+                let n = totals.first().copied().unwrap_or(0);
+                tracing::warn!(%addr, failures_this_minute = n, "dashboard sign-in refused: wrong, used or expired code");
+            }
+            Ok(RateTaken::Refused { used, .. }) => {
+                tracing::warn!(%addr, failures_this_minute = used, "dashboard sign-in refused: wrong, used or expired code");
+            }
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "a wrong sign-in code could not be counted")
+            }
+        }
+    }
+
+    fn signed_in(&self, auth: &AdminAuth, addr: IpAddr) -> Result<(), HubError> {
+        signed_in(&*self.store, auth, addr)
+    }
+}
+
+/// Every successful sign-in to the dashboard passes here: logged, and
+/// appended to the audit log (a sign-in that cannot be recorded fails).
+fn signed_in(store: &dyn HubStore, auth: &AdminAuth, addr: IpAddr) -> Result<(), HubError> {
+    tracing::info!(%addr, account = %auth.id, "signed in to the dashboard");
+    audit(
+        store,
+        auth,
+        "dashboard.signin",
+        None,
+        "signed in to the dashboard",
+    )
+}
+
+/// How the hub is reached, for the dashboard's Host check and cookies.
+#[derive(Debug, Clone, Default)]
+pub struct Public {
+    /// The names (`host` or `host:port`) the hub answers to besides its
+    /// listen address.
+    pub names: Vec<String>,
+    /// The address the hub listens on (its `host:port` is accepted too).
+    pub listen: Option<SocketAddr>,
+    pub tls: bool,
+}
+
+impl Public {
+    fn dashboard(&self) -> outpost_dashboard::DashConfig {
+        let mut hosts = self.names.clone();
+        if let Some(addr) = self.listen {
+            hosts.push(addr.to_string());
+            if addr.ip().is_loopback() {
+                hosts.push(format!("localhost:{}", addr.port()));
+            }
+        }
+        outpost_dashboard::DashConfig {
+            hosts,
+            tls: self.tls,
+        }
+    }
 }
 
 /// Request timings since the hub started.
@@ -446,11 +539,9 @@ async fn enroll(
     body: Body,
 ) -> Result<Response, ApiError> {
     let addr = peer_addr.ip();
-    let failures = EnrolFailures {
-        per_addr: guards.limits.enroll_failures_per_minute,
-    };
+    let failures = EnrolFailures::enrolment(guards.limits.enroll_failures_per_minute);
     let counted = Arc::clone(&store);
-    let keys = EnrolFailures::keys(&addr.to_string(), Utc::now());
+    let keys = failures.keys(&addr.to_string(), Utc::now());
     let counts = blocking(move || counted.rate_counts(&keys)).await?;
     if failures.blocked(&counts) {
         tracing::warn!(%addr, "enrolment refused: too many wrong codes in the last minute");
@@ -482,7 +573,7 @@ async fn enroll(
         Ok(r) => r,
         Err(e) => {
             if matches!(e.0, StatusCode::FORBIDDEN) {
-                let takes = EnrolFailures::failure(&addr.to_string(), now);
+                let takes = failures.failure(&addr.to_string(), now);
                 let counted = blocking(move || store.rate_take(&takes, now.timestamp())).await?;
                 let n = match counted {
                     RateTaken::Taken(totals) => totals.first().copied().unwrap_or(0),
@@ -1061,24 +1152,25 @@ fn stream_records(store: Shared, orgs: Option<Vec<String>>, filter: Filter) -> a
             let _ = tx.blocking_send(last);
         }
     });
-    axum::body::Body::new(ChannelBody(rx))
+    axum::body::Body::new(outpost_web_kit::ChannelBody(rx))
 }
 
-/// An HTTP body fed by a channel of chunks (see [`stream_records`]).
-struct ChannelBody(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
-
-impl http_body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
-    }
+/// `outpost admin signin`: a one-time code for the dashboard, for the
+/// holder of this request's token (a session then sees what the token
+/// sees), and the sign-in page's path with the code in it.
+async fn signin_code(
+    State(store): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = bearer(&headers)?;
+    let code = blocking(move || store.signin_code(&token, Utc::now())).await?;
+    let path = format!("{}?code={code}", outpost_dashboard::SIGNIN_PATH);
+    Ok(axum::Json(serde_json::json!({
+        "code": code,
+        "path": path,
+        "expires_in_minutes": outpost_hub_db::SIGNIN_CODE_TTL.num_minutes(),
+    }))
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -1211,7 +1303,12 @@ async fn metrics(
 /// kept as the message when short), the router (404, 405), the timeout
 /// layer (408, empty) or the panic handler. A 5xx never keeps its text.
 async fn json_errors(req: Request, next: Next) -> Response {
+    // The dashboard's pages answer errors as pages of their own.
+    let dashboard = req.uri().path().starts_with(outpost_dashboard::PREFIX);
     let resp = next.run(req).await;
+    if dashboard {
+        return resp;
+    }
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
@@ -1323,6 +1420,7 @@ pub const ADMIN_ROUTES: &[AdminRoute] = &[
     route("POST", "/v1/admin/tokens/{id}/revoke", Access::Change),
     route("POST", "/v1/admin/tokens/{id}/rotate", Access::Change),
     route("GET", "/v1/admin/audit", Access::Read),
+    route("POST", "/v1/admin/signin", Access::Read),
 ];
 
 /// The handler of a declared admin route.
@@ -1345,6 +1443,7 @@ fn admin_handler(method: &str, path: &str) -> Option<MethodRouter<Shared>> {
         ("POST", "/v1/admin/tokens/{id}/revoke") => post(token_revoke),
         ("POST", "/v1/admin/tokens/{id}/rotate") => post(token_rotate),
         ("GET", "/v1/admin/audit") => get(audit_log),
+        ("POST", "/v1/admin/signin") => post(signin_code),
         _ => return None,
     })
 }
@@ -1355,8 +1454,14 @@ pub fn router(store: Shared, key: CursorKey) -> Router {
     router_with(store, key, Limits::default())
 }
 
-/// The hub's routes over `store`.
+/// The hub's routes over `store` (the dashboard answers to no Host: see
+/// [`router_public`]).
 pub fn router_with(store: Shared, key: CursorKey, limits: Limits) -> Router {
+    router_public(store, key, limits, &Public::default())
+}
+
+/// The hub's routes over `store`, the dashboard answering at `public`.
+pub fn router_public(store: Shared, key: CursorKey, limits: Limits, public: &Public) -> Router {
     let request_metrics = Arc::new(RequestMetrics::default());
     let guards = Arc::new(Guards { limits, key });
     // Each group's token is checked by a route layer, which runs before
@@ -1386,7 +1491,16 @@ pub fn router_with(store: Shared, key: CursorKey, limits: Limits) -> Router {
             )),
         );
     }
+    let gate = Arc::new(SigninGate {
+        store: store.clone(),
+        failures: EnrolFailures::signin(limits.enroll_failures_per_minute),
+    });
     let routes = Router::new()
+        .merge(outpost_dashboard::router(
+            store.clone(),
+            gate,
+            public.dashboard(),
+        ))
         .route("/v1/health", get(health))
         .route(ENROLL_PATH, post(enroll))
         .merge(sync_routes)
@@ -1532,12 +1646,30 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_public(listener, store, tls, limits, Vec::new(), shutdown).await
+}
+
+/// [`serve_with`], the dashboard also answering at `names` (the hub's
+/// public name, `public_name` in hub.toml) besides the listen address.
+pub async fn serve_public(
+    listener: std::net::TcpListener,
+    store: Shared,
+    tls: Option<TlsFiles>,
+    limits: Limits,
+    names: Vec<String>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let public = Public {
+        names,
+        listen: listener.local_addr().ok(),
+        tls: tls.is_some(),
+    };
     let key_store = store.clone();
     let key = tokio::task::spawn_blocking(move || key_store.cursor_key())
         .await
         .map_err(std::io::Error::other)?
         .map_err(|e| std::io::Error::other(format!("could not read the hub's cursor key: {e}")))?;
-    let app = router_with(store, CursorKey::new(key), limits)
+    let app = router_public(store, CursorKey::new(key), limits, &public)
         .into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let h = handle.clone();

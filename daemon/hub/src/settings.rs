@@ -24,6 +24,10 @@ pub const MAX_POOL_SIZE: usize = 1000;
 pub struct HubSettings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// The name people reach the hub at (`hub.kommun.se` or
+    /// `hub.kommun.se:8443`, as the browser sends it in `Host`): the
+    /// dashboard answers there and at the listen address, nowhere else.
+    pub public_name: Option<String>,
     /// TLS certificate chain (PEM). With `tls_key`, the hub speaks HTTPS.
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
@@ -65,6 +69,7 @@ impl Default for HubSettings {
         let limits = Limits::default();
         HubSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            public_name: None,
             tls_cert: None,
             tls_key: None,
             allow_insecure_http: false,
@@ -131,6 +136,9 @@ impl HubSettings {
                     ));
                 }
             };
+        }
+        if let Some(v) = var("OUTPOST_HUB_PUBLIC_NAME") {
+            self.public_name = Some(v.trim().to_string()).filter(|v| !v.is_empty());
         }
         if let Some(v) = var("OUTPOST_HUB_DATABASE") {
             self.database = Some(v).filter(|v| !v.trim().is_empty());

@@ -41,20 +41,8 @@ pub struct VisitForm {
     pub site: String,
 }
 
-/// Decodes an `application/x-www-form-urlencoded` body into pairs, in order.
-pub fn pairs(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-/// The first value of `name`.
-pub fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
+/// Form bodies are read as the dashboard reads them.
+pub use outpost_web_kit::{first, pairs};
 
 fn all(pairs: &[(String, String)], name: &str) -> Vec<String> {
     pairs

@@ -6,98 +6,13 @@
 //! of enum values as staff say them, and the page's own sentences.
 
 use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDate};
-use outpost_proto::schema::Text2;
 use outpost_proto::screen::SensitiveKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    Sv,
-    En,
-}
+/// The language, shared with the hub's dashboard.
+pub use outpost_web_kit::Lang;
 
-impl Lang {
-    pub fn parse(s: &str) -> Option<Lang> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "sv" | "swedish" | "svenska" => Some(Lang::Sv),
-            "en" | "english" | "engelska" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Sv => "sv",
-            Lang::En => "en",
-        }
-    }
-
-    pub fn other(self) -> Lang {
-        match self {
-            Lang::Sv => Lang::En,
-            Lang::En => Lang::Sv,
-        }
-    }
-
-    /// Picks the text of this language.
-    pub fn t<'a>(self, sv: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Lang::Sv => sv,
-            Lang::En => en,
-        }
-    }
-
-    pub fn t2(self, text: Text2) -> &'static str {
-        match self {
-            Lang::Sv => text.sv,
-            Lang::En => text.en,
-        }
-    }
-}
-
-/// The label of an enum value of `field` (e.g. `outcome` `partly`).
-pub fn value_label(lang: Lang, field: &str, value: &str) -> String {
-    let pair: Option<(&str, &str)> = match (field, value) {
-        ("channel", "drop_in") => Some(("Drop-in", "Drop-in")),
-        ("channel", "booked") => Some(("Bokad tid", "Booked")),
-        ("channel", "outreach") => Some(("Uppsökande", "Outreach")),
-        ("channel", "phone") => Some(("Telefon", "Phone")),
-        ("channel", "course_followup") => Some(("Efter kurs", "Course follow-up")),
-        ("category", "e_service") => Some(("E-tjänst", "E-service")),
-        ("category", "device") => Some(("Mobil, surfplatta, dator", "Device")),
-        ("category", "internet_basics") => Some(("Grunderna i internet", "Internet basics")),
-        ("category", "security") => Some(("Säkerhet", "Security")),
-        ("category", "social_media") => Some(("Sociala medier", "Social media")),
-        ("category", "other") => Some(("Annat", "Other")),
-        ("outcome", "solved") => Some(("Löst", "Solved")),
-        ("outcome", "partly") => Some(("Delvis löst", "Partly solved")),
-        ("outcome", "referred") => Some(("Hänvisad", "Referred")),
-        ("outcome", "not_solved") => Some(("Inte löst", "Not solved")),
-        ("age_band", "under_25") => Some(("Under 25", "Under 25")),
-        ("age_band", "25_44") => Some(("25–44", "25–44")),
-        ("age_band", "45_64") => Some(("45–64", "45–64")),
-        ("age_band", "65_79") => Some(("65–79", "65–79")),
-        ("age_band", "80_plus") => Some(("80 eller äldre", "80 or older")),
-        ("age_band", "unknown") => Some(("Vet inte", "Not known")),
-        ("assistive", "interpreter") => Some(("Tolk", "Interpreter")),
-        ("assistive", "speech_synthesis") => Some(("Talsyntes", "Speech synthesis")),
-        ("assistive", "large_text") => Some(("Förstorad text", "Large text")),
-        ("assistive", "screen_reader") => Some(("Skärmläsare", "Screen reader")),
-        ("barrier", "login") => Some(("Inloggning", "Login")),
-        ("barrier", "bankid") => Some(("BankID", "BankID")),
-        ("barrier", "language") => Some(("Språket", "Language")),
-        ("barrier", "navigation") => Some(("Hitta rätt", "Navigation")),
-        ("barrier", "form") => Some(("Formuläret", "The form")),
-        ("barrier", "accessibility") => Some(("Tillgänglighet", "Accessibility")),
-        ("barrier", "device") => Some(("Enheten", "The device")),
-        ("barrier", "other") => Some(("Annat", "Other")),
-        _ => None,
-    };
-    match pair {
-        Some((sv, en)) => lang.t(sv, en).to_string(),
-        None => value.to_string(),
-    }
-}
+/// Enum values are named alike in both apps.
+pub use outpost_web_kit::value_label;
 
 /// Languages help is most often given in, for the form's suggestions
 /// (ISO 639-1 code, Swedish name, English name). Any other code is

@@ -19,9 +19,10 @@
 //! - `settings`: this laptop's form defaults (a fixed channel and language,
 //!   or "remember the last one") and the app's language, in `config.toml`.
 //! - [`i18n`]: Swedish first, English second; Swedish dates and numbers.
-//! - `assets/`: the CSS and the small script (type-ahead flags for unknown
-//!   services, the privacy screen's answer before saving). Every form
-//!   works without the script.
+//! - `assets/`: the small script (type-ahead flags for unknown services,
+//!   the privacy screen's answer before saving); every form works without
+//!   it. The CSS is `outpost_web_kit::APP_CSS`, shared with the hub's
+//!   dashboard.
 //!
 //! A request: guard → handler → store work on a blocking thread (one
 //! shared connection behind a mutex; the daemon's sync opens its own) →
@@ -792,7 +793,7 @@ fn asset(body: &'static str, mime: &'static str) -> Response {
 }
 
 async fn css() -> Response {
-    asset(include_str!("../assets/app.css"), "text/css; charset=utf-8")
+    asset(outpost_web_kit::APP_CSS, "text/css; charset=utf-8")
 }
 
 async fn js() -> Response {

@@ -37,18 +37,8 @@ fn help(lang: Lang, field: &str) -> &'static str {
         .unwrap_or("")
 }
 
-fn head(lang: Lang, title: &str) -> Markup {
-    html! {
-        head {
-            meta charset="utf-8";
-            meta name="viewport" content="width=device-width, initial-scale=1";
-            title { (title) " – Outpost" }
-            link rel="stylesheet" href="/assets/app.css";
-            script src="/assets/app.js" defer {}
-            meta name="color-scheme" content="light";
-            @if lang == Lang::Sv { meta name="description" content="Outpost – registrera besök"; }
-        }
-    }
+fn head(title: &str) -> Markup {
+    outpost_web_kit::head(title, "/assets/app.css", &["/assets/app.js"])
 }
 
 /// A page for someone who may not come in (no session, wrong address,
@@ -62,19 +52,14 @@ pub fn refused(
     en_text: &str,
 ) -> Response {
     let title = lang.t(sv_title, en_title);
-    let page = html! {
-        (DOCTYPE)
-        html lang=(lang.code()) {
-            (head(lang, title))
-            body {
-                main #main .narrow {
-                    h1 { (title) }
-                    p { (lang.t(sv_text, en_text)) }
-                }
-            }
-        }
-    };
-    (status, html(page)).into_response()
+    outpost_web_kit::refused(
+        lang,
+        status,
+        head(title),
+        title,
+        lang.t(sv_text, en_text),
+        html! {},
+    )
 }
 
 /// The page frame. `here` is the menu entry of the page (`new`, `home`,
@@ -91,7 +76,7 @@ pub(crate) fn layout(
     html! {
         (DOCTYPE)
         html lang=(lang.code()) {
-            (head(lang, title))
+            (head(title))
             body {
                 a.skip href="#main" { (lang.t("Hoppa till innehållet", "Skip to content")) }
                 header.top {

@@ -11,6 +11,10 @@
 //!    the `x-csrf-token` header for the script's JSON calls) and, when the
 //!    browser sends one, an `Origin` of this app.
 //!
+//! The checks themselves (Host, Origin, CSRF, cookies, headers) are
+//! `outpost_web_kit`'s, shared with the hub's dashboard; the sessions here
+//! are the laptop's own (in memory).
+//!
 //! `/launch?t=TOKEN` redeems a launch token made by `outpost ui`
 //! (`outpost_store::ui`) once and sets the session cookie: HttpOnly (no
 //! script reads it), SameSite=Strict (no other site's page sends it).
@@ -21,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -52,11 +56,7 @@ pub struct Sessions {
 }
 
 fn random_hex() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
+    outpost_web_kit::random_secret()
 }
 
 impl Sessions {
@@ -117,50 +117,8 @@ pub fn cookie_name(port: u16) -> String {
     format!("outpost_session_{port}")
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
 pub fn session_cookie(port: u16, id: &str) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{}={id}; Path=/; HttpOnly; SameSite=Strict",
-        cookie_name(port)
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// Headers every answer carries: nothing from elsewhere may load or frame
-/// the app, nothing is cached (records on a shared laptop), and no
-/// address (with a launch token) leaks in a Referer.
-fn harden(resp: &mut Response) {
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // `same-origin`, not `no-referrer`: with the latter Chrome sends
-    // `Origin: null` on the app's own form posts, which the Origin check
-    // then refuses; no address leaves for another site either way.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    outpost_web_kit::session_cookie(&cookie_name(port), id, "/", false)
 }
 
 /// Largest POST body read (a visit form is a few kB; a note at most 2,000
@@ -169,17 +127,12 @@ const MAX_POST: usize = 256 * 1024;
 
 pub async fn guard(State(app): State<std::sync::Arc<App>>, req: Request, next: Next) -> Response {
     let mut resp = check(&app, req, next).await;
-    harden(&mut resp);
+    outpost_web_kit::harden(&mut resp);
     resp
 }
 
 async fn check(app: &App, req: Request, next: Next) -> Response {
-    let host_ok = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| h == app.host);
-    if !host_ok {
+    if !outpost_web_kit::host_ok(req.headers(), std::slice::from_ref(&app.host)) {
         return crate::pages::refused(
             app.lang,
             StatusCode::MISDIRECTED_REQUEST,
@@ -193,8 +146,8 @@ async fn check(app: &App, req: Request, next: Next) -> Response {
     if path == "/launch" || path.starts_with("/assets/") {
         return next.run(req).await;
     }
-    let sess =
-        cookie_value(req.headers(), &cookie_name(app.port)).and_then(|id| app.sessions.touch(&id));
+    let sess = outpost_web_kit::cookie_value(req.headers(), &cookie_name(app.port))
+        .and_then(|id| app.sessions.touch(&id));
     let Some(sess) = sess else {
         return crate::pages::refused(
             app.lang,
@@ -207,26 +160,15 @@ async fn check(app: &App, req: Request, next: Next) -> Response {
     };
     let (mut parts, body) = req.into_parts();
     if parts.method == Method::POST {
-        let origin_ok = parts
-            .headers
-            .get(header::ORIGIN)
-            .and_then(|o| o.to_str().ok())
-            .is_none_or(|o| o == app.origin);
+        let origin_ok =
+            outpost_web_kit::origin_ok(&parts.headers, std::slice::from_ref(&app.origin));
         let bytes = match axum::body::to_bytes(body, MAX_POST).await {
             Ok(b) => b,
             Err(_) => {
                 return (StatusCode::PAYLOAD_TOO_LARGE, "too large").into_response();
             }
         };
-        let header_token = parts
-            .headers
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let token = header_token.or_else(|| {
-            crate::form::first(&crate::form::pairs(&bytes), "csrf").map(str::to_string)
-        });
-        if !origin_ok || token.as_deref() != Some(sess.csrf.as_str()) {
+        if !origin_ok || !outpost_web_kit::csrf_ok(&parts.headers, &bytes, &sess.csrf) {
             return crate::pages::refused(
                 sess.lang,
                 StatusCode::FORBIDDEN,
@@ -258,19 +200,5 @@ mod tests {
         let id = s.create(Lang::En);
         assert_eq!(s.touch(&id).unwrap().lang, Lang::En);
         assert!(s.touch("nope").is_none());
-    }
-
-    #[test]
-    fn the_cookie_is_found_among_others() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; outpost_session_80=xyz; b=2"),
-        );
-        assert_eq!(
-            cookie_value(&h, "outpost_session_80").as_deref(),
-            Some("xyz")
-        );
-        assert_eq!(cookie_value(&h, "outpost_session_81"), None);
     }
 }

@@ -170,16 +170,35 @@ impl FeedLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnrolFailures {
     pub per_addr: u32,
+    /// Whose counters: enrolment codes and dashboard sign-in codes are
+    /// counted apart, so wrong codes of one kind do not lock out the other.
+    pub scope: &'static str,
 }
 
 impl EnrolFailures {
+    /// Wrong enrolment codes.
+    pub fn enrolment(per_addr: u32) -> EnrolFailures {
+        EnrolFailures {
+            per_addr,
+            scope: "enrol-failures",
+        }
+    }
+
+    /// Wrong dashboard sign-in codes.
+    pub fn signin(per_addr: u32) -> EnrolFailures {
+        EnrolFailures {
+            per_addr,
+            scope: "signin-failures",
+        }
+    }
+
     /// The counters of `addr` at `now`: (key, window) pairs to read with
     /// the store's `rate_counts` before trying a code.
-    pub fn keys(addr: &str, now: DateTime<Utc>) -> [(String, i64); 2] {
+    pub fn keys(&self, addr: &str, now: DateTime<Utc>) -> [(String, i64); 2] {
         let (period, _) = window(now, MINUTE_SECS);
         [
-            (format!("enrol-failures:{addr}"), period),
-            ("enrol-failures:*".to_string(), period),
+            (format!("{}:{addr}", self.scope), period),
+            (format!("{}:*", self.scope), period),
         ]
     }
 
@@ -193,9 +212,9 @@ impl EnrolFailures {
 
     /// The takes that count one wrong code from `addr` at `now` (never
     /// refused: counting is what blocks the next try).
-    pub fn failure(addr: &str, now: DateTime<Utc>) -> Vec<RateTake> {
+    pub fn failure(&self, addr: &str, now: DateTime<Utc>) -> Vec<RateTake> {
         let (_, expires) = window(now, MINUTE_SECS);
-        EnrolFailures::keys(addr, now)
+        self.keys(addr, now)
             .into_iter()
             .map(|(key, period)| RateTake {
                 key,
@@ -242,22 +261,30 @@ mod tests {
 
     #[test]
     fn an_address_is_blocked_at_its_limit_and_everyone_at_ten_times_it() {
-        let f = EnrolFailures { per_addr: 5 };
+        let f = EnrolFailures::enrolment(5);
         assert!(!f.blocked(&[4, 49]));
         assert!(f.blocked(&[5, 5]));
         assert!(f.blocked(&[0, 50]));
         let now = at("2025-03-04T10:00:30Z");
-        let takes = EnrolFailures::failure("10.0.0.1", now);
-        let keys = EnrolFailures::keys("10.0.0.1", now);
+        let takes = f.failure("10.0.0.1", now);
+        let keys = f.keys("10.0.0.1", now);
         assert_eq!(takes.len(), 2);
         for (take, (key, period)) in takes.iter().zip(&keys) {
             assert_eq!((&take.key, take.period), (key, *period));
             assert_eq!(take.expires, at("2025-03-04T10:01:00Z").timestamp());
         }
         assert_ne!(
-            EnrolFailures::keys("10.0.0.1", at("2025-03-04T10:01:00Z"))[0].1,
+            f.keys("10.0.0.1", at("2025-03-04T10:01:00Z"))[0].1,
             keys[0].1,
             "a new minute, a new window"
+        );
+        let signin = EnrolFailures::signin(5);
+        assert!(
+            signin
+                .keys("10.0.0.1", now)
+                .iter()
+                .all(|k| !keys.contains(k)),
+            "sign-in codes are counted apart from enrolment codes"
         );
     }
 }

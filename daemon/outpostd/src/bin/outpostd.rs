@@ -328,6 +328,7 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let listen = settings.listen;
+    let public_names: Vec<String> = settings.public_name.into_iter().collect();
     let database = settings.database;
     let backend = Backend::open_with(
         database.as_deref(),
@@ -355,9 +356,16 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
     outpost_base::install_crypto_provider();
     let store = backend.into_shared();
     runtime()?.block_on(async {
-        server::serve_with(listener, store, tls, limits, shutdown_signal())
-            .await
-            .context("the hub stopped with an error")
+        server::serve_public(
+            listener,
+            store,
+            tls,
+            limits,
+            public_names,
+            shutdown_signal(),
+        )
+        .await
+        .context("the hub stopped with an error")
     })
 }
 
