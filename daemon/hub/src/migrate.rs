@@ -199,6 +199,25 @@ const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "signin_codes",
+        cols: &[
+            col("hash", Ty::Text, ""),
+            col("token_hash", Ty::Text, ""),
+            col("created_at", Ty::Text, TS),
+            col("expires_at", Ty::Text, TS),
+            col("used_at", Ty::Text, TS),
+        ],
+    },
+    Table {
+        name: "dash_sessions",
+        cols: &[
+            col("hash", Ty::Text, ""),
+            col("token_hash", Ty::Text, ""),
+            col("created_at", Ty::Text, TS),
+            col("last_seen", Ty::Text, TS),
+        ],
+    },
+    Table {
         name: "rate_counts",
         cols: &[
             col("key", Ty::Text, ""),
