@@ -587,11 +587,14 @@ mod tests {
         );
         // And the check itself finds what it should.
         conn.execute_batch(
-            "CREATE TABLE audit (id INTEGER PRIMARY KEY, what TEXT);
-             ALTER TABLE devices ADD COLUMN name TEXT;",
+            "CREATE TABLE later_table (id INTEGER PRIMARY KEY, what TEXT);
+             ALTER TABLE devices ADD COLUMN later_column TEXT;",
         )
         .unwrap();
-        assert_eq!(uncovered(&conn).unwrap(), vec!["audit", "devices.name"]);
+        assert_eq!(
+            uncovered(&conn).unwrap(),
+            vec!["devices.later_column", "later_table"]
+        );
     }
 
     #[test]
