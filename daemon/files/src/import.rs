@@ -1286,6 +1286,31 @@ mod tests {
         assert_eq!(f[0]["sensitive"], json!("true"));
     }
 
+    /// A value right of the header (a sum, a remark) has no column: the
+    /// import says where rather than dropping it.
+    #[test]
+    fn a_value_outside_the_header_is_a_mapping_error_naming_its_column() {
+        let mut book = xlsx::Workbook::new();
+        let ws = book.add_worksheet();
+        for (c, h) in HEADER.split(',').enumerate() {
+            ws.write_string(0, c as u16, h).unwrap();
+        }
+        ws.write_string(1, 0, "2025-03-04").unwrap();
+        ws.write_number(1, 40, 120.0).unwrap();
+        let bytes = book.save_to_buffer().unwrap();
+        let e = mapping_error(&bytes, Source::Xlsx);
+        assert_eq!(
+            e.problems,
+            [MappingProblem::Unnamed {
+                column: "AO".into()
+            }]
+        );
+        assert!(
+            e.to_string().contains("column AO has values but no header"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn what_is_not_a_workbook_is_refused_with_advice() {
         for bytes in [&b"Datum;Minuter\n"[..], b"PK\x03\x04 broken", b""] {
