@@ -1,6 +1,7 @@
 //! A real PostgreSQL server for tests (feature `test-support`): one
 //! server per test process, started on first use, and a fresh database
-//! per test.
+//! per test ([`TestDb`]); and [`Cluster`], a server of a test's own for
+//! what needs server settings or files (WAL archiving, backups, restores).
 //!
 //! The server runs from Debian's packages (`/usr/lib/postgresql/*/bin`)
 //! in a temporary directory, on a free loopback port, with its unix
