@@ -106,6 +106,9 @@ fn exported(td: &TestDir) -> Vec<Value> {
     v
 }
 
+/// One configuration entry: kind, version, data.
+type ConfigRow = (String, u64, Vec<u8>);
+
 /// Everything a hub store answers about its data, in a comparable form:
 /// orgs, devices, each org's feed (head, epoch, every entry with its
 /// position, origin, heads and document bytes), configuration, projected
@@ -115,7 +118,7 @@ struct Snapshot {
     orgs: Vec<(String, String)>,
     devices: Vec<outpost_hub_db::DeviceInfo>,
     feeds: Vec<(String, u64, u64, Vec<String>)>,
-    config: Vec<(String, Vec<(String, u64, Vec<u8>)>)>,
+    config: Vec<(String, Vec<ConfigRow>)>,
     records: Vec<String>,
     cursor_key: [u8; 32],
 }

@@ -1,6 +1,7 @@
 //! A real PostgreSQL server for tests (feature `test-support`): one
 //! server per test process, started on first use, and a fresh database
-//! per test.
+//! per test ([`TestDb`]); and [`Cluster`], a server of a test's own for
+//! what needs server settings or files (WAL archiving, backups, restores).
 //!
 //! The server runs from Debian's packages (`/usr/lib/postgresql/*/bin`)
 //! in a temporary directory, on a free loopback port, with its unix
@@ -202,9 +203,13 @@ fn start() -> Result<Server, String> {
 /// A shell, in a session of its own, that waits for this process to end
 /// and then stops the server and removes `dir`.
 fn watchdog(root: bool, bin: &Path, dir: &Path) -> Result<(), String> {
+    watchdog_for(root, bin, dir, &dir.join("data"))
+}
+
+/// [`watchdog`] for the server of `data`, removing `dir` after.
+fn watchdog_for(root: bool, bin: &Path, dir: &Path, data: &Path) -> Result<(), String> {
     let pid = std::process::id();
     let pg_ctl = bin.join("pg_ctl");
-    let data = dir.join("data");
     let stop = if root {
         format!(
             "runuser -u postgres -- '{}' -D '{}' stop -m immediate",
@@ -230,4 +235,151 @@ fn watchdog(root: bool, bin: &Path, dir: &Path) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("cannot start the watchdog that stops the test server: {e}"))?;
     Ok(())
+}
+
+/// A PostgreSQL server of its own (not the shared one of [`TestDb`]), for
+/// tests that need server settings or files of their own: WAL archiving,
+/// base backups, a restore into a new data directory. Stopped, and its
+/// directory removed, by the same kind of watchdog when the test process
+/// ends; [`Cluster::stop`] stops it earlier.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The directory holding `data/` and whatever the test puts beside it
+    /// (owned by the server's user).
+    pub dir: PathBuf,
+    pub port: u16,
+    bin: PathBuf,
+    root: bool,
+    data: PathBuf,
+}
+
+impl Cluster {
+    /// A new, empty server directory (`initdb`), not started.
+    pub fn init() -> Result<Cluster, String> {
+        let bin = bin_dir()?;
+        let root = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("outpost-pgc-")
+            .tempdir()
+            .map_err(|e| format!("cannot make a temporary directory: {e}"))?
+            .keep();
+        if root {
+            let mut chown = Command::new("chown");
+            chown.arg("postgres:postgres").arg(&dir);
+            run(chown, "chown of the test server's directory to postgres")?;
+        }
+        watchdog(root, &bin, &dir)?;
+        let data = dir.join("data");
+        let mut initdb = as_server_user(root, &bin.join("initdb"));
+        initdb
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C"])
+            .args(["--no-sync", "--no-instructions"]);
+        run(initdb, "initdb")?;
+        Ok(Cluster {
+            dir,
+            port: 0,
+            bin,
+            root,
+            data,
+        })
+    }
+
+    /// The same server programs on another data directory (a restored
+    /// backup) under this cluster's directory; not started.
+    pub fn with_data(&self, data: PathBuf) -> Result<Cluster, String> {
+        watchdog_for(self.root, &self.bin, &self.dir, &data)?;
+        Ok(Cluster {
+            dir: self.dir.clone(),
+            port: 0,
+            bin: self.bin.clone(),
+            root: self.root,
+            data,
+        })
+    }
+
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    /// `program` (a PostgreSQL binary such as `pg_basebackup`) as the
+    /// server's user.
+    pub fn command(&self, program: &str) -> Command {
+        as_server_user(self.root, &self.bin.join(program))
+    }
+
+    /// Runs `cmd`, failing with its output when it fails.
+    pub fn run(&self, cmd: Command, what: &str) -> Result<(), String> {
+        run(cmd, what)
+    }
+
+    /// Makes the directory `path`, owned by the server's user.
+    pub fn make_dir(&self, path: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if self.root {
+            let mut chown = Command::new("chown");
+            chown.arg("postgres:postgres").arg(path);
+            run(chown, "chown")?;
+        }
+        Ok(())
+    }
+
+    /// Writes `text` to `path` as the server's user would own it.
+    pub fn write_file(&self, path: &Path, text: &str) -> Result<(), String> {
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if self.root {
+            let mut chown = Command::new("chown");
+            chown.arg("postgres:postgres").arg(path);
+            run(chown, "chown")?;
+        }
+        Ok(())
+    }
+
+    /// Starts the server on a free loopback port with `settings`
+    /// (`name=value`, as `-c` options), waiting until it accepts
+    /// connections (a restore may take a while to replay).
+    pub fn start(&mut self, settings: &[&str]) -> Result<(), String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("no free loopback port: {e}"))?
+            .port();
+        let mut options = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={}",
+            self.dir.display()
+        );
+        for s in settings {
+            options.push_str(" -c ");
+            options.push_str(s);
+        }
+        let mut pg_ctl = self.command("pg_ctl");
+        pg_ctl
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.dir.join(format!("server-{port}.log")))
+            .args(["-w", "-t", "120", "-o", &options, "start"]);
+        run(pg_ctl, "pg_ctl start").map_err(|e| {
+            let log = std::fs::read_to_string(self.dir.join(format!("server-{port}.log")))
+                .unwrap_or_default();
+            format!("{e}\n{log}")
+        })?;
+        self.port = port;
+        Ok(())
+    }
+
+    /// Stops the server (fast: open sessions are ended).
+    pub fn stop(&self) -> Result<(), String> {
+        let mut pg_ctl = self.command("pg_ctl");
+        pg_ctl
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]);
+        run(pg_ctl, "pg_ctl stop")
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/DB`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
 }
