@@ -121,6 +121,9 @@ struct Snapshot {
     config: Vec<(String, Vec<ConfigRow>)>,
     records: Vec<String>,
     cursor_key: [u8; 32],
+    accounts: Vec<outpost_hub_db::Account>,
+    audit: Vec<outpost_hub_db::AuditEntry>,
+    audit_verdict: outpost_hub_db::AuditVerdict,
 }
 
 fn snapshot<S: HubStore>(hub: &S) -> Snapshot {
@@ -164,6 +167,12 @@ fn snapshot<S: HubStore>(hub: &S) -> Snapshot {
         true
     })
     .unwrap();
+    let mut audit = Vec::new();
+    hub.for_each_audit(None, &mut |e| {
+        audit.push(e);
+        true
+    })
+    .unwrap();
     Snapshot {
         orgs,
         devices: hub.devices(None).unwrap(),
@@ -171,6 +180,14 @@ fn snapshot<S: HubStore>(hub: &S) -> Snapshot {
         config,
         records,
         cursor_key: hub.cursor_key().unwrap(),
+        // Accounts made in one second list in either order.
+        accounts: {
+            let mut accounts = hub.accounts().unwrap();
+            accounts.sort_by(|a, b| a.id.cmp(&b.id));
+            accounts
+        },
+        audit,
+        audit_verdict: outpost_hub_db::verify_audit(hub).unwrap(),
     }
 }
 
@@ -203,10 +220,14 @@ fn rows_in(url: &str) -> Vec<(String, i64)> {
     tables
         .into_iter()
         .map(|t| {
-            let n: i64 = client
-                .query_one(&format!("SELECT count(*) FROM \"{t}\""), &[])
-                .unwrap()
-                .get(0);
+            // The audit chain's head row is made by the schema itself
+            // (position 0, the genesis hash): only a moved head is data.
+            let sql = if t == "audit_head" {
+                "SELECT count(*) FROM audit_head WHERE position > 0".to_string()
+            } else {
+                format!("SELECT count(*) FROM \"{t}\"")
+            };
+            let n: i64 = client.query_one(&sql, &[]).unwrap().get(0);
             (t, n)
         })
         .collect()
@@ -314,6 +335,10 @@ fn a_sqlite_hub_moved_to_postgres_keeps_everything_and_laptops_carry_on() {
         let pg = PgHubStore::open(&db.url).unwrap();
         let after = snapshot(&pg);
         assert_eq!(after, before);
+        // The admin actions above (invites, a revocation) are in the
+        // audit log, whose chain still verifies on PostgreSQL.
+        assert!(after.audit.len() >= 3, "{:?}", after.audit);
+        assert!(after.audit_verdict.intact, "{:?}", after.audit_verdict);
         let erased_id = Uuid::parse_str(&erased).unwrap();
         assert_eq!(pg.get("mjolby", &[erased_id]).unwrap(), vec![Held::Erased]);
     }
