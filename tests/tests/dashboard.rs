@@ -33,6 +33,7 @@ fn setup() -> Setup {
     let hub = Hub::start();
     hub.admin(&["org", "add", "boxholm", "Boxholms kommun"]);
     let laptop = hub.laptop();
+    laptop.ok(&["rename", "Bokbussen"]);
     for i in 0..VISITS {
         let date = format!("2025-03-{:02}", 1 + i % 28);
         let mut args = vec!["--date", date.as_str()];
@@ -44,10 +45,16 @@ fn setup() -> Setup {
     let course = laptop.add_course("Nybörjarkurs internet", &["--partner", "ABF"]);
     laptop.add_session(&course, "2025-04-02", 90, 7);
     laptop.ok(&["sync"]);
-    // The hub is running; its database is shared with this second
-    // connection (WAL), as a second hub node would.
-    let store = outpost_hub_sqlite::SqliteHubStore::open(hub.dir.path()).unwrap();
-    let token = store.create_admin_token(Some("mjolby")).unwrap();
+    // A read-only coordinator account of mjolby, made as an admin would.
+    let token = hub.admin(&[
+        "token",
+        "create",
+        "--name",
+        "Samordnare Mjölby",
+        "--coordinator",
+        "--org",
+        "mjolby",
+    ]);
     let coordinator = hub.dir.path().join("coordinator-token.txt");
     std::fs::write(&coordinator, token).unwrap();
     Setup {
@@ -234,6 +241,11 @@ fn dashboard_in_a_browser_sign_in_charts_records_devices_downloads_and_sign_out(
         assert_eq!(rows(&c).await, 1);
         let devices = text_of(&c, "table.rec tbody").await;
         assert!(devices.contains("Aktiv"), "{devices}");
+        // The name the laptop gave itself, and nothing waiting after its
+        // sync (the laptop reports both at each sync).
+        assert!(devices.contains("Bokbussen"), "{devices}");
+        let waiting = text_of(&c, "table.rec tbody td.num").await;
+        assert_eq!(waiting.trim(), "0", "{devices}");
         assert!(!devices.contains("aldrig"), "{devices}");
         shot(&c, "dashboard-devices").await;
         axe_clean(&c, &axe, "devices").await;
@@ -367,6 +379,20 @@ fn dashboard_in_a_browser_sign_in_charts_records_devices_downloads_and_sign_out(
         assert!(text_of(&c, "main").await.contains("Mjölby kommun"));
         c.close().await.unwrap();
     });
+
+    // The sign-ins and downloads are in the audit log, by the coordinator.
+    let audit: Value = serde_json::from_str(&s.hub.admin(&["--json", "audit"])).unwrap();
+    let by_coordinator = |action: &str| {
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == action && e["actor_name"] == "Samordnare Mjölby")
+            .count()
+    };
+    assert_eq!(by_coordinator("dashboard.signin"), 2, "{audit}");
+    assert!(by_coordinator("dashboard.download") >= 4, "{audit}");
+    assert_eq!(audit["verdict"]["intact"], json!(true));
 }
 
 // ---- without a browser: what the guard refuses ----

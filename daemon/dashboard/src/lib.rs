@@ -706,6 +706,25 @@ async fn download(
     let sites = org.config.site_list();
     let label = org.catalogue_label(ctx.lang);
     let lang = report_lang(ctx.lang);
+    // A download is an export: recorded in the audit log before a byte is
+    // sent (one that cannot be recorded is not sent).
+    let store = dash.store.clone();
+    let actor = ctx.auth.actor();
+    let (audited_org, detail) = (org.slug.clone(), format!("downloaded {name} for {year}"));
+    if let Err(e) = blocking(move || {
+        outpost_hub_db::audit(
+            &*store,
+            &actor,
+            "dashboard.download",
+            Some(&audited_org),
+            &detail,
+        )
+        .map(|_| ())
+    })
+    .await
+    {
+        return failed(ctx.lang, e);
+    }
     let store = dash.store.clone();
     let slug = org.slug.clone();
     let (mut out, body) = ChannelWriter::new();

@@ -442,18 +442,34 @@ pub(crate) fn devices(ctx: &Ctx, org: &Org, list: &[DeviceInfo]) -> Response {
             table.rec {
                 caption { (lang.t("Anslutna enheter", "Enrolled devices")) }
                 thead { tr {
-                    th scope="col" { "Id" }
-                    th scope="col" { (lang.t("Ansluten", "Enrolled")) }
+                    th scope="col" { (lang.t("Namn", "Name")) }
+                    th scope="col" { (lang.t("Plats", "Site")) }
+                    th scope="col" { (lang.t("Personal", "Staff")) }
                     th scope="col" { (lang.t("Senast sedd", "Last seen")) }
+                    th scope="col" { (lang.t("Väntar på att skickas", "Records waiting")) }
                     th scope="col" { (lang.t("Klocka", "Clock")) }
                     th scope="col" { (lang.t("Status", "State")) }
                 } }
                 tbody {
                     @for d in list {
                         tr {
-                            td.tech { (d.id) }
-                            td { (local(&d.enrolled_at)) }
+                            // The name the laptop gave itself; the id (what
+                            // `outpost admin revoke` takes a prefix of) below.
+                            td {
+                                (d.name.as_deref().unwrap_or("–"))
+                                br;
+                                span.tech { (d.id) }
+                            }
+                            td { (d.site.as_deref().unwrap_or("–")) }
+                            td { (d.staff.as_deref().unwrap_or("–")) }
                             td { (d.last_seen.as_deref().map(local).unwrap_or_else(|| lang.t("aldrig", "never").to_string())) }
+                            td.num {
+                                @match d.waiting {
+                                    Some(0) => "0",
+                                    Some(n) => strong.warn { (n) },
+                                    None => "–",
+                                }
+                            }
                             td { (d.clock_offset_secs.map(|s| offset(lang, s)).unwrap_or_default()) }
                             td {
                                 @if d.revoked {
