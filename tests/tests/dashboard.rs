@@ -13,7 +13,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use fantoccini::{Client, Locator};
-use outpost_hub_db::HubStore;
 use outpost_tests::browser::*;
 use serde_json::{Value, json};
 
