@@ -205,3 +205,44 @@ pub fn add_visit(dir: &Path, note: &str) -> String {
         ],
     )
 }
+
+/// One `outpostd hub` process on the PostgreSQL `database`, one node of
+/// several that share it (`tests/hub_nodes.rs`, `tests/hub_limits.rs`),
+/// with `env` settings on top of a clean environment; killed when dropped.
+pub struct HubNode {
+    _dir: tempfile::TempDir,
+    pub url: String,
+    child: Child,
+}
+
+impl HubNode {
+    pub fn start(database: &str, env: &[(&str, &str)]) -> HubNode {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = clean(
+            Command::new(bin("outpostd"))
+                .args(["hub", "--database", database, "--data-dir"])
+                .arg(dir.path())
+                .args(["--listen", &format!("127.0.0.1:{port}")]),
+        )
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let node = HubNode {
+            _dir: dir,
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        assert!(listening(port), "hub node did not listen in 30 s");
+        node
+    }
+}
+
+impl Drop for HubNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

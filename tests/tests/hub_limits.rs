@@ -4,61 +4,21 @@
 //! quota spent through one node is spent on the other, and wrong
 //! enrolment codes tried on one node block the address on the other.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use chrono::{Timelike, Utc};
 use outpost_hub_postgres::test_pg::TestDb;
+use outpost_tests::hub::HubNode;
 use outpost_tests::{TestDir, bin, clean_env};
 
-/// One `outpostd hub` on `database` with low limits, killed when dropped.
-struct Node {
-    _dir: tempfile::TempDir,
-    url: String,
-    child: Child,
-}
+/// Each node runs with low limits, so a test reaches them quickly.
+const NODE_ENV: &[(&str, &str)] = &[
+    ("OUTPOST_HUB_MAX_DOCUMENTS_PER_DEVICE_PER_DAY", "5"),
+    ("OUTPOST_HUB_ENROLL_FAILURES_PER_MINUTE", "3"),
+];
 
-impl Node {
-    fn start(database: &str) -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = clean_env(
-            Command::new(bin("outpostd"))
-                .args(["hub", "--database", database, "--data-dir"])
-                .arg(dir.path())
-                .args(["--listen", &format!("127.0.0.1:{port}")]),
-        )
-        .env("OUTPOST_HUB_MAX_DOCUMENTS_PER_DEVICE_PER_DAY", "5")
-        .env("OUTPOST_HUB_ENROLL_FAILURES_PER_MINUTE", "3")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "hub node did not listen in 30 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Node {
-            _dir: dir,
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn admin(node: &Node, token: &str, args: &[&str]) -> String {
+fn admin(node: &HubNode, token: &str, args: &[&str]) -> String {
     let scratch = TestDir::new();
     let file = scratch.path().join("token");
     std::fs::write(&file, token).unwrap();
@@ -69,7 +29,7 @@ fn admin(node: &Node, token: &str, args: &[&str]) -> String {
 }
 
 /// `outpost sync` through `node` (whatever hub the laptop enrolled with).
-fn sync_through(laptop: &TestDir, node: &Node) -> (bool, String) {
+fn sync_through(laptop: &TestDir, node: &HubNode) -> (bool, String) {
     let out = laptop
         .command(&["sync"])
         .env("OUTPOST_HUB_URL", &node.url)
@@ -81,7 +41,7 @@ fn sync_through(laptop: &TestDir, node: &Node) -> (bool, String) {
     )
 }
 
-fn init_hub() -> (TestDb, String, [Node; 2]) {
+fn init_hub() -> (TestDb, String, [HubNode; 2]) {
     let db = TestDb::new();
     let out = clean_env(Command::new(bin("outpostd")).args(["hub", "init", "--database", &db.url]))
         .output()
@@ -92,7 +52,10 @@ fn init_hub() -> (TestDb, String, [Node; 2]) {
         String::from_utf8_lossy(&out.stderr)
     );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let nodes = [Node::start(&db.url), Node::start(&db.url)];
+    let nodes = [
+        HubNode::start(&db.url, NODE_ENV),
+        HubNode::start(&db.url, NODE_ENV),
+    ];
     admin(
         &nodes[0],
         &token,

@@ -5,11 +5,14 @@
 //! --database` work on the shared database.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use outpost_hub_postgres::test_pg::TestDb;
+use outpost_tests::hub::HubNode;
 use outpost_tests::{bin, clean_env};
+
+/// The nodes run on the hub's default settings.
+const NODE_ENV: &[(&str, &str)] = &[];
 
 /// `outpostd ARGS` with a clean environment; (status ok, stdout, stderr).
 fn outpostd(args: &[&str]) -> (bool, String, String) {
@@ -40,52 +43,7 @@ fn outpost(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// One `outpostd hub` process on `database`, killed when dropped.
-struct Node {
-    _dir: tempfile::TempDir,
-    url: String,
-    child: Child,
-}
-
-impl Node {
-    fn start(database: &str) -> Node {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = clean_env(
-            Command::new(bin("outpostd"))
-                .args(["hub", "--database", database, "--data-dir"])
-                .arg(dir.path())
-                .args(["--listen", &format!("127.0.0.1:{port}")]),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "hub node did not listen in 30 s");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Node {
-            _dir: dir,
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn admin(node: &Node, token: &str, scratch: &Path, args: &[&str]) -> String {
+fn admin(node: &HubNode, token: &str, scratch: &Path, args: &[&str]) -> String {
     let file = scratch.join("admin-token");
     std::fs::write(&file, token).unwrap();
     let file = file.to_string_lossy().into_owned();
@@ -146,7 +104,7 @@ fn hub_init_and_restored_work_on_a_postgres_database() {
     );
     let (ok, _, err) = outpostd(&["hub", "init", "--database", &db.url]);
     assert!(!ok && err.contains("already initialised"), "{err}");
-    let node = Node::start(&db.url);
+    let node = HubNode::start(&db.url, NODE_ENV);
     let scratch = tempfile::tempdir().unwrap();
     admin(
         &node,
@@ -179,7 +137,10 @@ fn laptops_syncing_through_two_nodes_at_once_all_end_with_every_record() {
     let db = TestDb::new();
     let (ok, token, err) = outpostd(&["hub", "init", "--database", &db.url]);
     assert!(ok, "{err}");
-    let nodes = [Node::start(&db.url), Node::start(&db.url)];
+    let nodes = [
+        HubNode::start(&db.url, NODE_ENV),
+        HubNode::start(&db.url, NODE_ENV),
+    ];
     let scratch = tempfile::tempdir().unwrap();
     admin(
         &nodes[0],
