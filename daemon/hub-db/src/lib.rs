@@ -272,8 +272,8 @@ pub trait HubStore: HubStorage + Send + Sync + 'static {
         orgs: Option<&[String]>,
         now: DateTime<Utc>,
     ) -> Result<(Account, String), HubError>;
-    /// Every account, revoked ones too, in order of creation (time, then
-    /// id: accounts made in one second list in id order on every backend).
+    /// Every account, revoked ones too, in order of creation. Accounts
+    /// given the same creation time may list in either order.
     fn accounts(&self) -> Result<Vec<Account>, HubError>;
     /// Revokes account `id` (the full id) at once; refused with
     /// [`HubError::LastAdmin`] when it is the last active hub-wide admin.

@@ -1278,7 +1278,7 @@ impl SqliteHubStore {
         let conn = self.reader()?;
         let mut stmt = conn.prepare(
             "SELECT id, name, role, org, created_at, last_used, revoked_at FROM admin_tokens
-             ORDER BY created_at, id",
+             ORDER BY created_at, rowid",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
