@@ -18,7 +18,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::storage::{Expect, FeedEntry, Held, HubStorage, Put, PutResult};
+use super::storage::{
+    ConfigEntry, Expect, FeedEntry, FeedMeta, FeedVisitor, Held, HubStorage, Put, PutResult,
+    StorageError,
+};
 use super::{CursorCheck, CursorKey, Peer, pull, push};
 use crate::doc;
 use crate::fixtures;
@@ -26,6 +29,58 @@ use crate::record::Record;
 use crate::sync::{
     DocPush, FeedBody, Heads, PROTOCOL_VERSION, PullRequest, PullResponse, PushOutcome, PushRequest,
 };
+
+/// A backend together with what must outlive it in a test (a temporary
+/// directory, a throwaway database): what a backend's `make` returns. It
+/// forwards every primitive to `store` and derefs to it, so the suites and
+/// backend-specific checks use it as the backend itself; each backend's
+/// test file then needs no forwarding code of its own.
+pub struct Guarded<S, G> {
+    pub store: S,
+    pub guard: G,
+}
+
+impl<S, G> std::ops::Deref for Guarded<S, G> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.store
+    }
+}
+
+impl<S: HubStorage, G: Send + Sync> HubStorage for Guarded<S, G> {
+    fn get(&self, org: &str, ids: &[Uuid]) -> Result<Vec<Held>, StorageError> {
+        self.store.get(org, ids)
+    }
+    fn put(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, StorageError> {
+        self.store.put(org, puts)
+    }
+    fn erase(&self, org: &str, ids: &[Uuid], at: DateTime<Utc>) -> Result<(), StorageError> {
+        self.store.erase(org, ids, at)
+    }
+    fn scan_feed(
+        &self,
+        org: &str,
+        since: u64,
+        visit: &mut FeedVisitor<'_>,
+    ) -> Result<FeedMeta, StorageError> {
+        self.store.scan_feed(org, since, visit)
+    }
+    fn set_epoch(&self, org: &str, epoch: u64) -> Result<(), StorageError> {
+        self.store.set_epoch(org, epoch)
+    }
+    fn config(&self, org: &str) -> Result<Vec<ConfigEntry>, StorageError> {
+        self.store.config(org)
+    }
+    fn put_config(
+        &self,
+        org: &str,
+        kind: &str,
+        data: &[u8],
+        expect: Option<u64>,
+    ) -> Result<Option<u64>, StorageError> {
+        self.store.put_config(org, kind, data, expect)
+    }
+}
 
 /// Runs every check as its own `#[test]` against the storage `$make`
 /// returns (a closure `Fn(&[&str]) -> S`).
