@@ -179,31 +179,7 @@ pub fn laptop_named(
 
 /// `outpost visit add` of a valid visit with `note`; its id.
 pub fn add_visit(dir: &Path, note: &str) -> String {
-    ok_at(
-        dir,
-        &[
-            "visit",
-            "add",
-            "--date",
-            "2025-03-04",
-            "--minutes",
-            "30",
-            "--channel",
-            "drop_in",
-            "--service",
-            "BankID",
-            "--category",
-            "e_service",
-            "--outcome",
-            "solved",
-            "--age-band",
-            "65_79",
-            "--language",
-            "sv",
-            "--note",
-            note,
-        ],
-    )
+    ok_at(dir, &crate::TestDir::visit_args(&["--note", note]))
 }
 
 /// One `outpostd hub` process on the PostgreSQL `database`, one node of

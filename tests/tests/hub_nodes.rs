@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use outpost_hub_postgres::test_pg::TestDb;
-use outpost_tests::hub::HubNode;
+use outpost_tests::hub::{HubNode, add_visit, ok_at as outpost};
 use outpost_tests::{bin, clean_env};
 
 /// The nodes run on the hub's default settings.
@@ -26,23 +26,6 @@ fn outpostd(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn outpost(dir: &Path, args: &[&str]) -> String {
-    let out = clean_env(
-        Command::new(bin("outpost"))
-            .arg("--data-dir")
-            .arg(dir)
-            .args(args),
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "outpost {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 fn admin(node: &HubNode, token: &str, scratch: &Path, args: &[&str]) -> String {
     let file = scratch.join("admin-token");
     std::fs::write(&file, token).unwrap();
@@ -50,34 +33,6 @@ fn admin(node: &HubNode, token: &str, scratch: &Path, args: &[&str]) -> String {
     let mut full = vec!["admin", "--hub", &node.url, "--token-file", &file];
     full.extend_from_slice(args);
     outpost(scratch, &full)
-}
-
-fn add_visit(dir: &Path, note: &str) -> String {
-    outpost(
-        dir,
-        &[
-            "visit",
-            "add",
-            "--date",
-            "2025-03-04",
-            "--minutes",
-            "30",
-            "--channel",
-            "drop_in",
-            "--service",
-            "BankID",
-            "--category",
-            "e_service",
-            "--outcome",
-            "solved",
-            "--age-band",
-            "65_79",
-            "--language",
-            "sv",
-            "--note",
-            note,
-        ],
-    )
 }
 
 fn ids(dir: &Path) -> Vec<String> {

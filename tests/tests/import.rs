@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use outpost_tests::TestDir;
+
 fn bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe.parent().unwrap().parent().unwrap().join("outpost");
@@ -276,29 +278,7 @@ fn an_imported_e_service_visit_needs_a_service() {
 #[test]
 fn records_of_another_org_are_refused() {
     let a = store("mjolby");
-    ok(
-        a.path(),
-        &[
-            "visit",
-            "add",
-            "--date",
-            "2025-03-04",
-            "--minutes",
-            "30",
-            "--channel",
-            "drop_in",
-            "--service",
-            "BankID",
-            "--category",
-            "e_service",
-            "--outcome",
-            "solved",
-            "--age-band",
-            "65_79",
-            "--language",
-            "sv",
-        ],
-    );
+    ok(a.path(), &TestDir::visit_args(&[]));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a.jsonl").to_string_lossy().to_string();
     ok(a.path(), &["export", "--format", "jsonl", "-o", &file]);
