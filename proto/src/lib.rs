@@ -68,6 +68,7 @@ pub mod fixtures;
 pub mod fuzzing;
 pub mod hub;
 pub mod input;
+pub mod lang;
 pub mod par;
 pub mod record;
 pub mod schema;

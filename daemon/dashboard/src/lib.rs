@@ -517,13 +517,6 @@ fn year_filter(year: i32) -> Filter {
     }
 }
 
-fn report_lang(lang: Lang) -> outpost_files::report::Lang {
-    match lang {
-        Lang::Sv => outpost_files::report::Lang::Sv,
-        Lang::En => outpost_files::report::Lang::En,
-    }
-}
-
 async fn overview(
     State(dash): State<Arc<Dash>>,
     Extension(ctx): Extension<Ctx>,
@@ -548,7 +541,7 @@ async fn overview(
     let sites = org.config.site_list();
     let slug = org.slug.clone();
     let label = org.catalogue_label(ctx.lang);
-    let lang = report_lang(ctx.lang);
+    let lang = ctx.lang;
     // Only counts are kept while the year's records stream by.
     let report = blocking(move || {
         let mut builder = ReportBuilder::new(&catalogue, &sites, year);
@@ -705,7 +698,7 @@ async fn download(
     };
     let sites = org.config.site_list();
     let label = org.catalogue_label(ctx.lang);
-    let lang = report_lang(ctx.lang);
+    let lang = ctx.lang;
     // A download is an export: recorded in the audit log before a byte is
     // sent (one that cannot be recorded is not sent).
     let store = dash.store.clone();

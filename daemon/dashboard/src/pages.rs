@@ -197,10 +197,6 @@ fn org_nav(lang: Lang, org: &Org, here: &str) -> Markup {
 }
 
 fn number(lang: Lang, n: u64) -> String {
-    let lang = match lang {
-        Lang::Sv => outpost_files::report::Lang::Sv,
-        Lang::En => outpost_files::report::Lang::En,
-    };
     outpost_files::report::number(n, lang)
 }
 

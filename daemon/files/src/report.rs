@@ -26,23 +26,8 @@ use outpost_proto::record::Record;
 use outpost_proto::sites::SiteList;
 use outpost_proto::stats::{Grouping, Stats, StatsBuilder, Totals};
 
-/// The report's language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Sv,
-    En,
-}
-
-impl std::str::FromStr for Lang {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Lang, String> {
-        match s.trim().to_lowercase().as_str() {
-            "sv" | "svenska" | "swedish" => Ok(Lang::Sv),
-            "en" | "english" | "engelska" => Ok(Lang::En),
-            other => Err(format!("'{other}' is not a report language; use sv or en")),
-        }
-    }
-}
+/// The report's language (the product's one [`Lang`]).
+pub use outpost_proto::lang::Lang;
 
 /// The groupings the report needs, built in one pass.
 pub struct ReportBuilder<'c> {
@@ -129,34 +114,29 @@ impl Report {
     pub fn key_figures(&self, lang: Lang) -> Vec<(&'static str, u64)> {
         let o = &self.overall.total;
         vec![
-            (t(lang, "Besök", "Visits"), o.visits),
+            (lang.t("Besök", "Visits"), o.visits),
             (
-                t(
-                    lang,
-                    "Personer nådda (uppskattat)",
-                    "People reached (estimated)",
-                ),
+                lang.t("Personer nådda (uppskattat)", "People reached (estimated)"),
                 o.people_reached,
             ),
-            (t(lang, "Kurser", "Courses"), o.courses),
+            (lang.t("Kurser", "Courses"), o.courses),
             (
-                t(lang, "Kurstillfällen", "Course sessions"),
+                lang.t("Kurstillfällen", "Course sessions"),
                 o.course_sessions,
             ),
             (
-                t(lang, "Deltagartillfällen", "Participations"),
+                lang.t("Deltagartillfällen", "Participations"),
                 o.participations,
             ),
             (
-                t(
-                    lang,
+                lang.t(
                     "Kursdeltagare (uppskattat)",
                     "Course participants (estimated)",
                 ),
                 o.course_participants,
             ),
             (
-                t(lang, "Timmar hjälp", "Hours of help"),
+                lang.t("Timmar hjälp", "Hours of help"),
                 (o.minutes + 30) / 60,
             ),
         ]
@@ -207,19 +187,15 @@ impl Report {
         let o = &self.overall.total;
         [
             (
-                t(
-                    lang,
-                    "Andra myndigheter och aktörer",
-                    "Other agencies and bodies",
-                ),
+                lang.t("Andra myndigheter och aktörer", "Other agencies and bodies"),
                 o.visits_other_agency,
             ),
             (
-                t(lang, "Kommunens egna", "The municipality's own"),
+                lang.t("Kommunens egna", "The municipality's own"),
                 o.visits_own_agency,
             ),
             (
-                t(lang, "Okända tjänster", "Unknown services"),
+                lang.t("Okända tjänster", "Unknown services"),
                 o.visits_unknown_agency,
             ),
         ]
@@ -359,13 +335,6 @@ pub fn percent(part: u64, whole: u64, lang: Lang) -> String {
     }
 }
 
-fn t(lang: Lang, sv: &'static str, en: &'static str) -> &'static str {
-    match lang {
-        Lang::Sv => sv,
-        Lang::En => en,
-    }
-}
-
 /// Escapes text for HTML element content and quoted attributes.
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -422,7 +391,7 @@ fn bar_chart(title: &str, items: &[(String, u64)], lang: Lang) -> String {
         let _ = write!(
             svg,
             r#"<text x="10" y="20" font-size="13">{}</text>"#,
-            t(lang, "Inget att visa", "Nothing to show")
+            lang.t("Inget att visa", "Nothing to show")
         );
     }
     svg.push_str("</svg></figure>");
@@ -476,14 +445,14 @@ impl Report {
         let mut h = String::new();
         let title = format!(
             "{} {} – {}",
-            t(lang, "Årsrapport", "Annual report"),
+            lang.t("Årsrapport", "Annual report"),
             self.year,
             self.org
         );
         let _ = write!(
             h,
             r#"<!doctype html><html lang="{}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>{}</title><style>{STYLE}</style></head><body><main><h1>{}</h1>"#,
-            t(lang, "sv", "en"),
+            lang.t("sv", "en"),
             esc(&title),
             esc(&title)
         );
@@ -500,11 +469,9 @@ impl Report {
         let _ = write!(
             h,
             "<p>{} {}. {}</p>",
-            t(lang, "Tjänstekatalog:", "Service catalogue:"),
+            lang.t("Tjänstekatalog:", "Service catalogue:"),
             esc(&self.catalogue),
-            t(
-                lang,
-                "Personer nådda = besök + kursdeltagare, uppskattade som varje kurs största tillfälle.",
+            lang.t("Personer nådda = besök + kursdeltagare, uppskattade som varje kurs största tillfälle.",
                 "People reached = visits + course participants, estimated as each course's largest session."
             )
         );
@@ -526,21 +493,17 @@ impl Report {
             .map(|(label, n)| vec![label.to_string(), number(n, lang)])
             .collect();
         rows.push(vec![
-            t(
-                lang,
+            lang.t(
                 "Andel frågor om andra myndigheters e-tjänster",
                 "Share of questions about other agencies' e-services",
             )
             .into(),
             percent(o.visits_other_agency, o.visits, lang),
         ]);
-        h.push_str(&format!(
-            "<h2>{}</h2>",
-            t(lang, "Sammanfattning", "Summary")
-        ));
+        h.push_str(&format!("<h2>{}</h2>", lang.t("Sammanfattning", "Summary")));
         h.push_str(&table(
-            t(lang, "Året i siffror", "The year in figures"),
-            &[t(lang, "Mått", "Figure"), t(lang, "Värde", "Value")],
+            lang.t("Året i siffror", "The year in figures"),
+            &[lang.t("Mått", "Figure"), lang.t("Värde", "Value")],
             &rows,
         ));
     }
@@ -549,8 +512,7 @@ impl Report {
         let _ = write!(
             h,
             "<h2>{}</h2>",
-            t(
-                lang,
+            lang.t(
                 "Personer nådda per plats och månad",
                 "People reached per site and month"
             )
@@ -558,14 +520,14 @@ impl Report {
         // Sites in the order stats gives them (busiest first); months Jan–Dec.
         let sites = self.site_totals();
         h.push_str(&bar_chart(
-            t(lang, "Personer nådda per plats", "People reached per site"),
+            lang.t("Personer nådda per plats", "People reached per site"),
             &sites,
             lang,
         ));
-        let mut header: Vec<&str> = vec![t(lang, "Plats", "Site")];
+        let mut header: Vec<&str> = vec![lang.t("Plats", "Site")];
         let month_names: Vec<String> = (1..=12).map(|m| month_name(m, lang)).collect();
         header.extend(month_names.iter().map(String::as_str));
-        header.push(t(lang, "Året", "Year"));
+        header.push(lang.t("Året", "Year"));
         let rows: Vec<Vec<String>> = self
             .site_months()
             .into_iter()
@@ -577,9 +539,7 @@ impl Report {
             })
             .collect();
         h.push_str(&table(
-            t(
-                lang,
-                "Personer nådda per plats och månad (en kurs räknas med sitt största tillfälle i månaden)",
+            lang.t("Personer nådda per plats och månad (en kurs räknas med sitt största tillfälle i månaden)",
                 "People reached per site and month (a course counts with its largest session in the month)",
             ),
             &header,
@@ -592,8 +552,7 @@ impl Report {
         let _ = write!(
             h,
             "<h2>{}</h2>",
-            t(
-                lang,
+            lang.t(
                 "Vems e-tjänster frågorna gällde",
                 "Whose e-services the questions were about"
             )
@@ -603,16 +562,8 @@ impl Report {
         let total: u64 = scopes.iter().map(|(_, n)| n).sum::<u64>().max(1);
         let mut svg = format!(
             r#"<figure><figcaption>{}</figcaption><svg role="img" aria-label="{}" viewBox="0 0 600 40" width="100%" xmlns="http://www.w3.org/2000/svg">"#,
-            t(
-                lang,
-                "Andel besök per slags ägare",
-                "Share of visits by owner"
-            ),
-            t(
-                lang,
-                "Andel besök per slags ägare",
-                "Share of visits by owner"
-            ),
+            lang.t("Andel besök per slags ägare", "Share of visits by owner"),
+            lang.t("Andel besök per slags ägare", "Share of visits by owner"),
         );
         let mut x = 0.0;
         for (i, (_, n)) in scopes.iter().enumerate() {
@@ -641,8 +592,7 @@ impl Report {
         h.push_str(&svg);
         let items = self.agency_visits();
         h.push_str(&bar_chart(
-            t(
-                lang,
+            lang.t(
                 "Besök per myndighet (ett besök kan gälla flera)",
                 "Visits per agency (one visit may concern several)",
             ),
@@ -655,7 +605,7 @@ impl Report {
         let _ = write!(
             h,
             "<h2>{}</h2>",
-            t(lang, "Hinder per e-tjänst", "Barriers per e-service")
+            lang.t("Hinder per e-tjänst", "Barriers per e-service")
         );
         let barriers = self.barrier_rows(lang);
         let items: Vec<(String, u64)> = barriers
@@ -664,8 +614,7 @@ impl Report {
             .map(|(service, total, _)| (service.clone(), *total))
             .collect();
         h.push_str(&bar_chart(
-            t(
-                lang,
+            lang.t(
                 "E-tjänster med flest hinder",
                 "E-services with the most barriers",
             ),
@@ -687,15 +636,14 @@ impl Report {
             })
             .collect();
         h.push_str(&table(
-            t(
-                lang,
+            lang.t(
                 "Hinder per e-tjänst och slag",
                 "Barriers per e-service and kind",
             ),
             &[
-                t(lang, "E-tjänst", "E-service"),
-                t(lang, "Hinder", "Barriers"),
-                t(lang, "Slag", "Kinds"),
+                lang.t("E-tjänst", "E-service"),
+                lang.t("Hinder", "Barriers"),
+                lang.t("Slag", "Kinds"),
             ],
             &rows,
         ));
@@ -705,17 +653,17 @@ impl Report {
         let _ = write!(
             h,
             "<h2>{}</h2>",
-            t(lang, "Resultat och hänvisningar", "Outcomes and referrals")
+            lang.t("Resultat och hänvisningar", "Outcomes and referrals")
         );
         let items = self.outcome_counts(lang);
         h.push_str(&bar_chart(
-            t(lang, "Resultat av besöken", "Outcome of the visits"),
+            lang.t("Resultat av besöken", "Outcome of the visits"),
             &items,
             lang,
         ));
         let refs = self.referral_counts();
         h.push_str(&bar_chart(
-            t(lang, "Hänvisningar per myndighet", "Referrals per agency"),
+            lang.t("Hänvisningar per myndighet", "Referrals per agency"),
             &refs,
             lang,
         ));
@@ -725,17 +673,16 @@ impl Report {
         let _ = write!(
             h,
             "<h2>{}</h2>",
-            t(lang, "Vilka som fick hjälp", "Who was helped")
+            lang.t("Vilka som fick hjälp", "Who was helped")
         );
         let ages = self.age_counts(lang);
         h.push_str(&bar_chart(
-            t(lang, "Besök per åldersgrupp", "Visits per age band"),
+            lang.t("Besök per åldersgrupp", "Visits per age band"),
             &ages,
             lang,
         ));
         h.push_str(&bar_chart(
-            t(
-                lang,
+            lang.t(
                 "Besök per språk hjälpen gavs på",
                 "Visits per language the help was given in",
             ),
@@ -743,8 +690,7 @@ impl Report {
             lang,
         ));
         h.push_str(&bar_chart(
-            t(
-                lang,
+            lang.t(
                 "Besök per hjälpmedel (ett besök kan ha flera)",
                 "Visits per assistive need (one visit may have several)",
             ),
@@ -757,7 +703,7 @@ impl Report {
         let _ = write!(
             h,
             "<h2>{}</h2>",
-            t(lang, "Kurser per samarbetspartner", "Courses by partner")
+            lang.t("Kurser per samarbetspartner", "Courses by partner")
         );
         let rows: Vec<Vec<String>> = self
             .partner_rows()
@@ -769,13 +715,13 @@ impl Report {
             })
             .collect();
         h.push_str(&table(
-            t(lang, "Kurser per samarbetspartner", "Courses by partner"),
+            lang.t("Kurser per samarbetspartner", "Courses by partner"),
             &[
-                t(lang, "Partner", "Partner"),
-                t(lang, "Kurser", "Courses"),
-                t(lang, "Tillfällen", "Sessions"),
-                t(lang, "Deltagartillfällen", "Participations"),
-                t(lang, "Deltagare (uppskattat)", "Participants (estimated)"),
+                lang.t("Partner", "Partner"),
+                lang.t("Kurser", "Courses"),
+                lang.t("Tillfällen", "Sessions"),
+                lang.t("Deltagartillfällen", "Participations"),
+                lang.t("Deltagare (uppskattat)", "Participants (estimated)"),
             ],
             &rows,
         ));
@@ -799,35 +745,35 @@ fn month_name(m: u32, lang: Lang) -> String {
 
 fn outcome_name(k: &str, lang: Lang) -> &'static str {
     match k {
-        "solved" => t(lang, "Löst", "Solved"),
-        "partly" => t(lang, "Delvis löst", "Partly solved"),
-        "referred" => t(lang, "Hänvisad", "Referred"),
-        _ => t(lang, "Inte löst", "Not solved"),
+        "solved" => lang.t("Löst", "Solved"),
+        "partly" => lang.t("Delvis löst", "Partly solved"),
+        "referred" => lang.t("Hänvisad", "Referred"),
+        _ => lang.t("Inte löst", "Not solved"),
     }
 }
 
 fn age_name(k: &str, lang: Lang) -> String {
     match k {
-        "under_25" => t(lang, "under 25", "under 25").into(),
+        "under_25" => lang.t("under 25", "under 25").into(),
         "25_44" => "25–44".into(),
         "45_64" => "45–64".into(),
         "65_79" => "65–79".into(),
-        "80_plus" => t(lang, "80 och äldre", "80 and over").into(),
-        "unknown" => t(lang, "okänd", "unknown").into(),
+        "80_plus" => lang.t("80 och äldre", "80 and over").into(),
+        "unknown" => lang.t("okänd", "unknown").into(),
         other => other.into(),
     }
 }
 
 fn barrier_name(k: &str, lang: Lang) -> String {
     match k {
-        "login" => t(lang, "inloggning", "login").into(),
+        "login" => lang.t("inloggning", "login").into(),
         "bankid" => "BankID".into(),
-        "language" => t(lang, "språk", "language").into(),
-        "navigation" => t(lang, "navigering", "navigation").into(),
-        "form" => t(lang, "formulär", "form").into(),
-        "accessibility" => t(lang, "tillgänglighet", "accessibility").into(),
-        "device" => t(lang, "enhet", "device").into(),
-        _ => t(lang, "annat", "other").into(),
+        "language" => lang.t("språk", "language").into(),
+        "navigation" => lang.t("navigering", "navigation").into(),
+        "form" => lang.t("formulär", "form").into(),
+        "accessibility" => lang.t("tillgänglighet", "accessibility").into(),
+        "device" => lang.t("enhet", "device").into(),
+        _ => lang.t("annat", "other").into(),
     }
 }
 

@@ -21,62 +21,12 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
-use outpost_proto::schema::Text2;
 
 /// The style sheet both apps serve at `/assets/app.css` (the dashboard
 /// under its own prefix).
 pub const APP_CSS: &str = include_str!("../assets/app.css");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    Sv,
-    En,
-}
-
-impl Lang {
-    pub fn parse(s: &str) -> Option<Lang> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "sv" | "swedish" | "svenska" => Some(Lang::Sv),
-            "en" | "english" | "engelska" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Sv => "sv",
-            Lang::En => "en",
-        }
-    }
-
-    pub fn other(self) -> Lang {
-        match self {
-            Lang::Sv => Lang::En,
-            Lang::En => Lang::Sv,
-        }
-    }
-
-    /// Picks the text of this language.
-    pub fn t<'a>(self, sv: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Lang::Sv => sv,
-            Lang::En => en,
-        }
-    }
-
-    pub fn t2(self, text: Text2) -> &'static str {
-        match self {
-            Lang::Sv => text.sv,
-            Lang::En => text.en,
-        }
-    }
-
-    /// The language switch's label: the other language, in itself.
-    pub fn switch_label(self) -> &'static str {
-        self.t("In English", "På svenska")
-    }
-}
+pub use outpost_proto::lang::Lang;
 
 /// The label of an enum value of `field` (e.g. `outcome` `partly`).
 pub fn value_label(lang: Lang, field: &str, value: &str) -> String {

@@ -77,10 +77,6 @@ pub fn refusal(lang: Lang, label: &str, kind: SensitiveKind) -> String {
 /// Swedish number: groups of three with a no-break space (`12 345`); the
 /// report's formatting, so the app and the annual report write numbers alike.
 pub fn number(lang: Lang, n: u64) -> String {
-    let lang = match lang {
-        Lang::Sv => outpost_files::report::Lang::Sv,
-        Lang::En => outpost_files::report::Lang::En,
-    };
     outpost_files::report::number(n, lang)
 }
 

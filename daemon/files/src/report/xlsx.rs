@@ -13,7 +13,7 @@
 
 use rust_xlsxwriter::{Chart, ChartType, Format, Worksheet, XlsxError};
 
-use super::{Lang, Report, month_name, t};
+use super::{Lang, Report, month_name};
 
 /// Charts are this many rows tall on the summary sheet, plus a gap.
 const CHART_ROWS: u32 = 16;
@@ -37,13 +37,13 @@ pub struct SheetNames {
 impl SheetNames {
     pub fn new(lang: Lang) -> SheetNames {
         SheetNames {
-            summary: t(lang, "Sammanfattning", "Summary"),
-            sites: t(lang, "Platser och månader", "Sites and months"),
-            agencies: t(lang, "Myndigheter", "Agencies"),
-            barriers: t(lang, "Hinder", "Barriers"),
-            outcomes: t(lang, "Resultat och hänvisningar", "Outcomes and referrals"),
-            who: t(lang, "Vilka som fick hjälp", "Who was helped"),
-            courses: t(lang, "Kurser per partner", "Courses by partner"),
+            summary: lang.t("Sammanfattning", "Summary"),
+            sites: lang.t("Platser och månader", "Sites and months"),
+            agencies: lang.t("Myndigheter", "Agencies"),
+            barriers: lang.t("Hinder", "Barriers"),
+            outcomes: lang.t("Resultat och hänvisningar", "Outcomes and referrals"),
+            who: lang.t("Vilka som fick hjälp", "Who was helped"),
+            courses: lang.t("Kurser per partner", "Courses by partner"),
         }
     }
 }
@@ -160,9 +160,9 @@ impl Report {
 
         // People reached per site and month.
         let mut sites = Sheet::new(names.sites)?;
-        let mut header = vec![t(lang, "Plats", "Site").to_string()];
+        let mut header = vec![lang.t("Plats", "Site").to_string()];
         header.extend((1..=12).map(|m| month_name(m, lang)));
-        header.push(t(lang, "Året", "Year").into());
+        header.push(lang.t("Året", "Year").into());
         let header: Vec<&str> = header.iter().map(String::as_str).collect();
         let header_row = sites.header(&f, &header)?;
         let site_rows = self.site_months();
@@ -182,15 +182,14 @@ impl Report {
                     .set_values((names.sites, row, 1, row, 12))
                     .set_name((names.sites, row, 0));
             }
-            chart.title().set_name(t(
-                lang,
+            chart.title().set_name(lang.t(
                 "Personer nådda per plats och månad",
                 "People reached per site and month",
             ));
             charts.push(chart);
             charts.push(one_series(
                 ChartType::Bar,
-                t(lang, "Personer nådda per plats", "People reached per site"),
+                lang.t("Personer nådda per plats", "People reached per site"),
                 names.sites,
                 (first_site, first_site + site_rows.len() as u32 - 1),
                 13,
@@ -207,9 +206,9 @@ impl Report {
         agencies.header(
             &f,
             &[
-                t(lang, "Vems e-tjänst", "Whose e-service"),
-                t(lang, "Besök", "Visits"),
-                t(lang, "Andel", "Share"),
+                lang.t("Vems e-tjänst", "Whose e-service"),
+                lang.t("Besök", "Visits"),
+                lang.t("Andel", "Share"),
             ],
         )?;
         let first_scope = agencies.row;
@@ -229,11 +228,7 @@ impl Report {
         if visits > 0 {
             charts.push(one_series(
                 ChartType::Pie,
-                t(
-                    lang,
-                    "Andel besök per slags ägare",
-                    "Share of visits by owner",
-                ),
+                lang.t("Andel besök per slags ägare", "Share of visits by owner"),
                 names.agencies,
                 (first_scope, first_scope + 2),
                 1,
@@ -242,9 +237,8 @@ impl Report {
         if let Some(rows) = agencies.list(
             &f,
             &[
-                t(lang, "Myndighet", "Agency"),
-                t(
-                    lang,
+                lang.t("Myndighet", "Agency"),
+                lang.t(
                     "Besök (ett besök kan gälla flera)",
                     "Visits (one may concern several)",
                 ),
@@ -253,7 +247,7 @@ impl Report {
         )? {
             charts.push(one_series(
                 ChartType::Bar,
-                t(lang, "Besök per myndighet", "Visits per agency"),
+                lang.t("Besök per myndighet", "Visits per agency"),
                 names.agencies,
                 rows,
                 1,
@@ -265,9 +259,9 @@ impl Report {
         barriers.header(
             &f,
             &[
-                t(lang, "E-tjänst", "E-service"),
-                t(lang, "Hinder", "Barriers"),
-                t(lang, "Slag", "Kinds"),
+                lang.t("E-tjänst", "E-service"),
+                lang.t("Hinder", "Barriers"),
+                lang.t("Slag", "Kinds"),
             ],
         )?;
         let first_barrier = barriers.row;
@@ -280,8 +274,7 @@ impl Report {
         if !barrier_rows.is_empty() {
             charts.push(one_series(
                 ChartType::Bar,
-                t(
-                    lang,
+                lang.t(
                     "E-tjänster med flest hinder",
                     "E-services with the most barriers",
                 ),
@@ -295,12 +288,12 @@ impl Report {
         let mut outcomes = Sheet::new(names.outcomes)?;
         if let Some(rows) = outcomes.list(
             &f,
-            &[t(lang, "Resultat", "Outcome"), t(lang, "Besök", "Visits")],
+            &[lang.t("Resultat", "Outcome"), lang.t("Besök", "Visits")],
             &self.outcome_counts(lang),
         )? {
             charts.push(one_series(
                 ChartType::Column,
-                t(lang, "Resultat av besöken", "Outcome of the visits"),
+                lang.t("Resultat av besöken", "Outcome of the visits"),
                 names.outcomes,
                 rows,
                 1,
@@ -309,14 +302,14 @@ impl Report {
         if let Some(rows) = outcomes.list(
             &f,
             &[
-                t(lang, "Hänvisad till", "Referred to"),
-                t(lang, "Besök", "Visits"),
+                lang.t("Hänvisad till", "Referred to"),
+                lang.t("Besök", "Visits"),
             ],
             &self.referral_counts(),
         )? {
             charts.push(one_series(
                 ChartType::Bar,
-                t(lang, "Hänvisningar per myndighet", "Referrals per agency"),
+                lang.t("Hänvisningar per myndighet", "Referrals per agency"),
                 names.outcomes,
                 rows,
                 1,
@@ -327,25 +320,25 @@ impl Report {
         let mut who = Sheet::new(names.who)?;
         for (header, items, title, kind) in [
             (
-                t(lang, "Åldersgrupp", "Age band"),
+                lang.t("Åldersgrupp", "Age band"),
                 self.age_counts(lang),
-                t(lang, "Besök per åldersgrupp", "Visits per age band"),
+                lang.t("Besök per åldersgrupp", "Visits per age band"),
                 ChartType::Column,
             ),
             (
-                t(lang, "Språk", "Language"),
+                lang.t("Språk", "Language"),
                 self.language_counts(),
-                t(lang, "Besök per språk", "Visits per language"),
+                lang.t("Besök per språk", "Visits per language"),
                 ChartType::Bar,
             ),
             (
-                t(lang, "Hjälpmedel", "Assistive need"),
+                lang.t("Hjälpmedel", "Assistive need"),
                 self.assistive_counts(),
-                t(lang, "Besök per hjälpmedel", "Visits per assistive need"),
+                lang.t("Besök per hjälpmedel", "Visits per assistive need"),
                 ChartType::Bar,
             ),
         ] {
-            if let Some(rows) = who.list(&f, &[header, t(lang, "Besök", "Visits")], &items)? {
+            if let Some(rows) = who.list(&f, &[header, lang.t("Besök", "Visits")], &items)? {
                 charts.push(one_series(kind, title, names.who, rows, 1));
             }
         }
@@ -355,11 +348,11 @@ impl Report {
         courses.header(
             &f,
             &[
-                t(lang, "Partner", "Partner"),
-                t(lang, "Kurser", "Courses"),
-                t(lang, "Tillfällen", "Sessions"),
-                t(lang, "Deltagartillfällen", "Participations"),
-                t(lang, "Deltagare (uppskattat)", "Participants (estimated)"),
+                lang.t("Partner", "Partner"),
+                lang.t("Kurser", "Courses"),
+                lang.t("Tillfällen", "Sessions"),
+                lang.t("Deltagartillfällen", "Participations"),
+                lang.t("Deltagare (uppskattat)", "Participants (estimated)"),
             ],
         )?;
         let first_partner = courses.row;
@@ -381,7 +374,7 @@ impl Report {
             }
             chart
                 .title()
-                .set_name(t(lang, "Kurser per samarbetspartner", "Courses by partner"));
+                .set_name(lang.t("Kurser per samarbetspartner", "Courses by partner"));
             charts.push(chart);
         }
 
@@ -417,7 +410,7 @@ impl Report {
         s.ws.set_column_width(1, 14)?;
         let title = format!(
             "{} {} – {}",
-            t(lang, "Årsrapport", "Annual report"),
+            lang.t("Årsrapport", "Annual report"),
             self.year,
             self.org
         );
@@ -427,12 +420,12 @@ impl Report {
             0,
             format!(
                 "{} {}",
-                t(lang, "Tjänstekatalog:", "Service catalogue:"),
+                lang.t("Tjänstekatalog:", "Service catalogue:"),
                 self.catalogue
             ),
         )?;
         s.row = 3;
-        s.header(f, &[t(lang, "Mått", "Figure"), t(lang, "Värde", "Value")])?;
+        s.header(f, &[lang.t("Mått", "Figure"), lang.t("Värde", "Value")])?;
         for (label, value) in self.key_figures(lang) {
             s.counts(f, label, &[value])?;
         }
@@ -441,8 +434,7 @@ impl Report {
         s.ws.write_string(
             row,
             0,
-            t(
-                lang,
+            lang.t(
                 "Andel frågor om andra myndigheters e-tjänster",
                 "Share of questions about other agencies' e-services",
             ),
@@ -458,9 +450,7 @@ impl Report {
         s.ws.write_string(
             row + 2,
             0,
-            t(
-                lang,
-                "Personer nådda = besök + kursdeltagare, uppskattade som varje kurs största tillfälle.",
+            lang.t("Personer nådda = besök + kursdeltagare, uppskattade som varje kurs största tillfälle.",
                 "People reached = visits + course participants, estimated as each course's largest session.",
             ),
         )?;
