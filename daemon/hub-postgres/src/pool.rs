@@ -44,7 +44,9 @@ struct State {
 }
 
 pub(crate) struct Pool {
-    target: PgTarget,
+    // Boxed: the driver's settings are large, and the store sits in an
+    // enum beside the SQLite one (`outpost_hub::backend::Backend`).
+    target: Box<PgTarget>,
     max: usize,
     state: Mutex<State>,
     freed: Condvar,
@@ -59,7 +61,7 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 impl Pool {
     pub(crate) fn new(target: PgTarget, max: usize) -> Pool {
         Pool {
-            target,
+            target: Box::new(target),
             max: max.max(1),
             state: Mutex::new(State {
                 idle: Vec::new(),
