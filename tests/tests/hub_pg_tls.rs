@@ -2,7 +2,8 @@
 //! server of the test's own with `ssl=on`, a certificate for `localhost`
 //! signed by a test CA and `hostssl` lines only (plain TCP refused by the
 //! server). `outpostd hub init`, `hub token new` and `hub restored` take
-//! the CA file from the flag, the environment and hub.toml; a hub node
+//! the CA file from the flag, the environment and hub.toml, `hub migrate`
+//! copies a SQLite hub over it; a hub node
 //! started with it serves laptops that sync records to each other through
 //! it; without the CA file every command refuses, naming the setting.
 
@@ -215,4 +216,35 @@ fn a_hub_on_postgres_over_verified_tls_serves_laptops_and_its_commands_work() {
     let (all, encrypted): (i64, i64) = (row.get(0), row.get(1));
     assert!(all >= 1, "the hub holds no session to the database");
     assert_eq!(all, encrypted, "a hub session without TLS");
+
+    // `hub migrate` copies a SQLite hub into an empty database over the
+    // same kind of connection.
+    check.batch_execute("CREATE DATABASE moved").unwrap();
+    let sqlite_hub = tempfile::tempdir().unwrap();
+    let (ok, _, err) = outpostd(sqlite_hub.path(), &["hub", "init"], &[]);
+    assert!(ok, "{err}");
+    let moved = url.replace("/postgres?", "/moved?");
+    let from = sqlite_hub.path().to_str().unwrap();
+    let (ok, _, err) = outpostd(
+        scratch.path(),
+        &["hub", "migrate", "--from", from, "--database", &moved],
+        &[],
+    );
+    assert!(!ok && err.contains("--database-ca-file"), "{err}");
+    let (ok, out, err) = outpostd(
+        scratch.path(),
+        &[
+            "hub",
+            "migrate",
+            "--from",
+            from,
+            "--database",
+            &moved,
+            "--database-ca-file",
+            ca_path,
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("admin_tokens"), "{out}");
 }
