@@ -44,9 +44,20 @@
 //!   dir, 4 min 45 s CPU for the whole tree (README, "The hub on
 //!   PostgreSQL").
 //!
-//! TLS to the database is not supported yet (`NoTls`): run the hub next
-//! to PostgreSQL or over a private network, or add a rustls connector.
+//! # TLS to the database
+//! [`tls`] reads libpq's `sslmode` (`disable`, `prefer` — the default —,
+//! `require`, `verify-ca`, `verify-full`) and `sslrootcert` from the URL,
+//! with the trust roots from a CA file ([`PgTarget::new`]'s `ca_file`, the
+//! hub's `database_ca_file`) or the system's. Every connection, pooled or
+//! not, is made by [`PgTarget::connect`], so the hub, `outpostd hub
+//! init/token new/restored/migrate` and the tests reach the database the
+//! same way. The connector is tokio-postgres-rustls over the workspace's
+//! rustls with `ring` (no OpenSSL, no aws-lc); a certificate the roots do
+//! not trust, a host name the certificate does not name and a server
+//! without TLS under `require` are [`PgError`] variants of their own whose
+//! messages name the setting to change.
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -64,6 +75,7 @@ mod rate;
 mod signin;
 #[cfg(feature = "test-support")]
 pub mod test_pg;
+pub mod tls;
 
 use pool::{Pool, Pooled};
 
@@ -97,15 +109,13 @@ pub fn is_postgres_url(database: &str) -> bool {
 /// `url` as it may be shown in messages and logs: host, port and
 /// database, never the password.
 pub fn describe(url: &str) -> String {
-    let Ok(config) = postgres::Config::from_str(url) else {
+    let Some(config) = tls::split_url(url)
+        .ok()
+        .and_then(|u| postgres::Config::from_str(&u.rest).ok())
+    else {
         return "an invalid PostgreSQL URL".into();
     };
-    let host = match config.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        #[cfg(unix)]
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => "localhost".into(),
-    };
+    let host = host_of(&config);
     let port = config.get_ports().first().copied().unwrap_or(5432);
     let db = config
         .get_dbname()
@@ -115,15 +125,21 @@ pub fn describe(url: &str) -> String {
 }
 
 impl PgHubStore {
-    /// Connects to `url` (`postgres://user:pass@host:port/db`), applies the
-    /// migrations the database lacks and returns the store.
+    /// Connects to `url` (`postgres://user:pass@host:port/db`, TLS as its
+    /// `sslmode` says, with the system's roots), applies the migrations
+    /// the database lacks and returns the store.
     pub fn open(url: &str) -> Result<PgHubStore, PgError> {
         PgHubStore::open_with(url, DEFAULT_POOL_SIZE)
     }
 
     /// [`PgHubStore::open`] with at most `pool_size` connections.
     pub fn open_with(url: &str, pool_size: usize) -> Result<PgHubStore, PgError> {
-        let pool = Pool::new(parse_url(url)?, pool_size);
+        PgHubStore::open_target(PgTarget::new(url, None)?, pool_size)
+    }
+
+    /// [`PgHubStore::open`] for a [`PgTarget`] (the URL with a CA file).
+    pub fn open_target(target: PgTarget, pool_size: usize) -> Result<PgHubStore, PgError> {
+        let pool = Pool::new(target, pool_size);
         {
             let mut conn = pool.get()?;
             migrations::apply(&mut conn.client)?;
@@ -159,30 +175,80 @@ impl PgHubStore {
     }
 }
 
-/// The connection settings in `url`, with the hub's defaults for what it
-/// leaves out (a connect timeout, the application name `pg_stat_activity`
-/// shows).
-fn parse_url(url: &str) -> Result<postgres::Config, PgError> {
-    let mut config = postgres::Config::from_str(url).map_err(|e| {
-        HubError::Invalid(format!(
-            "the database URL is not valid ({e}); give one like postgres://outpost@localhost/outpost"
-        ))
-    })?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(10));
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("outpostd-hub");
-    }
-    Ok(config)
+/// Where the database is and how to reach it: the URL's connection
+/// settings (with the hub's defaults for what it leaves out: a connect
+/// timeout, the application name `pg_stat_activity` shows) and its TLS
+/// (`sslmode`, the trust roots), read once. Every connection to the
+/// database is made by [`PgTarget::connect`].
+#[derive(Clone)]
+pub struct PgTarget {
+    config: postgres::Config,
+    /// The host the certificate must name, for messages.
+    host: String,
+    mode: tls::SslMode,
+    roots: tls::Roots,
+    /// `None` under `sslmode=disable`.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
-/// One connection of its own to `url`, set up as the store's pooled ones
-/// are, for work outside serving (`outpostd hub migrate` copies a whole
-/// hub in one transaction on it). The schema is not touched: open a
-/// [`PgHubStore`] first to migrate it.
-pub fn connect(url: &str) -> Result<postgres::Client, PgError> {
-    pool::connect(&parse_url(url)?)
+impl std::fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may hold a password.
+        write!(f, "PgTarget({}, sslmode={})", self.host, self.mode.as_str())
+    }
+}
+
+impl PgTarget {
+    /// `url` with TLS as its `sslmode` says; `ca_file` (PEM) holds the
+    /// roots the server's certificate must lead to (the URL's
+    /// `sslrootcert` may name it instead), else the system's are used
+    /// where the mode checks certificates. A CA file that cannot be read
+    /// is an error now, not at the first connection.
+    pub fn new(url: &str, ca_file: Option<&Path>) -> Result<PgTarget, PgError> {
+        let invalid = |e: &dyn std::fmt::Display| {
+            PgError::Hub(HubError::Invalid(format!(
+                "the database URL is not valid ({e}); give one like postgres://outpost@localhost/outpost"
+            )))
+        };
+        let parts = tls::split_url(url)?;
+        let mut config = postgres::Config::from_str(&parts.rest).map_err(|e| invalid(&e))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("outpostd-hub");
+        }
+        config.ssl_mode(parts.mode.driver());
+        let roots = tls::Roots::choose(ca_file, parts.root_cert.as_deref())?;
+        let tls = tls::connector(parts.mode, &roots)?;
+        Ok(PgTarget {
+            host: host_of(&config),
+            config,
+            mode: parts.mode,
+            roots,
+            tls,
+        })
+    }
+
+    /// The `sslmode` in force.
+    pub fn ssl_mode(&self) -> tls::SslMode {
+        self.mode
+    }
+
+    /// A new connection with the hub's session settings, over TLS when
+    /// the mode asks for it.
+    pub fn connect(&self) -> Result<postgres::Client, PgError> {
+        pool::connect(self)
+    }
+}
+
+fn host_of(config: &postgres::Config) -> String {
+    match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    }
 }
 
 /// A new random, non-zero feed epoch (a positive i64, as the SQLite hub).
@@ -206,6 +272,39 @@ pub enum PgError {
     Hub(#[from] HubError),
     #[error("no organisation {0} in the hub's storage")]
     NoOrg(String),
+    #[error(
+        "the database server's TLS certificate is not signed by an authority in {roots}; give the CA certificate that signed it (PEM) in {CA_SETTING}",
+        CA_SETTING = tls::CA_SETTING
+    )]
+    TlsUntrusted { roots: String },
+    #[error(
+        "the database server's TLS certificate is not made out to {host}; put the host name the certificate names in the database URL, have the certificate reissued for {host}, or use sslmode=verify-ca (checks the certificate but not the name)"
+    )]
+    TlsHostMismatch { host: String },
+    #[error(
+        "the database server's TLS certificate was refused ({0}); have it renewed or fixed on the server"
+    )]
+    TlsCertificate(String),
+    #[error(
+        "the TLS handshake with the database server failed ({0}); check that the server's TLS settings and the database URL's sslmode agree"
+    )]
+    TlsHandshake(String),
+    #[error(
+        "the database server does not offer TLS, and sslmode={} in the database URL requires it; turn on ssl in the server's postgresql.conf, or (on a trusted private network only) use sslmode=prefer",
+        mode.as_str()
+    )]
+    TlsRefused { mode: tls::SslMode },
+    #[error(
+        "cannot use {} as the database's CA file ({reason}); give a PEM file with the CA certificate in {CA_SETTING}",
+        path.display(),
+        CA_SETTING = tls::CA_SETTING
+    )]
+    CaFile {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    #[error("cannot set up TLS to the database: {0}")]
+    TlsSetup(String),
 }
 
 impl From<PgError> for HubError {

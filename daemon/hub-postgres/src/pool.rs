@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use postgres::{Client, NoTls, Statement};
 
-use crate::PgError;
+use crate::{PgError, PgTarget};
 
 /// How long a caller waits for a free connection before it is told the
 /// database is overloaded (and may retry later).
@@ -44,7 +44,9 @@ struct State {
 }
 
 pub(crate) struct Pool {
-    config: postgres::Config,
+    // Boxed: the driver's settings are large, and the store sits in an
+    // enum beside the SQLite one (`outpost_hub::backend::Backend`).
+    target: Box<PgTarget>,
     max: usize,
     state: Mutex<State>,
     freed: Condvar,
@@ -57,9 +59,9 @@ fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl Pool {
-    pub(crate) fn new(config: postgres::Config, max: usize) -> Pool {
+    pub(crate) fn new(target: PgTarget, max: usize) -> Pool {
         Pool {
-            config,
+            target: Box::new(target),
             max: max.max(1),
             state: Mutex::new(State {
                 idle: Vec::new(),
@@ -112,15 +114,21 @@ impl Pool {
 
     fn connect(&self) -> Result<PgConn, PgError> {
         Ok(PgConn {
-            client: connect(&self.config)?,
+            client: connect(&self.target)?,
             statements: HashMap::new(),
         })
     }
 }
 
-/// A new connection with the hub's session settings.
-pub(crate) fn connect(config: &postgres::Config) -> Result<Client, PgError> {
-    let mut client = config.connect(NoTls)?;
+/// A new connection with the hub's session settings: the one place a
+/// connection to the database is made (TLS as the target says).
+pub(crate) fn connect(target: &PgTarget) -> Result<Client, PgError> {
+    let made = match &target.tls {
+        Some(tls) => target.config.connect(tls.clone()),
+        None => target.config.connect(NoTls),
+    };
+    let mut client =
+        made.map_err(|e| crate::tls::explain(e, &target.host, target.mode, &target.roots))?;
     // A transaction left open by a stalled caller must not hold an
     // org's feed lock for ever.
     client.batch_execute("SET idle_in_transaction_session_timeout = '60s'")?;

@@ -1,7 +1,9 @@
 //! A real PostgreSQL server for tests (feature `test-support`): one
 //! server per test process, started on first use, and a fresh database
 //! per test ([`TestDb`]); and [`Cluster`], a server of a test's own for
-//! what needs server settings or files (WAL archiving, backups, restores).
+//! what needs server settings or files (WAL archiving, backups, restores,
+//! `ssl=on` with a server certificate signed by a [`TestCa`] made at test
+//! time, `pg_hba.conf` lines of its own).
 //!
 //! The server runs from Debian's packages (`/usr/lib/postgresql/*/bin`)
 //! in a temporary directory, on a free loopback port, with its unix
@@ -381,5 +383,78 @@ impl Cluster {
     /// `postgres://postgres@127.0.0.1:PORT/DB`.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+/// A certificate authority made for one test (`rcgen`), to sign the
+/// server certificate of a [`Cluster`] with `ssl=on`: the TLS tests trust
+/// it through a CA file, or find that nothing else does.
+pub struct TestCa {
+    /// The CA's certificate (PEM), what a CA file holds.
+    pub cert_pem: String,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestCa")
+    }
+}
+
+impl TestCa {
+    /// A new CA named `name`.
+    pub fn new(name: &str) -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let key = KeyPair::generate().expect("a key pair for the test CA");
+        let mut params =
+            CertificateParams::new(Vec::<String>::new()).expect("the test CA's parameters");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params.self_signed(&key).expect("the test CA's certificate");
+        TestCa {
+            cert_pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A server certificate for `names` (host names or IP addresses)
+    /// signed by this CA: (certificate PEM, private key PEM).
+    pub fn server_cert(&self, names: &[&str]) -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("a key pair for the server");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = rcgen::CertificateParams::new(names).expect("the server's parameters");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("the server's certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+}
+
+impl Cluster {
+    /// Gives the server a certificate for `names` signed by `ca` (files in
+    /// the cluster's directory, the key readable by the server's user
+    /// only, as PostgreSQL insists) and returns the settings that turn TLS
+    /// on, for [`Cluster::start`].
+    pub fn tls_settings(&self, ca: &TestCa, names: &[&str]) -> Result<Vec<String>, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert, key) = ca.server_cert(names);
+        let cert_file = self.dir.join("server.crt");
+        let key_file = self.dir.join("server.key");
+        self.write_file(&cert_file, &cert)?;
+        self.write_file(&key_file, &key)?;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", key_file.display()))?;
+        Ok(vec![
+            "ssl=on".into(),
+            format!("ssl_cert_file={}", cert_file.display()),
+            format!("ssl_key_file={}", key_file.display()),
+        ])
+    }
+
+    /// Replaces the server's `pg_hba.conf` with `lines` (read at start),
+    /// e.g. `hostssl` lines only, so that the server itself refuses
+    /// connections without TLS.
+    pub fn write_hba(&self, lines: &str) -> Result<(), String> {
+        self.write_file(&self.data.join("pg_hba.conf"), lines)
     }
 }

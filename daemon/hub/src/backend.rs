@@ -11,8 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use outpost_hub_db::{HubError, HubStore};
-use outpost_hub_postgres::PgHubStore;
+use outpost_hub_postgres::{PgHubStore, PgTarget};
 use outpost_hub_sqlite::SqliteHubStore;
+
+use crate::settings::HubSettings;
 
 /// An opened hub store.
 pub enum Backend {
@@ -49,23 +51,19 @@ pub fn check_database(database: &str) -> Result<(), String> {
 }
 
 impl Backend {
-    /// Opens the store: PostgreSQL at `database` when given (migrating it
-    /// to this release's schema), else SQLite in `data_dir`.
-    pub fn open(database: Option<&str>, data_dir: &Path) -> Result<Backend, HubError> {
-        Backend::open_with(database, data_dir, outpost_hub_postgres::DEFAULT_POOL_SIZE)
-    }
-
-    /// [`Backend::open`] with at most `pool_size` PostgreSQL connections
-    /// (setting `database_pool_size`; SQLite has its own fixed set).
-    pub fn open_with(
-        database: Option<&str>,
-        data_dir: &Path,
-        pool_size: usize,
-    ) -> Result<Backend, HubError> {
-        match database {
+    /// Opens the store the settings name: PostgreSQL at `database` when
+    /// given (over TLS as its URL's `sslmode` says, trusting
+    /// `database_ca_file`; migrating it to this release's schema), else
+    /// SQLite in `data_dir`.
+    pub fn open(settings: &HubSettings, data_dir: &Path) -> Result<Backend, HubError> {
+        match &settings.database {
             Some(url) => {
                 check_database(url).map_err(HubError::Invalid)?;
-                Ok(Backend::Postgres(PgHubStore::open_with(url, pool_size)?))
+                let target = PgTarget::new(url, settings.database_ca_file.as_deref())?;
+                Ok(Backend::Postgres(PgHubStore::open_target(
+                    target,
+                    settings.database_pool_size,
+                )?))
             }
             None => Ok(Backend::Sqlite(SqliteHubStore::open(data_dir)?)),
         }

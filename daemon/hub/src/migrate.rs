@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use outpost_hub_db::HubError;
-use outpost_hub_postgres::PgHubStore;
+use outpost_hub_postgres::{PgHubStore, PgTarget};
 use outpost_hub_sqlite::{HUB_FILE, SqliteHubStore};
 use postgres::types::ToSql;
 use rusqlite::OpenFlags;
@@ -381,10 +381,12 @@ fn insert_sql(table: &Table, rows: usize) -> String {
 }
 
 /// Copies the SQLite hub in `from` into the empty PostgreSQL database at
-/// `url`, telling `progress` how far it got now and then.
+/// `url` (TLS trusting `ca_file` when given, as the hub would connect),
+/// telling `progress` how far it got now and then.
 pub fn migrate(
     from: &Path,
     url: &str,
+    ca_file: Option<&Path>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Summary, MigrateError> {
     let path = from.join(HUB_FILE);
@@ -404,8 +406,9 @@ pub fn migrate(
         return Err(MigrateError::Uncovered(missing.join(", ")));
     }
     // The target's schema, migrated as a hub node would.
-    drop(PgHubStore::open(url).map_err(HubError::from)?);
-    let mut pg = outpost_hub_postgres::connect(url).map_err(HubError::from)?;
+    let target = PgTarget::new(url, ca_file).map_err(HubError::from)?;
+    drop(PgHubStore::open_target(target.clone(), 1).map_err(HubError::from)?);
+    let mut pg = target.connect().map_err(HubError::from)?;
     let mut tx = pg.transaction()?;
     // Any row in any table but the migrations' own bookkeeping: refused,
     // so a second run (or a live hub's database) is never merged into.

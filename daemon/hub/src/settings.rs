@@ -38,6 +38,11 @@ pub struct HubSettings {
     /// (`postgres://user@host/db`), which several hub processes may
     /// share. Unset: the embedded SQLite database `hub.db` in the data dir.
     pub database: Option<String>,
+    /// CA certificate(s) (PEM) the PostgreSQL server's certificate must
+    /// be signed by, when the URL's `sslmode` checks certificates
+    /// (`verify-ca`, `verify-full`; with a file, `prefer` and `require`
+    /// check the chain too, as libpq does). Unset: the system's roots.
+    pub database_ca_file: Option<PathBuf>,
     /// PostgreSQL connections this hub process opens at most (unused with
     /// SQLite). Requests beyond it wait for a free one.
     pub database_pool_size: usize,
@@ -74,6 +79,7 @@ impl Default for HubSettings {
             tls_key: None,
             allow_insecure_http: false,
             database: None,
+            database_ca_file: None,
             database_pool_size: outpost_hub_postgres::DEFAULT_POOL_SIZE,
             log: "info".into(),
             header_timeout_secs: limits.header_timeout.as_secs(),
@@ -142,6 +148,9 @@ impl HubSettings {
         }
         if let Some(v) = var("OUTPOST_HUB_DATABASE") {
             self.database = Some(v).filter(|v| !v.trim().is_empty());
+        }
+        if let Some(v) = var("OUTPOST_HUB_DATABASE_CA_FILE") {
+            self.database_ca_file = Some(v.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty());
         }
         if let Some(v) = var("OUTPOST_HUB_LOG").or_else(|| var("OUTPOST_LOG")) {
             self.log = v;
@@ -290,6 +299,7 @@ mod tests {
                 "OUTPOST_HUB_DATABASE",
                 "postgres://outpost@db.example/outpost",
             ),
+            ("OUTPOST_HUB_DATABASE_CA_FILE", "/etc/outpost/db-ca.pem"),
             ("OUTPOST_HUB_DATABASE_POOL_SIZE", "40"),
             ("OUTPOST_HUB_HEADER_TIMEOUT_SECS", "7"),
             ("OUTPOST_HUB_BODY_TIMEOUT_SECS", "8"),
@@ -310,6 +320,10 @@ mod tests {
         assert_eq!(
             s.database.as_deref(),
             Some("postgres://outpost@db.example/outpost")
+        );
+        assert_eq!(
+            s.database_ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/outpost/db-ca.pem"))
         );
         assert_eq!(s.database_pool_size, 40);
         assert_eq!((s.header_timeout_secs, s.body_timeout_secs), (7, 8));

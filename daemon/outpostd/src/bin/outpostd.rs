@@ -62,6 +62,12 @@ struct HubArgs {
     /// OUTPOST_HUB_DATABASE]. Also for `hub init` and `hub restored`.
     #[arg(long, global = true)]
     database: Option<String>,
+    /// CA certificate(s) (PEM) the PostgreSQL server's certificate must
+    /// be signed by, for TLS to the database (the URL's sslmode, e.g.
+    /// ?sslmode=verify-full) [default: the system's roots; hub.toml
+    /// `database_ca_file`, env OUTPOST_HUB_DATABASE_CA_FILE].
+    #[arg(long, global = true, value_name = "FILE")]
+    database_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,13 +114,16 @@ fn main() -> anyhow::Result<()> {
     let paths = Paths::resolve(cli.data_dir.as_deref())?;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run_laptop(paths),
-        Command::Hub(args) => match args.command {
-            Some(HubCommand::Init) => hub_init(&paths, args.database, cli.json),
-            Some(HubCommand::Restored) => hub_restored(&paths, args.database),
-            Some(HubCommand::Migrate { from }) => hub_migrate(&from, args.database, cli.json),
+        Command::Hub(mut args) => match args.command.take() {
+            Some(HubCommand::Init) => hub_init(&paths, &hub_settings(&paths, &args)?, cli.json),
+            Some(HubCommand::Restored) => hub_restored(&paths, &hub_settings(&paths, &args)?),
+            Some(HubCommand::Migrate { from }) => {
+                let settings = hub_settings(&paths, &args)?;
+                hub_migrate(&from, args.database, &settings, cli.json)
+            }
             Some(HubCommand::Token {
                 command: TokenCommand::New { name },
-            }) => hub_token_new(&paths, args.database, name, cli.json),
+            }) => hub_token_new(&paths, &hub_settings(&paths, &args)?, name, cli.json),
             None => run_hub(paths, args),
         },
     }
@@ -144,21 +153,31 @@ fn run_laptop(paths: Paths) -> anyhow::Result<()> {
     })
 }
 
-/// The hub's database setting: `--database`, else `OUTPOST_HUB_DATABASE`,
-/// else `database` in hub.toml, else none (SQLite in the data dir).
-fn hub_database(paths: &Paths, flag: Option<String>) -> anyhow::Result<Option<String>> {
-    match flag.filter(|d| !d.trim().is_empty()) {
-        Some(d) => Ok(Some(d)),
-        None => Ok(HubSettings::load(paths)?.database),
+/// The hub's settings with the database flags on top, for every hub
+/// command alike: `--database` / `--database-ca-file`, else
+/// `OUTPOST_HUB_DATABASE` / `OUTPOST_HUB_DATABASE_CA_FILE`, else hub.toml,
+/// else none (SQLite in the data dir; the system's trust roots).
+fn hub_settings(paths: &Paths, args: &HubArgs) -> anyhow::Result<HubSettings> {
+    let mut settings = HubSettings::load(paths)?;
+    if let Some(database) = args.database.clone().filter(|d| !d.trim().is_empty()) {
+        settings.database = Some(database);
     }
+    if let Some(ca) = args
+        .database_ca_file
+        .clone()
+        .filter(|f| !f.as_os_str().is_empty())
+    {
+        settings.database_ca_file = Some(ca);
+    }
+    Ok(settings)
 }
 
 /// Opens the hub's store, saying where on failure.
-fn open_hub(paths: &Paths, database: Option<&str>) -> anyhow::Result<Backend> {
-    Backend::open(database, &paths.data_dir).with_context(|| {
+fn open_hub(paths: &Paths, settings: &HubSettings) -> anyhow::Result<Backend> {
+    Backend::open(settings, &paths.data_dir).with_context(|| {
         format!(
             "could not open the hub's database ({})",
-            backend::describe(database, &paths.data_dir)
+            backend::describe(settings.database.as_deref(), &paths.data_dir)
         )
     })
 }
@@ -171,10 +190,10 @@ fn hub_flag(paths: &Paths, database: Option<&str>) -> String {
     }
 }
 
-fn hub_init(paths: &Paths, database: Option<String>, json: bool) -> anyhow::Result<()> {
-    let database = hub_database(paths, database)?;
-    let where_ = backend::describe(database.as_deref(), &paths.data_dir);
-    let backend = open_hub(paths, database.as_deref())?;
+fn hub_init(paths: &Paths, settings: &HubSettings, json: bool) -> anyhow::Result<()> {
+    let database = settings.database.as_deref();
+    let where_ = backend::describe(database, &paths.data_dir);
+    let backend = open_hub(paths, settings)?;
     let store = backend.store();
     if store.has_admin_token()? {
         bail!(
@@ -202,7 +221,7 @@ fn hub_init(paths: &Paths, database: Option<String>, json: bool) -> anyhow::Resu
     }
     eprintln!(
         "Hub created in {where_}. Keep this admin token safe: it is shown only once. Start the hub with `outpostd hub {}`.",
-        hub_flag(paths, database.as_deref())
+        hub_flag(paths, database)
     );
     Ok(())
 }
@@ -213,18 +232,18 @@ fn hub_init(paths: &Paths, database: Option<String>, json: bool) -> anyhow::Resu
 /// done on the hub machine.
 fn hub_token_new(
     paths: &Paths,
-    database: Option<String>,
+    settings: &HubSettings,
     name: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let database = hub_database(paths, database)?;
-    let where_ = backend::describe(database.as_deref(), &paths.data_dir);
-    let backend = open_hub(paths, database.as_deref())?;
+    let database = settings.database.as_deref();
+    let where_ = backend::describe(database, &paths.data_dir);
+    let backend = open_hub(paths, settings)?;
     let store = backend.store();
     if !store.has_admin_token()? {
         bail!(
             "the hub in {where_} is not initialised; run `outpostd hub init {}` first",
-            hub_flag(paths, database.as_deref())
+            hub_flag(paths, database)
         );
     }
     let name = name.unwrap_or_else(|| "admin (made on the hub machine)".into());
@@ -257,20 +276,26 @@ fn hub_token_new(
     Ok(())
 }
 
-fn hub_restored(paths: &Paths, database: Option<String>) -> anyhow::Result<()> {
-    let database = hub_database(paths, database)?;
-    let backend = open_hub(paths, database.as_deref())?;
+fn hub_restored(paths: &Paths, settings: &HubSettings) -> anyhow::Result<()> {
+    let database = settings.database.as_deref();
+    let backend = open_hub(paths, settings)?;
     let orgs = backend.rotate_feed_epochs()?;
     eprintln!(
         "Gave the feeds of {orgs} organisation(s) a new epoch: at their next sync, laptops send every record again and re-read the feed. Start the hub with `outpostd hub {}`.",
-        hub_flag(paths, database.as_deref())
+        hub_flag(paths, database)
     );
     Ok(())
 }
 
-fn hub_migrate(from: &std::path::Path, database: Option<String>, json: bool) -> anyhow::Result<()> {
+fn hub_migrate(
+    from: &std::path::Path,
+    database: Option<String>,
+    settings: &HubSettings,
+    json: bool,
+) -> anyhow::Result<()> {
     // Only the flag: a database named in the environment or a hub.toml
-    // could be a live hub's, and this writes a whole hub into it.
+    // could be a live hub's, and this writes a whole hub into it. The CA
+    // file may come from anywhere (it only says whom to trust).
     let Some(url) = database.filter(|d| !d.trim().is_empty()) else {
         bail!(
             "give the empty PostgreSQL database to copy the hub into: --database postgres://user@host/db"
@@ -279,8 +304,12 @@ fn hub_migrate(from: &std::path::Path, database: Option<String>, json: bool) -> 
     backend::check_database(&url).map_err(anyhow::Error::msg)?;
     let target = outpost_hub_postgres::describe(&url);
     eprintln!("Copying the hub in {} into {target} ...", from.display());
-    let summary = outpost_hub::migrate::migrate(from, &url, &mut |line| eprintln!("  {line}"))
-        .with_context(|| format!("could not copy the hub in {} into {target}", from.display()))?;
+    let ca_file = settings.database_ca_file.as_deref();
+    let summary =
+        outpost_hub::migrate::migrate(from, &url, ca_file, &mut |line| eprintln!("  {line}"))
+            .with_context(|| {
+                format!("could not copy the hub in {} into {target}", from.display())
+            })?;
     if json {
         let tables: serde_json::Map<String, serde_json::Value> = summary
             .tables
@@ -301,7 +330,7 @@ fn hub_migrate(from: &std::path::Path, database: Option<String>, json: bool) -> 
 }
 
 fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
-    let mut settings = HubSettings::load(&paths)?;
+    let mut settings = hub_settings(&paths, &args)?;
     if let Some(listen) = args.listen {
         settings.listen = listen;
     }
@@ -310,9 +339,6 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
         settings.tls_key = Some(key);
     }
     settings.allow_insecure_http |= args.allow_insecure_http;
-    if let Some(database) = args.database.filter(|d| !d.trim().is_empty()) {
-        settings.database = Some(database);
-    }
     settings.check().map_err(anyhow::Error::msg)?;
     let _guard = outpost_base::logging::init_daemon(&paths.log_dir(), "hub", &settings.log)
         .with_context(|| {
@@ -323,6 +349,7 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
         })?;
     let mut limits = settings.limits();
     limits.max_connections = connection_cap(limits.max_connections);
+    let backend = open_hub(&paths, &settings)?;
     let tls = match (settings.tls_cert, settings.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         _ => None,
@@ -330,17 +357,6 @@ fn run_hub(paths: Paths, args: HubArgs) -> anyhow::Result<()> {
     let listen = settings.listen;
     let public_names: Vec<String> = settings.public_name.into_iter().collect();
     let database = settings.database;
-    let backend = Backend::open_with(
-        database.as_deref(),
-        &paths.data_dir,
-        settings.database_pool_size,
-    )
-    .with_context(|| {
-        format!(
-            "could not open the hub's database ({})",
-            backend::describe(database.as_deref(), &paths.data_dir)
-        )
-    })?;
     if !backend.store().has_admin_token()? {
         bail!(
             "the hub in {} is not initialised; run `outpostd hub init {}` first",
