@@ -52,9 +52,26 @@ const INSERT_DOC: &str = "INSERT INTO docs(org, id, doc, heads, seq, origin, fir
      ON CONFLICT (org, id) DO NOTHING";
 const UPDATE_DOC: &str = "UPDATE docs SET doc = $3, heads = $4, seq = $5, origin = $6
      WHERE org = $1 AND id = $2 AND heads = $7";
-const UPSERT_RECORD: &str =
+/// A batch's stored heads, and NULL for each id that is a tombstone (a
+/// row and a tombstone never coexist).
+const STORED_HEADS: &str = "SELECT id, heads FROM docs WHERE org = $1 AND id = ANY($2)
+     UNION ALL
+     SELECT id, NULL FROM tombstones WHERE org = $1 AND id = ANY($2)";
+const INSERT_DOCS: &str = "INSERT INTO docs(org, id, doc, heads, seq, origin, first_received_at)
+     SELECT $1, u.id, u.doc, u.heads, u.seq, u.origin, u.received
+     FROM unnest($2::uuid[], $3::bytea[], $4::bytea[], $5::int8[], $6::text[], $7::timestamptz[])
+       AS u(id, doc, heads, seq, origin, received)";
+const UPDATE_DOCS: &str =
+    "UPDATE docs SET doc = u.doc, heads = u.heads, seq = u.seq, origin = u.origin
+     FROM unnest($2::uuid[], $3::bytea[], $4::bytea[], $5::int8[], $6::text[])
+       AS u(id, doc, heads, seq, origin)
+     WHERE docs.org = $1 AND docs.id = u.id";
+const UPSERT_RECORDS: &str =
     "INSERT INTO records(org, id, kind, site, site_key, date_from, date_to, created_at, body)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     SELECT $1, u.id, u.kind, u.site, u.site_key, u.date_from, u.date_to, u.created_at, u.body
+     FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::date[], $7::date[],
+                 $8::text[], $9::text[])
+       AS u(id, kind, site, site_key, date_from, date_to, created_at, body)
      ON CONFLICT (org, id) DO UPDATE SET kind = excluded.kind, site = excluded.site,
        site_key = excluded.site_key, date_from = excluded.date_from,
        date_to = excluded.date_to, body = excluded.body";
@@ -103,18 +120,126 @@ impl PgHubStore {
             .collect())
     }
 
+    /// Stores a batch in one transaction under the org's lock. The writes
+    /// go as four statements whatever the batch's size (the stored heads
+    /// of the batch's ids, then every new document, every changed one and
+    /// every projection row as arrays): one statement a document cost a
+    /// round trip to the server each, which made a 10,000-record upload
+    /// take 2.7 times as long as on SQLite.
     fn put_docs(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, PgError> {
+        let mut ids = std::collections::HashSet::with_capacity(puts.len());
+        if !puts.iter().all(|p| ids.insert(p.id)) {
+            // The protocol never sends one id twice in a batch; if a caller
+            // does, the second put must see the first one's write, which
+            // only the statement-per-document path gives.
+            return self.put_docs_each(org, puts);
+        }
+        let mut conn = self.conn()?;
+        let (lock, stored, insert, update, upsert, set_seq) = (
+            conn.prepare(LOCK_ORG)?,
+            conn.prepare(STORED_HEADS)?,
+            conn.prepare(INSERT_DOCS)?,
+            conn.prepare(UPDATE_DOCS)?,
+            conn.prepare(UPSERT_RECORDS)?,
+            conn.prepare(SET_SEQ)?,
+        );
+        let mut tx = conn.client.transaction()?;
+        // The org's row lock serialises this org's writers until commit
+        // (see the module notes): the counter read here stays exact, and
+        // no other writer can add, change or erase one of this org's
+        // documents before this transaction ends, so the conditions
+        // checked against the heads read next still hold at the writes.
+        let Some(head) = tx.query_opt(&lock, &[&org])? else {
+            return Err(PgError::NoOrg(org.into()));
+        };
+        let batch_ids: Vec<Uuid> = puts.iter().map(|p| p.id).collect();
+        // An id's stored heads, or None for a tombstone.
+        let mut held: std::collections::HashMap<Uuid, Option<Vec<u8>>> = tx
+            .query(&stored, &[&org, &batch_ids])?
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let mut seq: i64 = head.get(0);
+        let start = seq;
+        let mut results = Vec::with_capacity(puts.len());
+        let (mut new, mut changed) = (Columns::default(), Columns::default());
+        let mut projection = Projection::default();
+        for put in puts {
+            let holds = match &put.expect {
+                Expect::Absent => !held.contains_key(&put.id),
+                Expect::Heads(want) => {
+                    matches!(held.get(&put.id), Some(Some(h)) if *h == want.0)
+                }
+            };
+            if !holds {
+                results.push(PutResult::Conflict);
+                continue;
+            }
+            seq += 1;
+            let into = if matches!(put.expect, Expect::Absent) {
+                &mut new
+            } else {
+                &mut changed
+            };
+            into.push(put, seq);
+            held.insert(put.id, Some(put.heads.0.clone()));
+            projection.push(put.record)?;
+            results.push(PutResult::Stored { seq: u64_of(seq) });
+        }
+        let inserted = tx.execute(
+            &insert,
+            &[
+                &org,
+                &new.ids,
+                &new.docs,
+                &new.heads,
+                &new.seqs,
+                &new.origins,
+                &new.received,
+            ],
+        )?;
+        let updated = tx.execute(
+            &update,
+            &[
+                &org,
+                &changed.ids,
+                &changed.docs,
+                &changed.heads,
+                &changed.seqs,
+                &changed.origins,
+            ],
+        )?;
+        if inserted != new.ids.len() as u64 || updated != changed.ids.len() as u64 {
+            // Something wrote this org's documents without its lock; the
+            // statement-per-document path checks each write itself.
+            tracing::warn!(
+                org,
+                "a batch met rows it did not read; writing it document by document"
+            );
+            drop(tx);
+            drop(conn);
+            return self.put_docs_each(org, puts);
+        }
+        projection.write(&mut tx, &upsert, org)?;
+        if seq != start {
+            tx.execute(&set_seq, &[&org, &seq])?;
+        }
+        tx.commit()?;
+        Ok(results)
+    }
+
+    /// The same writes, a statement per document, each checking its own
+    /// condition.
+    fn put_docs_each(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, PgError> {
         let mut conn = self.conn()?;
         let (lock, insert, update, upsert, set_seq) = (
             conn.prepare(LOCK_ORG)?,
             conn.prepare(INSERT_DOC)?,
             conn.prepare(UPDATE_DOC)?,
-            conn.prepare(UPSERT_RECORD)?,
+            conn.prepare(UPSERT_RECORDS)?,
             conn.prepare(SET_SEQ)?,
         );
         let mut tx = conn.client.transaction()?;
-        // The org's row lock serialises this org's writers until commit
-        // (see the module notes): the counter read here stays exact.
         let Some(head) = tx.query_opt(&lock, &[&org])? else {
             return Err(PgError::NoOrg(org.into()));
         };
@@ -155,7 +280,9 @@ impl PgHubStore {
                 continue;
             }
             seq = next;
-            write_projection(&mut tx, &upsert, org, put.record)?;
+            let mut one = Projection::default();
+            one.push(put.record)?;
+            one.write(&mut tx, &upsert, org)?;
             results.push(PutResult::Stored { seq: u64_of(seq) });
         }
         if seq != start {
@@ -275,30 +402,82 @@ impl PgHubStore {
     }
 }
 
-fn write_projection(
-    tx: &mut postgres::Transaction<'_>,
-    upsert: &postgres::Statement,
-    org: &str,
-    record: &Record,
-) -> Result<(), PgError> {
-    let body = serde_json::to_string(record)
-        .map_err(|e| outpost_hub_db::HubError::Invalid(e.to_string()))?;
-    let range = record.date_range();
-    tx.execute(
-        upsert,
-        &[
-            &org,
-            &record.id,
-            &record.kind().as_str(),
-            &record.site,
-            &site_key(&record.site),
-            &range.map(|r| r.0),
-            &range.map(|r| r.1),
-            &record.created_at.to_rfc3339(),
-            &body,
-        ],
-    )?;
-    Ok(())
+/// A batch's documents as columns, for one `unnest` statement.
+#[derive(Default)]
+struct Columns<'a> {
+    ids: Vec<Uuid>,
+    docs: Vec<&'a [u8]>,
+    heads: Vec<&'a [u8]>,
+    seqs: Vec<i64>,
+    origins: Vec<&'a str>,
+    received: Vec<DateTime<Utc>>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, put: &Put<'a>, seq: i64) {
+        self.ids.push(put.id);
+        self.docs.push(put.data);
+        self.heads.push(&put.heads.0);
+        self.seqs.push(seq);
+        self.origins.push(put.origin);
+        self.received.push(put.received_at);
+    }
+}
+
+/// A batch's projection rows (`records`) as columns.
+#[derive(Default)]
+struct Projection {
+    ids: Vec<Uuid>,
+    kinds: Vec<&'static str>,
+    sites: Vec<String>,
+    site_keys: Vec<String>,
+    date_from: Vec<Option<chrono::NaiveDate>>,
+    date_to: Vec<Option<chrono::NaiveDate>>,
+    created_at: Vec<String>,
+    bodies: Vec<String>,
+}
+
+impl Projection {
+    fn push(&mut self, record: &Record) -> Result<(), PgError> {
+        let body = serde_json::to_string(record)
+            .map_err(|e| outpost_hub_db::HubError::Invalid(e.to_string()))?;
+        let range = record.date_range();
+        self.ids.push(record.id);
+        self.kinds.push(record.kind().as_str());
+        self.sites.push(record.site.clone());
+        self.site_keys.push(site_key(&record.site));
+        self.date_from.push(range.map(|r| r.0));
+        self.date_to.push(range.map(|r| r.1));
+        self.created_at.push(record.created_at.to_rfc3339());
+        self.bodies.push(body);
+        Ok(())
+    }
+
+    fn write(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        upsert: &postgres::Statement,
+        org: &str,
+    ) -> Result<(), PgError> {
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        tx.execute(
+            upsert,
+            &[
+                &org,
+                &self.ids,
+                &self.kinds,
+                &self.sites,
+                &self.site_keys,
+                &self.date_from,
+                &self.date_to,
+                &self.created_at,
+                &self.bodies,
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 impl HubStorage for PgHubStore {

@@ -90,6 +90,8 @@ macro_rules! hub_storage_conformance {
         $crate::hub_storage_conformance!(@tests $make;
             a_put_is_conditional_on_the_stored_heads,
             a_batch_takes_feed_positions_in_order,
+            a_batch_mixes_new_changed_and_refused_documents,
+            a_batch_with_one_id_twice_sees_its_own_first_write,
             an_erasure_tombstones_and_blocks_every_later_put,
             organisations_are_separate_in_ids_erasures_and_feeds,
             a_feed_scan_is_ordered_stoppable_and_lazy,
@@ -140,6 +142,16 @@ fn document(record: &Record, actor: u8) -> (AutoCommit, Vec<u8>, Heads) {
     let heads = Heads::from_hashes(&am.get_heads());
     let data = am.save();
     (am, data, heads)
+}
+
+/// Edits the note of the visit in `am`; the record it now holds.
+fn edited(am: &mut AutoCommit, note: &str) -> Record {
+    doc::apply_patch(
+        am,
+        &[("note".to_string(), json!(note))].into_iter().collect(),
+    )
+    .expect("an edit");
+    Record::from_fields(&doc::read(am).expect("readable").fields).expect("valid")
 }
 
 fn put<'a>(
@@ -267,6 +279,122 @@ pub fn a_batch_takes_feed_positions_in_order<S: HubStorage>(make: impl Fn(&[&str
     let held = s.get(A, &[records[2].id, records[4].id]).unwrap();
     assert_eq!(held[0], Held::Nothing);
     assert!(matches!(held[1], Held::Doc { .. }));
+}
+
+/// New, changed and refused documents in one batch: each is judged
+/// against what was stored before the batch, the stored ones take
+/// consecutive positions in the batch's order, and a refused one changes
+/// nothing (backends that write a batch in bulk must keep this).
+pub fn a_batch_mixes_new_changed_and_refused_documents<S: HubStorage>(make: impl Fn(&[&str]) -> S) {
+    let s = make(&[A]);
+    let old = visit(A, id(1), "först");
+    let (mut am, old_data, old_heads) = document(&old, 1);
+    let gone = visit(A, id(2), "raderas");
+    let (_, gone_data, gone_heads) = document(&gone, 1);
+    s.put(
+        A,
+        &[
+            put(&old, Expect::Absent, &old_data, &old_heads, "dev-1"),
+            put(&gone, Expect::Absent, &gone_data, &gone_heads, "dev-1"),
+        ],
+    )
+    .unwrap();
+    s.erase(A, &[gone.id], at(2)).unwrap();
+    let before = feed(&s, A, 0).last().map(|r| r.0).unwrap_or(0);
+
+    let changed = edited(&mut am, "ändrad");
+    let changed_heads = Heads::from_hashes(&am.get_heads());
+    let changed_data = am.save();
+    let fresh = visit(A, id(3), "ny");
+    let (_, fresh_data, fresh_heads) = document(&fresh, 1);
+    let other = visit(A, id(4), "annan");
+    let (_, other_data, other_heads) = document(&other, 1);
+    let results = s
+        .put(
+            A,
+            &[
+                put(&fresh, Expect::Absent, &fresh_data, &fresh_heads, "dev-2"),
+                put(
+                    &changed,
+                    Expect::Heads(old_heads.clone()),
+                    &changed_data,
+                    &changed_heads,
+                    "dev-2",
+                ),
+                // Erased: refused, as is a new document whose id is stored.
+                put(&gone, Expect::Absent, &gone_data, &gone_heads, "dev-2"),
+                put(
+                    &other,
+                    Expect::Heads(other_heads.clone()),
+                    &other_data,
+                    &other_heads,
+                    "dev-2",
+                ),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        results,
+        vec![
+            PutResult::Stored { seq: before + 1 },
+            PutResult::Stored { seq: before + 2 },
+            PutResult::Conflict,
+            PutResult::Conflict,
+        ]
+    );
+    let held = s.get(A, &[id(1), id(2), id(3), id(4)]).unwrap();
+    assert!(matches!(&held[0], Held::Doc { heads, .. } if *heads == changed_heads));
+    assert_eq!(held[1], Held::Erased);
+    assert!(matches!(&held[2], Held::Doc { heads, .. } if *heads == fresh_heads));
+    assert_eq!(held[3], Held::Nothing);
+    let tail: Vec<(u64, Uuid, Option<String>)> = feed(&s, A, before);
+    assert_eq!(
+        tail,
+        vec![
+            (before + 1, id(3), Some("dev-2".into())),
+            (before + 2, id(1), Some("dev-2".into())),
+        ]
+    );
+}
+
+/// One id twice in a batch: the second put is judged against the first
+/// one's write (the protocol never sends this, but the primitive's meaning
+/// must not depend on it).
+pub fn a_batch_with_one_id_twice_sees_its_own_first_write<S: HubStorage>(
+    make: impl Fn(&[&str]) -> S,
+) {
+    let s = make(&[A]);
+    let first = visit(A, id(1), "först");
+    let (mut am, data, heads) = document(&first, 1);
+    let second = edited(&mut am, "sedan");
+    let second_heads = Heads::from_hashes(&am.get_heads());
+    let second_data = am.save();
+    let results = s
+        .put(
+            A,
+            &[
+                put(&first, Expect::Absent, &data, &heads, "dev-1"),
+                put(&first, Expect::Absent, &data, &heads, "dev-1"),
+                put(
+                    &second,
+                    Expect::Heads(heads.clone()),
+                    &second_data,
+                    &second_heads,
+                    "dev-1",
+                ),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        results,
+        vec![
+            PutResult::Stored { seq: 1 },
+            PutResult::Conflict,
+            PutResult::Stored { seq: 2 },
+        ]
+    );
+    let held = s.get(A, &[id(1)]).unwrap();
+    assert!(matches!(&held[0], Held::Doc { heads, .. } if *heads == second_heads));
 }
 
 pub fn an_erasure_tombstones_and_blocks_every_later_put<S: HubStorage>(
