@@ -165,7 +165,9 @@ impl Postgres {
         loop {
             match conn.batch_execute(sql) {
                 Ok(()) => return,
-                Err(e) if Instant::now() < deadline && format!("{e:?}").contains("being accessed") => {
+                Err(e)
+                    if Instant::now() < deadline && format!("{e:?}").contains("being accessed") =>
+                {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) => panic!("{sql}: {e:?}"),
@@ -223,12 +225,15 @@ impl Backend for Postgres {
         // The postmaster's pid is the first line of postmaster.pid. Its
         // own CPU, that of the sessions and helpers it reaped (cutime,
         // cstime), and that of its live children: every backend's work.
-        let pid_file =
-            std::fs::read_to_string(self.cluster.data().join("postmaster.pid")).ok()?;
+        let pid_file = std::fs::read_to_string(self.cluster.data().join("postmaster.pid")).ok()?;
         let postmaster: u32 = pid_file.lines().next()?.trim().parse().ok()?;
         let mut ticks = procs::cpu_ticks_with_children(postmaster)?;
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             if procs::parent_pid(pid) == Some(postmaster) {

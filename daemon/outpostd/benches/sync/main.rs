@@ -268,10 +268,7 @@ fn path_str(p: &Path) -> &str {
 
 /// The name of a run's hub state: `run_K` for the run dir `run-K`.
 fn run_state(run: &Path) -> String {
-    run.file_name()
-        .unwrap()
-        .to_string_lossy()
-        .replace('-', "_")
+    run.file_name().unwrap().to_string_lossy().replace('-', "_")
 }
 
 /// The driver's state: a scratch dir with the starting states, the runs.
@@ -453,11 +450,22 @@ impl Bench {
             t.elapsed().as_secs_f64()
         );
         let hubs = b.start(&state, nodes);
-        let urls = hubs.iter().map(HubProcess::url).collect::<Vec<_>>().join(",");
+        let urls = hubs
+            .iter()
+            .map(HubProcess::url)
+            .collect::<Vec<_>>()
+            .join(",");
         let cpu = procs::CpuWatch::start(b, &hubs);
         let swarm = |label: &str| {
             let traffic0 = procs::traffic(&hubs);
-            let args = ["--role", "swarm", "--dirs", path_str(&dirs_file), "--url", &urls];
+            let args = [
+                "--role",
+                "swarm",
+                "--dirs",
+                path_str(&dirs_file),
+                "--url",
+                &urls,
+            ];
             let mut out = if a.s4_same_priority {
                 run_child(&args)
             } else {

@@ -135,12 +135,23 @@ pub fn run(b: &dyn Backend, nodes: usize, state: &str, run: &Path, a: &PeakArgs)
         a.laptops
     );
     let hubs = b.start(state, nodes);
-    let urls = hubs.iter().map(HubProcess::url).collect::<Vec<_>>().join(",");
+    let urls = hubs
+        .iter()
+        .map(HubProcess::url)
+        .collect::<Vec<_>>()
+        .join(",");
     let cpu = procs::CpuWatch::start(b, &hubs);
     let traffic0 = procs::traffic(&hubs);
-    let mut args: Vec<String> = ["--role", "peak", "--dirs", path_str(&dirs_file), "--url", &urls]
-        .map(str::to_string)
-        .to_vec();
+    let mut args: Vec<String> = [
+        "--role",
+        "peak",
+        "--dirs",
+        path_str(&dirs_file),
+        "--url",
+        &urls,
+    ]
+    .map(str::to_string)
+    .to_vec();
     args.extend(a.child_args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut out = procs::run_child_idle_class(&args);
@@ -155,7 +166,9 @@ pub fn run(b: &dyn Backend, nodes: usize, state: &str, run: &Path, a: &PeakArgs)
     let made = out["records_made"].as_u64().unwrap_or(0);
     let errors = out["sync_errors"].as_u64().unwrap_or(1);
     crate::check(&mut out, errors == 0 && held == made, || {
-        format!("{errors} syncs failed; the hub holds {held} of the {made} records the laptops made")
+        format!(
+            "{errors} syncs failed; the hub holds {held} of the {made} records the laptops made"
+        )
     });
     out
 }
@@ -168,10 +181,7 @@ struct Timed<'a> {
 }
 
 impl Timed<'_> {
-    fn time<T>(
-        &self,
-        f: impl FnOnce() -> Result<T, TransportError>,
-    ) -> Result<T, TransportError> {
+    fn time<T>(&self, f: impl FnOnce() -> Result<T, TransportError>) -> Result<T, TransportError> {
         let t = Instant::now();
         let r = f();
         let us = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -241,7 +251,9 @@ pub fn child(dirs_file: &Path, urls: &str, a: &PeakArgs) -> Value {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(at, l, k)) = jobs.get(i) else { break };
+                    let Some(&(at, l, k)) = jobs.get(i) else {
+                        break;
+                    };
                     let due = start + Duration::from_secs_f64(at);
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
@@ -329,7 +341,14 @@ fn one_sync(dir: &Path, url: &str, l: usize, k: u32) -> SyncResult {
     let count = 2 + (rng.next() % 4) as u32;
     let now = crate::now();
     let records: Vec<Record> = (0..count)
-        .map(|i| workload::record(20_000_000 + l as u32 * 256 + k * 8 + i, &identity.org, &identity.device, now))
+        .map(|i| {
+            workload::record(
+                20_000_000 + l as u32 * 256 + k * 8 + i,
+                &identity.org,
+                &identity.device,
+                now,
+            )
+        })
         .collect();
     if let Err(e) = store.insert_records(&records) {
         result.error = Some(format!("store: {e}"));
@@ -350,7 +369,11 @@ fn one_sync(dir: &Path, url: &str, l: usize, k: u32) -> SyncResult {
     result.request_errors = timed.errors.into_inner().unwrap();
     result.error = match outcome {
         Ok(o) if o.complete() => None,
-        Ok(o) => Some(format!("incomplete: {}", o.error.unwrap_or_else(|| format!("{} refused", o.refused.len())))),
+        Ok(o) => Some(format!(
+            "incomplete: {}",
+            o.error
+                .unwrap_or_else(|| format!("{} refused", o.refused.len()))
+        )),
         Err(e) => Some(format!("store: {e}")),
     };
     result
