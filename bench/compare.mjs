@@ -10,6 +10,7 @@
 //
 // Rows are grouped by (system, layout, scenario, n); medians are over the "ok" rows (no `error`).
 // Which file a row came from does not matter: a row is Outpost's when its system is "outpost".
+// Outpost rows with a `backend` other than "sqlite" or `nodes` above 1 are left out (with a warning).
 import fs from "node:fs"
 
 const OUTPOST = "outpost"
@@ -48,6 +49,7 @@ if (!files.length) usage("no input files")
 const rows = []
 const unparseable = [] // e.g. a last line cut short when a benchmark was killed mid-write
 const warnings = []
+let otherBackend = 0
 for (const file of files) {
   let text
   try { text = fs.readFileSync(file, "utf8") } catch (e) { usage(`cannot read ${file}: ${e.message}`) }
@@ -57,10 +59,16 @@ for (const file of files) {
     try { r = JSON.parse(line) } catch { unparseable.push({ file, line: idx + 1, text: line.slice(0, 120) }); return }
     if (!r || typeof r !== "object" || Array.isArray(r)) { unparseable.push({ file, line: idx + 1, text: line.slice(0, 120) }); return }
     const system = String(r.system ?? "unknown")
+    // The peers run one server on one store, so the comparison is with Outpost's SQLite hub
+    // (the default). Rows of the sync bench's other backends (`--backends postgres`) and of
+    // several hub nodes are left out here, counted in a warning; the bench's own median table
+    // shows them beside SQLite.
+    if (system === OUTPOST && ((r.backend ?? "sqlite") !== "sqlite" || (r.nodes ?? 1) !== 1)) { otherBackend++; return }
     rows.push({ ...r, system: SYSTEM_ALIASES[system] ?? system, layout: String(r.layout ?? "?"), scenario: String(r.scenario ?? "?"), n: Number(r.n), _file: file })
   })
   if (rows.some(r => r._file === file && r.fake)) warnings.push(`${file} contains rows marked "fake": true (hand-written test data, not measurements)`)
 }
+if (otherBackend) warnings.push(`${otherBackend} Outpost rows on another hub backend than SQLite, or on several hub nodes, left out (see the bench's own table)`)
 const selected = onlyN ? rows.filter(r => onlyN.has(r.n)) : rows
 
 // ---- statistics ----

@@ -1,11 +1,15 @@
-//! Sync benchmark: real SQLite files, a real `outpostd hub` process on
-//! 127.0.0.1, real HTTP, and each laptop sync in a process of its own so
-//! the laptop's and the hub's peak memory are measured apart.
+//! Sync benchmark: real SQLite files, real `outpostd hub` processes on
+//! 127.0.0.1 (on SQLite, or on a real PostgreSQL server), real HTTP, and
+//! each laptop sync in a process of its own so the laptop's and the hub's
+//! peak memory are measured apart.
 //!
 //! ```sh
 //! cargo bench -p outpost-daemon --bench sync -- --n 10000 --reps 3
 //! cargo bench -p outpost-daemon --bench sync -- --n 100000 --scenarios s1,s3,list
-//! cargo bench -p outpost-daemon --bench sync -- --scenarios s4 --jsonl runs.jsonl
+//! cargo bench -p outpost-daemon --bench sync -- --backends sqlite,postgres --scenarios s1,s2,s3
+//! cargo bench -p outpost-daemon --bench sync -- --backends postgres --scenarios s4 --nodes 1,2
+//! cargo bench -p outpost-daemon --bench sync -- --backends sqlite,postgres --nodes 1,2 --scenarios peak
+//! cargo bench -p outpost-daemon --bench sync -- --scenarios peak --peak-minutes 1 --peak-laptops 100
 //! ```
 //!
 //! Scenarios (the first three as in `shared/peers/README.md`, so the
@@ -15,28 +19,61 @@
 //!   adds 100 and edits 100, then syncs;
 //! - `s3`: a fresh laptop pulls the N records from the hub;
 //! - `s4`: 200 laptops of one org (`--s4-laptops`), each with 50 new
-//!   records (`--s4-records`), sync at once against one hub; then all sync
-//!   once more and every laptop must hold every record;
-//! - `list`: list all N records from the projection and export them as CSV;
+//!   records (`--s4-records`), sync at once against the hub, laptop i
+//!   through hub node i % nodes; then all sync once more and every laptop
+//!   must hold every record;
+//! - `peak` ([`peak`]): a Monday morning: 3,000 laptops in 300 orgs
+//!   (`--peak-laptops`, `--peak-orgs`) each record 2–5 visits and sync,
+//!   three times (`--peak-syncs`) at seeded random moments within
+//!   `--peak-minutes` (10), at most `--peak-concurrency` (64) syncs in
+//!   flight;
+//! - `list`: list all N records from the projection and export them as CSV
+//!   (the laptop alone: run once, `backend` "none");
 //! - `idle`: the laptop daemon (`outpostd`) with the N synced records and a
 //!   reachable hub, left alone for `--idle-secs` (60): CPU time, wake-ups
 //!   (context switches of all its threads), resident memory, bytes sent.
 //!
-//! Every timed run starts a fresh hub process on a copy of the scenario's
+//! Hub backends (`--backends sqlite,postgres`, default `sqlite`; see
+//! [`backend`]): every hub scenario runs on each, in that order, in the
+//! same run; rows carry `backend`. PostgreSQL is one throwaway server for
+//! the whole bench with its durable defaults (`fsync`, `synchronous_commit`
+//! on, `shared_buffers` 128MB: [`backend::PG_SETTINGS`]), as the SQLite hub
+//! runs with `synchronous=FULL`. Hub nodes (`--nodes 1,2`, default 1):
+//! S4 and the peak run once per value, with that many `outpostd hub`
+//! processes on the same PostgreSQL database (SQLite: 1 only; larger
+//! values are skipped with a note). Rows carry `nodes`.
+//!
+//! Every timed run starts fresh hub processes on a copy of the scenario's
 //! starting state, like the peers' driver. What is measured:
 //! - `sync_s`: the sync alone, timed inside the laptop process;
 //! - `bytes_up` / `bytes_down`: TCP payload through a counting proxy in
-//!   front of the hub (HTTP headers and compressed bodies, as the peers'
+//!   front of each hub (HTTP headers and compressed bodies, as the peers'
 //!   `netcount.cjs` counts them);
 //! - `client_maxrss_kb` / `server_maxrss_kb`: peak RSS (`VmHWM`) of the
-//!   laptop process and of the hub process;
+//!   laptop process and of the hub process (the largest of the nodes);
 //! - `change_bytes` (S2): the Automerge bytes the hub lacked, the floor any
-//!   sync must move.
+//!   sync must move;
+//! - S4 and peak: each hub's `/v1/admin/metrics` (requests, slowest, slow
+//!   ≥ 1 s) and CPU time (utime + stime from `/proc/PID/stat`, from just
+//!   after it started to the end) per request it served; for PostgreSQL
+//!   also the database server's CPU (postmaster, the sessions it reaped,
+//!   its live children) per request, as `db_cpu_ms_per_request`.
 //!
-//! Output: a line per run on stderr, a median table on stdout, and with
-//! `--jsonl FILE` one JSON line per run appended to FILE in the peers'
-//! `results.jsonl` schema.
+//! The hub and the laptops share this machine's cores; real laptops bring
+//! their own. So the S4 swarm and the peak's laptops run in a child
+//! process in the idle scheduling class (`chrt --idle 0`,
+//! [`procs::run_child_idle_class`]): their threads get CPU only when the
+//! hubs and PostgreSQL have none to use, and the hubs' CPU is read per
+//! process, never from the machine's total.
+//!
+//! Output: a line per run on stderr, a median table per (backend, nodes,
+//! scenario, N) on stdout, and with `--jsonl FILE` one JSON line per run
+//! appended to FILE in the peers' `results.jsonl` schema (`system`
+//! "outpost", plus `backend` and `nodes`; `bench/compare.mjs` keeps only
+//! the SQLite single-hub rows, the peers' setting).
 
+mod backend;
+mod peak;
 mod procs;
 mod workload;
 
@@ -45,7 +82,6 @@ use std::time::Instant;
 
 use outpost_files::export::{self, ExportOptions, Format};
 use outpost_hub_db::HubStore;
-use outpost_hub_sqlite::SqliteHubStore;
 use outpost_proto::catalogue::Catalogue;
 use outpost_proto::record::Record;
 use outpost_store::client::HubClient;
@@ -53,15 +89,20 @@ use outpost_store::store::{Filter, Store};
 use outpost_store::sync::SyncOptions;
 use serde_json::{Value, json};
 
+use backend::Backend;
 use procs::{HubProcess, copy_dir, peak_rss_kb_self, run_child};
 
 const ORG: &str = "bench";
 
-struct Args {
+pub struct Args {
     n: u32,
     reps: u32,
     scenarios: Vec<String>,
     jsonl: Option<PathBuf>,
+    /// Hub backends to run every scenario on, in this order.
+    backends: Vec<String>,
+    /// Hub processes for S4 and the peak (each value is a run of its own).
+    nodes: Vec<usize>,
     s4_laptops: u32,
     s4_records: u32,
     /// Run the S4 laptops at normal priority (by default they run in the
@@ -69,6 +110,7 @@ struct Args {
     /// hub).
     s4_same_priority: bool,
     idle_secs: u64,
+    pub peak: peak::PeakArgs,
 }
 
 fn arg_value(args: &[String], name: &str) -> Option<String> {
@@ -76,6 +118,14 @@ fn arg_value(args: &[String], name: &str) -> Option<String> {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
         .cloned()
+}
+
+fn list_arg(args: &[String], name: &str, default: &str) -> Vec<String> {
+    arg_value(args, name)
+        .unwrap_or_else(|| default.into())
+        .split(',')
+        .map(str::to_string)
+        .collect()
 }
 
 fn parse_args(args: &[String]) -> Args {
@@ -91,16 +141,30 @@ fn parse_args(args: &[String]) -> Args {
     Args {
         n: num("--n", 10_000),
         reps: num("--reps", 1).max(1),
-        scenarios: arg_value(args, "--scenarios")
-            .unwrap_or_else(|| "s1,s2,s3,list".into())
-            .split(',')
-            .map(str::to_string)
-            .collect(),
+        scenarios: list_arg(args, "--scenarios", "s1,s2,s3,list"),
         jsonl: arg_value(args, "--jsonl").map(PathBuf::from),
+        backends: list_arg(args, "--backends", "sqlite"),
+        nodes: list_arg(args, "--nodes", "1")
+            .iter()
+            .map(|v| {
+                v.parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .unwrap_or_else(|| panic!("--nodes wants numbers ≥ 1, got {v:?}"))
+            })
+            .collect(),
         s4_laptops: num("--s4-laptops", 200),
         s4_records: num("--s4-records", 50),
         s4_same_priority: args.iter().any(|a| a == "--s4-same-priority"),
         idle_secs: u64::from(num("--idle-secs", 60)),
+        peak: peak::PeakArgs {
+            laptops: num("--peak-laptops", 3000),
+            orgs: num("--peak-orgs", 300).max(1),
+            minutes: f64::from(num("--peak-minutes", 10)),
+            syncs_each: num("--peak-syncs", 3).max(1),
+            concurrency: num("--peak-concurrency", 64).max(1),
+            seed: u64::from(num("--peak-seed", 14)),
+        },
     }
 }
 
@@ -122,6 +186,11 @@ fn main() {
                 Path::new(&arg_value(&args, "--dirs").unwrap()),
                 &arg_value(&args, "--url").unwrap(),
             ),
+            "peak" => peak::child(
+                Path::new(&arg_value(&args, "--dirs").unwrap()),
+                &arg_value(&args, "--url").unwrap(),
+                &parse_args(&args).peak,
+            ),
             other => panic!("unknown role {other}"),
         };
         println!("RESULT {out}");
@@ -129,10 +198,12 @@ fn main() {
     }
     let a = parse_args(&args);
     let mut bench = Bench::new(&a);
+    let backends = backend::open_all(&a.backends, &bench.dir);
     let want = |s: &str| a.scenarios.iter().any(|x| x == s);
     if want("s1") || want("s2") || want("s3") || want("list") || want("idle") {
-        bench.setup_laptop_and_hub(a.n);
+        bench.setup_laptops(a.n);
     }
+    // The laptop alone: the same on every backend, run once.
     if want("list") {
         for rep in 1..=a.reps {
             let dir = bench.fresh_run_dir();
@@ -141,34 +212,63 @@ fn main() {
             bench.report("list", a.n, rep, out);
         }
     }
-    if want("s1") || want("s2") || want("s3") || want("idle") {
-        for rep in 1..=a.reps {
-            bench.s1(a.n, rep);
+    for b in &backends {
+        let b = b.as_ref();
+        bench.backend = b.name();
+        if want("s1") || want("s2") || want("s3") || want("idle") {
+            bench.setup_hub(b);
+            for rep in 1..=a.reps {
+                bench.s1(b, a.n, rep);
+            }
         }
-    }
-    if want("s2") {
-        for rep in 1..=a.reps {
-            bench.s2(a.n, rep);
+        if want("s2") {
+            for rep in 1..=a.reps {
+                bench.s2(b, a.n, rep);
+            }
         }
-    }
-    if want("s3") {
-        for rep in 1..=a.reps {
-            bench.s3(a.n, rep);
+        if want("s3") {
+            for rep in 1..=a.reps {
+                bench.s3(b, a.n, rep);
+            }
         }
-    }
-    if want("s4") {
-        for rep in 1..=a.reps {
-            bench.s4(&a, rep);
+        for &nodes in &a.nodes {
+            if (want("s4") || want("peak")) && nodes > b.max_nodes() {
+                eprintln!(
+                    "{}: {nodes} hub nodes skipped (at most {})",
+                    b.name(),
+                    b.max_nodes()
+                );
+                continue;
+            }
+            if want("s4") {
+                for rep in 1..=a.reps {
+                    bench.s4(b, nodes, &a, rep);
+                }
+            }
+            if want("peak") {
+                for rep in 1..=a.reps {
+                    let run = bench.fresh_run_dir();
+                    let state = run_state(&run);
+                    let out = peak::run(b, nodes, &state, &run, &a.peak);
+                    b.remove(&state);
+                    bench.report_nodes("peak", a.peak.laptops, rep, nodes, out);
+                }
+            }
         }
-    }
-    if want("idle") {
-        bench.idle(a.n, a.idle_secs);
+        if want("idle") {
+            bench.idle(b, a.n, a.idle_secs);
+        }
     }
     bench.print_table();
 }
 
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("benchmark paths are UTF-8")
+}
+
+/// The name of a run's hub state: `run_K` for the run dir `run-K`.
+fn run_state(run: &Path) -> String {
+    run.file_name().unwrap().to_string_lossy().replace('-', "_")
 }
 
 /// The driver's state: a scratch dir with the starting states, the runs.
@@ -178,6 +278,8 @@ struct Bench {
     rows: Vec<Value>,
     jsonl: Option<PathBuf>,
     runs: u32,
+    /// The backend the scenarios now run on (the rows' `backend`).
+    backend: &'static str,
 }
 
 impl Bench {
@@ -192,6 +294,7 @@ impl Bench {
             rows: Vec::new(),
             jsonl: a.jsonl.clone(),
             runs: 0,
+            backend: "sqlite",
         }
     }
 
@@ -202,16 +305,18 @@ impl Bench {
         dir
     }
 
-    /// Untimed: an empty hub with the org and two enrolled laptops, laptop
-    /// A holding N offline records and laptop B empty.
-    fn setup_laptop_and_hub(&mut self, n: u32) {
+    /// This backend's copy of a laptop's starting state.
+    fn laptop(&self, name: &str) -> PathBuf {
+        self.dir.join(self.backend).join(name)
+    }
+
+    /// Untimed: laptop A holding N offline records and laptop B empty,
+    /// neither enrolled yet (each backend enrols copies of them).
+    fn setup_laptops(&mut self, n: u32) {
         let t = Instant::now();
-        let hub_dir = self.dir.join("hub-empty");
-        let (hub, _) = new_hub(&hub_dir);
-        let a = new_laptop(&hub, &self.dir.join("laptop-a"), "Stadsbiblioteket");
-        new_laptop(&hub, &self.dir.join("laptop-b"), "Tensta bibliotek");
-        drop(hub);
-        procs::checkpoint_sqlite(&hub_dir.join(outpost_hub_sqlite::HUB_FILE));
+        let a = self.dir.join("laptop-a");
+        Store::init(&a, ORG, "Stadsbiblioteket", "AB").unwrap();
+        Store::init(&self.dir.join("laptop-b"), ORG, "Tensta bibliotek", "AB").unwrap();
         let mut store = Store::open(&a).unwrap();
         let device = store.identity().device.clone();
         let now = now();
@@ -223,60 +328,84 @@ impl Bench {
         }
         store.checkpoint().unwrap();
         eprintln!(
-            "setup: hub + laptop with {n} records in {:.1} s (untimed)",
+            "setup: laptop with {n} records in {:.1} s (untimed)",
             t.elapsed().as_secs_f64()
         );
     }
 
-    /// Starts a hub on a copy of `from`, returns it and the run dir.
-    fn start_hub_on_copy(&mut self, from: &str) -> (HubProcess, PathBuf) {
-        let run = self.fresh_run_dir();
-        copy_dir(&self.dir.join(from), &run.join("hub"));
-        (HubProcess::start(&run.join("hub")), run)
+    /// Untimed: an empty hub (`hub_empty`) with the org, and laptops A and
+    /// B enrolled with it.
+    fn setup_hub(&mut self, b: &dyn Backend) {
+        let t = Instant::now();
+        let (hub, _) = new_hub(b, "hub_empty");
+        for name in ["laptop-a", "laptop-b"] {
+            copy_dir(&self.dir.join(name), &self.laptop(name));
+            enroll(hub.as_ref(), &self.laptop(name));
+        }
+        drop(hub);
+        eprintln!(
+            "setup: {} hub with two laptops in {:.1} s (untimed)",
+            b.name(),
+            t.elapsed().as_secs_f64()
+        );
     }
 
-    fn s1(&mut self, n: u32, rep: u32) {
-        let (hub, run) = self.start_hub_on_copy("hub-empty");
+    /// Starts one hub on a copy of `from`; returns it, the run dir and the
+    /// run's hub state.
+    fn start_hub_on_copy(&mut self, b: &dyn Backend, from: &str) -> (HubProcess, PathBuf, String) {
+        let run = self.fresh_run_dir();
+        let state = run_state(&run);
+        b.copy(from, &state);
+        let hub = b.start(&state, 1).pop().unwrap();
+        (hub, run, state)
+    }
+
+    fn s1(&mut self, b: &dyn Backend, n: u32, rep: u32) {
+        let (hub, run, state) = self.start_hub_on_copy(b, "hub_empty");
         let laptop = run.join("laptop");
-        copy_dir(&self.dir.join("laptop-a"), &laptop);
+        copy_dir(&self.laptop("laptop-a"), &laptop);
         let change_bytes = doc_bytes(&Store::file(&laptop), "WHERE pending = 1");
         let mut out = timed_laptop_sync(&hub, &laptop);
-        let records = hub_record_count(&run.join("hub"));
         out["server_maxrss_kb"] = json!(hub.stop());
+        let (records, _) = b.docs(&state);
         with_change_bytes(&mut out, change_bytes);
         check(&mut out, records == u64::from(n), || {
             format!("the hub holds {records} records, not {n}")
         });
         // S2 and S3 start from the state the last S1 left, as in the peers.
-        replace_dir(&run.join("hub"), &self.dir.join("hub-after-s1"));
-        replace_dir(&laptop, &self.dir.join("laptop-a-after-s1"));
+        b.replace(&state, "hub_after_s1");
+        b.remove(&state);
+        replace_dir(&laptop, &self.laptop("laptop-a-after-s1"));
         self.report("s1", n, rep, out);
     }
 
-    fn s2(&mut self, n: u32, rep: u32) {
+    fn s2(&mut self, b: &dyn Backend, n: u32, rep: u32) {
         let run = self.fresh_run_dir();
+        let state = run_state(&run);
         let laptop = run.join("laptop");
-        copy_dir(&self.dir.join("laptop-a-after-s1"), &laptop);
+        copy_dir(&self.laptop("laptop-a-after-s1"), &laptop);
         let change_bytes = add_100_edit_100(&laptop, n);
-        copy_dir(&self.dir.join("hub-after-s1"), &run.join("hub"));
-        let hub = HubProcess::start(&run.join("hub"));
+        b.copy("hub_after_s1", &state);
+        let hub = b.start(&state, 1).pop().unwrap();
         let mut out = timed_laptop_sync(&hub, &laptop);
         out["server_maxrss_kb"] = json!(hub.stop());
         with_change_bytes(&mut out, change_bytes as u64);
-        let records = hub_record_count(&run.join("hub"));
+        let (records, _) = b.docs(&state);
+        b.remove(&state);
         check(&mut out, records == u64::from(n) + 100, || {
             format!("the hub holds {records} records, not {}", n + 100)
         });
         self.report("s2", n, rep, out);
     }
 
-    fn s3(&mut self, n: u32, rep: u32) {
-        let (hub, run) = self.start_hub_on_copy("hub-after-s1");
+    fn s3(&mut self, b: &dyn Backend, n: u32, rep: u32) {
+        let (hub, run, state) = self.start_hub_on_copy(b, "hub_after_s1");
         let laptop = run.join("laptop");
-        copy_dir(&self.dir.join("laptop-b"), &laptop);
-        let change_bytes = doc_bytes(&run.join("hub").join(outpost_hub_sqlite::HUB_FILE), "");
+        copy_dir(&self.laptop("laptop-b"), &laptop);
+        let (_, change_bytes) = b.docs(&state);
         let mut out = timed_laptop_sync(&hub, &laptop);
         out["server_maxrss_kb"] = json!(hub.stop());
+        b.remove(&state);
         with_change_bytes(&mut out, change_bytes);
         let got = Store::open(&laptop).unwrap().counts().unwrap().records;
         out["records"] = json!(got);
@@ -286,19 +415,17 @@ impl Bench {
         self.report("s3", n, rep, out);
     }
 
-    fn s4(&mut self, a: &Args, rep: u32) {
+    fn s4(&mut self, b: &dyn Backend, nodes: usize, a: &Args, rep: u32) {
         let (laptops, per) = (a.s4_laptops, a.s4_records);
         let t = Instant::now();
         let run = self.fresh_run_dir();
-        let hub_dir = run.join("hub");
-        let (hub_store, admin) = new_hub(&hub_dir);
+        let state = run_state(&run);
+        let (hub_store, admin) = new_hub(b, &state);
         let mut dirs = Vec::new();
         for l in 0..laptops {
-            let dir = new_laptop(
-                &hub_store,
-                &run.join(format!("laptop-{l}")),
-                "Husby bibliotek",
-            );
+            let dir = run.join(format!("laptop-{l}"));
+            Store::init(&dir, ORG, "Husby bibliotek", "AB").unwrap();
+            enroll(hub_store.as_ref(), &dir);
             let mut store = Store::open(&dir).unwrap();
             let device = store.identity().device.clone();
             let now = now();
@@ -318,46 +445,52 @@ impl Bench {
         )
         .unwrap();
         eprintln!(
-            "setup: hub + {laptops} laptops with {per} records each in {:.1} s (untimed)",
+            "setup: {} hub ×{nodes} + {laptops} laptops with {per} records each in {:.1} s (untimed)",
+            b.name(),
             t.elapsed().as_secs_f64()
         );
-        let hub = HubProcess::start(&hub_dir);
+        let hubs = b.start(&state, nodes);
+        let urls = hubs
+            .iter()
+            .map(HubProcess::url)
+            .collect::<Vec<_>>()
+            .join(",");
+        let cpu = procs::CpuWatch::start(b, &hubs);
         let swarm = |label: &str| {
-            let (up0, down0) = hub.traffic();
+            let traffic0 = procs::traffic(&hubs);
             let args = [
                 "--role",
                 "swarm",
                 "--dirs",
                 path_str(&dirs_file),
                 "--url",
-                hub.url(),
+                &urls,
             ];
             let mut out = if a.s4_same_priority {
                 run_child(&args)
             } else {
                 procs::run_child_idle_class(&args)
             };
-            let (up1, down1) = hub.traffic();
-            out["bytes_up"] = json!(up1 - up0);
-            out["bytes_down"] = json!(down1 - down0);
+            let traffic1 = procs::traffic(&hubs);
+            out["bytes_up"] = json!(traffic1.0 - traffic0.0);
+            out["bytes_down"] = json!(traffic1.1 - traffic0.1);
             out["round"] = json!(label);
             out
         };
         let mut first = swarm("first");
         let second = swarm("second");
-        let metrics = hub.metrics(&admin);
-        first["server_maxrss_kb"] = json!(hub.stop());
-        first["hub_requests"] = metrics["requests"].clone();
-        first["hub_slow_requests"] = metrics["slow_requests"].clone();
-        first["hub_max_request_ms"] = metrics["max_request_ms"].clone();
+        cpu.finish(b, &hubs, &admin, &mut first);
+        first["server_maxrss_kb"] = json!(procs::stop_all(hubs, &mut first));
         first["second_round_s"] = second["sync_s"].clone();
         first["second_round_errors"] = second["errors"].clone();
+        first["second_round_max_request_ms"] = second["max_request_ms"].clone();
         let total = u64::from(laptops * per);
         let short: Vec<u64> = dirs
             .iter()
             .map(|d| Store::open(d).unwrap().counts().unwrap().records)
             .filter(|&c| c != total)
             .collect();
+        b.remove(&state);
         first["laptops_missing_records"] = json!(short.len());
         let errors = first["errors"].as_u64().unwrap_or(1) + second["errors"].as_u64().unwrap_or(1);
         check(&mut first, errors == 0 && short.is_empty(), || {
@@ -366,16 +499,16 @@ impl Bench {
                 short.len()
             )
         });
-        self.report("s4", a.s4_laptops * a.s4_records, rep, first);
+        self.report_nodes("s4", a.s4_laptops * a.s4_records, rep, nodes, first);
     }
 
     /// The laptop daemon at rest: started on the synced laptop with the
     /// hub up, given 15 s for its start-up sync (and for the blocking
     /// thread that ran it to retire), then watched for `secs`.
-    fn idle(&mut self, n: u32, secs: u64) {
-        let (hub, run) = self.start_hub_on_copy("hub-after-s1");
+    fn idle(&mut self, b: &dyn Backend, n: u32, secs: u64) {
+        let (hub, run, state) = self.start_hub_on_copy(b, "hub_after_s1");
         let laptop = run.join("laptop");
-        copy_dir(&self.dir.join("laptop-a-after-s1"), &laptop);
+        copy_dir(&self.laptop("laptop-a-after-s1"), &laptop);
         std::fs::write(
             laptop.join("config.toml"),
             format!("hub_url = \"{}\"\n", hub.url()),
@@ -403,14 +536,23 @@ impl Bench {
         let _ = daemon.kill();
         let _ = daemon.wait();
         hub.stop();
+        b.remove(&state);
         self.report("idle", n, 1, out);
     }
 
     fn report(&mut self, scenario: &str, n: u32, rep: u32, result: Value) {
+        self.report_nodes(scenario, n, rep, 1, result);
+    }
+
+    /// Appends a row: the peers' schema (`system` stays "outpost", so
+    /// `bench/compare.sh` reads it as before) plus `backend` and `nodes`.
+    fn report_nodes(&mut self, scenario: &str, n: u32, rep: u32, nodes: usize, result: Value) {
         let mut row = json!({
             "ts": chrono::Utc::now().to_rfc3339(),
             "system": "outpost",
             "layout": "perdoc",
+            "backend": if scenario == "list" { "none" } else { self.backend },
+            "nodes": nodes,
             "scenario": scenario,
             "n": n,
             "rep": rep,
@@ -444,24 +586,26 @@ fn check(out: &mut Value, ok: bool, why: impl FnOnce() -> String) {
     }
 }
 
-/// Creates a hub data dir (as `outpostd hub init` does) with the
-/// benchmark org; returns it and its admin token.
-fn new_hub(dir: &Path) -> (SqliteHubStore, String) {
-    let store = SqliteHubStore::open(dir).unwrap();
+/// Creates a hub state (as `outpostd hub init` does) with the benchmark
+/// org; returns it, open, and its admin token.
+fn new_hub(b: &dyn Backend, state: &str) -> (Box<dyn HubStore>, String) {
+    let store = b.create(state);
     let admin = store.create_admin_token(None).unwrap();
     store.add_org(ORG, "Bench kommun").unwrap();
     (store, admin)
 }
 
-/// Creates a laptop store enrolled with `hub` (through the hub's store:
-/// enrolment is not what is measured).
-fn new_laptop(hub: &SqliteHubStore, dir: &Path, site: &str) -> PathBuf {
-    let store = Store::init(dir, ORG, site, "AB").unwrap();
-    let code = hub.invite(ORG, chrono::Utc::now()).unwrap();
-    let device = store.identity().device.parse().unwrap();
-    let (_, token) = hub.enroll(&code, device, None, chrono::Utc::now()).unwrap();
+/// Enrols the laptop store in `dir` with `hub`, through the hub's store:
+/// enrolment is not what is measured.
+pub fn enroll(hub: &dyn HubStore, dir: &Path) {
+    let store = Store::open(dir).unwrap();
+    let identity = store.identity();
+    let code = hub.invite(&identity.org, chrono::Utc::now()).unwrap();
+    let device = identity.device.parse().unwrap();
+    let (_, token) = hub
+        .enroll(&code, device, Some(&identity.org), chrono::Utc::now())
+        .unwrap();
     store.set_hub_token(Some(&token)).unwrap();
-    dir.to_path_buf()
 }
 
 fn replace_dir(from: &Path, to: &Path) {
@@ -486,12 +630,6 @@ fn with_change_bytes(out: &mut Value, change_bytes: u64) {
     let wire = out["bytes_up"].as_u64().unwrap_or(0) + out["bytes_down"].as_u64().unwrap_or(0);
     out["change_bytes"] = json!(change_bytes);
     out["wire_over_changes"] = json!(wire as f64 / change_bytes.max(1) as f64);
-}
-
-fn hub_record_count(hub_dir: &Path) -> u64 {
-    let conn = rusqlite::Connection::open(hub_dir.join(outpost_hub_sqlite::HUB_FILE)).unwrap();
-    conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))
-        .unwrap()
 }
 
 /// Untimed S2 preparation; returns the Automerge bytes the hub lacks.

@@ -16,6 +16,8 @@ use outpost_store::store::Store;
 use outpost_store::sync::SyncOptions;
 use serde_json::{Value, json};
 
+use crate::backend::Backend;
+
 /// Peak resident memory of a process, from `/proc/PID/status` (`VmHWM`).
 pub fn peak_rss_kb(pid: &str) -> Option<u64> {
     proc_status_field(&format!("/proc/{pid}/status"), "VmHWM:")
@@ -56,12 +58,19 @@ pub struct HubProcess {
 }
 
 impl HubProcess {
-    /// Starts the real `outpostd hub` binary on a free loopback port.
-    pub fn start(dir: &Path) -> HubProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_outpostd"))
-            .args(["hub", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
+    /// Starts the real `outpostd hub` binary on a free loopback port, on
+    /// the SQLite hub in `dir`, or with `database` on that PostgreSQL
+    /// database (`dir` is then the node's own data dir).
+    pub fn start(dir: &Path, database: Option<&str>) -> HubProcess {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_outpostd"));
+        cmd.args(["hub", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir);
+        if let Some(url) = database {
+            cmd.args(["--database", url]);
+        }
+        let mut child = cmd
             .env_remove("OUTPOST_CONFIG_DIR")
+            .env_remove("OUTPOST_HUB_DATABASE")
             .env_remove("OUTPOST_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -99,6 +108,15 @@ impl HubProcess {
         &self.url
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// CPU time (user + system, clock ticks) the hub process used so far.
+    pub fn cpu_ticks(&self) -> u64 {
+        cpu_ticks(self.pid()).unwrap_or(0)
+    }
+
     /// Bytes through the proxy so far (laptop → hub, hub → laptop).
     pub fn traffic(&self) -> (u64, u64) {
         (
@@ -132,6 +150,85 @@ impl HubProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
         peak
+    }
+}
+
+/// Bytes through the proxies of all `hubs` (laptops → hubs, hubs →
+/// laptops).
+pub fn traffic(hubs: &[HubProcess]) -> (u64, u64) {
+    hubs.iter()
+        .map(HubProcess::traffic)
+        .fold((0, 0), |(u, d), (u1, d1)| (u + u1, d + d1))
+}
+
+/// Stops every hub; records each one's peak RSS in `out["hubs"]` (made
+/// by [`CpuWatch::finish`] when there) and returns the largest.
+pub fn stop_all(hubs: Vec<HubProcess>, out: &mut Value) -> Option<u64> {
+    let peaks: Vec<Option<u64>> = hubs.into_iter().map(HubProcess::stop).collect();
+    for (i, peak) in peaks.iter().enumerate() {
+        if let Some(hub) = out.get_mut("hubs").and_then(|h| h.get_mut(i)) {
+            hub["maxrss_kb"] = json!(peak);
+        }
+    }
+    peaks.into_iter().flatten().max()
+}
+
+/// CPU time of the hub processes, and of the database server when it is
+/// a server of its own, from a start to a finish: what serving the
+/// requests in between cost, apart from the laptops' CPU (which runs in
+/// other processes, in the idle scheduling class).
+pub struct CpuWatch {
+    hubs: Vec<u64>,
+    server: Option<u64>,
+}
+
+impl CpuWatch {
+    pub fn start(b: &dyn Backend, hubs: &[HubProcess]) -> CpuWatch {
+        CpuWatch {
+            hubs: hubs.iter().map(HubProcess::cpu_ticks).collect(),
+            server: b.server_cpu_ticks(),
+        }
+    }
+
+    /// Adds to `out`: per hub (`hubs`) its requests (from its
+    /// `/v1/admin/metrics`), slowest request, slow requests (≥ 1 s), CPU
+    /// ms and CPU ms per request; over all hubs `hub_requests`,
+    /// `hub_max_request_ms`, `hub_slow_requests`, `hub_cpu_ms_per_request`
+    /// and, for PostgreSQL, `db_cpu_ms_per_request` (the server's CPU over
+    /// the hubs' requests). Requests counted since each hub started, which
+    /// must be right before [`CpuWatch::start`].
+    pub fn finish(self, b: &dyn Backend, hubs: &[HubProcess], admin: &str, out: &mut Value) {
+        let server = b.server_cpu_ticks();
+        let mut per_hub = Vec::new();
+        let (mut requests, mut slow, mut max_ms, mut cpu_ms) = (0u64, 0u64, 0f64, 0f64);
+        for (hub, cpu0) in hubs.iter().zip(&self.hubs) {
+            let ms = hub.cpu_ticks().saturating_sub(*cpu0) as f64 * 10.0;
+            let m = hub.metrics(admin);
+            let r = m["requests"].as_u64().unwrap_or(0);
+            let max = m["max_request_ms"].as_f64().unwrap_or(f64::NAN);
+            requests += r;
+            slow += m["slow_requests"].as_u64().unwrap_or(0);
+            max_ms = max_ms.max(max);
+            cpu_ms += ms;
+            per_hub.push(json!({
+                "requests": r,
+                "max_request_ms": max,
+                "slow_requests": m["slow_requests"],
+                "cpu_ms": ms,
+                "cpu_ms_per_request": ms / r.max(1) as f64,
+            }));
+        }
+        out["hubs"] = json!(per_hub);
+        out["hub_requests"] = json!(requests);
+        out["hub_slow_requests"] = json!(slow);
+        out["hub_max_request_ms"] = json!(max_ms);
+        out["hub_cpu_ms"] = json!(cpu_ms);
+        out["hub_cpu_ms_per_request"] = json!(cpu_ms / requests.max(1) as f64);
+        if let (Some(s0), Some(s1)) = (self.server, server) {
+            let ms = s1.saturating_sub(s0) as f64 * 10.0;
+            out["db_cpu_ms"] = json!(ms);
+            out["db_cpu_ms_per_request"] = json!(ms / requests.max(1) as f64);
+        }
     }
 }
 
@@ -198,22 +295,41 @@ fn proc_status_field(path: &str, field: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The fields of `/proc/PID/stat` after the command name (which is in
+/// parentheses and may hold spaces): index 0 is field 3 (`state`).
+fn stat_fields(pid: &str) -> Vec<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    rest.split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect()
+}
+
+/// utime + stime of a process (clock ticks of 10 ms), None once gone.
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let f = stat_fields(&pid.to_string());
+    // utime, stime are fields 14, 15: indices 11, 12.
+    Some(f.get(11)? + f.get(12)?)
+}
+
+/// utime + stime + cutime + cstime: with the children it has reaped.
+pub fn cpu_ticks_with_children(pid: u32) -> Option<u64> {
+    let f = stat_fields(&pid.to_string());
+    Some(f.get(11)? + f.get(12)? + f.get(13)? + f.get(14)?)
+}
+
+/// The parent of a process (field 4 of stat).
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    stat_fields(&pid.to_string())
+        .get(1)
+        .and_then(|p| u32::try_from(*p).ok())
+}
+
 /// CPU time (user + system, in clock ticks of 10 ms) of a process so far,
 /// and the context switches (voluntary + involuntary: each is a wake-up)
 /// of each of its threads.
 pub fn cpu_and_switches(pid: &str) -> (u64, BTreeMap<String, u64>) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses.
-    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-    let cpu = tick(11) + tick(12);
+    let cpu = pid.parse().ok().and_then(cpu_ticks).unwrap_or(0);
     let mut switches = BTreeMap::new();
     if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
         for task in tasks.flatten() {
@@ -277,8 +393,10 @@ fn child_result(cmd: &mut Command) -> Value {
 }
 
 /// Child role for S4: every laptop listed in `dirs_file` syncs at once,
-/// each on a thread of its own with its own store and HTTP client.
-pub fn swarm(dirs_file: &Path, url: &str) -> Value {
+/// each on a thread of its own with its own store and HTTP client;
+/// laptop i through hub node i % nodes (`urls` is comma-separated).
+pub fn swarm(dirs_file: &Path, urls: &str) -> Value {
+    let urls: Vec<&str> = urls.split(',').collect();
     let dirs: Vec<String> = std::fs::read_to_string(dirs_file)
         .unwrap()
         .lines()
@@ -287,9 +405,10 @@ pub fn swarm(dirs_file: &Path, url: &str) -> Value {
     let barrier = Arc::new(Barrier::new(dirs.len() + 1));
     let handles: Vec<_> = dirs
         .into_iter()
-        .map(|dir| {
+        .enumerate()
+        .map(|(i, dir)| {
             let barrier = barrier.clone();
-            let url = url.to_string();
+            let url = urls[i % urls.len()].to_string();
             std::thread::spawn(move || {
                 let mut store = Store::open(Path::new(&dir)).unwrap();
                 let client = HubClient::new(&url, None, store.hub_token().unwrap()).unwrap();
@@ -384,28 +503,43 @@ fn human_bytes(b: f64) -> String {
     }
 }
 
-/// Medians per (scenario, N) over the runs without an error.
+/// Medians per (backend, hub nodes, scenario, N) over the runs without
+/// an error.
 pub fn median_table(rows: &[Value]) -> String {
-    let mut keys: Vec<(String, u64)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["scenario"].as_str().unwrap_or("").to_string(),
-                r["n"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect();
-    keys.dedup();
-    keys.sort();
-    keys.dedup();
+    let key = |r: &Value| {
+        (
+            r["backend"].as_str().unwrap_or("sqlite").to_string(),
+            r["nodes"].as_u64().unwrap_or(1),
+            r["scenario"].as_str().unwrap_or("").to_string(),
+            r["n"].as_u64().unwrap_or(0),
+        )
+    };
+    // Backends in the order they ran, scenarios sorted within each.
+    let mut keys: Vec<(String, u64, String, u64)> = Vec::new();
+    for r in rows {
+        if !keys.contains(&key(r)) {
+            keys.push(key(r));
+        }
+    }
+    let order: Vec<String> = keys.iter().fold(Vec::new(), |mut v, k| {
+        if !v.contains(&k.0) {
+            v.push(k.0.clone());
+        }
+        v
+    });
+    keys.sort_by_key(|k| (order.iter().position(|b| *b == k.0), k.2.clone(), k.3, k.1));
     let mut out = String::from(
-        "| scenario | N | runs ok | seconds (median) | bytes up | bytes down | laptop peak RSS | hub peak RSS | notes |\n|---|---:|---|---:|---:|---:|---:|---:|---|\n",
+        "| hub | scenario | N | runs ok | seconds (median) | bytes up | bytes down | laptop peak RSS | hub peak RSS | notes |\n|---|---|---:|---|---:|---:|---:|---:|---:|---|\n",
     );
-    for (scenario, n) in keys {
-        let all: Vec<&Value> = rows
-            .iter()
-            .filter(|r| r["scenario"] == scenario.as_str() && r["n"].as_u64() == Some(n))
-            .collect();
+    for k in keys {
+        let (ref backend, nodes, ref scenario, n) = k;
+        let scenario = scenario.as_str();
+        let hub = if nodes > 1 {
+            format!("{backend} ×{nodes}")
+        } else {
+            backend.clone()
+        };
+        let all: Vec<&Value> = rows.iter().filter(|r| key(r) == k).collect();
         let ok: Vec<&Value> = all
             .iter()
             .copied()
@@ -444,19 +578,47 @@ pub fn median_table(rows: &[Value]) -> String {
         }
         if scenario == "s4" {
             notes.push(format!(
-                "hub max request {:.0} ms, slow (≥1 s) {}, laptop max request {:.0} ms, p95 laptop sync {:.2} s, second round {:.2} s",
+                "hub max request {:.0} ms, slow (≥1 s) {}, laptop max request {:.0} ms (second round {:.0} ms), p95 laptop sync {:.2} s, second round {:.2} s",
                 med("hub_max_request_ms").unwrap_or(f64::NAN),
                 med("hub_slow_requests").unwrap_or(f64::NAN),
                 med("max_request_ms").unwrap_or(f64::NAN),
+                med("second_round_max_request_ms").unwrap_or(f64::NAN),
                 med("laptop_sync_p95_s").unwrap_or(f64::NAN),
                 med("second_round_s").unwrap_or(f64::NAN),
+            ));
+        }
+        if scenario == "peak" {
+            notes.push(format!(
+                "{:.0} syncs, {:.0} sync errors, {:.0} request errors; request p50/p90/p99/max {:.0}/{:.0}/{:.0}/{:.0} ms; sync p50/p99 {:.2}/{:.2} s; started late by >1 s: {:.0} (max {:.1} s); set-up {:.0} s",
+                med("syncs").unwrap_or(f64::NAN),
+                med("sync_errors").unwrap_or(f64::NAN),
+                med("request_errors").unwrap_or(f64::NAN),
+                med("request_p50_ms").unwrap_or(f64::NAN),
+                med("request_p90_ms").unwrap_or(f64::NAN),
+                med("request_p99_ms").unwrap_or(f64::NAN),
+                med("request_max_ms").unwrap_or(f64::NAN),
+                med("sync_p50_s").unwrap_or(f64::NAN),
+                med("sync_p99_s").unwrap_or(f64::NAN),
+                med("late_over_1s").unwrap_or(f64::NAN),
+                med("late_max_s").unwrap_or(f64::NAN),
+                med("setup_s").unwrap_or(f64::NAN),
+            ));
+        }
+        if scenario == "s4" || scenario == "peak" {
+            let db = med("db_cpu_ms_per_request")
+                .map(|v| format!(", database server CPU {v:.2} ms/request"))
+                .unwrap_or_default();
+            notes.push(format!(
+                "hub CPU {:.2} ms/request over {:.0} requests{db}",
+                med("hub_cpu_ms_per_request").unwrap_or(f64::NAN),
+                med("hub_requests").unwrap_or(f64::NAN),
             ));
         }
         for r in all.iter().filter_map(|r| r.get("error")) {
             notes.push(format!("ERROR: {}", r.as_str().unwrap_or("?")));
         }
         out.push_str(&format!(
-            "| {scenario} | {n} | {}/{} | {} | {} | {} | {} | {} | {} |\n",
+            "| {hub} | {scenario} | {n} | {}/{} | {} | {} | {} | {} | {} | {} |\n",
             ok.len(),
             all.len(),
             med("sync_s")
