@@ -161,7 +161,9 @@ impl Postgres {
         // CREATE DATABASE … TEMPLATE fails while a session is still on the
         // template; a closed pool's sessions may take a moment to end.
         let deadline = Instant::now() + Duration::from_secs(30);
-        let mut conn = outpost_hub_postgres::connect(&self.cluster.url("postgres")).unwrap();
+        let mut conn = outpost_hub_postgres::PgTarget::new(&self.cluster.url("postgres"), None)
+            .and_then(|t| t.connect())
+            .unwrap();
         loop {
             match conn.batch_execute(sql) {
                 Ok(()) => return,
@@ -210,7 +212,9 @@ impl Backend for Postgres {
     }
 
     fn docs(&self, state: &str) -> (u64, u64) {
-        let mut conn = outpost_hub_postgres::connect(&self.cluster.url(state)).unwrap();
+        let mut conn = outpost_hub_postgres::PgTarget::new(&self.cluster.url(state), None)
+            .and_then(|t| t.connect())
+            .unwrap();
         let row = conn
             .query_one(
                 "SELECT count(*), coalesce(sum(length(doc)), 0)::bigint FROM docs",

@@ -53,6 +53,12 @@
 //!   laptop process and of the hub process (the largest of the nodes);
 //! - `change_bytes` (S2): the Automerge bytes the hub lacked, the floor any
 //!   sync must move;
+//! - `hub_cpu_s` / `laptop_cpu_s` and `hub_write_mb` / `laptop_write_mb`
+//!   (S1–S3): CPU time and bytes handed to storage (`/proc/PID/io`) by
+//!   the hub process and by the laptop during the sync, which tell work
+//!   that grows with N (CPU) from write amplification (SQLite's WAL and
+//!   checkpoints); a PostgreSQL server's own writes are not in
+//!   `hub_write_mb`;
 //! - S4 and peak: each hub's `/v1/admin/metrics` (requests, slowest, slow
 //!   ≥ 1 s) and CPU time (utime + stime from `/proc/PID/stat`, from just
 //!   after it started to the end) per request it served; for PostgreSQL
@@ -654,6 +660,7 @@ fn add_100_edit_100(laptop: &Path, n: u32) -> usize {
 /// proxy.
 fn timed_laptop_sync(hub: &HubProcess, laptop: &Path) -> Value {
     let (up0, down0) = hub.traffic();
+    let (c0, w0) = (hub.cpu_ticks(), procs::write_bytes(hub.pid()));
     let mut out = run_child(&[
         "--role",
         "laptop-sync",
@@ -663,6 +670,9 @@ fn timed_laptop_sync(hub: &HubProcess, laptop: &Path) -> Value {
         hub.url(),
     ]);
     let (up1, down1) = hub.traffic();
+    let (c1, w1) = (hub.cpu_ticks(), procs::write_bytes(hub.pid()));
+    out["hub_cpu_s"] = json!((c1 - c0) as f64 / 100.0);
+    out["hub_write_mb"] = json!((w1 - w0) as f64 / 1e6);
     out["bytes_up"] = json!(up1 - up0);
     out["bytes_down"] = json!(down1 - down0);
     out
@@ -673,11 +683,14 @@ fn laptop_sync(dir: &Path, url: &str) -> Value {
     let mut store = Store::open(dir).unwrap();
     let token = store.hub_token().unwrap();
     let client = HubClient::new(url, None, token).unwrap();
+    let me = std::process::id();
+    let (c0, w0) = (procs::cpu_ticks(me).unwrap_or(0), procs::write_bytes(me));
     let t = Instant::now();
     let outcome =
         outpost_store::sync::run(&mut store, &client, SyncOptions::default(), now(), |_| {})
             .unwrap();
     let sync_s = t.elapsed().as_secs_f64();
+    let (c1, w1) = (procs::cpu_ticks(me).unwrap_or(0), procs::write_bytes(me));
     let traffic = &client.traffic;
     let mut out = json!({
         "sync_s": sync_s,
@@ -686,6 +699,8 @@ fn laptop_sync(dir: &Path, url: &str) -> Value {
         "requests": traffic.requests.load(std::sync::atomic::Ordering::Relaxed),
         "max_request_ms": traffic.max_request_micros.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1000.0,
         "client_maxrss_kb": peak_rss_kb_self(),
+        "laptop_cpu_s": (c1 - c0) as f64 / 100.0,
+        "laptop_write_mb": (w1 - w0) as f64 / 1e6,
     });
     if !outcome.complete() {
         out["error"] = json!(format!("sync did not complete: {outcome:?}"));

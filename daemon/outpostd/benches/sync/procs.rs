@@ -633,3 +633,15 @@ pub fn median_table(rows: &[Value]) -> String {
     }
     out
 }
+
+/// Bytes a process has had written to storage so far (`/proc/PID/io`,
+/// `write_bytes`): what the page cache will put on disk for it, so the
+/// WAL and checkpoint writes a sync causes.
+pub fn write_bytes(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
