@@ -123,9 +123,9 @@ impl PgHubStore {
     /// Stores a batch in one transaction under the org's lock. The writes
     /// go as four statements whatever the batch's size (the stored heads
     /// of the batch's ids, then every new document, every changed one and
-    /// every projection row as arrays): one statement a document cost a
-    /// round trip to the server each, which made a 10,000-record upload
-    /// take 2.7 times as long as on SQLite.
+    /// every projection row as arrays). Two statements a document (the
+    /// document, its projection row), each a round trip to the server,
+    /// made a 10,000-record upload take 2.7 times as long as on SQLite.
     fn put_docs(&self, org: &str, puts: &[Put<'_>]) -> Result<Vec<PutResult>, PgError> {
         let mut ids = std::collections::HashSet::with_capacity(puts.len());
         if !puts.iter().all(|p| ids.insert(p.id)) {
