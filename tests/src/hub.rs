@@ -182,6 +182,30 @@ pub fn add_visit(dir: &Path, note: &str) -> String {
     ok_at(dir, &crate::TestDir::visit_args(&["--note", note]))
 }
 
+/// `outpost admin --hub NODE --token-file … ARGS` run from `scratch`
+/// (where the token file is written); its output.
+pub fn admin(node: &HubNode, token: &str, scratch: &Path, args: &[&str]) -> String {
+    let file = scratch.join("admin-token");
+    std::fs::write(&file, token).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let mut full = vec!["admin", "--hub", &node.url, "--token-file", &file];
+    full.extend_from_slice(args);
+    ok_at(scratch, &full)
+}
+
+/// The ids of every record a laptop holds, sorted.
+pub fn record_ids(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = ok_at(dir, &["export", "--format", "jsonl"])
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// One `outpostd hub` process on the PostgreSQL `database`, one node of
 /// several that share it (`tests/hub_nodes.rs`, `tests/hub_limits.rs`),
 /// with `env` settings on top of a clean environment; killed when dropped.

@@ -4,11 +4,10 @@
 //! laptop ends with every record; `hub init --database` and `hub restored
 //! --database` work on the shared database.
 
-use std::path::Path;
 use std::process::Command;
 
 use outpost_hub_postgres::test_pg::TestDb;
-use outpost_tests::hub::{HubNode, add_visit, ok_at as outpost};
+use outpost_tests::hub::{HubNode, add_visit, admin, ok_at as outpost, record_ids};
 use outpost_tests::{bin, clean_env};
 
 /// The nodes run on the hub's default settings.
@@ -24,27 +23,6 @@ fn outpostd(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn admin(node: &HubNode, token: &str, scratch: &Path, args: &[&str]) -> String {
-    let file = scratch.join("admin-token");
-    std::fs::write(&file, token).unwrap();
-    let file = file.to_string_lossy().into_owned();
-    let mut full = vec!["admin", "--hub", &node.url, "--token-file", &file];
-    full.extend_from_slice(args);
-    outpost(scratch, &full)
-}
-
-fn ids(dir: &Path) -> Vec<String> {
-    let mut ids: Vec<String> = outpost(dir, &["export", "--format", "jsonl"])
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["id"].as_str().unwrap().to_string()
-        })
-        .collect();
-    ids.sort();
-    ids
 }
 
 #[test]
@@ -169,7 +147,7 @@ fn laptops_syncing_through_two_nodes_at_once_all_end_with_every_record() {
     all.sort();
     assert_eq!(all.len(), LAPTOPS * VISITS * 3);
     for (i, l) in laptops.iter().enumerate() {
-        let have = ids(l.path());
+        let have = record_ids(l.path());
         let missing = all.iter().filter(|id| !have.contains(id)).count();
         assert_eq!(
             missing,

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use outpost_hub_postgres::test_pg::{Cluster, INSTALL, TestCa};
-use outpost_tests::hub::HubNode;
+use outpost_tests::hub::{HubNode, add_visit, admin, ok_at as outpost, record_ids};
 use outpost_tests::{bin, clean_env};
 
 /// `outpostd --data-dir DIR ARGS` with a clean environment plus `env`;
@@ -33,86 +33,11 @@ fn outpostd(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, S
     )
 }
 
-fn outpost(dir: &Path, args: &[&str]) -> String {
-    let out = clean_env(
-        Command::new(bin("outpost"))
-            .arg("--data-dir")
-            .arg(dir)
-            .args(args),
-    )
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "outpost {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn admin(node: &HubNode, token: &str, scratch: &Path, args: &[&str]) -> String {
-    let file = scratch.join("admin-token");
-    std::fs::write(&file, token).unwrap();
-    let file = file.to_string_lossy().into_owned();
-    let mut full = vec!["admin", "--hub", &node.url, "--token-file", &file];
-    full.extend_from_slice(args);
-    outpost(scratch, &full)
-}
-
-fn visit(dir: &Path, note: &str) -> String {
-    outpost(
-        dir,
-        &[
-            "visit",
-            "add",
-            "--date",
-            "2025-03-04",
-            "--minutes",
-            "30",
-            "--channel",
-            "drop_in",
-            "--service",
-            "BankID",
-            "--category",
-            "e_service",
-            "--outcome",
-            "solved",
-            "--age-band",
-            "65_79",
-            "--language",
-            "sv",
-            "--note",
-            note,
-        ],
-    )
-}
-
-fn ids(dir: &Path) -> Vec<String> {
-    let mut ids: Vec<String> = outpost(dir, &["export", "--format", "jsonl"])
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["id"].as_str().unwrap().to_string()
-        })
-        .collect();
-    ids.sort();
-    ids
-}
-
 #[test]
 fn a_hub_on_postgres_over_verified_tls_serves_laptops_and_its_commands_work() {
     let ca = TestCa::new("Outpost test CA");
     let mut cluster = Cluster::init().unwrap_or_else(|e| panic!("{e}; {INSTALL}"));
-    let settings = cluster.tls_settings(&ca, &["localhost"]).unwrap();
-    cluster
-        .write_hba(
-            "local all all trust\n\
-             hostssl all all 127.0.0.1/32 trust\n\
-             hostssl all all ::1/128 trust\n",
-        )
-        .unwrap();
-    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-    cluster.start(&settings).unwrap();
+    cluster.start_tls_only(&ca, &["localhost"]).unwrap();
     let url = format!(
         "postgres://postgres@localhost:{}/postgres?sslmode=verify-full",
         cluster.port
@@ -187,8 +112,8 @@ fn a_hub_on_postgres_over_verified_tls_serves_laptops_and_its_commands_work() {
         })
         .collect();
     let mut want = vec![
-        visit(laptops[0].path(), "besök ett"),
-        visit(laptops[1].path(), "besök två"),
+        add_visit(laptops[0].path(), "besök ett"),
+        add_visit(laptops[1].path(), "besök två"),
     ];
     want.sort();
     for _ in 0..2 {
@@ -197,7 +122,7 @@ fn a_hub_on_postgres_over_verified_tls_serves_laptops_and_its_commands_work() {
         }
     }
     for l in &laptops {
-        assert_eq!(ids(l.path()), want, "every laptop has every record");
+        assert_eq!(record_ids(l.path()), want, "every laptop has every record");
     }
 
     // Every session the hub holds to the database is encrypted.

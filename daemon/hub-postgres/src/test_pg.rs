@@ -457,4 +457,17 @@ impl Cluster {
     pub fn write_hba(&self, lines: &str) -> Result<(), String> {
         self.write_file(&self.data.join("pg_hba.conf"), lines)
     }
+
+    /// Starts the server with TLS on (a certificate from `ca` for `names`)
+    /// and TCP connections without TLS refused by `pg_hba.conf`.
+    pub fn start_tls_only(&mut self, ca: &TestCa, names: &[&str]) -> Result<(), String> {
+        let settings = self.tls_settings(ca, names)?;
+        self.write_hba(
+            "local all all trust\n\
+             hostssl all all 127.0.0.1/32 trust\n\
+             hostssl all all ::1/128 trust\n",
+        )?;
+        let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+        self.start(&settings)
+    }
 }

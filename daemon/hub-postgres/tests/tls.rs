@@ -16,16 +16,7 @@ use outpost_hub_postgres::{PgError, PgHubStore, PgTarget};
 fn tls_server() -> (Cluster, PathBuf, tempfile::TempDir) {
     let ca = TestCa::new("Outpost test CA");
     let mut cluster = Cluster::init().unwrap_or_else(|e| panic!("{e}; {INSTALL}"));
-    let settings = cluster.tls_settings(&ca, &["localhost"]).unwrap();
-    cluster
-        .write_hba(
-            "local all all trust\n\
-             hostssl all all 127.0.0.1/32 trust\n\
-             hostssl all all ::1/128 trust\n",
-        )
-        .unwrap();
-    let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
-    cluster.start(&settings).unwrap();
+    cluster.start_tls_only(&ca, &["localhost"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca_file = dir.path().join("db-ca.pem");
     std::fs::write(&ca_file, &ca.cert_pem).unwrap();
