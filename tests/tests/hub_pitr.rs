@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use outpost_hub_postgres::test_pg::{Cluster, INSTALL};
+use outpost_tests::hub::record_ids;
 use outpost_tests::{TestDir, bin, clean_env};
 
 struct HubProc {
@@ -60,19 +61,6 @@ fn laptop(url: &str, token: &str) -> TestDir {
     let code = admin(url, token, &["invite", "--org", "mjolby"]);
     td.ok(&["enroll", url, &code]);
     td
-}
-
-fn ids(td: &TestDir) -> Vec<String> {
-    let mut ids: Vec<String> = td
-        .ok(&["export", "--format", "jsonl"])
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["id"].as_str().unwrap().to_string()
-        })
-        .collect();
-    ids.sort();
-    ids
 }
 
 fn query_text(url: &str, sql: &str) -> String {
@@ -145,7 +133,7 @@ fn a_point_in_time_restore_loses_no_record() {
     a.add_visit(&["--note", "efter punkten 2"]);
     a.ok(&["sync"]);
     b.ok(&["sync"]);
-    assert_eq!(ids(&b).len(), 4);
+    assert_eq!(record_ids(b.path()).len(), 4);
     // Every WAL segment up to now into the archive.
     let last = query_text(&admin_url, "SELECT pg_walfile_name(pg_switch_wal())::text");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -225,8 +213,12 @@ fn a_point_in_time_restore_loses_no_record() {
     b.ok(&["sync"]);
     let c = laptop(&url, &token);
     c.ok(&["sync"]);
-    assert_eq!(ids(&c).len(), 4, "the hub has every record again");
-    assert_eq!(ids(&a), ids(&c));
-    assert_eq!(ids(&b), ids(&c));
+    assert_eq!(
+        record_ids(c.path()).len(),
+        4,
+        "the hub has every record again"
+    );
+    assert_eq!(record_ids(a.path()), record_ids(c.path()));
+    assert_eq!(record_ids(b.path()), record_ids(c.path()));
     restored.stop().unwrap();
 }

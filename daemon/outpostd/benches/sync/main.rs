@@ -442,25 +442,14 @@ impl Bench {
             dirs.push(dir);
         }
         drop(hub_store);
-        let dirs_file = run.join("laptops.txt");
-        std::fs::write(
-            &dirs_file,
-            dirs.iter()
-                .map(|d| format!("{}\n", d.display()))
-                .collect::<String>(),
-        )
-        .unwrap();
+        let dirs_file = procs::write_laptops_file(&run, &dirs);
         eprintln!(
             "setup: {} hub ×{nodes} + {laptops} laptops with {per} records each in {:.1} s (untimed)",
             b.name(),
             t.elapsed().as_secs_f64()
         );
         let hubs = b.start(&state, nodes);
-        let urls = hubs
-            .iter()
-            .map(HubProcess::url)
-            .collect::<Vec<_>>()
-            .join(",");
+        let urls = procs::urls(&hubs);
         let cpu = procs::CpuWatch::start(b, &hubs);
         let swarm = |label: &str| {
             let traffic0 = procs::traffic(&hubs);

@@ -37,7 +37,7 @@ use outpost_store::transport::{Transport, TransportError};
 use serde_json::{Value, json};
 
 use crate::backend::Backend;
-use crate::procs::{self, HubProcess};
+use crate::procs;
 use crate::{path_str, workload};
 
 #[derive(Debug, Clone)]
@@ -119,14 +119,7 @@ pub fn run(b: &dyn Backend, nodes: usize, state: &str, run: &Path, a: &PeakArgs)
         }
     });
     drop(hub);
-    let dirs_file = run.join("laptops.txt");
-    std::fs::write(
-        &dirs_file,
-        dirs.iter()
-            .map(|d| format!("{}\n", d.display()))
-            .collect::<String>(),
-    )
-    .unwrap();
+    let dirs_file = procs::write_laptops_file(run, &dirs);
     let setup_s = t.elapsed().as_secs_f64();
     eprintln!(
         "setup: {} hub, {} orgs, {} enrolled laptops in {setup_s:.1} s (untimed)",
@@ -135,11 +128,7 @@ pub fn run(b: &dyn Backend, nodes: usize, state: &str, run: &Path, a: &PeakArgs)
         a.laptops
     );
     let hubs = b.start(state, nodes);
-    let urls = hubs
-        .iter()
-        .map(HubProcess::url)
-        .collect::<Vec<_>>()
-        .join(",");
+    let urls = procs::urls(&hubs);
     let cpu = procs::CpuWatch::start(b, &hubs);
     let traffic0 = procs::traffic(&hubs);
     let mut args: Vec<String> = [

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -644,4 +644,26 @@ pub fn write_bytes(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("write_bytes: "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Writes the laptops' data dirs, a line each, to `run/laptops.txt` (what
+/// the swarm roles read); returns its path.
+pub fn write_laptops_file(run: &Path, dirs: &[PathBuf]) -> PathBuf {
+    let file = run.join("laptops.txt");
+    std::fs::write(
+        &file,
+        dirs.iter()
+            .map(|d| format!("{}\n", d.display()))
+            .collect::<String>(),
+    )
+    .unwrap();
+    file
+}
+
+/// The hubs' URLs, comma-separated (the swarm roles' `--urls`).
+pub fn urls(hubs: &[HubProcess]) -> String {
+    hubs.iter()
+        .map(HubProcess::url)
+        .collect::<Vec<_>>()
+        .join(",")
 }
