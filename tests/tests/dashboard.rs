@@ -374,8 +374,23 @@ fn dashboard_in_a_browser_sign_in_charts_records_devices_downloads_and_sign_out(
         c.goto(&format!("{base}/dashboard/signin")).await.unwrap();
         replace_value(&c, "#code", &code.to_lowercase().replace('-', "")).await;
         click(&c, "main button[type=submit]").await;
-        wait_url_contains(&c, "/dashboard").await;
-        assert!(text_of(&c, "main").await.contains("Mjölby kommun"));
+        // The sign-in page's own URL holds "/dashboard" too: wait for the
+        // org list itself, not a node of the page being left.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let main = match c.find(fantoccini::Locator::Css("main")).await {
+                Ok(el) => el.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if main.contains("Mjölby kommun") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no org list after sign-in: {main}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
         c.close().await.unwrap();
     });
 
