@@ -1,7 +1,8 @@
 //! The I/O plumbing every Outpost process shares, laptop and hub alike,
 //! so each of these rules lives in one place:
 //! - [`sqlite`]: how every database connection is set up (WAL, full sync,
-//!   secure delete, the `fold()` function for Swedish text);
+//!   secure delete, the `fold()` function for Swedish text), and the
+//!   writers' WAL checkpoints on a thread of their own;
 //! - [`paths`]: data and config directories, and reading a settings file;
 //! - [`files`]: private modes for data dirs, databases and secrets, and
 //!   writing a file a person named safely (exclusive temp file, rename);

@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 use chrono::{DateTime, Utc};
+use outpost_base::sqlite::BackgroundCheckpoint;
 use outpost_hub_db::accounts::{self, orgs_from_column, orgs_to_column};
 use outpost_hub_db::{
     Account, AdminAuth, AuditDraft, AuditEntry, AuditHead, CLOCK_SKEW_LIMIT_SECS, CODE_TTL,
@@ -197,6 +198,9 @@ const READERS: usize = 4;
 /// was what made requests slow, not the work itself.
 pub struct SqliteHubStore {
     conn: Mutex<Connection>,
+    /// The writer's WAL checkpoints, off the pushes' path (after `conn`,
+    /// so the writer closes first).
+    checkpoints: BackgroundCheckpoint,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     path: PathBuf,
@@ -257,6 +261,7 @@ impl SqliteHubStore {
             })
             .collect::<Result<_, SqlError>>()?;
         Ok(SqliteHubStore {
+            checkpoints: BackgroundCheckpoint::install(&conn, &path),
             conn: Mutex::new(conn),
             readers,
             next_reader: AtomicUsize::new(0),
@@ -310,8 +315,7 @@ impl SqliteHubStore {
     /// Moves the WAL into the main file and truncates it, so erased bytes
     /// leave the log (called after erasures).
     pub fn checkpoint(&self) -> Result<(), SqlError> {
-        self.conn()?
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.checkpoints.truncate(&*self.conn()?)?;
         Ok(())
     }
 }

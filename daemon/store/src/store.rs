@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use automerge::{ActorId, AutoCommit, ChangeHash};
 use chrono::{DateTime, FixedOffset};
+use outpost_base::sqlite::BackgroundCheckpoint;
 use outpost_proto::central::OrgConfig;
 use outpost_proto::device::DeviceReport;
 use outpost_proto::doc::{self, DocError, Snapshot};
@@ -304,6 +305,9 @@ pub struct Counts {
 /// An open store. Not `Sync`: each thread or process opens its own.
 pub struct Store {
     conn: Connection,
+    /// After `conn`, so the connection closes first and the checkpoint
+    /// thread's own closing, the last, folds the WAL into the file.
+    checkpoints: BackgroundCheckpoint,
     path: PathBuf,
     identity: Identity,
 }
@@ -392,6 +396,7 @@ impl Store {
         }
         tx.commit()?;
         Ok(Store {
+            checkpoints: BackgroundCheckpoint::install(&conn, &path),
             conn,
             path,
             identity,
@@ -445,6 +450,7 @@ impl Store {
         };
         conn.execute_batch(LATER_INDEXES)?;
         Ok(Store {
+            checkpoints: BackgroundCheckpoint::install(&conn, &path),
             conn,
             path,
             identity,
@@ -904,10 +910,7 @@ impl Store {
     /// erasure so the erased record's bytes leave the log; if a reader keeps
     /// the log busy, the next erasure or the daemon's checkpoint finishes it.
     pub fn checkpoint(&self) -> Result<bool, StoreError> {
-        let busy: i64 = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-        Ok(busy == 0)
+        Ok(self.checkpoints.truncate(&self.conn)?)
     }
 
     /// Calls `f` for each record matching `filter`, in date and time order, reading
