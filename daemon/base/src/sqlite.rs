@@ -38,6 +38,8 @@ pub fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     // page I/O of a large pull or push. Consecutive transactions dirty
     // mostly the same index pages, which a later checkpoint copies once.
     // The limit truncates the WAL file back to 64 MiB after a checkpoint.
+    // The laptop store's and the hub's writers hand these checkpoints to a
+    // thread of their own ([`BackgroundCheckpoint`]), at the same limit.
     conn.execute_batch(
         "PRAGMA wal_autocheckpoint = 10000;
          PRAGMA journal_size_limit = 67108864;",
@@ -156,7 +158,10 @@ impl BackgroundCheckpoint {
         });
         let hooked = Arc::clone(&shared);
         conn.commit_hook(Some(move || {
-            COMMITTING.with(|c| *c.borrow_mut() = Some(Arc::clone(&hooked)));
+            // `try_with`: a commit while this thread's locals are torn down
+            // finds nothing here, and the WAL hook checkpoints in the
+            // commit, as SQLite would.
+            let _ = COMMITTING.try_with(|c| *c.borrow_mut() = Some(Arc::clone(&hooked)));
             false
         }));
         conn.wal_hook(Some(on_wal_commit));
@@ -205,9 +210,13 @@ impl Drop for BackgroundCheckpoint {
 /// runs later.
 fn on_wal_commit(wal: &Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
     let frames = i64::from(frames);
-    match COMMITTING.with(|c| c.borrow_mut().take()) {
+    match COMMITTING
+        .try_with(|c| c.borrow_mut().take())
+        .ok()
+        .flatten()
+    {
         Some(checkpoints) => checkpoints.committed(wal, frames),
-        // Not reached (the commit hook runs first); checkpoint as SQLite.
+        // The commit hook left nothing (see there): checkpoint as SQLite.
         None if frames >= CHECKPOINT_FRAMES => inline_checkpoint(wal),
         None => {}
     }
