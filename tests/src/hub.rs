@@ -240,6 +240,19 @@ impl HubNode {
     }
 }
 
+impl HubNode {
+    /// Everything the node has logged so far (its data dir's `logs`).
+    pub fn log_text(&self) -> String {
+        let Ok(files) = std::fs::read_dir(self._dir.path().join("logs")) else {
+            return String::new();
+        };
+        files
+            .flatten()
+            .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+            .collect()
+    }
+}
+
 impl Drop for HubNode {
     fn drop(&mut self) {
         let _ = self.child.kill();

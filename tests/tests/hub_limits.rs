@@ -3,6 +3,8 @@
 //! `outpost_hub_postgres::test_pg`) count together: a laptop's daily
 //! quota spent through one node is spent on the other, and wrong
 //! enrolment codes tried on one node block the address on the other.
+//! Also here, with the same nodes: a database failure is logged with
+//! PostgreSQL's own words, and the laptop is told to try again later.
 
 use std::process::Command;
 use std::time::Duration;
@@ -116,4 +118,56 @@ fn wrong_enrolment_codes_tried_on_one_node_block_the_address_on_the_other() {
     assert!(err.contains("too many wrong enrolment codes"), "{err}");
     let err = laptop.fails(&["enroll", &nodes[0].url, &code]);
     assert!(err.contains("too many wrong enrolment codes"), "{err}");
+}
+
+#[test]
+fn a_failing_query_is_logged_with_postgresqls_own_words() {
+    let (db, token, nodes) = init_hub();
+    let laptop = TestDir::initialised();
+    let code = admin(&nodes[0], &token, &["invite", "--org", "mjolby"]);
+    laptop.ok(&["enroll", &nodes[0].url, &code]);
+    laptop.add_visit(&["--note", "före felet"]);
+    // The documents' table is gone from under the hub: every push fails
+    // inside the database.
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    client
+        .batch_execute("ALTER TABLE docs RENAME TO docs_elsewhere")
+        .unwrap();
+    let (ok, err) = sync_through(&laptop, &nodes[0]);
+    assert!(!ok, "the push succeeded without a docs table");
+    assert!(err.contains("try again later"), "{err}");
+    assert!(
+        !err.contains("docs"),
+        "the database's words reached the laptop: {err}"
+    );
+    // The hub's log names the cause (the driver's own text is only
+    // "db error"; the server's words are in its cause).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let log = nodes[0].log_text();
+        if log.contains("request failed inside the hub") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let line = log
+        .lines()
+        .find(|l| l.contains("request failed inside the hub"))
+        .unwrap_or_else(|| panic!("no failed request logged:\n{log}"));
+    assert!(
+        line.contains(r#"relation "docs" does not exist"#),
+        "the log line lacks PostgreSQL's words: {line}"
+    );
+    assert!(
+        !line.contains("hub database error: hub database error"),
+        "{line}"
+    );
+    // Put back, the same laptop's record goes through.
+    client
+        .batch_execute("ALTER TABLE docs_elsewhere RENAME TO docs")
+        .unwrap();
+    let (ok, err) = sync_through(&laptop, &nodes[0]);
+    assert!(ok, "{err}");
+    let exported = admin(&nodes[0], &token, &["export", "--format", "jsonl"]);
+    assert!(exported.contains("före felet"), "{exported}");
 }

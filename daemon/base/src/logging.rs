@@ -1,6 +1,7 @@
 //! Tracing setup for the binaries. Libraries only emit events; the
 //! binaries decide where they go.
 
+use std::fmt;
 use std::path::Path;
 
 use tracing_appender::non_blocking::WorkerGuard;
@@ -65,4 +66,65 @@ pub fn init_cli(filter: Option<&str>) {
                 .without_time(),
         )
         .try_init();
+}
+
+/// An error and its causes on one line, for a log event
+/// (`error = %Chain(&e)`): "hub database error: PostgreSQL: db error:
+/// ERROR: relation … does not exist". `%e` alone shows only the outermost
+/// message, and PostgreSQL's driver puts the server's words in a cause
+/// (its own text is "db error"), so a failed query was logged without
+/// them. A cause whose text the message before it already ends with (an
+/// error that shows its source with `{0}`) is not repeated.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.to_string();
+        f.write_str(&shown)?;
+        let mut next = self.0.source();
+        while let Some(cause) = next {
+            let text = cause.to_string();
+            if !shown.ends_with(&text) {
+                write!(f, ": {text}")?;
+            }
+            shown = text;
+            next = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chain;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Inner {
+        #[error("db error")]
+        Db(#[source] std::io::Error),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("hub database error: {0}")]
+        Backend(#[from] Inner),
+    }
+
+    #[test]
+    fn a_chain_shows_every_cause_once() {
+        let e = Outer::from(Inner::Db(std::io::Error::other(
+            "ERROR: relation \"docs\" does not exist",
+        )));
+        assert_eq!(e.to_string(), "hub database error: db error");
+        assert_eq!(
+            Chain(&e).to_string(),
+            "hub database error: db error: ERROR: relation \"docs\" does not exist"
+        );
+    }
+
+    #[test]
+    fn an_error_without_causes_is_its_message() {
+        let e = std::io::Error::other("disk full");
+        assert_eq!(Chain(&e).to_string(), "disk full");
+    }
 }

@@ -252,7 +252,7 @@ fn out_of_date(lang: Lang) -> Response {
 
 /// A storage failure: logged, and a page that tells what to do.
 fn failed(lang: Lang, e: HubError) -> Response {
-    tracing::error!(error = %e, "a dashboard request failed");
+    tracing::error!(error = %outpost_base::logging::Chain(&e), "a dashboard request failed");
     pages::refused(
         lang,
         StatusCode::INTERNAL_SERVER_ERROR,

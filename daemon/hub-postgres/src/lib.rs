@@ -262,7 +262,7 @@ pub(crate) fn new_epoch() -> i64 {
 /// answer (bad code, unknown org, ...), converted at the trait boundary.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
-    #[error("hub database error: {0}")]
+    #[error("PostgreSQL: {0}")]
     Postgres(#[from] postgres::Error),
     #[error(
         "all {0} database connections of this hub stayed busy for 30 s; the database is overloaded, retry later"

@@ -1479,7 +1479,7 @@ fn backend_msg(e: impl std::fmt::Display) -> StorageError {
 /// code, unknown org, ...), converted at the trait boundary.
 #[derive(Debug, thiserror::Error)]
 pub enum SqlError {
-    #[error("hub database error: {0}")]
+    #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Hub(#[from] HubError),

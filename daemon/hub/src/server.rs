@@ -61,6 +61,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use chrono::Utc;
+use outpost_base::logging::Chain;
 use outpost_proto::catalogue::Catalogue;
 use outpost_proto::central::{self, KIND_CATALOGUE, KIND_SITES, OrgConfig};
 use outpost_proto::hub::{self, CursorCheck, CursorKey, EnrolFailures, FeedLimits, RateTaken};
@@ -156,7 +157,7 @@ impl outpost_dashboard::Gate for SigninGate {
             // The sign-in itself needs the same database and will answer
             // the failure; a count that cannot be read blocks nobody.
             Err(e) => {
-                tracing::error!(%addr, error = %e, "sign-in failures could not be counted");
+                tracing::error!(%addr, error = %Chain(&e), "sign-in failures could not be counted");
                 true
             }
         }
@@ -174,7 +175,7 @@ impl outpost_dashboard::Gate for SigninGate {
                 tracing::warn!(%addr, failures_this_minute = used, "dashboard sign-in refused: wrong, used or expired code");
             }
             Err(e) => {
-                tracing::error!(%addr, error = %e, "a wrong sign-in code could not be counted")
+                tracing::error!(%addr, error = %Chain(&e), "a wrong sign-in code could not be counted")
             }
         }
     }
@@ -295,8 +296,8 @@ impl IntoResponse for ApiError {
 pub const INTERNAL_ERROR: &str = "the hub failed on this request and logged why; try again later, and tell the hub's admin if it persists";
 
 /// A 500 whose cause is logged, not sent.
-fn internal(cause: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %cause, "request failed inside the hub");
+fn internal(cause: &(dyn std::error::Error + 'static)) -> ApiError {
+    tracing::error!(error = %Chain(cause), "request failed inside the hub");
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL_ERROR.into())
 }
 
@@ -314,7 +315,7 @@ impl From<HubError> for ApiError {
             HubError::BadCode | HubError::CodeForOtherOrg(_) => StatusCode::FORBIDDEN,
             HubError::Invalid(_) => StatusCode::BAD_REQUEST,
             HubError::Backend(_) | HubError::NotInitialized => {
-                return internal(e);
+                return internal(&e);
             }
         };
         ApiError(status, e.to_string())
@@ -326,7 +327,7 @@ impl From<hub::HubError> for ApiError {
         let status = match &e {
             hub::HubError::Wire(_) => StatusCode::BAD_REQUEST,
             hub::HubError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            hub::HubError::Storage(_) => return internal(e),
+            hub::HubError::Storage(_) => return internal(&e),
         };
         ApiError(status, e.to_string())
     }
@@ -355,7 +356,9 @@ async fn off_runtime<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     // A panic in the task is logged with its text; the answer is generic.
-    tokio::task::spawn_blocking(f).await.map_err(internal)?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| internal(&e))?
 }
 
 /// Runs a blocking storage call off the async workers.
@@ -475,7 +478,7 @@ async fn read_body(
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
-    sync::encode_body(value).map_err(internal)
+    sync::encode_body(value).map_err(|e| internal(&e))
 }
 
 /// A sync answer body already encoded with [`encode`].
@@ -1144,7 +1147,7 @@ fn stream_records(store: Shared, orgs: Option<Vec<String>>, filter: Filter) -> a
         let last = match result {
             Ok(()) => Ok(Bytes::from(chunk)),
             Err(e) => {
-                tracing::error!(error = %e, "record export stopped");
+                tracing::error!(error = %Chain(&e), "record export stopped");
                 Err(std::io::Error::other(e.to_string()))
             }
         };
