@@ -143,13 +143,28 @@ pub fn run<F: std::future::Future<Output = ()>>(f: F) {
         .block_on(f);
 }
 
+/// The text of the first element matching `css`, waiting up to 30 s for
+/// it to appear: after a click that submits a form, the next page may
+/// not have loaded yet on a busy machine (a CI run once looked for the
+/// sign-in page's `p.error` while the browser still showed the form), or
+/// the element found may belong to the page being left (its text is
+/// then refused as stale, and the next page's is read).
 pub async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = match c.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await,
+            Err(e) => Err(e),
+        };
+        match text {
+            Ok(text) => return text,
+            Err(e) if Instant::now() > deadline => {
+                shot(c, "failure").await;
+                panic!("no {css}: {e}");
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }
 
 pub async fn click(c: &Client, css: &str) {
