@@ -7,7 +7,7 @@
 //! - [`files`]: private modes for data dirs, databases and secrets, and
 //!   writing a file a person named safely (exclusive temp file, rename);
 //! - [`logging`]: where `tracing` events go (files for daemons, stderr for
-//!   the CLI).
+//!   the CLI), and an error with its causes on one line ([`logging::Chain`]).
 //!
 //! - [`install_crypto_provider`]: the TLS set-up both the laptop's client
 //!   and the hub's server need before their first connection.

@@ -68,29 +68,28 @@ pub fn init_cli(filter: Option<&str>) {
         .try_init();
 }
 
-/// An error and its causes on one line, for a log event
-/// (`error = %Chain(&e)`): "hub database error: PostgreSQL: db error:
-/// ERROR: relation … does not exist". `%e` alone shows only the outermost
-/// message, and PostgreSQL's driver puts the server's words in a cause
-/// (its own text is "db error"), so a failed query was logged without
-/// them. A cause whose text the message before it already ends with (an
-/// error that shows its source with `{0}`) is not repeated.
+/// An error and its causes on one line, "a: b: c": for a log event
+/// (`error = %Chain(&e)`) and for messages kept where no `caused by:`
+/// lines are printed (the laptop's sync status). `%e` alone shows only
+/// the outermost message, and PostgreSQL's driver puts the server's words
+/// in a cause (its own text is "db error"), so a failed query was logged
+/// without them. A cause whose text is already shown (an error that
+/// prints its source with `{0}`) is not repeated.
 pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = self.0.to_string();
-        f.write_str(&shown)?;
+        let mut text = self.0.to_string();
         let mut next = self.0.source();
         while let Some(cause) = next {
-            let text = cause.to_string();
-            if !shown.ends_with(&text) {
-                write!(f, ": {text}")?;
+            let part = cause.to_string();
+            if !text.contains(&part) {
+                text.push_str(": ");
+                text.push_str(&part);
             }
-            shown = text;
             next = cause.source();
         }
-        Ok(())
+        f.write_str(&text)
     }
 }
 

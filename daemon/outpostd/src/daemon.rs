@@ -7,12 +7,13 @@ use std::path::Path;
 
 use std::time::Duration;
 
+use outpost_base::logging::Chain;
 use outpost_proto::sync::{FailureKind, Outcome};
 use outpost_store::client::HubClient;
 use outpost_store::config::{Paths, Settings};
 use outpost_store::store::{Store, StoreError};
 use outpost_store::sync::{SyncLock, SyncOptions};
-use outpost_store::transport::{TransportError, error_chain};
+use outpost_store::transport::TransportError;
 
 pub use outpost_store::instance::{InstanceError, InstanceLock, LOCK_FILE, is_running};
 
@@ -323,7 +324,7 @@ fn sync_once(
             // Bad URL or CA file: record it so `outpost status` says so.
             let e = TransportError::from(e);
             let outcome = Outcome {
-                error: Some(error_chain(&e)),
+                error: Some(Chain(&e).to_string()),
                 error_kind: Some(e.kind()),
                 ..Outcome::default()
             };
@@ -332,7 +333,7 @@ fn sync_once(
                 .map_err(SyncFailure::transient)?;
             return Err(SyncFailure {
                 kind: e.kind(),
-                message: error_chain(&e),
+                message: Chain(&e).to_string(),
                 settings: print,
             });
         }

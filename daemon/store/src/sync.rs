@@ -9,12 +9,13 @@ use std::fs::{File, OpenOptions};
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
+use outpost_base::logging::Chain;
 use outpost_proto::sync::{
     self, DEFAULT_PULL_PAGE, DEFAULT_PUSH_BATCH, Effect, Failure, Input, Outcome, Session,
 };
 
 use crate::store::{Store, StoreError};
-use crate::transport::{Transport, TransportError, error_chain};
+use crate::transport::{Transport, TransportError};
 
 pub const SYNC_LOCK: &str = "sync.lock";
 
@@ -56,7 +57,7 @@ impl Default for SyncOptions {
 /// A transport failure as the session sees it: its kind, and the whole
 /// chain as the message (the stored status has no `caused by:` lines).
 fn transport_failed(e: &TransportError) -> Input {
-    Input::Failed(Failure::new(e.kind(), error_chain(e)))
+    Input::Failed(Failure::new(e.kind(), Chain(e).to_string()))
 }
 
 /// A local store failure: retried later (a busy or full disk may recover);

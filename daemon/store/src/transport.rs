@@ -197,22 +197,6 @@ fn is_tls_failure(err: &(dyn StdError + 'static)) -> bool {
     false
 }
 
-/// The whole chain of `err` as one line ("a: b: c"), for messages stored
-/// in the sync status where no `caused by:` lines are printed.
-pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut next = err.source();
-    while let Some(e) = next {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        next = e.source();
-    }
-    text
-}
-
 /// A transport answered by closures in the same process: tests plug a hub
 /// store's push and pull handlers in (or a scripted failure).
 pub struct InMemoryTransport<P, Q> {
@@ -256,6 +240,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use chrono::Utc;
+    use outpost_base::logging::Chain;
     use outpost_proto::Kind;
     use serde_json::json;
 
@@ -338,7 +323,7 @@ mod tests {
         assert!(matches!(err, TransportError::Unreachable { .. }), "{err:?}");
         assert_eq!(err.kind(), FailureKind::Transient);
         assert!(err.source().is_some(), "the reqwest cause is kept");
-        let text = error_chain(&err);
+        let text = Chain(&err).to_string();
         assert!(text.contains("could not reach the hub"), "{text}");
     }
 
@@ -352,7 +337,8 @@ mod tests {
         assert!(matches!(err, TransportError::Tls { .. }), "{err:?}");
         assert_eq!(err.kind(), FailureKind::NeedsPerson);
         assert!(
-            error_chain(&err).contains("UnknownIssuer") || error_chain(&err).contains("issuer")
+            Chain(&err).to_string().contains("UnknownIssuer")
+                || Chain(&err).to_string().contains("issuer")
         );
         // Plain connection trouble stays transient.
         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
@@ -366,7 +352,11 @@ mod tests {
         assert!(matches!(e, ClientError::CaPem(_)));
         let err = TransportError::from(e);
         assert_eq!(err.kind(), FailureKind::NeedsPerson);
-        assert!(error_chain(&err).contains("PEM"), "{}", error_chain(&err));
+        assert!(
+            Chain(&err).to_string().contains("PEM"),
+            "{}",
+            Chain(&err).to_string()
+        );
         // A 401 through the client's own error type.
         let err = TransportError::from(ClientError::Unauthorized("revoked".into()));
         assert_eq!(err.kind(), FailureKind::NeedsPerson);
