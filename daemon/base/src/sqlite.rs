@@ -98,7 +98,7 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// CLI commands never write that much), waits without waking while
 /// nothing is written, and ends when this value is dropped: the drop
 /// waits for a checkpoint under way. Installing it replaces SQLite's own
-/// checkpoint on `conn` with [`on_wal_commit`]; other connections to the
+/// checkpoint on `conn` with its own hooks; other connections to the
 /// same file keep SQLite's.
 pub struct BackgroundCheckpoint {
     shared: Arc<Checkpoints>,
