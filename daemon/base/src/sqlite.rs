@@ -114,7 +114,7 @@ struct Checkpoints {
     /// Set when the owner is dropped, or the thread could not run: the
     /// writer's own commits checkpoint again, as SQLite would.
     inline: AtomicBool,
-    /// Checkpoints the thread has run (for tests and logs).
+    /// Checkpoints the thread has run (for tests).
     runs: AtomicU64,
     /// Held by the thread while it checkpoints, so [`BackgroundCheckpoint::truncate`]
     /// waits for it instead of failing (SQLite lets one checkpoint run
@@ -244,7 +244,9 @@ impl Checkpoints {
             return;
         }
         self.woken_at.store(frames, Ordering::Relaxed);
-        if frames >= self.inline_frames || self.inline.load(Ordering::SeqCst) || !self.wake() {
+        // `wake` answers false once the owner is dropped or the thread
+        // could not run.
+        if frames >= self.inline_frames || !self.wake() {
             inline_checkpoint(wal);
         }
     }
