@@ -210,7 +210,7 @@ pub fn record_ids(dir: &Path) -> Vec<String> {
 /// several that share it (`tests/hub_nodes.rs`, `tests/hub_limits.rs`),
 /// with `env` settings on top of a clean environment; killed when dropped.
 pub struct HubNode {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     pub url: String,
     child: Child,
 }
@@ -231,19 +231,17 @@ impl HubNode {
         .spawn()
         .unwrap();
         let node = HubNode {
-            _dir: dir,
+            dir,
             url: format!("http://127.0.0.1:{port}"),
             child,
         };
         assert!(listening(port), "hub node did not listen in 30 s");
         node
     }
-}
 
-impl HubNode {
     /// Everything the node has logged so far (its data dir's `logs`).
     pub fn log_text(&self) -> String {
-        let Ok(files) = std::fs::read_dir(self._dir.path().join("logs")) else {
+        let Ok(files) = std::fs::read_dir(self.dir.path().join("logs")) else {
             return String::new();
         };
         files

@@ -22,12 +22,15 @@ const NODE_ENV: &[(&str, &str)] = &[
 
 fn admin(node: &HubNode, token: &str, args: &[&str]) -> String {
     let scratch = TestDir::new();
-    let file = scratch.path().join("token");
-    std::fs::write(&file, token).unwrap();
-    let file = file.to_string_lossy().into_owned();
-    let mut full = vec!["admin", "--hub", &node.url, "--token-file", &file];
-    full.extend_from_slice(args);
-    scratch.ok(&full).trim().to_string()
+    outpost_tests::hub::admin(node, token, scratch.path(), args)
+}
+
+/// A fresh laptop enrolled in `mjolby` through `node`.
+fn enrolled(node: &HubNode, token: &str) -> TestDir {
+    let laptop = TestDir::initialised();
+    let code = admin(node, token, &["invite", "--org", "mjolby"]);
+    laptop.ok(&["enroll", &node.url, &code]);
+    laptop
 }
 
 /// `outpost sync` through `node` (whatever hub the laptop enrolled with).
@@ -69,9 +72,7 @@ fn init_hub() -> (TestDb, String, [HubNode; 2]) {
 #[test]
 fn a_laptops_daily_quota_is_counted_across_nodes() {
     let (_db, token, nodes) = init_hub();
-    let laptop = TestDir::initialised();
-    let code = admin(&nodes[0], &token, &["invite", "--org", "mjolby"]);
-    laptop.ok(&["enroll", &nodes[0].url, &code]);
+    let laptop = enrolled(&nodes[0], &token);
     for i in 0..3 {
         laptop.add_visit(&["--note", &format!("första {i}")]);
     }
@@ -89,9 +90,7 @@ fn a_laptops_daily_quota_is_counted_across_nodes() {
         "{err}"
     );
     // Two more fit (5 in all), on either node; the rest stays waiting.
-    let other = TestDir::initialised();
-    let code = admin(&nodes[1], &token, &["invite", "--org", "mjolby"]);
-    other.ok(&["enroll", &nodes[1].url, &code]);
+    let other = enrolled(&nodes[1], &token);
     let (ok, err) = sync_through(&other, &nodes[1]);
     assert!(ok, "another laptop has its own quota: {err}");
     let exported = admin(&nodes[1], &token, &["export", "--format", "jsonl"]);
@@ -123,9 +122,7 @@ fn wrong_enrolment_codes_tried_on_one_node_block_the_address_on_the_other() {
 #[test]
 fn a_failing_query_is_logged_with_postgresqls_own_words() {
     let (db, token, nodes) = init_hub();
-    let laptop = TestDir::initialised();
-    let code = admin(&nodes[0], &token, &["invite", "--org", "mjolby"]);
-    laptop.ok(&["enroll", &nodes[0].url, &code]);
+    let laptop = enrolled(&nodes[0], &token);
     laptop.add_visit(&["--note", "före felet"]);
     // The documents' table is gone from under the hub: every push fails
     // inside the database.

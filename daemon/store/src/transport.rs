@@ -336,9 +336,10 @@ mod tests {
         let err = TransportError::from_send_error("https://hub.example.se", Box::new(io));
         assert!(matches!(err, TransportError::Tls { .. }), "{err:?}");
         assert_eq!(err.kind(), FailureKind::NeedsPerson);
+        let text = Chain(&err).to_string();
         assert!(
-            Chain(&err).to_string().contains("UnknownIssuer")
-                || Chain(&err).to_string().contains("issuer")
+            text.contains("UnknownIssuer") || text.contains("issuer"),
+            "{text}"
         );
         // Plain connection trouble stays transient.
         let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
@@ -352,11 +353,8 @@ mod tests {
         assert!(matches!(e, ClientError::CaPem(_)));
         let err = TransportError::from(e);
         assert_eq!(err.kind(), FailureKind::NeedsPerson);
-        assert!(
-            Chain(&err).to_string().contains("PEM"),
-            "{}",
-            Chain(&err).to_string()
-        );
+        let text = Chain(&err).to_string();
+        assert!(text.contains("PEM"), "{text}");
         // A 401 through the client's own error type.
         let err = TransportError::from(ClientError::Unauthorized("revoked".into()));
         assert_eq!(err.kind(), FailureKind::NeedsPerson);
