@@ -234,8 +234,9 @@ impl SqliteHubStore {
         };
         let conn = open()?;
         // The writer gets 64 MiB: at 100,000 records the five indexes a
-        // push writes (`docs` by (org, id), by id and by feed position,
-        // `records` by (org, id) and by date) are 28 MiB of pages, and each
+        // push wrote when this was measured (`docs` by (org, id), by id and
+        // by feed position, `records` by (org, id) and by date; `docs_id`
+        // and the wide date index are gone since) were 28 MiB of pages, and each
         // push batch also dirties about 3 MiB of appended table pages, so
         // with 32 MiB index pages were evicted and read back from the OS
         // on every batch. The readers keep 32 MiB: SQLite drops a
