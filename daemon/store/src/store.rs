@@ -916,8 +916,10 @@ impl Store {
     }
 
     /// Moves the WAL into the main file and truncates it. Called after an
-    /// erasure so the erased record's bytes leave the log; if a reader keeps
-    /// the log busy, the next erasure or the daemon's checkpoint finishes it.
+    /// erasure so the erased record's bytes leave the log; false if a reader
+    /// kept part of the log busy (the next erasure tries again, and the log
+    /// is overwritten from its start once a later checkpoint copied all of
+    /// it).
     pub fn checkpoint(&self) -> Result<bool, StoreError> {
         Ok(self.checkpoints.truncate(&self.conn)?)
     }
